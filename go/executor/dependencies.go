@@ -1,0 +1,73 @@
+package executor
+
+import (
+	"context"
+
+	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
+
+	"github.com/actiond/actiond/go/digest"
+)
+
+// The executor's view of its collaborators. Each interface holds only what the
+// pipeline calls, so tests can pass small hand-written fakes and the daemon
+// passes the real go/cas, go/actioncache, go/execroot, go/sandbox and
+// go/runtime values (through the adapters in adapters.go where a concrete
+// return type stands in the way).
+
+// Store is the CAS: the Action and Command are read from it and stdout and
+// stderr are stored into it.
+type Store interface {
+	// ReadAll returns the blob, NOT_FOUND when it is absent, and an error when
+	// it is larger than limit.
+	ReadAll(ctx context.Context, d digest.Digest, limit int64) ([]byte, error)
+	// PutFile stores the file at path (moving it when move is set) and
+	// returns its digest.
+	PutFile(ctx context.Context, path string, move bool) (digest.Digest, error)
+}
+
+// ActionCache holds results keyed by action digest.
+type ActionCache interface {
+	// Get returns NOT_FOUND when there is no entry.
+	Get(ctx context.Context, d digest.Digest) (*repb.ActionResult, error)
+	Put(ctx context.Context, d digest.Digest, r *repb.ActionResult) error
+}
+
+// RootBuilder turns an input root digest into a directory an action can use.
+type RootBuilder interface {
+	// Prepare fails with FAILED_PRECONDITION (PreconditionFailure details)
+	// when blobs are missing and INVALID_ARGUMENT for bad paths.
+	Prepare(ctx context.Context, inputRoot digest.Digest, cmd *repb.Command) (Root, error)
+}
+
+// Root is one prepared input root.
+type Root interface {
+	// Mounts returns the mounts that make the root appear at target.
+	Mounts(target string) []Mount
+	// CollectOutputs stores the command's outputs into the CAS and records
+	// them in res. Budget overruns are RESOURCE_EXHAUSTED.
+	CollectOutputs(ctx context.Context, cmd *repb.Command, res *repb.ActionResult) error
+	// Close releases the root's directory.
+	Close() error
+}
+
+// Runner runs one command in a sandbox.
+type Runner interface {
+	// Run returns an error only when the sandbox could not be set up (or ctx
+	// was cancelled); a command that cannot be executed is exit code 127.
+	Run(ctx context.Context, spec Spec) (Result, error)
+}
+
+// Runtimes is the catalog of runtime images (libc trees, static bash).
+type Runtimes interface {
+	// Names lists the runtimes that exist, for error messages and for
+	// validating a libc property before asking for its mounts.
+	Names() []string
+	// Mounts returns the bind mounts for libc ("" or "none": no libc) and,
+	// when requiresBash is set, a static bash.
+	Mounts(libc string, requiresBash bool) ([]RuntimeMount, error)
+}
+
+// isUnknownRuntime reports whether a Runtimes.Mounts error says the libc
+// names no runtime. The libc is checked against Names first, so this only
+// matters if the catalog changes in between.
+func isUnknownRuntime(err error) bool { return false }

@@ -1,0 +1,436 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/actiond/actiond/go/digest"
+	"github.com/actiond/actiond/go/rpcstatus"
+)
+
+// stageTimes are the pipeline's clock readings; zero ones were not reached.
+type stageTimes struct {
+	queued, workerStart               time.Time
+	inputStart, inputCompleted        time.Time
+	executionStart, executionComplete time.Time
+	outputStart, outputCompleted      time.Time
+	workerCompleted                   time.Time
+}
+
+func (t stageTimes) metadata(virtual time.Duration) *repb.ExecutedActionMetadata {
+	ts := func(t time.Time) *timestamppb.Timestamp {
+		if t.IsZero() {
+			return nil
+		}
+		return timestamppb.New(t)
+	}
+	md := &repb.ExecutedActionMetadata{
+		Worker:                         WorkerName,
+		QueuedTimestamp:                ts(t.queued),
+		WorkerStartTimestamp:           ts(t.workerStart),
+		InputFetchStartTimestamp:       ts(t.inputStart),
+		InputFetchCompletedTimestamp:   ts(t.inputCompleted),
+		ExecutionStartTimestamp:        ts(t.executionStart),
+		ExecutionCompletedTimestamp:    ts(t.executionComplete),
+		OutputUploadStartTimestamp:     ts(t.outputStart),
+		OutputUploadCompletedTimestamp: ts(t.outputCompleted),
+		WorkerCompletedTimestamp:       ts(t.workerCompleted),
+	}
+	if virtual > 0 {
+		md.VirtualExecutionDuration = durationpb.New(virtual)
+	}
+	return md
+}
+
+// run takes ex through the pipeline and returns its response. The first
+// error wins: it becomes the response status, and later ones (say, a failed
+// output collection after a timeout) are dropped.
+func (e *Executor) run(ex *execution, action *repb.Action) *repb.ExecuteResponse {
+	ctx := ex.ctx
+	t := stageTimes{queued: ex.queued}
+	var (
+		firstErr error
+		res      *repb.ActionResult
+		timings  Timings
+	)
+	fail := func(err error) {
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	finish := func() *repb.ExecuteResponse {
+		// Errors caused by our own cancellation (no waiters, shutdown) are
+		// reported as that cause, whatever shape they took on the way up.
+		if cause := context.Cause(ctx); cause != nil && firstErr != nil && ctx.Err() != nil {
+			firstErr = cause
+		}
+		if !t.workerStart.IsZero() {
+			t.workerCompleted = e.now()
+		}
+		if res != nil {
+			res.ExecutionMetadata = t.metadata(timings.Run)
+		}
+		resp := errorResponse(firstErr, res)
+		e.cacheResult(ctx, ex.actionDigest, action, resp)
+		e.logDone(ctx, ex.actionDigest, res, firstErr, false, t, timings)
+		return resp
+	}
+
+	select {
+	case e.sem <- struct{}{}:
+	case <-ctx.Done():
+		fail(context.Cause(ctx))
+		return finish()
+	}
+	defer func() { <-e.sem }()
+	t.workerStart = e.now()
+	ex.setStage(repb.ExecutionStage_EXECUTING)
+
+	t.inputStart = e.now()
+	cmd, spec, err := e.prepareSpec(ctx, action)
+	if err != nil {
+		fail(err)
+		return finish()
+	}
+	inputRoot, err := digest.FromProto(action.GetInputRootDigest())
+	if err != nil {
+		fail(rpcstatus.Wrapf(err, "input root digest"))
+		return finish()
+	}
+	root, err := e.opts.Roots.Prepare(ctx, inputRoot, cmd)
+	if err != nil {
+		fail(rpcstatus.Wrapf(err, "preparing input root %s", inputRoot))
+		return finish()
+	}
+	defer func() {
+		if err := root.Close(); err != nil {
+			e.log.WarnContext(ctx, "releasing input root failed", "action_digest", ex.actionDigest.String(), "error", err.Error())
+		}
+	}()
+	spec.Mounts = append(root.Mounts(ExecRoot), spec.Mounts...)
+	t.inputCompleted = e.now()
+
+	scratch, err := os.MkdirTemp(e.opts.WorkDir, "action-"+ex.actionDigest.Hash[:12]+"-")
+	if err != nil {
+		fail(rpcstatus.WrapWithCode(err, codes.Internal, "creating the action's work directory"))
+		return finish()
+	}
+	defer os.RemoveAll(scratch)
+	spec.Stdout = filepath.Join(scratch, "stdout")
+	spec.Stderr = filepath.Join(scratch, "stderr")
+
+	t.executionStart = e.now()
+	result, err := e.opts.Runner.Run(ctx, spec)
+	t.executionComplete = e.now()
+	if err != nil {
+		if rpcstatus.Code(err) == codes.Unknown {
+			err = rpcstatus.WrapWithCode(err, codes.Internal, "sandbox")
+		}
+		fail(rpcstatus.Wrapf(err, "running the action"))
+		return finish()
+	}
+	timings = result.Timings
+	res = &repb.ActionResult{ExitCode: int32(result.ExitCode)}
+	if result.Signal != 0 {
+		res.ExitCode = signalExitCode(result.Signal)
+	}
+	if result.TimedOut {
+		fail(rpcstatus.Newf(codes.DeadlineExceeded, "action timed out after %s", spec.Timeout))
+	}
+	if result.OutputTooLarge {
+		fail(rpcstatus.Newf(codes.ResourceExhausted, "action wrote more than %d bytes to stdout or stderr", spec.MaxOutputBytes))
+	}
+
+	// Outputs are collected after a timeout too: REAPI lets the result of a
+	// failed execution carry what was produced, which helps debugging.
+	t.outputStart = e.now()
+	if err := root.CollectOutputs(ctx, cmd, res); err != nil {
+		fail(rpcstatus.Wrapf(err, "collecting outputs"))
+	}
+	if d, ok, err := e.storeStdio(ctx, spec.Stdout); err != nil {
+		fail(rpcstatus.Wrapf(err, "storing stdout"))
+	} else if ok {
+		res.StdoutDigest = d.Proto()
+	}
+	if d, ok, err := e.storeStdio(ctx, spec.Stderr); err != nil {
+		fail(rpcstatus.Wrapf(err, "storing stderr"))
+	} else if ok {
+		res.StderrDigest = d.Proto()
+	}
+	t.outputCompleted = e.now()
+	return finish()
+}
+
+// storeStdio moves a non-empty stdout or stderr file into the CAS. Empty or
+// absent files get no digest: the client then has nothing to fetch.
+func (e *Executor) storeStdio(ctx context.Context, file string) (digest.Digest, bool, error) {
+	fi, err := os.Stat(file)
+	if errors.Is(err, os.ErrNotExist) || err == nil && fi.Size() == 0 {
+		return digest.Digest{}, false, nil
+	}
+	if err != nil {
+		return digest.Digest{}, false, err
+	}
+	d, err := e.opts.Store.PutFile(ctx, file, true)
+	return d, err == nil, err
+}
+
+// cacheResult writes a successful result to the action cache. Non-zero exits
+// are not cached (Bazel's own policy: a flaky failure must not stick), nor is
+// anything with a non-OK status (REAPI: MUST NOT), nor do_not_cache actions.
+func (e *Executor) cacheResult(ctx context.Context, d digest.Digest, action *repb.Action, resp *repb.ExecuteResponse) {
+	if resp.GetStatus().GetCode() != int32(codes.OK) || resp.GetResult() == nil || resp.GetResult().GetExitCode() != 0 || action.GetDoNotCache() {
+		return
+	}
+	if err := e.opts.Cache.Put(ctx, d, resp.GetResult()); err != nil {
+		// The result itself is fine, so the client still gets it.
+		e.log.WarnContext(ctx, "writing the action result to the action cache failed", "action_digest", d.String(), "error", err.Error())
+	}
+}
+
+// prepareSpec loads the Command and validates everything about the request
+// that can be checked before touching the input root.
+func (e *Executor) prepareSpec(ctx context.Context, action *repb.Action) (*repb.Command, Spec, error) {
+	cmdDigest, err := digest.FromProto(action.GetCommandDigest())
+	if err != nil {
+		return nil, Spec{}, rpcstatus.Wrapf(err, "command digest")
+	}
+	cmd := &repb.Command{}
+	if err := e.loadMessage(ctx, cmdDigest, "command", cmd); err != nil {
+		return nil, Spec{}, err
+	}
+	props, err := parseProperties(platformOf(action, cmd), e.allowed)
+	if err != nil {
+		return nil, Spec{}, err
+	}
+	timeout, err := e.timeout(action)
+	if err != nil {
+		return nil, Spec{}, err
+	}
+	args, err := commandArgs(cmd)
+	if err != nil {
+		return nil, Spec{}, err
+	}
+	env, err := commandEnv(cmd)
+	if err != nil {
+		return nil, Spec{}, err
+	}
+	dir, err := workingDirectory(cmd.GetWorkingDirectory())
+	if err != nil {
+		return nil, Spec{}, err
+	}
+	mounts, err := e.runtimeMounts(props)
+	if err != nil {
+		return nil, Spec{}, err
+	}
+	return cmd, Spec{
+		Args:           args,
+		Env:            env,
+		Dir:            dir,
+		Mounts:         mounts,
+		MaxOutputBytes: MaxStdioBytes,
+		Timeout:        timeout,
+		Limits:         props.limits,
+		UID:            sandboxUID,
+		GID:            sandboxGID,
+	}, nil
+}
+
+func (e *Executor) timeout(action *repb.Action) (time.Duration, error) {
+	pb := action.GetTimeout()
+	if pb == nil {
+		return e.opts.DefaultTimeout, nil
+	}
+	if err := pb.CheckValid(); err != nil {
+		return 0, rpcstatus.Newf(codes.InvalidArgument, "action timeout: %v", err)
+	}
+	d := pb.AsDuration()
+	switch {
+	case d < 0:
+		return 0, rpcstatus.Newf(codes.InvalidArgument, "action timeout %s is negative", d)
+	case d == 0:
+		return e.opts.DefaultTimeout, nil
+	}
+	return d, nil
+}
+
+func commandArgs(cmd *repb.Command) ([]string, error) {
+	args := cmd.GetArguments()
+	if len(args) == 0 || args[0] == "" {
+		return nil, rpcstatus.Newf(codes.InvalidArgument, "command has no program to run (arguments empty)")
+	}
+	for i, a := range args {
+		if strings.IndexByte(a, 0) >= 0 {
+			return nil, rpcstatus.Newf(codes.InvalidArgument, "command argument %d contains a NUL byte", i)
+		}
+	}
+	return slices.Clone(args), nil
+}
+
+// commandEnv returns the environment exactly as given: no variables are added.
+func commandEnv(cmd *repb.Command) ([]string, error) {
+	env := make([]string, 0, len(cmd.GetEnvironmentVariables()))
+	seen := map[string]bool{}
+	for _, v := range cmd.GetEnvironmentVariables() {
+		name, value := v.GetName(), v.GetValue()
+		switch {
+		case name == "":
+			return nil, rpcstatus.Newf(codes.InvalidArgument, "environment variable with an empty name")
+		case strings.IndexByte(name, '=') >= 0:
+			return nil, rpcstatus.Newf(codes.InvalidArgument, "environment variable name %q contains '='", name)
+		case strings.IndexByte(name, 0) >= 0 || strings.IndexByte(value, 0) >= 0:
+			return nil, rpcstatus.Newf(codes.InvalidArgument, "environment variable %q contains a NUL byte", name)
+		case seen[name]:
+			return nil, rpcstatus.Newf(codes.InvalidArgument, "environment variable %q is given twice", name)
+		}
+		seen[name] = true
+		env = append(env, name+"="+value)
+	}
+	return env, nil
+}
+
+// workingDirectory maps Command.working_directory into the sandbox.
+func workingDirectory(wd string) (string, error) {
+	if wd == "" || wd == "." {
+		return ExecRoot, nil
+	}
+	if path.IsAbs(wd) || path.Clean(wd) != wd || wd == ".." || strings.HasPrefix(wd, "../") || strings.IndexByte(wd, 0) >= 0 {
+		return "", rpcstatus.Newf(codes.InvalidArgument, "working directory %q must be a clean relative path inside the input root", wd)
+	}
+	return ExecRoot + "/" + wd, nil
+}
+
+// runtimeMounts returns the read-only binds of the runtimes props ask for.
+// With a catalog, they are asked for even when props name none, since a
+// catalog may always provide common files (such as /etc).
+func (e *Executor) runtimeMounts(props properties) ([]Mount, error) {
+	if e.opts.Runtimes == nil {
+		if props.libc != "" || props.requiresBash {
+			return nil, rpcstatus.Newf(codes.InvalidArgument, "exec properties %s=%q / %s ask for a runtime, but this server was started without a runtime image", propLibc, props.libc, propRequiresBash)
+		}
+		return nil, nil
+	}
+	if props.libc != "" && !slices.Contains(e.opts.Runtimes.Names(), props.libc) {
+		return nil, unknownLibc(props.libc, e.opts.Runtimes.Names())
+	}
+	rms, err := e.opts.Runtimes.Mounts(props.libc, props.requiresBash)
+	if err != nil {
+		if isUnknownRuntime(err) {
+			return nil, rpcstatus.WrapWithCode(err, codes.InvalidArgument, "exec properties ask for a runtime this server lacks")
+		}
+		return nil, rpcstatus.WrapWithCode(err, codes.Internal, "runtime mounts")
+	}
+	mounts := make([]Mount, 0, len(rms))
+	for _, m := range rms {
+		mounts = append(mounts, Mount{Kind: Bind, Source: m.Source, Target: m.Target, ReadOnly: true})
+	}
+	return mounts, nil
+}
+
+func unknownLibc(libc string, names []string) error {
+	names = slices.Sorted(slices.Values(names))
+	return rpcstatus.Newf(codes.InvalidArgument, "exec property %s=%q names no runtime; runtimes: %s (or none)", propLibc, libc, strings.Join(names, ", "))
+}
+
+// loadAction reads the Action; missing is FAILED_PRECONDITION with details.
+func (e *Executor) loadAction(ctx context.Context, d digest.Digest) (*repb.Action, error) {
+	action := &repb.Action{}
+	if err := e.loadMessage(ctx, d, "action", action); err != nil {
+		return nil, err
+	}
+	return action, nil
+}
+
+func (e *Executor) loadMessage(ctx context.Context, d digest.Digest, what string, m proto.Message) error {
+	b, err := e.opts.Store.ReadAll(ctx, d, maxMessageBytes)
+	if err != nil {
+		if rpcstatus.Code(err) == codes.NotFound {
+			return missingBlob(d, what)
+		}
+		return rpcstatus.Wrapf(err, "reading %s %s", what, d)
+	}
+	if err := proto.Unmarshal(b, m); err != nil {
+		return rpcstatus.Newf(codes.InvalidArgument, "%s %s is not a valid %T: %v", what, d, m, err)
+	}
+	return nil
+}
+
+// missingBlob is the REAPI answer to a missing blob: FAILED_PRECONDITION with
+// a PreconditionFailure MISSING violation, which makes Bazel upload it again.
+func missingBlob(d digest.Digest, what string) error {
+	st := status.New(codes.FailedPrecondition, fmt.Sprintf("%s %s is not in the CAS", what, d))
+	withDetails, err := st.WithDetails(&errdetails.PreconditionFailure{
+		Violations: []*errdetails.PreconditionFailure_Violation{{
+			Type:        "MISSING",
+			Subject:     "blobs/" + d.String(),
+			Description: what + " blob is missing",
+		}},
+	})
+	if err != nil {
+		return st.Err()
+	}
+	return withDetails.Err()
+}
+
+// errorResponse builds the ExecuteResponse for err (nil: OK) and res.
+func errorResponse(err error, res *repb.ActionResult) *repb.ExecuteResponse {
+	resp := &repb.ExecuteResponse{Result: res}
+	if err != nil {
+		st, ok := status.FromError(err)
+		if !ok || st.Code() == codes.Unknown {
+			st = status.New(rpcstatus.Code(err), rpcstatus.Message(err))
+		}
+		resp.Status = st.Proto()
+		resp.Message = st.Message()
+	}
+	return resp
+}
+
+// logDone writes the one line per action the benchmarks parse.
+func (e *Executor) logDone(ctx context.Context, d digest.Digest, res *repb.ActionResult, err error, cached bool, t stageTimes, timings Timings) {
+	ms := func(from, to time.Time) float64 {
+		if from.IsZero() || to.IsZero() {
+			return 0
+		}
+		return float64(to.Sub(from)) / float64(time.Millisecond)
+	}
+	exitCode := int32(-1)
+	if res != nil {
+		exitCode = res.GetExitCode()
+	}
+	attrs := []any{
+		"action_digest", d.String(),
+		"exit_code", exitCode,
+		"cached", cached,
+		"status", rpcstatus.Code(err).String(),
+		"queue_ms", ms(t.queued, t.workerStart),
+		"input_ms", ms(t.inputStart, t.inputCompleted),
+		"setup_ms", float64(timings.Setup) / float64(time.Millisecond),
+		"run_ms", float64(timings.Run) / float64(time.Millisecond),
+		"output_ms", ms(t.outputStart, t.outputCompleted),
+		"total_ms", ms(t.queued, t.workerCompleted),
+	}
+	if err != nil {
+		attrs = append(attrs, "error", rpcstatus.Message(err))
+	}
+	e.log.InfoContext(ctx, "action done", attrs...)
+}
+
+// signalExitCode is the shell convention for a command killed by sig.
+func signalExitCode(sig syscall.Signal) int32 { return 128 + int32(sig) }
