@@ -1,0 +1,172 @@
+// Command squashfs_builder writes a deterministic SquashFS image from host
+// directories, for the runtime images actiond mounts.
+//
+// Usage:
+//
+//	squashfs_builder --output FILE [--compression zstd|gzip|none]
+//	    [--block-size BYTES] [--level N] [--common-etc=false]
+//	    --map IMAGE_PATH=HOST_DIR ...
+//
+// Each --map puts the contents of HOST_DIR at IMAGE_PATH in the image;
+// missing parent directories are created with mode 0755. Two maps providing
+// the same path are an error. Sockets, device nodes and FIFOs are refused.
+// Unless --common-etc=false, the image also gets common/root/etc/hosts and
+// common/root/etc/nsswitch.conf, which the sandbox bind-mounts so name
+// lookups inside actions resolve localhost from files alone.
+//
+// An argument of the form @FILE is replaced by the lines of FILE, one
+// argument per line, as Bazel passes them with use_param_file.
+//
+// The image layout used by the project is common/root/etc,
+// libc/<name>/<arch>/root (with runtime_manifest.json beside root) and
+// shell/bash/<arch>/root. The same inputs always give the same bytes: all
+// timestamps are 0 and all files are owned by root.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"strings"
+
+	"github.com/actiond/actiond/go/squashfs"
+)
+
+const (
+	etcHosts = "127.0.0.1 localhost\n::1 localhost\n"
+	// nsswitch.conf resolving everything from files: the sandbox has no
+	// daemons or network name services.
+	etcNsswitch = `passwd: files
+group: files
+shadow: files
+hosts: files
+networks: files
+protocols: files
+services: files
+ethers: files
+rpc: files
+netgroup: files
+`
+)
+
+func main() {
+	log.SetFlags(0)
+	log.SetPrefix("squashfs_builder: ")
+	if err := run(os.Args[1:]); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// mapping is one --map flag.
+type mapping struct{ imagePath, hostDir string }
+
+type mapFlag []mapping
+
+func (m *mapFlag) String() string { return fmt.Sprint(*m) }
+
+func (m *mapFlag) Set(v string) error {
+	imagePath, hostDir, ok := strings.Cut(v, "=")
+	if !ok || hostDir == "" {
+		return fmt.Errorf("want IMAGE_PATH=HOST_DIR, got %q", v)
+	}
+	*m = append(*m, mapping{imagePath, hostDir})
+	return nil
+}
+
+func run(args []string) error {
+	args, err := expandParamFiles(args)
+	if err != nil {
+		return err
+	}
+	fs := flag.NewFlagSet("squashfs_builder", flag.ContinueOnError)
+	output := fs.String("output", "", "image file to write (required)")
+	compression := fs.String("compression", "zstd", "compression: zstd, gzip or none")
+	blockSize := fs.Int("block-size", squashfs.DefaultBlockSize, "data block size in bytes, a power of two from 4096 to 1048576")
+	level := fs.Int("level", 0, "compression level (zstd 1-22, gzip 1-9); 0 means the mksquashfs default")
+	commonEtc := fs.Bool("common-etc", true, "add common/root/etc/hosts and common/root/etc/nsswitch.conf")
+	var maps mapFlag
+	fs.Var(&maps, "map", "IMAGE_PATH=HOST_DIR to add (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *output == "" {
+		return errors.New("--output is required")
+	}
+	comp, err := squashfs.ParseCompression(*compression)
+	if err != nil {
+		return err
+	}
+	for _, m := range maps {
+		info, err := os.Stat(m.hostDir)
+		if err != nil {
+			return fmt.Errorf("--map %s=%s: %w", m.imagePath, m.hostDir, err)
+		}
+		if !info.IsDir() {
+			return fmt.Errorf("--map %s=%s: not a directory", m.imagePath, m.hostDir)
+		}
+	}
+	b, err := squashfs.NewBuilder(squashfs.Options{Compression: comp, BlockSize: *blockSize, Level: *level})
+	if err != nil {
+		return err
+	}
+
+	for _, m := range maps {
+		if err := b.AddTree(m.imagePath, m.hostDir); err != nil {
+			return fmt.Errorf("--map %s=%s: %w", m.imagePath, m.hostDir, err)
+		}
+	}
+	if *commonEtc {
+		if err := b.AddFile("common/root/etc/hosts", []byte(etcHosts), 0o644); err != nil {
+			return fmt.Errorf("--common-etc: %w", err)
+		}
+		if err := b.AddFile("common/root/etc/nsswitch.conf", []byte(etcNsswitch), 0o644); err != nil {
+			return fmt.Errorf("--common-etc: %w", err)
+		}
+	}
+	return writeImage(b, *output)
+}
+
+// writeImage writes the image and removes a partial output on failure.
+func writeImage(b io.WriterTo, output string) error {
+	f, err := os.Create(output)
+	if err != nil {
+		return err
+	}
+	if _, err := b.WriteTo(f); err != nil {
+		f.Close()
+		os.Remove(output)
+		return fmt.Errorf("writing %s: %w", output, err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(output)
+		return fmt.Errorf("writing %s: %w", output, err)
+	}
+	return nil
+}
+
+// expandParamFiles replaces each @FILE argument by the lines of FILE.
+func expandParamFiles(args []string) ([]string, error) {
+	var out []string
+	for _, a := range args {
+		if !strings.HasPrefix(a, "@") || len(a) == 1 {
+			out = append(out, a)
+			continue
+		}
+		data, err := os.ReadFile(a[1:])
+		if err != nil {
+			return nil, fmt.Errorf("reading params file: %w", err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if line = strings.TrimSuffix(line, "\r"); line != "" {
+				out = append(out, line)
+			}
+		}
+	}
+	return out, nil
+}
