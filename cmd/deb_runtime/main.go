@@ -1,0 +1,80 @@
+// Command deb_runtime builds one runtime directory of a runtime image from
+// .deb files:
+//
+//	deb_runtime --name glibc2.36 --kind libc --arch x86_64 --out DIR libc6_2.36-9+deb12u14_amd64.deb
+//
+// It extracts the packages' data.tar into DIR/root (pruned: no docs,
+// locales, gconv modules, /var or /etc; absolute symlinks made relative;
+// lib -> usr/lib style links for merged-/usr packages; for --kind shell,
+// bash-static also appears as bin/bash and usr/bin/bash) and writes
+// DIR/runtime_manifest.json, whose format runtimes/README.md describes.
+// DIR must be empty or absent. The output depends only on the inputs, so
+// Bazel and e2e/build_local_runtimes.sh produce identical trees.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"os"
+
+	"github.com/actiond/actiond/go/runtime"
+	"github.com/actiond/actiond/go/runtime/builder"
+)
+
+func main() {
+	log.SetFlags(0)
+	log.SetPrefix("deb_runtime: ")
+	if err := run(context.Background(), os.Args[1:], os.Stderr); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("deb_runtime", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: deb_runtime --name NAME --kind libc|shell --arch x86_64|aarch64 --out DIR DEB...")
+		fs.PrintDefaults()
+	}
+	var o builder.Options
+	fs.StringVar(&o.Name, "name", "", "runtime name, e.g. glibc2.36 (libc) or bash (shell)")
+	fs.StringVar(&o.Kind, "kind", "", "runtime kind: libc or shell")
+	fs.StringVar(&o.Arch, "arch", "", "architecture: x86_64 or aarch64")
+	fs.StringVar(&o.Out, "out", "", "runtime directory to create (empty or absent)")
+	quiet := fs.Bool("quiet", false, "do not print the manifest summary")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	o.Debs = fs.Args()
+	switch {
+	case o.Name == "":
+		return errors.New("--name is required")
+	case o.Kind != runtime.KindLibc && o.Kind != runtime.KindShell:
+		return fmt.Errorf("--kind=%q: want libc or shell", o.Kind)
+	case o.Arch != "x86_64" && o.Arch != "aarch64":
+		return fmt.Errorf("--arch=%q: want x86_64 or aarch64", o.Arch)
+	case o.Out == "":
+		return errors.New("--out is required")
+	case len(o.Debs) == 0:
+		return errors.New("no .deb files given")
+	}
+	for _, d := range o.Debs {
+		if info, err := os.Stat(d); err != nil {
+			return err
+		} else if !info.Mode().IsRegular() {
+			return fmt.Errorf("%s is not a regular file", d)
+		}
+	}
+	m, err := builder.Build(ctx, o)
+	if err != nil {
+		return err
+	}
+	if !*quiet {
+		log.Printf("built %s %s runtime %s: %d mounts, interpreters %v", m.Arch, m.Kind, m.Name, len(m.Mounts), m.Interpreters)
+	}
+	return nil
+}

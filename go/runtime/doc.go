@@ -1,0 +1,17 @@
+// Package runtime is the executor's view of runtime images: read-only
+// SquashFS images holding the shared libraries and shells that actions may
+// ask for through exec properties (libc=glibc2.36, requires-bash).
+//
+// An image has this layout (see runtimes/README.md for the manifest format):
+//
+//	common/root/etc/{hosts,nsswitch.conf}      always mounted at /etc
+//	libc/<name>/<arch>/runtime_manifest.json   one per libc runtime
+//	libc/<name>/<arch>/root/...
+//	shell/bash/<arch>/runtime_manifest.json    the static bash
+//	shell/bash/<arch>/root/...
+//
+// Open scans an unpacked or mounted image for the host architecture and
+// returns a Catalog; Catalog.Mounts turns an action's properties into bind
+// mounts. MountImage loop-mounts an image (as root); UnpackImage unpacks it
+// with unsquashfs for rootless use.
+package runtime
