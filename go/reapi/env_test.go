@@ -1,0 +1,306 @@
+package reapi_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
+	"github.com/klauspost/compress/zstd"
+	bspb "google.golang.org/genproto/googleapis/bytestream"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/actiond/actiond/go/cas"
+	"github.com/actiond/actiond/go/digest"
+	"github.com/actiond/actiond/go/reapi"
+)
+
+// The real store must satisfy the interface the services consume.
+var _ reapi.Store = (*cas.Store)(nil)
+
+// env is a real gRPC server on a loopback port, backed by a real store in
+// a temp dir, with clients for every service.
+type env struct {
+	root   string
+	store  *cas.Store
+	ac     *memActionCache
+	server *reapi.Server
+	caps   repb.CapabilitiesClient
+	cas    repb.ContentAddressableStorageClient
+	bs     bspb.ByteStreamClient
+	acc    repb.ActionCacheClient
+}
+
+func newEnv(t *testing.T, mutate func(*reapi.Options)) *env {
+	t.Helper()
+	ctx := context.Background()
+	root := t.TempDir()
+	store, err := cas.Open(ctx, cas.Options{Root: root})
+	if err != nil {
+		t.Fatalf("cas.Open: %v", err)
+	}
+	ac := newMemActionCache()
+	opts := reapi.Options{Store: store, ActionCache: ac}
+	if mutate != nil {
+		mutate(&opts)
+	}
+	srv, err := reapi.NewServer(opts)
+	if err != nil {
+		t.Fatalf("NewServer: %v", err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	gs := grpc.NewServer(reapi.ServerOptions(opts)...)
+	reapi.Register(gs, srv)
+	go gs.Serve(lis)
+	conn, err := grpc.NewClient("passthrough:///"+lis.Addr().String(),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)))
+	if err != nil {
+		t.Fatalf("grpc.NewClient: %v", err)
+	}
+	t.Cleanup(func() {
+		conn.Close()
+		gs.Stop()
+		srv.Close()
+		store.Close()
+	})
+	return &env{
+		root:   root,
+		store:  store,
+		ac:     ac,
+		server: srv,
+		caps:   repb.NewCapabilitiesClient(conn),
+		cas:    repb.NewContentAddressableStorageClient(conn),
+		bs:     bspb.NewByteStreamClient(conn),
+		acc:    repb.NewActionCacheClient(conn),
+	}
+}
+
+// put stores data directly in the store and returns its digest.
+func (e *env) put(t *testing.T, data []byte) digest.Digest {
+	t.Helper()
+	d := digest.OfBytes(data)
+	if err := e.store.Put(context.Background(), d, data); err != nil {
+		t.Fatalf("store.Put(%s): %v", d, err)
+	}
+	return d
+}
+
+// assertAbsent checks that d is reported missing, has no file in the
+// store and that no temp file of an upload lingers.
+func (e *env) assertAbsent(t *testing.T, d digest.Digest) {
+	t.Helper()
+	resp, err := e.cas.FindMissingBlobs(context.Background(), &repb.FindMissingBlobsRequest{BlobDigests: []*repb.Digest{d.Proto()}})
+	if err != nil {
+		t.Fatalf("FindMissingBlobs: %v", err)
+	}
+	if len(resp.MissingBlobDigests) != 1 {
+		t.Errorf("FindMissingBlobs(%s) = %v, want it missing", d, resp.MissingBlobDigests)
+	}
+	if _, err := os.Stat(e.store.Path(d)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stat %s: %v, want not exist", e.store.Path(d), err)
+	}
+	e.assertNoTemps(t)
+}
+
+// assertNoTemps checks that no upload temp file is left in the store.
+func (e *env) assertNoTemps(t *testing.T) {
+	t.Helper()
+	tmps, _ := filepath.Glob(filepath.Join(e.root, "cas", "tmp", "*"))
+	if len(tmps) != 0 {
+		t.Errorf("temp files left in the store: %v", tmps)
+	}
+}
+
+// assertPresent checks that the store holds d with exactly data.
+func (e *env) assertPresent(t *testing.T, d digest.Digest, data []byte) {
+	t.Helper()
+	got, err := e.store.ReadAll(context.Background(), d, d.Size)
+	if err != nil {
+		t.Fatalf("store.ReadAll(%s): %v", d, err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Errorf("blob %s holds %d bytes that differ from the %d uploaded", d, len(got), len(data))
+	}
+}
+
+// randomBytes returns n pseudo-random bytes, different for each seed.
+func randomBytes(n int, seed uint64) []byte {
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	b := make([]byte, n)
+	for i := 0; i+8 <= n; i += 8 {
+		v := r.Uint64()
+		for j := 0; j < 8; j++ {
+			b[i+j] = byte(v >> (8 * j))
+		}
+	}
+	for i := n &^ 7; i < n; i++ {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+// compressible returns n bytes of text that zstd shrinks a lot.
+func compressible(n int) []byte {
+	return []byte(strings.Repeat("actiond compresses this line well\n", n/34+1))[:n]
+}
+
+func zstdCompress(t *testing.T, data []byte) []byte {
+	t.Helper()
+	enc, err := zstd.NewWriter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Close()
+	return enc.EncodeAll(data, nil)
+}
+
+func zstdDecompress(t *testing.T, data []byte) []byte {
+	t.Helper()
+	dec, err := zstd.NewReader(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Close()
+	out, err := dec.DecodeAll(data, nil)
+	if err != nil {
+		t.Fatalf("decoding zstd from the server: %v", err)
+	}
+	return out
+}
+
+// wantCode fails unless err has the code and, if non-empty, a message
+// containing substr.
+func wantCode(t *testing.T, err error, code codes.Code, substr string) {
+	t.Helper()
+	st := status.Convert(err)
+	if st.Code() != code {
+		t.Fatalf("got %v (%q), want code %v", st.Code(), st.Message(), code)
+	}
+	if substr != "" && !strings.Contains(st.Message(), substr) {
+		t.Errorf("message %q does not contain %q", st.Message(), substr)
+	}
+}
+
+// write sends reqs on one Write stream and returns the response. A stream
+// the server ends early is not an error here: the status comes from
+// CloseAndRecv.
+func (e *env) write(ctx context.Context, reqs ...*bspb.WriteRequest) (*bspb.WriteResponse, error) {
+	stream, err := e.bs.Write(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range reqs {
+		if err := stream.Send(r); err != nil {
+			if err == io.EOF {
+				break
+			}
+			return nil, err
+		}
+	}
+	return stream.CloseAndRecv()
+}
+
+// read returns all data of a Read and the sizes of its chunks.
+func (e *env) read(ctx context.Context, req *bspb.ReadRequest) ([]byte, []int, error) {
+	stream, err := e.bs.Read(ctx, req)
+	if err != nil {
+		return nil, nil, err
+	}
+	var data []byte
+	var chunks []int
+	for {
+		resp, err := stream.Recv()
+		if err == io.EOF {
+			return data, chunks, nil
+		}
+		if err != nil {
+			return data, chunks, err
+		}
+		data = append(data, resp.Data...)
+		chunks = append(chunks, len(resp.Data))
+	}
+}
+
+// chunked splits data into write requests of size n starting at offset
+// start, the last one finishing the write.
+func chunked(name string, data []byte, start int64, n int) []*bspb.WriteRequest {
+	var reqs []*bspb.WriteRequest
+	off := start
+	for first := true; first || len(data) > 0; first = false {
+		k := min(n, len(data))
+		r := &bspb.WriteRequest{WriteOffset: off, Data: data[:k]}
+		if first {
+			r.ResourceName = name
+		}
+		data = data[k:]
+		off += int64(k)
+		reqs = append(reqs, r)
+	}
+	reqs[len(reqs)-1].FinishWrite = true
+	return reqs
+}
+
+// memActionCache is an in-memory ActionCache.
+type memActionCache struct {
+	mu      sync.Mutex
+	results map[digest.Digest][]byte
+	putErr  error
+}
+
+func newMemActionCache() *memActionCache {
+	return &memActionCache{results: map[digest.Digest][]byte{}}
+}
+
+func (c *memActionCache) Get(ctx context.Context, d digest.Digest) (*repb.ActionResult, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, ok := c.results[d]
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "action %s not cached", d)
+	}
+	res := &repb.ActionResult{}
+	if err := proto.Unmarshal(b, res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func (c *memActionCache) Put(ctx context.Context, d digest.Digest, res *repb.ActionResult) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.putErr != nil {
+		return c.putErr
+	}
+	b, err := proto.Marshal(res)
+	if err != nil {
+		return err
+	}
+	c.results[d] = b
+	return nil
+}
+
+// mustDigest builds a well-formed digest that need not match any data.
+func mustDigest(t *testing.T, hash string, size int64) digest.Digest {
+	t.Helper()
+	d, err := digest.New(hash, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}

@@ -1,0 +1,39 @@
+package reapi
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Defaults for the zero values of Options.
+const (
+	DefaultMaxBatchTotalSizeBytes = 4 << 20
+	DefaultUploadIdleTimeout      = 10 * time.Minute
+	DefaultInlineBudgetBytes      = 1 << 20
+)
+
+// Options configures the storage services.
+type Options struct {
+	// Logger receives debug and warning records. Nil discards them.
+	Logger *slog.Logger
+	// Store is the CAS behind ContentAddressableStorage and ByteStream.
+	// Required.
+	Store Store
+	// ActionCache is the cache behind the ActionCache service. Required.
+	ActionCache ActionCache
+	// MaxBatchTotalSizeBytes caps the summed blob sizes of one
+	// BatchUpdateBlobs or BatchReadBlobs call and is advertised in the
+	// capabilities. Zero means DefaultMaxBatchTotalSizeBytes.
+	MaxBatchTotalSizeBytes int64
+	// ExecutionEnabled makes Capabilities advertise remote execution. The
+	// Execution service itself is registered by its own package.
+	ExecutionEnabled bool
+	// UploadIdleTimeout is how long an incomplete ByteStream upload is kept
+	// for resumption after its last write. Zero means
+	// DefaultUploadIdleTimeout.
+	UploadIdleTimeout time.Duration
+	// InlineBudgetBytes caps the bytes GetActionResult inlines (stdout,
+	// stderr and output files together). Zero means
+	// DefaultInlineBudgetBytes; negative disables inlining.
+	InlineBudgetBytes int64
+}
