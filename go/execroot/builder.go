@@ -1,0 +1,353 @@
+package execroot
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
+	"google.golang.org/grpc/codes"
+
+	"github.com/actiond/actiond/go/digest"
+	"github.com/actiond/actiond/go/rpcstatus"
+)
+
+// Defaults for the zero values of Options and Budgets.
+const (
+	DefaultMaxCacheEntries     = 256
+	DefaultMaxCacheBytes       = 4 << 30
+	DefaultBindThreshold       = 32
+	DefaultMaxOutputFileBytes  = 1 << 30
+	DefaultMaxTotalOutputBytes = 4 << 30
+	DefaultMaxEntries          = 262144
+)
+
+// Budgets bound what one action may output. Going over any of them fails
+// CollectOutputs with RESOURCE_EXHAUSTED. Zero means the default.
+type Budgets struct {
+	// MaxOutputFileBytes bounds each output file (default 1 GiB).
+	MaxOutputFileBytes int64
+	// MaxTotalOutputBytes bounds the sum of all output files, including the
+	// files inside output directories (default 4 GiB).
+	MaxTotalOutputBytes int64
+	// MaxEntries bounds the files, directories and symlinks of all outputs
+	// together (default 262144).
+	MaxEntries int
+}
+
+// Options configure a Builder.
+type Options struct {
+	// Store is the CAS the inputs come from and the outputs go to
+	// (*cas.Store). WorkDir must be on the same file system for hard links
+	// and moves; otherwise inputs are copied.
+	Store BlobStore
+	// WorkDir holds the directory cache, the lower trees, the per-action
+	// directories and temp dirs. Its contents are wiped by New.
+	WorkDir string
+	Logger  *slog.Logger
+	// ActionUID and ActionGID own every directory an action may create
+	// entries in (the lower tree's directories, the upper dir, created
+	// output parents) when the daemon runs as root; the sandbox runs the
+	// command as this user. Both zero means 65534 (nobody/nogroup), as in
+	// the sandbox. Without root, directories keep the daemon's owner, which
+	// is then also the action's.
+	ActionUID, ActionGID int
+	// MaxCacheEntries bounds the unreferenced materialized trees kept on
+	// disk (directory-cache trees and lower trees together; default 256).
+	MaxCacheEntries int
+	// MaxCacheBytes bounds the bytes of CAS blobs that cached trees pin
+	// (counted per tree, so a blob in two trees counts twice; default 4 GiB).
+	// Pinned blobs cannot be evicted from the CAS, so keep this well below
+	// the CAS size.
+	MaxCacheBytes int64
+	// BindThreshold is the number of files (and symlinks) from which a
+	// subtree without outputs is bind-mounted from the directory cache
+	// instead of being linked into the lower tree (default 32).
+	BindThreshold int
+	Budgets
+}
+
+// Builder prepares input roots for actions. It is safe for concurrent use.
+type Builder struct {
+	store     BlobStore
+	log       *slog.Logger
+	workDir   string
+	uid, gid  int
+	chown     bool
+	threshold int64
+	budgets   Budgets
+	seq       seqGen
+	trees     treeCache
+	cache     cache
+
+	rootHits, rootMisses, dirHits, dirMisses atomic.Uint64
+	linked, copied                           atomic.Uint64
+}
+
+// Stats are counters since New.
+type Stats struct {
+	// TreeHits and TreeMisses count input roots found validated in memory
+	// or fetched from the CAS.
+	TreeHits, TreeMisses uint64
+	// RootHits and RootMisses count lower trees of input roots reused or
+	// materialized.
+	RootHits, RootMisses uint64
+	// DirHits and DirMisses count directory-cache trees reused or
+	// materialized for read-only binds.
+	DirHits, DirMisses uint64
+	// Entries is the number of materialized trees on disk (in use or not),
+	// PinnedBytes the CAS bytes they pin.
+	Entries     int
+	PinnedBytes int64
+	Evictions   uint64
+	// FilesLinked and FilesCopied count input files hard-linked from the
+	// CAS and copied because linking failed (EMLINK, EXDEV).
+	FilesLinked, FilesCopied uint64
+}
+
+// Subdirectories of WorkDir.
+const (
+	dirCacheDir = "dircache"
+	rootsDir    = "roots"
+	actionsDir  = "actions"
+	tmpDir      = "tmp"
+)
+
+// New returns a Builder working in opts.WorkDir, removing whatever a previous
+// run left there.
+func New(ctx context.Context, opts Options) (*Builder, error) {
+	if opts.Store == nil {
+		return nil, rpcstatus.Newf(codes.InvalidArgument, "execroot: no store")
+	}
+	if opts.WorkDir == "" {
+		return nil, rpcstatus.Newf(codes.InvalidArgument, "execroot: no work directory")
+	}
+	wd, err := filepath.Abs(opts.WorkDir)
+	if err != nil {
+		return nil, rpcstatus.Newf(codes.InvalidArgument, "execroot: work directory: %v", err)
+	}
+	b := &Builder{
+		store:     opts.Store,
+		log:       opts.Logger,
+		workDir:   wd,
+		uid:       opts.ActionUID,
+		gid:       opts.ActionGID,
+		threshold: int64(orDefault(opts.BindThreshold, DefaultBindThreshold)),
+		budgets: Budgets{
+			MaxOutputFileBytes:  orDefault(opts.MaxOutputFileBytes, DefaultMaxOutputFileBytes),
+			MaxTotalOutputBytes: orDefault(opts.MaxTotalOutputBytes, DefaultMaxTotalOutputBytes),
+			MaxEntries:          orDefault(opts.MaxEntries, DefaultMaxEntries),
+		},
+	}
+	if b.log == nil {
+		b.log = slog.New(slog.DiscardHandler)
+	}
+	if b.uid == 0 && b.gid == 0 {
+		b.uid, b.gid = 65534, 65534
+	}
+	b.chown = os.Geteuid() == 0
+	b.trees = treeCache{m: make(map[string]*treeEntry), maxEntries: orDefault(opts.MaxCacheEntries, DefaultMaxCacheEntries)}
+	b.cache = cache{
+		entries:    make(map[string]*entry),
+		maxEntries: orDefault(opts.MaxCacheEntries, DefaultMaxCacheEntries),
+		maxBytes:   orDefault(opts.MaxCacheBytes, DefaultMaxCacheBytes),
+		trash:      filepath.Join(wd, tmpDir),
+		seq:        &b.seq,
+	}
+	start := time.Now()
+	if err := os.MkdirAll(wd, 0o700); err != nil {
+		return nil, rpcstatus.Newf(codes.Internal, "execroot: create work directory: %v", err)
+	}
+	for _, sub := range []string{dirCacheDir, rootsDir, actionsDir, tmpDir} {
+		p := filepath.Join(wd, sub)
+		if err := removeAll(p); err != nil {
+			return nil, rpcstatus.Newf(codes.Internal, "execroot: clean %s: %v", p, err)
+		}
+		if err := os.Mkdir(p, 0o700); err != nil {
+			return nil, rpcstatus.Newf(codes.Internal, "execroot: %v", err)
+		}
+	}
+	b.log.DebugContext(ctx, "execroot work directory cleaned", slog.String("work_dir", wd), slog.Duration("took", time.Since(start)))
+	return b, nil
+}
+
+func orDefault[T int | int64](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// Prepare validates the input root and cmd's paths and returns a Root: a
+// lower tree (cached per input root and bind set), read-only binds of large
+// subtrees from the directory cache, and fresh per-action upper and work
+// directories for the overlay in which the action writes.
+func (b *Builder) Prepare(ctx context.Context, inputRoot digest.Digest, cmd *repb.Command) (*Root, error) {
+	wd, outs, err := commandOutputs(cmd)
+	if err != nil {
+		return nil, err
+	}
+	tree, hit, err := b.trees.get(ctx, inputRoot.FileName(), func() (*inputTree, error) {
+		return fetchTree(ctx, b.store, inputRoot)
+	})
+	if err != nil {
+		return nil, err
+	}
+	_ = hit
+	p, err := planFor(tree, wd, outs, b.threshold)
+	if err != nil {
+		return nil, err
+	}
+
+	r := &Root{b: b, tree: tree, wd: wd}
+	ok := false
+	defer func() {
+		if !ok {
+			r.Close()
+		}
+	}()
+	skip := make(map[string]bool, len(p.binds))
+	for _, bt := range p.binds {
+		skip[bt.rel] = true
+		e, hit, err := b.cache.acquire(ctx, "d/"+bt.dir.FileName(), func() (string, []func(), int64, error) {
+			return b.build(ctx, tree, bt.dir, nil, false, filepath.Join(b.workDir, dirCacheDir, bt.dir.FileName()))
+		})
+		if err != nil {
+			return nil, err
+		}
+		count(hit, &b.dirHits, &b.dirMisses)
+		r.binds = append(r.binds, bindMount{rel: bt.rel, e: e})
+	}
+	name := inputRoot.FileName() + "-" + bindsKey(p.binds)
+	e, hit, err := b.cache.acquire(ctx, "r/"+name, func() (string, []func(), int64, error) {
+		return b.build(ctx, tree, inputRoot, skip, b.chown, filepath.Join(b.workDir, rootsDir, name))
+	})
+	if err != nil {
+		return nil, err
+	}
+	count(hit, &b.rootHits, &b.rootMisses)
+	r.lower = e
+
+	r.dir = filepath.Join(b.workDir, actionsDir, b.seq.next())
+	r.upper = filepath.Join(r.dir, "upper")
+	r.work = filepath.Join(r.dir, "work")
+	if err := os.Mkdir(r.dir, 0o700); err != nil {
+		return nil, rpcstatus.Newf(codes.Internal, "create action directory: %v", err)
+	}
+	for _, d := range []string{r.upper, r.work} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return nil, rpcstatus.Newf(codes.Internal, "create action directory: %v", err)
+		}
+	}
+	if err := b.own(r.upper); err != nil {
+		return nil, err
+	}
+	// REAPI: the server creates the parents of outputs (and here the working
+	// directory). Those missing from the input tree go into the upper layer,
+	// which the overlay merges over the lower tree.
+	for _, rel := range p.mkdirs {
+		d := filepath.Join(r.upper, rel)
+		if err := os.Mkdir(d, 0o755); err != nil && !os.IsExist(err) {
+			return nil, rpcstatus.Newf(codes.Internal, "create output parent directory %q: %v", rel, err)
+		}
+		if err := b.own(d); err != nil {
+			return nil, err
+		}
+	}
+	ok = true
+	return r, nil
+}
+
+func (b *Builder) own(p string) error {
+	if !b.chown {
+		return nil
+	}
+	if err := os.Lchown(p, b.uid, b.gid); err != nil {
+		return rpcstatus.Newf(codes.Internal, "chown action directory: %v", err)
+	}
+	return nil
+}
+
+func count(hit bool, hits, misses *atomic.Uint64) {
+	if hit {
+		hits.Add(1)
+	} else {
+		misses.Add(1)
+	}
+}
+
+// bindsKey names a set of binds: lower trees of one input root differ only
+// in which subtrees are left as mount points.
+func bindsKey(binds []bindTarget) string {
+	if len(binds) == 0 {
+		return "0"
+	}
+	h := sha256.New()
+	for _, bt := range binds {
+		h.Write([]byte(bt.rel))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// build materializes directory d of tree into a temp dir and renames it to
+// final, so a half-built tree is never visible under its cache name.
+func (b *Builder) build(ctx context.Context, tree *inputTree, d digest.Digest, skip map[string]bool, chown bool, final string) (string, []func(), int64, error) {
+	start := time.Now()
+	m := &materializer{b: b, tree: tree, chown: chown, skip: skip, srcs: make(map[digest.Digest]string), xsrcs: make(map[digest.Digest]string)}
+	missing, err := m.pinAll(ctx, d, "")
+	if err == nil && len(missing) > 0 {
+		err = missingBlobsError(tree.root, missing)
+	}
+	if err != nil {
+		m.unpinAll()
+		return "", nil, 0, err
+	}
+	tmp := filepath.Join(b.workDir, tmpDir, b.seq.next())
+	err = m.mkdir(tmp)
+	if err == nil {
+		err = m.write(ctx, tmp, d, "")
+	}
+	if err == nil {
+		if err = os.Rename(tmp, final); err != nil {
+			// A leftover of a failed eviction; the cache owns this name.
+			_ = removeAll(final)
+			if err = os.Rename(tmp, final); err != nil {
+				err = rpcstatus.Newf(codes.Internal, "rename materialized tree: %v", err)
+			}
+		}
+	}
+	if err != nil {
+		m.unpinAll()
+		_ = removeAll(tmp)
+		return "", nil, 0, err
+	}
+	b.log.DebugContext(ctx, "execroot materialized tree", slog.String("path", final), slog.Duration("took", time.Since(start)))
+	return final, m.pins, m.bytes, nil
+}
+
+// Stats returns the counters.
+func (b *Builder) Stats() Stats {
+	entries, bytes, _, _, evictions := b.cache.stats()
+	b.trees.mu.Lock()
+	th, tm := b.trees.hits, b.trees.misses
+	b.trees.mu.Unlock()
+	return Stats{
+		TreeHits: th, TreeMisses: tm,
+		RootHits: b.rootHits.Load(), RootMisses: b.rootMisses.Load(),
+		DirHits: b.dirHits.Load(), DirMisses: b.dirMisses.Load(),
+		Entries: entries, PinnedBytes: bytes, Evictions: evictions,
+		FilesLinked: b.linked.Load(), FilesCopied: b.copied.Load(),
+	}
+}
+
+// seqGen names temp and per-action directories uniquely within a run.
+type seqGen struct{ n atomic.Uint64 }
+
+func (s *seqGen) next() string { return strconv.FormatUint(s.n.Add(1), 10) }

@@ -1,0 +1,193 @@
+package execroot
+
+import (
+	"container/list"
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// entry is one materialized directory on disk: a directory-cache tree
+// (dircache/<hash>-<size>) or a lower tree of an input root
+// (roots/<hash>-<size>-<binds>). Entries are reference counted while actions
+// use them; unreferenced entries sit in an LRU list until evicted.
+type entry struct {
+	key    string
+	path   string
+	refs   int
+	ready  chan struct{} // closed when built (or failed)
+	err    error         // set before ready is closed
+	unpins []func()      // CAS pins held for the entry's lifetime
+	bytes  int64         // bytes of the CAS blobs it pins
+	elem   *list.Element // in cache.lru while refs == 0
+}
+
+// cache holds entries, builds each at most once at a time, and evicts
+// unreferenced ones least recently used first once there are more than
+// maxEntries or they pin more than maxBytes.
+type cache struct {
+	mu         sync.Mutex
+	entries    map[string]*entry
+	lru        list.List // *entry, front = most recently released
+	bytes      int64
+	maxEntries int
+	maxBytes   int64
+	trash      string // directory for evicted trees awaiting removal
+	seq        *seqGen
+
+	hits, misses, evictions uint64
+}
+
+// acquire returns the entry for key with a reference taken, building it with
+// build if absent. Concurrent callers of one key wait for a single build.
+// build returns the entry's final path, its pins and their bytes.
+func (c *cache) acquire(ctx context.Context, key string, build func() (string, []func(), int64, error)) (*entry, bool, error) {
+	c.mu.Lock()
+	e, ok := c.entries[key]
+	if ok {
+		e.refs++
+		if e.elem != nil {
+			c.lru.Remove(e.elem)
+			e.elem = nil
+		}
+		c.hits++
+		c.mu.Unlock()
+		select {
+		case <-e.ready:
+		case <-ctx.Done():
+			c.release(e)
+			return nil, false, ctx.Err()
+		}
+		if e.err != nil {
+			c.release(e)
+			return nil, false, e.err
+		}
+		return e, true, nil
+	}
+	e = &entry{key: key, refs: 1, ready: make(chan struct{})}
+	c.entries[key] = e
+	c.misses++
+	c.mu.Unlock()
+
+	path, unpins, bytes, err := build()
+	c.mu.Lock()
+	if err != nil {
+		e.err = err
+		delete(c.entries, key)
+		e.refs--
+	} else {
+		e.path, e.unpins, e.bytes = path, unpins, bytes
+		c.bytes += bytes
+	}
+	close(e.ready)
+	c.mu.Unlock()
+	if err != nil {
+		return nil, false, err
+	}
+	return e, false, nil
+}
+
+// release drops a reference; an unreferenced entry becomes evictable.
+func (c *cache) release(e *entry) {
+	c.mu.Lock()
+	e.refs--
+	if e.refs == 0 && e.err == nil && c.entries[e.key] == e {
+		e.elem = c.lru.PushFront(e)
+	}
+	victims := c.evictLocked()
+	c.mu.Unlock()
+	c.drop(victims)
+}
+
+// evictLocked unlinks victims from the cache; drop removes them from disk
+// after the lock is released.
+func (c *cache) evictLocked() []*entry {
+	var victims []*entry
+	for (len(c.entries) > c.maxEntries || c.bytes > c.maxBytes) && c.lru.Len() > 0 {
+		e := c.lru.Remove(c.lru.Back()).(*entry)
+		e.elem = nil
+		delete(c.entries, e.key)
+		c.bytes -= e.bytes
+		c.evictions++
+		victims = append(victims, e)
+	}
+	return victims
+}
+
+func (c *cache) drop(victims []*entry) {
+	for _, e := range victims {
+		for _, u := range e.unpins {
+			u()
+		}
+		// Rename first so that the key's path is free at once for a rebuild.
+		tmp := filepath.Join(c.trash, c.seq.next())
+		if err := os.Rename(e.path, tmp); err == nil {
+			_ = removeAll(tmp)
+		} else {
+			_ = removeAll(e.path)
+		}
+	}
+}
+
+func (c *cache) stats() (entries int, bytes int64, hits, misses, evictions uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries), c.bytes, c.hits, c.misses, c.evictions
+}
+
+// treeCache keeps validated input trees in memory, so a repeated input root
+// costs no CAS reads and no validation. It is bounded by entries only; a tree
+// is a few hundred bytes per directory.
+type treeCache struct {
+	mu         sync.Mutex
+	m          map[string]*treeEntry
+	lru        list.List // *treeEntry, front = most recent
+	maxEntries int
+
+	hits, misses uint64
+}
+
+type treeEntry struct {
+	key   string
+	ready chan struct{}
+	tree  *inputTree
+	err   error
+	elem  *list.Element
+}
+
+func (c *treeCache) get(ctx context.Context, key string, build func() (*inputTree, error)) (*inputTree, bool, error) {
+	c.mu.Lock()
+	if e, ok := c.m[key]; ok {
+		c.hits++
+		if e.elem != nil {
+			c.lru.MoveToFront(e.elem)
+		}
+		c.mu.Unlock()
+		select {
+		case <-e.ready:
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		}
+		return e.tree, true, e.err
+	}
+	e := &treeEntry{key: key, ready: make(chan struct{})}
+	c.m[key] = e
+	c.misses++
+	c.mu.Unlock()
+
+	e.tree, e.err = build()
+	c.mu.Lock()
+	if e.err != nil {
+		delete(c.m, key) // failures (missing blobs) are not remembered
+	} else {
+		e.elem = c.lru.PushFront(e)
+		for c.lru.Len() > c.maxEntries {
+			old := c.lru.Remove(c.lru.Back()).(*treeEntry)
+			delete(c.m, old.key)
+		}
+	}
+	close(e.ready)
+	c.mu.Unlock()
+	return e.tree, false, e.err
+}

@@ -1,0 +1,187 @@
+package execroot
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/actiond/actiond/go/digest"
+	"github.com/actiond/actiond/go/rpcstatus"
+)
+
+// materializer writes one input (sub)tree to disk: directories are created,
+// files are hard links to CAS blobs (copies when the file system refuses the
+// link), symlinks are symlinks. Subtrees listed in skip are left as empty
+// directories, the mount points of read-only binds from the directory cache.
+type materializer struct {
+	b     *Builder
+	tree  *inputTree
+	chown bool                     // chown directories to the action user
+	skip  map[string]bool          // relative paths left as mount points
+	srcs  map[digest.Digest]string // blob -> link source (plain)
+	xsrcs map[digest.Digest]string // blob -> link source (executable)
+	pins  []func()
+	bytes int64
+}
+
+// pinAll pins every blob the tree (minus skipped subtrees) links, collecting
+// every absent blob, and records each blob's link source.
+func (m *materializer) pinAll(ctx context.Context, d digest.Digest, prefix string) (missing []digest.Digest, err error) {
+	info := m.tree.dirs[d]
+	for i, f := range info.dir.Files {
+		fd := info.fileDigs[i]
+		if fd.Size == 0 {
+			continue
+		}
+		if f.IsExecutable {
+			if _, ok := m.xsrcs[fd]; ok {
+				continue
+			}
+			path, unpin, err := m.b.store.LinkExecutable(ctx, fd)
+			if rpcstatus.Code(err) == codes.NotFound {
+				m.xsrcs[fd] = ""
+				missing = append(missing, fd)
+				continue
+			}
+			if err != nil {
+				return nil, rpcstatus.Wrapf(err, "pin executable %s", fd)
+			}
+			m.xsrcs[fd] = path
+			m.pins = append(m.pins, unpin)
+		} else {
+			if _, ok := m.srcs[fd]; ok {
+				continue
+			}
+			unpin, err := m.b.store.Pin(ctx, fd)
+			if rpcstatus.Code(err) == codes.NotFound {
+				m.srcs[fd] = ""
+				missing = append(missing, fd)
+				continue
+			}
+			if err != nil {
+				return nil, rpcstatus.Wrapf(err, "pin %s", fd)
+			}
+			m.srcs[fd] = m.b.store.Path(fd)
+			m.pins = append(m.pins, unpin)
+		}
+		m.bytes += fd.Size
+	}
+	for i, sub := range info.dir.Directories {
+		rel := prefix + sub.Name
+		if m.skip[rel] {
+			continue
+		}
+		more, err := m.pinAll(ctx, info.subDigs[i], rel+"/")
+		if err != nil {
+			return nil, err
+		}
+		missing = append(missing, more...)
+	}
+	return missing, nil
+}
+
+func (m *materializer) unpinAll() {
+	for _, u := range m.pins {
+		u()
+	}
+	m.pins = nil
+}
+
+// write fills the existing directory dst with the contents of d.
+func (m *materializer) write(ctx context.Context, dst string, d digest.Digest, prefix string) error {
+	if err := ctx.Err(); err != nil {
+		return rpcstatus.FromContext(ctx)
+	}
+	info := m.tree.dirs[d]
+	for i, f := range info.dir.Files {
+		if err := m.file(filepath.Join(dst, f.Name), info.fileDigs[i], f.IsExecutable); err != nil {
+			return err
+		}
+	}
+	for _, l := range info.dir.Symlinks {
+		if err := os.Symlink(l.Target, filepath.Join(dst, l.Name)); err != nil {
+			return rpcstatus.Newf(codes.Internal, "create input symlink: %v", err)
+		}
+	}
+	for i, sub := range info.dir.Directories {
+		p := filepath.Join(dst, sub.Name)
+		if err := m.mkdir(p); err != nil {
+			return err
+		}
+		rel := prefix + sub.Name
+		if m.skip[rel] {
+			continue
+		}
+		if err := m.write(ctx, p, info.subDigs[i], rel+"/"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *materializer) mkdir(p string) error {
+	if err := os.Mkdir(p, 0o755); err != nil {
+		return rpcstatus.Newf(codes.Internal, "create input directory: %v", err)
+	}
+	if m.chown {
+		if err := os.Lchown(p, m.b.uid, m.b.gid); err != nil {
+			return rpcstatus.Newf(codes.Internal, "chown input directory: %v", err)
+		}
+	}
+	return nil
+}
+
+func (m *materializer) file(dst string, d digest.Digest, exec bool) error {
+	mode := os.FileMode(0o444)
+	if exec {
+		mode = 0o555
+	}
+	if d.Size == 0 {
+		// The empty blob needs no link: creating it is as cheap.
+		f, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode)
+		if err != nil {
+			return rpcstatus.Newf(codes.Internal, "create empty input file: %v", err)
+		}
+		return f.Close()
+	}
+	src := m.srcs[d]
+	if exec {
+		src = m.xsrcs[d]
+	}
+	err := os.Link(src, dst)
+	if err == nil {
+		m.b.linked.Add(1)
+		return nil
+	}
+	if !errors.Is(err, syscall.EMLINK) && !errors.Is(err, syscall.EXDEV) {
+		return rpcstatus.Newf(codes.Internal, "link input file %s: %v", d, err)
+	}
+	// Too many links to one inode, or the CAS is on another file system.
+	m.b.copied.Add(1)
+	return copyFile(src, dst, mode)
+}
+
+func copyFile(src, dst string, mode os.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return rpcstatus.Newf(codes.Internal, "copy input file: %v", err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode)
+	if err != nil {
+		return rpcstatus.Newf(codes.Internal, "copy input file: %v", err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return rpcstatus.Newf(codes.Internal, "copy input file: %v", err)
+	}
+	if err := out.Close(); err != nil {
+		return rpcstatus.Newf(codes.Internal, "copy input file: %v", err)
+	}
+	return nil
+}

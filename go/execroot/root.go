@@ -1,0 +1,90 @@
+package execroot
+
+import (
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sync"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/actiond/actiond/go/rpcstatus"
+	"github.com/actiond/actiond/go/sandbox"
+)
+
+// Root is one action's prepared input root. It holds references to the
+// cached trees it mounts until Close.
+type Root struct {
+	b     *Builder
+	tree  *inputTree
+	wd    []string
+	lower *entry
+	binds []bindMount
+	dir   string // per-action directory holding upper and work
+	upper string
+	work  string
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+type bindMount struct {
+	rel string
+	e   *entry
+}
+
+// Mounts returns the mounts that make the input root appear at target (an
+// absolute path inside the sandbox): an overlay whose lower layer is the
+// materialized input tree and whose upper layer receives everything the
+// action writes, then read-only binds of large unchanged subtrees from the
+// directory cache onto their (empty) mount points in the lower tree.
+//
+// The lower tree's files are hard links of CAS blobs; the overlay makes any
+// write to them a copy-up into the upper layer, so no action can modify a
+// CAS file. The overlay must be mounted without metacopy and redirect_dir
+// (the kernel defaults), which CollectOutputs relies on.
+func (r *Root) Mounts(target string) []sandbox.Mount {
+	ms := make([]sandbox.Mount, 0, 1+len(r.binds))
+	ms = append(ms, sandbox.Mount{Kind: sandbox.Overlay, Target: target, Lower: []string{r.lower.path}, Upper: r.upper, Work: r.work})
+	for _, bm := range r.binds {
+		ms = append(ms, sandbox.Mount{Kind: sandbox.Bind, Source: bm.e.path, Target: path.Join(target, bm.rel), ReadOnly: true})
+	}
+	return ms
+}
+
+// Close removes the per-action directories and releases the cached trees
+// (which may then be evicted) and, with them, their CAS pins. Mounts must be
+// gone by then; the sandbox's mount namespace ends with the action.
+func (r *Root) Close() error {
+	r.closeOnce.Do(func() {
+		if r.dir != "" {
+			if err := removeAll(r.dir); err != nil {
+				r.closeErr = rpcstatus.Newf(codes.Internal, "remove action directory: %v", err)
+			}
+		}
+		for _, bm := range r.binds {
+			r.b.cache.release(bm.e)
+		}
+		if r.lower != nil {
+			r.b.cache.release(r.lower)
+		}
+	})
+	return r.closeErr
+}
+
+// removeAll is os.RemoveAll that also copes with directories the action (or
+// a non-root daemon's own cache) made unwritable.
+func removeAll(p string) error {
+	err := os.RemoveAll(p)
+	if err == nil || !os.IsPermission(err) {
+		return err
+	}
+	_ = filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			_ = os.Chmod(q, 0o700)
+		}
+		return nil
+	})
+	return os.RemoveAll(p)
+}
