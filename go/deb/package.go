@@ -53,7 +53,10 @@ func Read(r io.ReaderAt, size int64) (*Package, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(members) == 0 || members[0].name != "debian-binary" {
+	if len(members) == 0 {
+		return nil, fmt.Errorf("ar archive has no members: %w", ErrMissingMember)
+	}
+	if members[0].name != "debian-binary" {
 		return nil, fmt.Errorf("first ar member is not debian-binary: %w", ErrMissingMember)
 	}
 	version := make([]byte, min(members[0].size, 16))

@@ -1,0 +1,226 @@
+package runtime_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/actiond/actiond/go/runtime"
+)
+
+// fakeRuntime is one runtime directory of a fake image.
+type fakeRuntime struct {
+	kind, name, arch string
+	dirs             []string // created under root/
+	mounts           []runtime.ManifestMount
+}
+
+var (
+	libcMounts = []runtime.ManifestMount{
+		{ImagePath: "root/lib", SandboxPath: "/lib"},
+		{ImagePath: "root/lib64", SandboxPath: "/lib64"},
+		{ImagePath: "root/usr/lib", SandboxPath: "/usr/lib"},
+	}
+	mergedUsrMounts = []runtime.ManifestMount{
+		{ImagePath: "root/usr/lib", SandboxPath: "/lib"},
+		{ImagePath: "root/usr/lib64", SandboxPath: "/lib64"},
+		{ImagePath: "root/usr/lib", SandboxPath: "/usr/lib"},
+	}
+	bashMounts = []runtime.ManifestMount{
+		{ImagePath: "root/bin", SandboxPath: "/bin"},
+		{ImagePath: "root/usr/bin", SandboxPath: "/usr/bin"},
+	}
+)
+
+// writeFakeImage lays out an unpacked runtime image in a new directory.
+func writeFakeImage(t *testing.T, runtimes ...fakeRuntime) string {
+	t.Helper()
+	dir := t.TempDir()
+	mustWrite(t, filepath.Join(dir, "common/root/etc/hosts"), "127.0.0.1 localhost\n")
+	for _, r := range runtimes {
+		rdir := filepath.Join(dir, r.kind, r.name, r.arch)
+		if r.kind == runtime.KindShell {
+			rdir = filepath.Join(dir, "shell", "bash", r.arch)
+		}
+		for _, d := range r.dirs {
+			if err := os.MkdirAll(filepath.Join(rdir, "root", d), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		m := &runtime.Manifest{
+			Version: runtime.ManifestVersion, Name: r.name, Kind: r.kind, Arch: r.arch,
+			Debs: []runtime.Deb{}, Mounts: r.mounts, Interpreters: []string{},
+		}
+		b, err := m.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustWrite(t, filepath.Join(rdir, runtime.ManifestFileName), string(b))
+	}
+	return dir
+}
+
+func mustWrite(t *testing.T, name, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func standardImage(t *testing.T) string {
+	return writeFakeImage(t,
+		fakeRuntime{"libc", "glibc2.36", "x86_64", []string{"lib", "lib64", "usr/lib"}, libcMounts},
+		fakeRuntime{"libc", "glibc2.36", "aarch64", []string{"lib", "lib64", "usr/lib"}, libcMounts},
+		fakeRuntime{"libc", "glibc2.41", "x86_64", []string{"usr/lib", "usr/lib64"}, mergedUsrMounts},
+		fakeRuntime{"libc", "glibc2.31", "aarch64", []string{"lib", "lib64", "usr/lib"}, libcMounts},
+		fakeRuntime{"shell", "bash", "x86_64", []string{"bin", "usr/bin"}, bashMounts},
+	)
+}
+
+func TestCatalogMounts(t *testing.T) {
+	dir := standardImage(t)
+	catalog, err := runtime.OpenArch(context.Background(), dir, "x86_64")
+	if err != nil {
+		t.Fatalf("OpenArch: %v", err)
+	}
+	if got, want := catalog.Names(), []string{"glibc2.36", "glibc2.41"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Names() = %q, want %q", got, want)
+	}
+	etc := runtime.Mount{Source: filepath.Join(dir, "common/root/etc"), Target: "/etc"}
+	libc236 := filepath.Join(dir, "libc/glibc2.36/x86_64/root")
+	libc241 := filepath.Join(dir, "libc/glibc2.41/x86_64/root")
+	bash := filepath.Join(dir, "shell/bash/x86_64/root")
+	for _, tc := range []struct {
+		libc         string
+		requiresBash bool
+		want         []runtime.Mount
+	}{
+		{"", false, []runtime.Mount{etc}},
+		{"none", false, []runtime.Mount{etc}},
+		{"glibc2.36", false, []runtime.Mount{etc,
+			{libc236 + "/lib", "/lib"}, {libc236 + "/lib64", "/lib64"}, {libc236 + "/usr/lib", "/usr/lib"}}},
+		{"glibc2.41", true, []runtime.Mount{etc,
+			{libc241 + "/usr/lib", "/lib"}, {libc241 + "/usr/lib64", "/lib64"}, {libc241 + "/usr/lib", "/usr/lib"},
+			{bash + "/bin", "/bin"}, {bash + "/usr/bin", "/usr/bin"}}},
+		{"none", true, []runtime.Mount{etc, {bash + "/bin", "/bin"}, {bash + "/usr/bin", "/usr/bin"}}},
+	} {
+		got, err := catalog.Mounts(tc.libc, tc.requiresBash)
+		if err != nil {
+			t.Errorf("Mounts(%q, %v): %v", tc.libc, tc.requiresBash, err)
+			continue
+		}
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("Mounts(%q, %v) = %+v, want %+v", tc.libc, tc.requiresBash, got, tc.want)
+		}
+	}
+}
+
+func TestCatalogUnknownRuntime(t *testing.T) {
+	dir := standardImage(t)
+	for _, tc := range []struct {
+		arch         string
+		libc         string
+		requiresBash bool
+		wantText     string
+	}{
+		{"x86_64", "glibc2.31", false, `runtime "glibc2.31" is not in the runtime image for x86_64 (available: glibc2.36, glibc2.41)`},
+		{"x86_64", "musl", true, `(available: glibc2.36, glibc2.41)`},
+		{"aarch64", "glibc2.41", false, `(available: glibc2.31, glibc2.36)`},
+		{"aarch64", "", true, `runtime "bash" is not in the runtime image for aarch64 (available: none)`},
+	} {
+		catalog, err := runtime.OpenArch(context.Background(), dir, tc.arch)
+		if err != nil {
+			t.Fatalf("OpenArch(%s): %v", tc.arch, err)
+		}
+		_, err = catalog.Mounts(tc.libc, tc.requiresBash)
+		if !errors.Is(err, runtime.ErrUnknownRuntime) {
+			t.Errorf("%s Mounts(%q, %v): got error %v, want %v", tc.arch, tc.libc, tc.requiresBash, err, runtime.ErrUnknownRuntime)
+			continue
+		}
+		var unknown *runtime.UnknownRuntimeError
+		if !errors.As(err, &unknown) {
+			t.Errorf("error %v is not an *UnknownRuntimeError", err)
+		}
+		if !strings.Contains(err.Error(), tc.wantText) {
+			t.Errorf("error %q does not contain %q", err, tc.wantText)
+		}
+	}
+}
+
+func TestOpenRejectsBrokenImages(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		image    func(t *testing.T) string
+		wantText string
+	}{
+		{"no common etc", func(t *testing.T) string {
+			dir := standardImage(t)
+			os.RemoveAll(filepath.Join(dir, "common"))
+			return dir
+		}, "common/root/etc"},
+		{"name does not match directory", func(t *testing.T) string {
+			dir := writeFakeImage(t, fakeRuntime{"libc", "glibc2.36", "x86_64", []string{"lib"}, libcMounts[:1]})
+			os.Rename(filepath.Join(dir, "libc/glibc2.36"), filepath.Join(dir, "libc/glibc2.99"))
+			return dir
+		}, `manifest names runtime "glibc2.36", but it is in directory "glibc2.99"`},
+		{"image path escapes", func(t *testing.T) string {
+			return writeFakeImage(t, fakeRuntime{"libc", "glibc2.36", "x86_64", nil,
+				[]runtime.ManifestMount{{ImagePath: "../../../common", SandboxPath: "/lib"}}})
+		}, `image_path "../../../common"`},
+		{"relative sandbox path", func(t *testing.T) string {
+			return writeFakeImage(t, fakeRuntime{"libc", "glibc2.36", "x86_64", []string{"lib"},
+				[]runtime.ManifestMount{{ImagePath: "root/lib", SandboxPath: "lib"}}})
+		}, `sandbox_path "lib"`},
+		{"missing mount source", func(t *testing.T) string {
+			return writeFakeImage(t, fakeRuntime{"libc", "glibc2.36", "x86_64", []string{"lib"}, libcMounts})
+		}, "lib64"},
+		{"mount source is a symlink", func(t *testing.T) string {
+			dir := writeFakeImage(t, fakeRuntime{"libc", "glibc2.36", "x86_64", []string{"usr/lib"},
+				[]runtime.ManifestMount{{ImagePath: "root/lib", SandboxPath: "/lib"}}})
+			os.Symlink("usr/lib", filepath.Join(dir, "libc/glibc2.36/x86_64/root/lib"))
+			return dir
+		}, "is not a directory"},
+		{"wrong arch in manifest", func(t *testing.T) string {
+			dir := writeFakeImage(t, fakeRuntime{"libc", "glibc2.36", "aarch64", []string{"lib"}, libcMounts[:1]})
+			os.Rename(filepath.Join(dir, "libc/glibc2.36/aarch64"), filepath.Join(dir, "libc/glibc2.36/x86_64"))
+			return dir
+		}, `arch "aarch64", want "x86_64"`},
+		{"shell manifest of kind libc", func(t *testing.T) string {
+			dir := writeFakeImage(t, fakeRuntime{"libc", "bash", "x86_64", []string{"bin"}, bashMounts[:1]})
+			os.MkdirAll(filepath.Join(dir, "shell/bash"), 0o755)
+			os.Rename(filepath.Join(dir, "libc/bash/x86_64"), filepath.Join(dir, "shell/bash/x86_64"))
+			return dir
+		}, `kind "libc", want "shell"`},
+		{"unknown manifest field", func(t *testing.T) string {
+			dir := writeFakeImage(t, fakeRuntime{"libc", "glibc2.36", "x86_64", []string{"lib"}, libcMounts[:1]})
+			mustWrite(t, filepath.Join(dir, "libc/glibc2.36/x86_64", runtime.ManifestFileName),
+				`{"version": 1, "name": "glibc2.36", "kind": "libc", "arch": "x86_64", "mountz": []}`)
+			return dir
+		}, `unknown field "mountz"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := runtime.OpenArch(context.Background(), tc.image(t), "x86_64")
+			if err == nil || !strings.Contains(err.Error(), tc.wantText) {
+				t.Fatalf("OpenArch: got error %v, want one containing %q", err, tc.wantText)
+			}
+		})
+	}
+}
+
+func TestOpenHostArch(t *testing.T) {
+	dir := standardImage(t)
+	catalog, err := runtime.Open(context.Background(), dir)
+	if err != nil {
+		t.Skipf("no runtimes for this host: %v", err)
+	}
+	if len(catalog.Names()) == 0 {
+		t.Errorf("Open for host arch %s found no runtimes, want glibc2.36 at least", catalog.Arch())
+	}
+}
