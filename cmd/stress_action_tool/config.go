@@ -117,8 +117,8 @@ func (c *config) validate() error {
 	if c.outFile == "" && c.outDir == "" && c.outExtraFile == "" && len(c.symlinks) == 0 {
 		return errors.New("no output requested: give --out-file, --out-dir, --out-extra-file or --out-symlink")
 	}
-	if n := fmt.Sprintf(c.outName, 7); strings.Count(c.outName, "%") != 1 || strings.Contains(n, "%!") || strings.Contains(n, "/") {
-		return fmt.Errorf("--out-name %q must hold exactly one integer verb such as %%04d and no \"/\"", c.outName)
+	if n := fmt.Sprintf(c.outName, 7); strings.Count(c.outName, "%") != 1 || strings.Contains(n, "%!") || strings.Contains(n, "..") {
+		return fmt.Errorf("--out-name %q must hold exactly one integer verb such as %%04d and no \"..\"", c.outName)
 	}
 	return nil
 }

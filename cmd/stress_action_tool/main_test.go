@@ -46,7 +46,8 @@ func TestParseFlags(t *testing.T) {
 		{"count without dir", []string{"--out-file", "o", "--out-count", "3"}, "needs --out-dir"},
 		{"bad count", []string{"--out-dir", "d", "--out-count", "-1"}, "non-negative"},
 		{"bad name", []string{"--out-dir", "d", "--out-name", "x.txt"}, "integer verb"},
-		{"name with slash", []string{"--out-dir", "d", "--out-name", "a/%d"}, "integer verb"},
+		{"name leaving the dir", []string{"--out-dir", "d", "--out-name", "../%d"}, "integer verb"},
+		{"name in a subdir", []string{"--out-dir", "d", "--out-name", "sub/%d"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parseFlags(tc.args)
