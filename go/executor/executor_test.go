@@ -400,7 +400,9 @@ func TestInvalidRequests(t *testing.T) {
 			}
 		}
 	}
-	withRuntimes := func(o *executor.Options) { o.Runtimes = &executortest.Runtimes{Libcs: []string{"glibc2.31", "glibc2.35"}} }
+	withRuntimes := func(o *executor.Options) {
+		o.Runtimes = &executortest.Runtimes{Libcs: []string{"glibc2.31", "glibc2.35"}}
+	}
 	for _, tc := range []struct {
 		name      string
 		configure func(*executor.Options)
