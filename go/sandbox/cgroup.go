@@ -1,0 +1,198 @@
+//go:build linux
+
+package sandbox
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// wantedControllers are the cgroup v2 controllers that enforce Limits.
+var wantedControllers = []string{"cpu", "memory", "pids"}
+
+// cgroupParent is a cgroup v2 directory under which every action with limits
+// gets its own group.
+type cgroupParent struct {
+	dir         string
+	controllers map[string]bool // the wanted ones enabled for children
+	seq         atomic.Uint64
+}
+
+// findCgroup2Mount returns the first cgroup2 mount point in mountinfo.
+func findCgroup2Mount() (string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		// "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - cgroup2 cgroup2 rw"
+		pre, post, ok := strings.Cut(s.Text(), " - ")
+		if !ok {
+			continue
+		}
+		fields, postFields := strings.Fields(pre), strings.Fields(post)
+		if len(fields) >= 5 && len(postFields) >= 1 && postFields[0] == "cgroup2" {
+			return unescapeMountPath(fields[4]), nil
+		}
+	}
+	if err := s.Err(); err != nil {
+		return "", err
+	}
+	return "", errors.New("no cgroup2 file system is mounted")
+}
+
+// unescapeMountPath undoes the octal escapes of mountinfo (\040 for space).
+func unescapeMountPath(p string) string {
+	if !strings.Contains(p, `\`) {
+		return p
+	}
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		if p[i] == '\\' && i+3 < len(p) {
+			if v, err := strconv.ParseUint(p[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(p[i])
+	}
+	return b.String()
+}
+
+// setupCgroupParent prepares dir (default: <cgroup2 mount>/actiond) for
+// per-action groups and reports which wanted controllers it could enable.
+// It returns an error only when cgroup v2 cannot be used at all.
+func setupCgroupParent(dir string) (*cgroupParent, error) {
+	ownParent := false
+	if dir == "" {
+		mnt, err := findCgroup2Mount()
+		if err != nil {
+			return nil, err
+		}
+		dir = filepath.Join(mnt, "actiond")
+		ownParent = true
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create cgroup %s: %w", dir, err)
+	}
+	// The parent must delegate the controllers to dir before dir can pass
+	// them on; we only touch the parent when it is the hierarchy root we
+	// chose ourselves, a given CgroupRoot must come delegated. Each
+	// controller is enabled separately so one missing does not hide others.
+	for _, c := range wantedControllers {
+		if ownParent {
+			_ = os.WriteFile(filepath.Join(filepath.Dir(dir), "cgroup.subtree_control"), []byte("+"+c), 0)
+		}
+		_ = os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte("+"+c), 0)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.subtree_control"))
+	if err != nil {
+		return nil, fmt.Errorf("%s is not a cgroup v2 directory: %w", dir, err)
+	}
+	enabled := strings.Fields(string(b))
+	p := &cgroupParent{dir: dir, controllers: map[string]bool{}}
+	for _, c := range wantedControllers {
+		if slices.Contains(enabled, c) {
+			p.controllers[c] = true
+		}
+	}
+	return p, nil
+}
+
+// missing lists the wanted controllers that are not available.
+func (p *cgroupParent) missing() []string {
+	var out []string
+	for _, c := range wantedControllers {
+		if p == nil || !p.controllers[c] {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// enforces reports whether some limit of l can be enforced here.
+func (p *cgroupParent) enforces(l Limits) bool {
+	if p == nil {
+		return false
+	}
+	return (l.MemoryBytes > 0 && p.controllers["memory"]) ||
+		(l.CPUMillis > 0 && p.controllers["cpu"]) ||
+		(l.Pids > 0 && p.controllers["pids"])
+}
+
+// actionCgroup is one action's group; fd is handed to clone3 so the init
+// starts inside it (CLONE_INTO_CGROUP) and so does everything it forks.
+type actionCgroup struct {
+	dir string
+	fd  int
+}
+
+func (p *cgroupParent) create(l Limits) (*actionCgroup, error) {
+	dir := filepath.Join(p.dir, "action-"+strconv.FormatUint(p.seq.Add(1), 10)+"-"+strconv.Itoa(os.Getpid()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create cgroup: %w", err)
+	}
+	g := &actionCgroup{dir: dir, fd: -1}
+	write := func(file, value string) error {
+		if err := os.WriteFile(filepath.Join(dir, file), []byte(value), 0); err != nil {
+			return fmt.Errorf("set cgroup %s: %w", file, err)
+		}
+		return nil
+	}
+	var err error
+	if l.MemoryBytes > 0 && p.controllers["memory"] {
+		err = errors.Join(err, write("memory.max", strconv.FormatInt(l.MemoryBytes, 10)))
+		// No swap: the limit should mean what it says. Absent without swap.
+		_ = write("memory.swap.max", "0")
+	}
+	if l.CPUMillis > 0 && p.controllers["cpu"] {
+		const period = 100000 // microseconds
+		err = errors.Join(err, write("cpu.max", fmt.Sprintf("%d %d", l.CPUMillis*period/1000, period)))
+	}
+	if l.Pids > 0 && p.controllers["pids"] {
+		err = errors.Join(err, write("pids.max", strconv.FormatInt(l.Pids, 10)))
+	}
+	if err == nil {
+		g.fd, err = unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	}
+	if err != nil {
+		g.remove()
+		return nil, err
+	}
+	return g, nil
+}
+
+// remove kills whatever is left in the group and deletes it. The pid
+// namespace has normally killed everything already; cgroup.kill covers a
+// process that raced out of it.
+func (g *actionCgroup) remove() error {
+	if g.fd >= 0 {
+		unix.Close(g.fd)
+		g.fd = -1
+	}
+	_ = os.WriteFile(filepath.Join(g.dir, "cgroup.kill"), []byte("1"), 0)
+	var err error
+	for i := 0; i < 200; i++ {
+		if err = unix.Rmdir(g.dir); err == nil || errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		if !errors.Is(err, unix.EBUSY) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return fmt.Errorf("remove cgroup %s: %w", g.dir, err)
+}

@@ -1,0 +1,473 @@
+//go:build linux
+
+package sandbox
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/actiond/actiond/go/sandbox/seccomp"
+)
+
+// InitArg is the hidden first argument that makes our own binary act as the
+// sandbox's first process.
+const InitArg = "--actiond-internal-sandbox-init"
+
+// MaybeRunInit must be called first thing in main (and in TestMain of tests
+// that use a Runner). If os.Args[1] is InitArg the process is a sandbox init:
+// it sets up the sandbox, runs the command, waits for it, and exits without
+// returning. Otherwise it returns at once.
+func MaybeRunInit() {
+	if len(os.Args) < 2 || os.Args[1] != InitArg {
+		return
+	}
+	// Capabilities, no_new_privs and the bounding set are per thread: the
+	// thread that drops them must be the one that forks the command.
+	runtime.LockOSThread()
+	os.Exit(runInit())
+}
+
+// Paths of the skeleton inside the sandbox root.
+var devNodes = []string{"null", "zero", "random", "urandom"}
+
+var devLinks = [][2]string{
+	{"fd", "/proc/self/fd"},
+	{"stdin", "/proc/self/fd/0"},
+	{"stdout", "/proc/self/fd/1"},
+	{"stderr", "/proc/self/fd/2"},
+}
+
+var etcFiles = [][2]string{
+	{"passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"},
+	{"group", "root:x:0:\nnogroup:x:65534:\n"},
+	{"hosts", "127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n"},
+	{"nsswitch.conf", "passwd: files\ngroup: files\nhosts: files\n"},
+}
+
+const defaultPath = "/usr/local/bin:/usr/bin:/bin"
+
+// initProcess is the state of the sandbox init (PID 1 of the action's pid
+// namespace).
+type initProcess struct {
+	cfg    initConfig
+	report *os.File
+}
+
+func runInit() int {
+	// Everything the daemon passed beyond stdio is for the init alone.
+	_ = unix.CloseRange(configFD, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	// As PID 1 we only get signals we handle; handling all of them (and
+	// doing nothing) keeps a command that shares our uid (rootless mode) from
+	// killing the init with SIGTERM. Handlers reset to default on exec.
+	signal.Notify(make(chan os.Signal, 1))
+	p := &initProcess{report: os.NewFile(reportFD, "report")}
+	if err := p.readConfig(); err != nil {
+		return p.setupFailed(err)
+	}
+	unix.Umask(0)
+	if err := p.setup(); err != nil {
+		return p.setupFailed(err)
+	}
+	unix.Umask(0o022)
+	return p.runCommand()
+}
+
+func (p *initProcess) send(r initReport) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return
+	}
+	_, _ = p.report.Write(append(b, '\n'))
+}
+
+func (p *initProcess) setupFailed(err error) int {
+	p.send(initReport{Kind: reportSetup, Error: err.Error()})
+	return initSetupFailed
+}
+
+func (p *initProcess) readConfig() error {
+	f := os.NewFile(configFD, "config")
+	b, err := io.ReadAll(f)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	if err := json.Unmarshal(b, &p.cfg); err != nil {
+		return fmt.Errorf("decode config: %w", err)
+	}
+	return nil
+}
+
+// source is a host path opened before chroot so that mounts made after it
+// can refer to it as /proc/self/fd/N: resolving targets inside the chroot
+// keeps symlinks planted in writable mounts from pointing mounts or mkdirs at
+// host paths.
+type source struct {
+	fd   int
+	mode uint32
+}
+
+func (s source) path() string { return "/proc/self/fd/" + strconv.Itoa(s.fd) }
+
+func openSource(path string) (source, error) {
+	fd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return source{}, fmt.Errorf("open mount source %s: %w", path, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return source{}, fmt.Errorf("stat mount source %s: %w", path, err)
+	}
+	return source{fd: fd, mode: st.Mode}, nil
+}
+
+func (p *initProcess) setup() error {
+	cfg := &p.cfg
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make / rprivate: %w", err)
+	}
+	if err := loopbackUp(); err != nil {
+		return err
+	}
+	if err := unix.Sethostname([]byte("localhost")); err != nil {
+		return fmt.Errorf("set hostname: %w", err)
+	}
+	// Open every host path first; mounts happen after chroot.
+	sources := make([][]source, len(cfg.Mounts))
+	for i, m := range cfg.Mounts {
+		var paths []string
+		switch m.Kind {
+		case Bind:
+			paths = []string{m.Source}
+		case Overlay:
+			paths = append(paths, m.Lower...)
+			if m.Upper != "" {
+				paths = append(paths, m.Upper, m.Work)
+			}
+		}
+		for _, path := range paths {
+			s, err := openSource(path)
+			if err != nil {
+				return err
+			}
+			sources[i] = append(sources[i], s)
+		}
+	}
+	if err := p.skeleton(); err != nil {
+		return err
+	}
+	if err := unix.Chroot(cfg.Root); err != nil {
+		return fmt.Errorf("chroot: %w", err)
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return fmt.Errorf("chdir /: %w", err)
+	}
+	for i, m := range cfg.Mounts {
+		if err := p.mount(m, sources[i]); err != nil {
+			return fmt.Errorf("%s mount on %s: %w", m.Kind, m.Target, err)
+		}
+		for _, s := range sources[i] {
+			unix.Close(s.fd)
+		}
+	}
+	if err := unix.Chdir(cfg.Dir); err != nil {
+		return fmt.Errorf("chdir to working directory %s: %w", cfg.Dir, err)
+	}
+	return nil
+}
+
+// loopbackUp brings lo up in the new network namespace; the kernel then
+// configures 127.0.0.1/8 and ::1 on it by itself.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("bring up lo: socket: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return fmt.Errorf("bring up lo: %w", err)
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("bring up lo: get flags: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("bring up lo: set flags: %w", err)
+	}
+	return nil
+}
+
+// skeleton mounts the tmpfs root and fills in /dev, /proc, /tmp and /etc.
+func (p *initProcess) skeleton() error {
+	root := p.cfg.Root
+	if err := unix.Mount("tmpfs", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
+		return fmt.Errorf("mount tmpfs root: %w", err)
+	}
+	for _, d := range []struct {
+		name string
+		mode uint32
+	}{{"dev", 0o755}, {"dev/shm", 0o1777}, {"proc", 0o555}, {"tmp", 0o1777}} {
+		if err := unix.Mkdir(root+"/"+d.name, d.mode); err != nil {
+			return fmt.Errorf("create /%s: %w", d.name, err)
+		}
+	}
+	for _, name := range devNodes {
+		target := root + "/dev/" + name
+		if err := createFile(target, 0o666, ""); err != nil {
+			return err
+		}
+		if err := unix.Mount("/dev/"+name, target, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind /dev/%s: %w", name, err)
+		}
+	}
+	for _, l := range devLinks {
+		if err := unix.Symlink(l[1], root+"/dev/"+l[0]); err != nil {
+			return fmt.Errorf("create /dev/%s: %w", l[0], err)
+		}
+	}
+	if !p.mountsEtc() {
+		if err := unix.Mkdir(root+"/etc", 0o755); err != nil {
+			return fmt.Errorf("create /etc: %w", err)
+		}
+		for _, f := range etcFiles {
+			if err := createFile(root+"/etc/"+f[0], 0o644, f[1]); err != nil {
+				return err
+			}
+		}
+	}
+	if err := unix.Mount("proc", root+"/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mount /proc: %w", err)
+	}
+	return nil
+}
+
+func (p *initProcess) mountsEtc() bool {
+	for _, m := range p.cfg.Mounts {
+		if m.Target == "/etc" {
+			return true
+		}
+	}
+	return false
+}
+
+func createFile(path string, mode uint32, content string) error {
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CREAT|unix.O_CLOEXEC, mode)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	defer unix.Close(fd)
+	if content != "" {
+		if _, err := unix.Write(fd, []byte(content)); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+	}
+	return nil
+}
+
+// mount makes one caller mount; it runs inside the chroot.
+func (p *initProcess) mount(m Mount, srcs []source) error {
+	switch m.Kind {
+	case Bind:
+		src := srcs[0]
+		isDir := src.mode&unix.S_IFMT == unix.S_IFDIR
+		if isDir {
+			if err := os.MkdirAll(m.Target, 0o755); err != nil {
+				return err
+			}
+		} else {
+			if err := os.MkdirAll(filepath.Dir(m.Target), 0o755); err != nil {
+				return err
+			}
+			if err := createFile(m.Target, 0o644, ""); err != nil {
+				return err
+			}
+		}
+		if err := unix.Mount(src.path(), m.Target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return err
+		}
+		attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NOSUID}
+		if t := src.mode & unix.S_IFMT; t != unix.S_IFCHR && t != unix.S_IFBLK {
+			attr.Attr_set |= unix.MOUNT_ATTR_NODEV
+		}
+		if m.ReadOnly {
+			attr.Attr_set |= unix.MOUNT_ATTR_RDONLY
+		}
+		// mount_setattr applies to the whole recursive bind, unlike a
+		// MS_REMOUNT which would leave submounts writable.
+		if err := unix.MountSetattr(unix.AT_FDCWD, m.Target, unix.AT_RECURSIVE, &attr); err != nil {
+			return fmt.Errorf("set mount attributes: %w", err)
+		}
+		return nil
+	case Overlay:
+		if err := os.MkdirAll(m.Target, 0o755); err != nil {
+			return err
+		}
+		lower := make([]string, len(m.Lower))
+		for i := range m.Lower {
+			lower[i] = srcs[i].path()
+		}
+		data := "lowerdir=" + strings.Join(lower, ":")
+		flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV)
+		if m.Upper != "" {
+			n := len(m.Lower)
+			data += ",upperdir=" + srcs[n].path() + ",workdir=" + srcs[n+1].path()
+		}
+		if m.Upper == "" || m.ReadOnly {
+			flags |= unix.MS_RDONLY
+		}
+		if p.cfg.Rootless {
+			// trusted.* xattrs need CAP_SYS_ADMIN in the initial user namespace.
+			data += ",userxattr"
+		}
+		return unix.Mount("overlay", m.Target, "overlay", flags, data)
+	case Tmpfs:
+		if err := os.MkdirAll(m.Target, 0o755); err != nil {
+			return err
+		}
+		flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV)
+		if m.ReadOnly {
+			flags |= unix.MS_RDONLY
+		}
+		return unix.Mount("tmpfs", m.Target, "tmpfs", flags, "mode=1777")
+	}
+	return fmt.Errorf("unknown mount kind %d", m.Kind)
+}
+
+// dropPrivileges empties the bounding, inheritable and ambient capability
+// sets of this thread (so that no exec, not even of a uid-0 program in
+// rootless mode, can gain capabilities) and installs no_new_privs and the
+// seccomp filter on all threads. The effective set stays, so the fork can
+// still switch to the action's uid; that switch clears it.
+func dropPrivileges() error {
+	for c := 0; c <= 63; c++ {
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
+			if errors.Is(err, unix.EINVAL) {
+				break // past CAP_LAST_CAP
+			}
+			return fmt.Errorf("drop capability %d from bounding set: %w", c, err)
+		}
+	}
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return fmt.Errorf("clear ambient capabilities: %w", err)
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("get capabilities: %w", err)
+	}
+	data[0].Inheritable, data[1].Inheritable = 0, 0
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("clear inheritable capabilities: %w", err)
+	}
+	return seccomp.Install()
+}
+
+// execRetryBudget bounds retries of ETXTBSY: another process forked by the
+// daemon can briefly hold a write descriptor of a freshly written
+// executable between its fork and exec (golang/go#22315).
+const execRetryBudget = time.Second
+
+func (p *initProcess) runCommand() int {
+	cfg := &p.cfg
+	path, err := lookPath(cfg.Args[0], cfg.Env, cfg.Dir)
+	if err != nil {
+		return p.execFailed(err)
+	}
+	if err := dropPrivileges(); err != nil {
+		return p.setupFailed(err)
+	}
+	attr := &os.ProcAttr{
+		Env:   cfg.Env,
+		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr},
+		Sys:   &syscall.SysProcAttr{},
+	}
+	if !cfg.Rootless {
+		attr.Sys.Credential = &syscall.Credential{Uid: uint32(cfg.UID), Gid: uint32(cfg.GID), Groups: []uint32{}}
+	}
+	var proc *os.Process
+	deadline := time.Now().Add(execRetryBudget)
+	for backoff := time.Millisecond; ; backoff = min(2*backoff, 50*time.Millisecond) {
+		proc, err = os.StartProcess(path, cfg.Args, attr)
+		if err == nil || !errors.Is(err, syscall.ETXTBSY) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(backoff)
+	}
+	if err != nil {
+		return p.execFailed(err)
+	}
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	p.send(initReport{Kind: reportStarted, Mono: ts.Nano()})
+	// Reap everything (we are PID 1, orphans are re-parented to us) until
+	// the command itself ends; returning then tears the namespace down and
+	// the kernel kills whatever the command left behind.
+	for {
+		var ws unix.WaitStatus
+		wpid, err := unix.Wait4(-1, &ws, 0, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			p.setupFailed(fmt.Errorf("wait for command: %w", err))
+			return initSetupFailed
+		}
+		if wpid != proc.Pid {
+			continue
+		}
+		r := initReport{Kind: reportExit, ExitCode: ws.ExitStatus()}
+		if ws.Signaled() {
+			r.Signal = int(ws.Signal())
+			r.ExitCode = 128 + r.Signal
+		}
+		p.send(r)
+		return r.ExitCode
+	}
+}
+
+func (p *initProcess) execFailed(err error) int {
+	msg := fmt.Sprintf("cannot execute %q: %v", p.cfg.Args[0], err)
+	fmt.Fprintf(os.Stderr, "actiond sandbox: %s\n", msg)
+	p.send(initReport{Kind: reportExec, Error: msg})
+	return 127
+}
+
+// lookPath resolves argv0 like execvp: a name with a slash is used as is,
+// otherwise each PATH entry (from env, else defaultPath; empty = dir) is
+// tried for an executable regular file.
+func lookPath(argv0 string, env []string, dir string) (string, error) {
+	if strings.Contains(argv0, "/") {
+		return argv0, nil
+	}
+	pathList := defaultPath
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			pathList = v
+		}
+	}
+	for _, d := range strings.Split(pathList, ":") {
+		if d == "" {
+			d = dir
+		}
+		candidate := filepath.Join(d, argv0)
+		var st unix.Stat_t
+		if unix.Stat(candidate, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Mode&0o111 != 0 {
+			return candidate, nil
+		}
+	}
+	return "", fmt.Errorf("not found in PATH %q", pathList)
+}

@@ -1,0 +1,51 @@
+//go:build linux
+
+package sandbox
+
+// The daemon and the sandbox init talk over two pipes: the daemon writes one
+// initConfig as JSON to fd configFD and closes it; the init writes a sequence
+// of JSON reports, one per line, to fd reportFD. The report pipe is
+// close-on-exec in the command, so the daemon reads it to EOF after the init
+// is gone.
+const (
+	configFD = 3
+	reportFD = 4
+)
+
+// initConfig is everything the init needs; paths of Mounts are host paths
+// except Target.
+type initConfig struct {
+	Root     string   `json:"root"`
+	Args     []string `json:"args"`
+	Env      []string `json:"env"`
+	Dir      string   `json:"dir"`
+	Mounts   []Mount  `json:"mounts"`
+	UID      int      `json:"uid"`
+	GID      int      `json:"gid"`
+	Rootless bool     `json:"rootless"`
+}
+
+// Report kinds, in the order an init sends them.
+const (
+	// reportSetup: the sandbox could not be set up (Error says why); the init
+	// exits with initSetupFailed.
+	reportSetup = "setup"
+	// reportExec: the command could not be executed (Error says why); the
+	// init exits with 127.
+	reportExec = "exec"
+	// reportStarted: the command runs; Mono is CLOCK_MONOTONIC at that point.
+	reportStarted = "started"
+	// reportExit: the command ended with ExitCode / Signal.
+	reportExit = "exit"
+)
+
+// initSetupFailed is the init's exit status after a setup failure.
+const initSetupFailed = 125
+
+type initReport struct {
+	Kind     string `json:"kind"`
+	Error    string `json:"error,omitempty"`
+	Mono     int64  `json:"mono,omitempty"`
+	ExitCode int    `json:"exit_code,omitempty"`
+	Signal   int    `json:"signal,omitempty"`
+}

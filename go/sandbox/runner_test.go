@@ -1,0 +1,578 @@
+//go:build linux
+
+package sandbox_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/actiond/actiond/go/sandbox"
+)
+
+func requireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: namespaces, mounts and switching to uid 65534")
+	}
+}
+
+func requireProbe(t testing.TB) {
+	t.Helper()
+	if probePath == "" {
+		t.Skipf("probe helper unavailable: %v", probeBuildErr)
+	}
+}
+
+type testLogWriter struct{ t testing.TB }
+
+func (w testLogWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
+
+func newRunner(t testing.TB, opts sandbox.Options) *sandbox.Runner {
+	t.Helper()
+	r, err := sandbox.NewRunner(slog.New(slog.NewTextHandler(testLogWriter{t}, nil)), opts)
+	if err != nil {
+		t.Fatalf("NewRunner: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := r.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return r
+}
+
+// probeSpec runs the probe helper, bind-mounted read-only at /probe.
+func probeSpec(t testing.TB, args ...string) sandbox.Spec {
+	t.Helper()
+	dir := t.TempDir()
+	return sandbox.Spec{
+		Args:   append([]string{"/probe"}, args...),
+		Env:    []string{"PATH=/bin", "HOME=/tmp"},
+		Dir:    "/",
+		Mounts: []sandbox.Mount{{Kind: sandbox.Bind, Source: probePath, Target: "/probe", ReadOnly: true}},
+		Stdout: filepath.Join(dir, "stdout"),
+		Stderr: filepath.Join(dir, "stderr"),
+	}
+}
+
+type outcome struct {
+	res            sandbox.Result
+	err            error
+	stdout, stderr string
+}
+
+func run(ctx context.Context, t testing.TB, r *sandbox.Runner, spec sandbox.Spec) outcome {
+	t.Helper()
+	res, err := r.Run(ctx, spec)
+	stdout, _ := os.ReadFile(spec.Stdout)
+	stderr, _ := os.ReadFile(spec.Stderr)
+	return outcome{res: res, err: err, stdout: string(stdout), stderr: string(stderr)}
+}
+
+// mustRun runs spec and fails unless it exits 0.
+func mustRun(t testing.TB, r *sandbox.Runner, spec sandbox.Spec) outcome {
+	t.Helper()
+	o := run(context.Background(), t, r, spec)
+	if o.err != nil || o.res.ExitCode != 0 {
+		t.Fatalf("Run(%q) = %+v, %v; want exit 0\nstdout: %s\nstderr: %s", spec.Args, o.res, o.err, o.stdout, o.stderr)
+	}
+	return o
+}
+
+type probeReport struct {
+	Hostname  string            `json:"hostname"`
+	UID       int               `json:"uid"`
+	GID       int               `json:"gid"`
+	Groups    []int             `json:"groups"`
+	Pid       int               `json:"pid"`
+	Cwd       string            `json:"cwd"`
+	Status    map[string]string `json:"status"`
+	NetDevs   []string          `json:"net_devs"`
+	Routes    []string          `json:"routes"`
+	IPv6Devs  []string          `json:"ipv6_route_devs"`
+	Vsock     string            `json:"vsock"`
+	IOUring   string            `json:"io_uring_setup"`
+	BPF       string            `json:"bpf"`
+	AttachBPF string            `json:"attach_filter"`
+	TCP       string            `json:"tcp"`
+	Env       []string          `json:"env"`
+	Umask     int               `json:"umask"`
+	OpenFDs   []string          `json:"open_fds"`
+	Pids      []int             `json:"pids"`
+	Ppid      int               `json:"ppid"`
+}
+
+func probeInfo(t testing.TB, r *sandbox.Runner, spec sandbox.Spec) probeReport {
+	t.Helper()
+	o := mustRun(t, r, spec)
+	var rep probeReport
+	if err := json.Unmarshal([]byte(o.stdout), &rep); err != nil {
+		t.Fatalf("decode probe report: %v\n%s", err, o.stdout)
+	}
+	return rep
+}
+
+// checkConfinement asserts what every sandbox must look like from inside;
+// uid is the expected uid (65534, or 0 in rootless mode).
+func checkConfinement(t *testing.T, rep probeReport, uid int) {
+	t.Helper()
+	const noCaps = "0000000000000000"
+	for _, c := range []struct {
+		name      string
+		got, want any
+	}{
+		{"hostname", rep.Hostname, "localhost"},
+		{"uid", rep.UID, uid},
+		{"gid", rep.GID, uid},
+		{"supplementary groups", len(rep.Groups), 0},
+		{"parent pid (the sandbox init)", rep.Ppid, 1},
+		{"visible processes", fmt.Sprint(rep.Pids), fmt.Sprint([]int{1, rep.Pid})},
+		{"CapEff", rep.Status["CapEff"], noCaps},
+		{"CapPrm", rep.Status["CapPrm"], noCaps},
+		{"CapInh", rep.Status["CapInh"], noCaps},
+		{"CapBnd", rep.Status["CapBnd"], noCaps},
+		{"CapAmb", rep.Status["CapAmb"], noCaps},
+		{"NoNewPrivs", rep.Status["NoNewPrivs"], "1"},
+		{"Seccomp mode", rep.Status["Seccomp"], "2"},
+		{"network interfaces", strings.Join(rep.NetDevs, ","), "lo"},
+		{"IPv4 routes", len(rep.Routes), 0},
+		{"socket(AF_VSOCK)", rep.Vsock, "EPERM"},
+		{"io_uring_setup", rep.IOUring, "EPERM"},
+		{"bpf", rep.BPF, "EPERM"},
+		{"setsockopt(SO_ATTACH_FILTER)", rep.AttachBPF, "EPERM"},
+		{"TCP over 127.0.0.1", rep.TCP, "pong"},
+		{"umask", rep.Umask, 0o022},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: got %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	for _, dev := range rep.IPv6Devs {
+		if dev != "lo" {
+			t.Errorf("IPv6 route via %q, want only lo (routes: %v)", dev, rep.IPv6Devs)
+		}
+	}
+	if len(rep.OpenFDs) != 3 || rep.OpenFDs[0] != "0 -> /dev/null" {
+		t.Errorf("descriptors open at start: got %q, want only 0 (/dev/null), 1 and 2", rep.OpenFDs)
+	}
+}
+
+func TestConfinement(t *testing.T) {
+	requireRoot(t)
+	requireProbe(t)
+	r := newRunner(t, sandbox.Options{})
+	spec := probeSpec(t, "info")
+	spec.Dir = "/work"
+	spec.Mounts = append(spec.Mounts, sandbox.Mount{Kind: sandbox.Tmpfs, Target: "/work"})
+	spec.Env = []string{"PATH=/bin", "FOO=bar baz"}
+	rep := probeInfo(t, r, spec)
+	checkConfinement(t, rep, 65534)
+	if rep.Cwd != "/work" {
+		t.Errorf("cwd: got %q, want /work", rep.Cwd)
+	}
+	if strings.Join(rep.Env, "\n") != strings.Join(spec.Env, "\n") {
+		t.Errorf("environment: got %q, want %q", rep.Env, spec.Env)
+	}
+	host, _ := os.Hostname()
+	if got, _ := os.Hostname(); got != host {
+		t.Errorf("host name changed to %q", got)
+	}
+}
+
+func TestRootlessForced(t *testing.T) {
+	requireRoot(t)
+	requireProbe(t)
+	r := newRunner(t, sandbox.Options{Rootless: true})
+	if !r.Rootless() {
+		t.Fatal("Rootless() = false with Options.Rootless")
+	}
+	checkConfinement(t, probeInfo(t, r, probeSpec(t, "info")), 0)
+	checkMounts(t, r)
+}
+
+// TestRootlessAsNobody re-runs TestRootlessInner as uid 65534 through
+// setpriv: the real rootless case, where only a user namespace grants the
+// right to mount.
+func TestRootlessAsNobody(t *testing.T) {
+	requireRoot(t)
+	requireProbe(t)
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("setpriv (util-linux) not installed")
+	}
+	dir, err := os.MkdirTemp("", "sandbox-rootless-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "sandbox.test")
+	for src, dst := range map[string]string{self: bin, probePath: filepath.Join(dir, "probe")} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--",
+		bin, "-test.run=^TestRootlessInner$", "-test.v", "-test.count=1")
+	cmd.Dir = "/"
+	cmd.Env = append(os.Environ(), "ACTIOND_SANDBOX_ROOTLESS_PROBE="+filepath.Join(dir, "probe"), "TMPDIR=/tmp")
+	out, err := cmd.CombinedOutput()
+	t.Logf("as nobody:\n%s", out)
+	if err != nil {
+		t.Fatalf("TestRootlessInner as nobody failed: %v", err)
+	}
+	if !strings.Contains(string(out), "--- PASS: TestRootlessInner") {
+		t.Fatal("TestRootlessInner did not pass as nobody")
+	}
+}
+
+func TestRootlessInner(t *testing.T) {
+	probe := os.Getenv("ACTIOND_SANDBOX_ROOTLESS_PROBE")
+	if probe == "" {
+		t.Skip("only run by TestRootlessAsNobody")
+	}
+	if os.Geteuid() == 0 {
+		t.Fatal("expected to run as non-root")
+	}
+	probePath = probe
+	r := newRunner(t, sandbox.Options{})
+	if !r.Rootless() {
+		t.Fatal("Rootless() = false for a non-root daemon")
+	}
+	checkConfinement(t, probeInfo(t, r, probeSpec(t, "info")), 0)
+	checkMounts(t, r)
+}
+
+func TestExitStatus(t *testing.T) {
+	requireRoot(t)
+	requireProbe(t)
+	r := newRunner(t, sandbox.Options{})
+	notExec := mkdir(t, 0o755, map[string]string{"data": "not a program"})
+	for _, tc := range []struct {
+		name       string
+		args       []string
+		wantCode   int
+		wantSignal syscall.Signal
+		wantStderr string
+	}{
+		{"success", []string{"/probe", "true"}, 0, 0, ""},
+		{"exit code", []string{"/probe", "exit", "3"}, 3, 0, ""},
+		{"signal", []string{"/probe", "signal", "15"}, 128 + 15, syscall.SIGTERM, ""},
+		{"missing program", []string{"/no/such/program"}, 127, 0, `cannot execute "/no/such/program"`},
+		{"not in PATH", []string{"no-such-program"}, 127, 0, "not found in PATH"},
+		{"not executable", []string{"/data/data"}, 127, 0, "permission denied"},
+		{"found in PATH", []string{"probe", "true"}, 0, 0, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := probeSpec(t)
+			spec.Args = tc.args
+			spec.Env = []string{"PATH=/nowhere:/"}
+			spec.Mounts = append(spec.Mounts, sandbox.Mount{Kind: sandbox.Bind, Source: notExec, Target: "/data", ReadOnly: true})
+			o := run(context.Background(), t, r, spec)
+			if o.err != nil {
+				t.Fatalf("Run: %v", o.err)
+			}
+			if o.res.ExitCode != tc.wantCode || o.res.Signal != tc.wantSignal {
+				t.Errorf("got exit %d signal %v, want exit %d signal %v (stderr %q)", o.res.ExitCode, o.res.Signal, tc.wantCode, tc.wantSignal, o.stderr)
+			}
+			if !strings.Contains(o.stderr, tc.wantStderr) {
+				t.Errorf("stderr: got %q, want it to contain %q", o.stderr, tc.wantStderr)
+			}
+			if o.res.TimedOut || o.res.OutputTooLarge {
+				t.Errorf("got %+v, want neither timed out nor output too large", o.res)
+			}
+		})
+	}
+}
+
+func TestOutputFiles(t *testing.T) {
+	requireRoot(t)
+	requireProbe(t)
+	r := newRunner(t, sandbox.Options{})
+	t.Run("separate", func(t *testing.T) {
+		o := mustRun(t, r, probeSpec(t, "echo", "hello"))
+		if o.stdout != "hello\n" || o.stderr != "to stderr\n" {
+			t.Errorf("got stdout %q stderr %q, want %q and %q", o.stdout, o.stderr, "hello\n", "to stderr\n")
+		}
+	})
+	t.Run("same file", func(t *testing.T) {
+		spec := probeSpec(t, "echo", "hello")
+		spec.Stderr = spec.Stdout
+		o := mustRun(t, r, spec)
+		if o.stdout != "hello\nto stderr\n" {
+			t.Errorf("got %q, want both streams in order", o.stdout)
+		}
+	})
+}
+
+func TestSpecErrors(t *testing.T) {
+	requireRoot(t)
+	requireProbe(t)
+	r := newRunner(t, sandbox.Options{})
+	for _, tc := range []struct {
+		name        string
+		mutate      func(*sandbox.Spec)
+		wantInvalid bool
+		wantMessage string
+	}{
+		{"no args", func(s *sandbox.Spec) { s.Args = nil }, true, "no command"},
+		{"relative dir", func(s *sandbox.Spec) { s.Dir = "work" }, true, "working directory"},
+		{"relative target", func(s *sandbox.Spec) { s.Mounts[0].Target = "probe" }, true, "mount target"},
+		{"overlay without lower", func(s *sandbox.Spec) {
+			s.Mounts = append(s.Mounts, sandbox.Mount{Kind: sandbox.Overlay, Target: "/o"})
+		}, true, "no lower"},
+		{"missing bind source", func(s *sandbox.Spec) { s.Mounts[0].Source = "/no/such/source" }, false, "/no/such/source"},
+		{"missing working directory", func(s *sandbox.Spec) { s.Dir = "/no/such/dir" }, false, "/no/such/dir"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := probeSpec(t, "true")
+			tc.mutate(&spec)
+			_, err := r.Run(context.Background(), spec)
+			if err == nil {
+				t.Fatal("Run succeeded, want an error")
+			}
+			if got := errors.Is(err, sandbox.ErrInvalidSpec); got != tc.wantInvalid {
+				t.Errorf("errors.Is(%v, ErrInvalidSpec) = %v, want %v", err, got, tc.wantInvalid)
+			}
+			if !strings.Contains(err.Error(), tc.wantMessage) {
+				t.Errorf("error %q does not mention %q", err, tc.wantMessage)
+			}
+		})
+	}
+}
+
+// processesWithMarker lists host processes whose command line contains
+// marker.
+func processesWithMarker(t testing.TB, marker string) []string {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found []string
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.Contains(string(b), marker) {
+			found = append(found, e.Name()+": "+strings.ReplaceAll(string(b), "\x00", " "))
+		}
+	}
+	return found
+}
+
+func newMarker(t testing.TB) string {
+	return "marker-" + strconv.Itoa(os.Getpid()) + "-" + strings.ReplaceAll(t.Name(), "/", "-")
+}
+
+func TestProcessTreeIsKilled(t *testing.T) {
+	requireRoot(t)
+	requireProbe(t)
+	r := newRunner(t, sandbox.Options{})
+	for _, tc := range []struct {
+		name         string
+		args         func(marker string) []string
+		timeout      time.Duration
+		cancelAfter  time.Duration
+		limits       sandbox.Limits
+		wantTimedOut bool
+		wantErr      error
+		wantExit     int
+	}{
+		{
+			name:     "background process left at exit",
+			args:     func(m string) []string { return []string{"spawn", m, "0s"} },
+			wantExit: 0,
+		},
+		{
+			name:         "timeout",
+			args:         func(m string) []string { return []string{"spawn", m, "1h"} },
+			timeout:      300 * time.Millisecond,
+			wantTimedOut: true,
+			wantExit:     137,
+		},
+		{
+			name:        "cancellation",
+			args:        func(m string) []string { return []string{"spawn", m, "1h"} },
+			cancelAfter: 300 * time.Millisecond,
+			wantErr:     context.Canceled,
+			wantExit:    137,
+		},
+		{
+			name:         "fork bomb",
+			args:         func(m string) []string { return []string{"forkbomb", m} },
+			timeout:      2 * time.Second,
+			limits:       sandbox.Limits{Pids: 64},
+			wantTimedOut: true,
+			wantExit:     137,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			marker := newMarker(t)
+			spec := probeSpec(t, tc.args(marker)...)
+			spec.Timeout = tc.timeout
+			spec.Limits = tc.limits
+			ctx := context.Background()
+			if tc.cancelAfter > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithCancel(ctx)
+				time.AfterFunc(tc.cancelAfter, cancel)
+				defer cancel()
+			}
+			start := time.Now()
+			o := run(ctx, t, r, spec)
+			elapsed := time.Since(start)
+			if !errors.Is(o.err, tc.wantErr) {
+				t.Fatalf("Run: got error %v, want %v (stderr %q)", o.err, tc.wantErr, o.stderr)
+			}
+			if o.res.TimedOut != tc.wantTimedOut || o.res.ExitCode != tc.wantExit {
+				t.Errorf("got %+v, want TimedOut %v, exit %d", o.res, tc.wantTimedOut, tc.wantExit)
+			}
+			if elapsed > 10*time.Second {
+				t.Errorf("Run took %v", elapsed)
+			}
+			if left := processesWithMarker(t, marker); len(left) > 0 {
+				t.Errorf("processes survived the sandbox: %v", left)
+			}
+			if _, _, pids := r.EnforcesLimits(); pids && tc.limits.Pids > 0 && !strings.Contains(o.stdout, "fork failed") {
+				t.Errorf("pids limit %d not hit; stdout %q", tc.limits.Pids, o.stdout)
+			}
+		})
+	}
+}
+
+func TestOutputTooLarge(t *testing.T) {
+	requireRoot(t)
+	requireProbe(t)
+	r := newRunner(t, sandbox.Options{})
+	const limit = 1 << 20
+	spec := probeSpec(t, "spew")
+	spec.MaxOutputBytes = limit
+	spec.Timeout = time.Minute
+	start := time.Now()
+	o := run(context.Background(), t, r, spec)
+	if o.err != nil {
+		t.Fatalf("Run: %v", o.err)
+	}
+	if elapsed := time.Since(start); elapsed > 5*time.Second {
+		t.Errorf("writer stopped after %v, want quickly", elapsed)
+	}
+	if !o.res.OutputTooLarge || o.res.TimedOut || o.res.ExitCode != 137 {
+		t.Errorf("got %+v, want OutputTooLarge, exit 137", o.res)
+	}
+	if len(o.stdout) != limit {
+		t.Errorf("stdout file has %d bytes, want it truncated to %d", len(o.stdout), limit)
+	}
+}
+
+func TestTimings(t *testing.T) {
+	requireRoot(t)
+	requireProbe(t)
+	r := newRunner(t, sandbox.Options{})
+	o := mustRun(t, r, probeSpec(t, "sleep", "200ms"))
+	if o.res.Timings.Setup <= 0 || o.res.Timings.Setup > 5*time.Second {
+		t.Errorf("Setup = %v, want a small positive duration", o.res.Timings.Setup)
+	}
+	if o.res.Timings.Run < 200*time.Millisecond || o.res.Timings.Run > 5*time.Second {
+		t.Errorf("Run = %v, want about 200ms", o.res.Timings.Run)
+	}
+}
+
+// TestTextFileBusy covers golang/go#22315: a descriptor open for writing
+// on a fresh executable makes exec fail with ETXTBSY while any process
+// holds it; the sandbox retries.
+func TestTextFileBusy(t *testing.T) {
+	requireRoot(t)
+	requireProbe(t)
+	r := newRunner(t, sandbox.Options{})
+	program, err := os.ReadFile(probePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeProgram := func(t *testing.T) string {
+		dir := mkdir(t, 0o755, nil)
+		path := filepath.Join(dir, "prog")
+		if err := os.WriteFile(path, program, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	specFor := func(t *testing.T, path string) sandbox.Spec {
+		spec := probeSpec(t, "true")
+		spec.Args[0] = "/fresh"
+		spec.Mounts = append(spec.Mounts, sandbox.Mount{Kind: sandbox.Bind, Source: path, Target: "/fresh", ReadOnly: true})
+		return spec
+	}
+	t.Run("held open for writing briefly", func(t *testing.T) {
+		path := writeProgram(t)
+		w, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.AfterFunc(200*time.Millisecond, func() { w.Close() })
+		o := mustRun(t, r, specFor(t, path))
+		if o.res.Timings.Setup < 150*time.Millisecond {
+			t.Errorf("Setup = %v; the exec should have waited for the writer", o.res.Timings.Setup)
+		}
+	})
+	t.Run("held open for writing too long", func(t *testing.T) {
+		path := writeProgram(t)
+		w, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		o := run(context.Background(), t, r, specFor(t, path))
+		if o.err != nil || o.res.ExitCode != 127 || !strings.Contains(o.stderr, "text file busy") {
+			t.Errorf("got %+v, %v, stderr %q; want exit 127 and text file busy", o.res, o.err, o.stderr)
+		}
+	})
+	t.Run("concurrent fresh executables", func(t *testing.T) {
+		const n = 50
+		var wg sync.WaitGroup
+		errs := make(chan string, n)
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				path := writeProgram(t)
+				spec := specFor(t, path)
+				o := run(context.Background(), t, r, spec)
+				if o.err != nil || o.res.ExitCode != 0 {
+					errs <- fmt.Sprintf("run %d: %+v, %v, stderr %q", i, o.res, o.err, o.stderr)
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for e := range errs {
+			t.Error(e)
+		}
+	})
+}

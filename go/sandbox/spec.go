@@ -1,0 +1,113 @@
+//go:build linux
+
+package sandbox
+
+import (
+	"syscall"
+	"time"
+)
+
+// MountKind says how a Mount is made.
+type MountKind int
+
+const (
+	// Bind mounts the host path Source (file or directory, recursively) on Target.
+	Bind MountKind = iota
+	// Overlay mounts an overlayfs of Lower (top first) with Upper and Work.
+	// Without Upper the overlay is read-only.
+	Overlay
+	// Tmpfs mounts an empty tmpfs, writable by the action user.
+	Tmpfs
+)
+
+// String names the kind for logs and error messages.
+func (k MountKind) String() string {
+	switch k {
+	case Bind:
+		return "bind"
+	case Overlay:
+		return "overlay"
+	case Tmpfs:
+		return "tmpfs"
+	}
+	return "unknown"
+}
+
+// Mount is one mount made inside the sandbox root. Host paths (Source,
+// Lower, Upper, Work) must be absolute; Target is an absolute path inside the
+// sandbox. Missing target directories are created; a bind of a file gets an
+// empty file created as its mount point. Every mount is nosuid and nodev
+// (except a bind of a device node, which keeps dev).
+type Mount struct {
+	Kind     MountKind
+	Source   string
+	Target   string
+	ReadOnly bool
+	Lower    []string
+	Upper    string
+	Work     string
+}
+
+// Limits are resource limits for the whole action (every process in it).
+// Zero means unlimited. They are enforced with cgroup v2 when the Runner found
+// the controllers; otherwise they are ignored (logged once by NewRunner).
+type Limits struct {
+	MemoryBytes int64
+	// CPUMillis is CPU bandwidth in thousandths of a CPU (1000 = one core).
+	CPUMillis int64
+	Pids      int64
+}
+
+// Spec describes one command to run in a sandbox.
+type Spec struct {
+	Args []string
+	// Env is the complete environment of the command. PATH in it (default
+	// /usr/local/bin:/usr/bin:/bin) is used to find Args[0] when it has no
+	// slash; an empty PATH entry means Dir.
+	Env []string
+	// Dir is the working directory inside the sandbox (absolute).
+	Dir string
+	// Mounts are applied in order onto a fresh tmpfs root that already holds
+	// /dev/{null,zero,random,urandom}, /dev/fd, /dev/shm, /proc, /tmp (1777)
+	// and, unless a mount targets /etc, a minimal /etc (passwd, group, hosts).
+	Mounts []Mount
+	// Stdout and Stderr are host files created (truncated) for the command's
+	// output. They may be the same path. Stdin is /dev/null.
+	Stdout, Stderr string
+	// MaxOutputBytes caps each of stdout and stderr; 0 means no cap. Going
+	// over kills the action and sets Result.OutputTooLarge; the file is then
+	// truncated to the cap.
+	MaxOutputBytes int64
+	// Timeout kills the action after this long; 0 means none.
+	Timeout time.Duration
+	Limits  Limits
+	// UID and GID the command runs as; 0 means 65534 (nobody/nogroup).
+	// Supplementary groups are always empty. Ignored in rootless mode, where
+	// the command runs as uid/gid 0 of its user namespace.
+	UID, GID int
+}
+
+// Result is what happened to the command.
+type Result struct {
+	// ExitCode is the exit status, 128+N when killed by signal N (also when
+	// the sandbox killed it for a timeout or too much output), and 127 when
+	// the command could not be executed (a message is then in the stderr
+	// file).
+	ExitCode int
+	// Signal is the signal that killed the command, or 0.
+	Signal syscall.Signal
+	// TimedOut is set when Spec.Timeout killed the action.
+	TimedOut bool
+	// OutputTooLarge is set when stdout or stderr went over MaxOutputBytes.
+	OutputTooLarge bool
+	Timings        Timings
+}
+
+// Timings are measured durations of one Run.
+type Timings struct {
+	// Setup is from the start of Run until the command was started
+	// (namespaces, mounts, privilege drop, exec).
+	Setup time.Duration
+	// Run is from the start of the command until the sandbox was gone.
+	Run time.Duration
+}
