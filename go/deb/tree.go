@@ -460,9 +460,12 @@ func (t *Tree) Lookup(name string) (resolved string, isDir, ok bool) {
 }
 
 // MergeUsr adds the top-level links of a merged-/usr system (bin, lib,
-// lib64, sbin -> usr/...) where the tree has the usr/ directory but nothing
-// at the top-level name. Call it after the last package.
+// lib64, sbin -> usr/...) where the tree has a non-empty usr/ directory but
+// nothing at the top-level name. Call it after the last package.
 func (t *Tree) MergeUsr() error {
+	if err := t.removeEmptyDirs(); err != nil {
+		return err
+	}
 	for _, top := range mergedUsrLinks {
 		usr := "usr/" + top
 		if t.entries[top] != nil {
@@ -482,10 +485,14 @@ func (t *Tree) MergeUsr() error {
 	return nil
 }
 
-// Finish applies directory modes and mtimes (directories stay writable
-// during extraction) and closes the tree.
+// Finish removes directories left empty by pruning, applies directory
+// modes and mtimes (directories stay writable during extraction) and closes
+// the tree.
 func (t *Tree) Finish() error {
 	defer t.root.Close()
+	if err := t.removeEmptyDirs(); err != nil {
+		return err
+	}
 	var dirs []string
 	for name, e := range t.entries {
 		if e.kind == kindDir {
@@ -519,6 +526,42 @@ func (t *Tree) Finish() error {
 		if err := t.root.Chtimes(name, mtime, mtime); err != nil {
 			return fmt.Errorf("directory %q: %w", name, err)
 		}
+	}
+	return nil
+}
+
+// removeEmptyDirs deletes directories left empty by pruning (bookworm's
+// usr/lib/x86_64-linux-gnu holds only gconv). Empty directories do not
+// survive Bazel's remote and disk caches, so keeping them would make an
+// image depend on where its inputs came from.
+func (t *Tree) removeEmptyDirs() error {
+	children := map[string]int{}
+	var dirs []string
+	for name, e := range t.entries {
+		if name == "." {
+			continue
+		}
+		children[path.Dir(name)]++
+		if e.kind == kindDir {
+			dirs = append(dirs, name)
+		}
+	}
+	// Deepest first, so that removing a child can empty its parent.
+	sort.Slice(dirs, func(i, j int) bool {
+		if di, dj := strings.Count(dirs[i], "/"), strings.Count(dirs[j], "/"); di != dj {
+			return di > dj
+		}
+		return dirs[i] < dirs[j]
+	})
+	for _, name := range dirs {
+		if children[name] > 0 {
+			continue
+		}
+		if err := t.root.Remove(name); err != nil {
+			return fmt.Errorf("removing empty directory %q: %w", name, err)
+		}
+		delete(t.entries, name)
+		children[path.Dir(name)]--
 	}
 	return nil
 }

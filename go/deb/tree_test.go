@@ -278,6 +278,12 @@ func TestTreeMergeUsr(t *testing.T) {
 					t.Errorf("%s is a symlink, want none", top)
 				}
 			}
+			if strings.HasPrefix(tc.name, "bookworm") {
+				// Its only usr/ entry is an empty directory, removed.
+				if _, err := os.Lstat(filepath.Join(dir, "usr")); !os.IsNotExist(err) {
+					t.Errorf("usr: got Lstat error %v, want the empty directory removed", err)
+				}
+			}
 			for _, top := range tc.wantReal {
 				if info, err := os.Lstat(filepath.Join(dir, top)); err != nil || !info.IsDir() {
 					t.Errorf("%s: got %v, %v; want a real directory", top, info, err)
