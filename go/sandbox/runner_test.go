@@ -31,7 +31,10 @@ func requireRoot(t testing.TB) {
 func requireProbe(t testing.TB) {
 	t.Helper()
 	if probePath == "" {
-		t.Skipf("probe helper unavailable: %v", probeBuildErr)
+		if errors.Is(probeBuildErr, errNoGoTool) {
+			t.Skipf("probe helper unavailable: %v", probeBuildErr)
+		}
+		t.Fatalf("probe helper unavailable: %v", probeBuildErr)
 	}
 }
 

@@ -151,7 +151,8 @@ type report struct {
 	Mountinfo []string          `json:"mountinfo"`
 	Umask     int               `json:"umask"`
 	OpenFDs   []string          `json:"open_fds"`
-	Procs     []string          `json:"procs"`
+	Pids      []int             `json:"pids"`
+	Ppid      int               `json:"ppid"`
 }
 
 func errString(err error) string {

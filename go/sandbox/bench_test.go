@@ -1,0 +1,92 @@
+//go:build linux
+
+package sandbox_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/actiond/actiond/go/sandbox"
+)
+
+// reportPercentiles adds p50 and p90 of the per-run durations to b's output.
+func reportPercentiles(b *testing.B, d []time.Duration) {
+	slices.Sort(d)
+	b.ReportMetric(float64(d[len(d)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(d[len(d)*9/10].Microseconds())/1000, "p90-ms")
+}
+
+// BenchmarkRun measures a whole sandboxed run of a program that does
+// nothing; compare with BenchmarkPlainExec for the sandbox overhead.
+// Run with: go test -run '^$' -bench . -benchtime 200x
+func BenchmarkRun(b *testing.B) {
+	requireRoot(b)
+	requireProbe(b)
+	r := newRunner(b, sandbox.Options{})
+	spec := probeSpec(b, "true")
+	var setup []time.Duration
+	d := make([]time.Duration, 0, b.N)
+	for b.Loop() {
+		start := time.Now()
+		res, err := r.Run(context.Background(), spec)
+		if err != nil || res.ExitCode != 0 {
+			b.Fatalf("Run = %+v, %v", res, err)
+		}
+		d = append(d, time.Since(start))
+		setup = append(setup, res.Timings.Setup)
+	}
+	reportPercentiles(b, d)
+	slices.Sort(setup)
+	b.ReportMetric(float64(setup[len(setup)/2].Microseconds())/1000, "setup-p50-ms")
+}
+
+// BenchmarkRunHostLibs runs the host's dynamically linked /bin/true with
+// /usr, /lib and /lib64 bound read-only, the shape of a real action.
+func BenchmarkRunHostLibs(b *testing.B) {
+	requireRoot(b)
+	r := newRunner(b, sandbox.Options{})
+	dir := b.TempDir()
+	spec := sandbox.Spec{
+		Args:   []string{"/usr/bin/true"},
+		Stdout: filepath.Join(dir, "stdout"),
+		Stderr: filepath.Join(dir, "stderr"),
+	}
+	for _, p := range []string{"/usr", "/lib", "/lib64"} {
+		if _, err := os.Stat(p); err == nil {
+			spec.Mounts = append(spec.Mounts, sandbox.Mount{Kind: sandbox.Bind, Source: p, Target: p, ReadOnly: true})
+		}
+	}
+	d := make([]time.Duration, 0, b.N)
+	for b.Loop() {
+		start := time.Now()
+		res, err := r.Run(context.Background(), spec)
+		if err != nil || res.ExitCode != 0 {
+			b.Fatalf("Run = %+v, %v", res, err)
+		}
+		d = append(d, time.Since(start))
+	}
+	reportPercentiles(b, d)
+}
+
+// BenchmarkPlainExec is the baseline: fork, exec and wait for the same
+// program without a sandbox.
+func BenchmarkPlainExec(b *testing.B) {
+	requireProbe(b)
+	d := make([]time.Duration, 0, b.N)
+	for b.Loop() {
+		start := time.Now()
+		p, err := os.StartProcess(probePath, []string{"probe", "true"}, &os.ProcAttr{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if st, err := p.Wait(); err != nil || !st.Success() {
+			b.Fatalf("probe true: %v, %v", st, err)
+		}
+		d = append(d, time.Since(start))
+	}
+	reportPercentiles(b, d)
+}
