@@ -149,6 +149,7 @@ func TestBatchUpdateBlobs(t *testing.T) {
 			if en.absent.Hash != "" {
 				e.assertAbsent(t, en.absent)
 			}
+			e.assertNoTemps(t)
 		})
 	}
 
@@ -161,6 +162,7 @@ func TestBatchUpdateBlobs(t *testing.T) {
 		}})
 		wantCode(t, err, codes.InvalidArgument, "max_batch_total_size_bytes")
 		e.assertAbsent(t, digest.OfBytes(big))
+		e.assertNoTemps(t)
 	})
 	t.Run("declared sizes above the limit", func(t *testing.T) {
 		// A tiny zstd bomb claiming to inflate to 1 TiB.

@@ -1,0 +1,102 @@
+package reapi_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+
+	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
+	bspb "google.golang.org/genproto/googleapis/bytestream"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/actiond/actiond/go/cas"
+	"github.com/actiond/actiond/go/digest"
+	"github.com/actiond/actiond/go/reapi"
+)
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestLoggingInterceptor(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		level slog.Level
+		want  []string
+	}{
+		{"debug", slog.LevelDebug, []string{
+			"method=/build.bazel.remote.execution.v2.Capabilities/GetCapabilities duration=",
+			"code=OK",
+			"method=/google.bytestream.ByteStream/Read",
+			"code=NotFound",
+			"error=",
+		}},
+		{"info", slog.LevelInfo, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			var buf syncBuffer
+			logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: tc.level}))
+			store, err := cas.Open(ctx, cas.Options{Root: t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv, err := reapi.NewServer(reapi.Options{Store: store, ActionCache: newMemActionCache()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			gs := grpc.NewServer(reapi.NewLoggingInterceptor(logger).ServerOptions()...)
+			reapi.Register(gs, srv)
+			lis, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			go gs.Serve(lis)
+			conn, err := grpc.NewClient("passthrough:///"+lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { conn.Close(); gs.Stop(); srv.Close() })
+
+			if _, err := repb.NewCapabilitiesClient(conn).GetCapabilities(ctx, &repb.GetCapabilitiesRequest{}); err != nil {
+				t.Fatalf("GetCapabilities: %v", err)
+			}
+			stream, err := bspb.NewByteStreamClient(conn).Read(ctx, &bspb.ReadRequest{ResourceName: "blobs/" + digest.OfBytes([]byte("x")).String()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := stream.Recv(); err == nil {
+				t.Fatal("Read of a missing blob succeeded")
+			}
+			gs.GracefulStop() // the stream handler has logged once it returns
+			got := buf.String()
+			for _, w := range tc.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("log lacks %q:\n%s", w, got)
+				}
+			}
+			if tc.want == nil && got != "" {
+				t.Errorf("log at info level = %q, want nothing", got)
+			}
+		})
+	}
+}
