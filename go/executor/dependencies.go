@@ -6,13 +6,16 @@ import (
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
 
 	"github.com/actiond/actiond/go/digest"
+	"github.com/actiond/actiond/go/execroot"
+	"github.com/actiond/actiond/go/runtime"
+	"github.com/actiond/actiond/go/sandbox"
 )
 
 // The executor's view of its collaborators. Each interface holds only what the
-// pipeline calls, so tests can pass small hand-written fakes and the daemon
-// passes the real go/cas, go/actioncache, go/execroot, go/sandbox and
-// go/runtime values (through the adapters in adapters.go where a concrete
-// return type stands in the way).
+// pipeline calls, so tests can pass small hand-written fakes. The daemon
+// passes *cas.Store, *actioncache.Cache, *sandbox.Runner and
+// *runtime.Catalog as they are, and *execroot.Builder through ExecRoots
+// (its Prepare returns the concrete *execroot.Root).
 
 // Store is the CAS: the Action and Command are read from it and stdout and
 // stderr are stored into it.
@@ -42,7 +45,7 @@ type RootBuilder interface {
 // Root is one prepared input root.
 type Root interface {
 	// Mounts returns the mounts that make the root appear at target.
-	Mounts(target string) []Mount
+	Mounts(target string) []sandbox.Mount
 	// CollectOutputs stores the command's outputs into the CAS and records
 	// them in res. Budget overruns are RESOURCE_EXHAUSTED.
 	CollectOutputs(ctx context.Context, cmd *repb.Command, res *repb.ActionResult) error
@@ -54,7 +57,7 @@ type Root interface {
 type Runner interface {
 	// Run returns an error only when the sandbox could not be set up (or ctx
 	// was cancelled); a command that cannot be executed is exit code 127.
-	Run(ctx context.Context, spec Spec) (Result, error)
+	Run(ctx context.Context, spec sandbox.Spec) (sandbox.Result, error)
 }
 
 // Runtimes is the catalog of runtime images (libc trees, static bash).
@@ -64,10 +67,29 @@ type Runtimes interface {
 	Names() []string
 	// Mounts returns the bind mounts for libc ("" or "none": no libc) and,
 	// when requiresBash is set, a static bash.
-	Mounts(libc string, requiresBash bool) ([]RuntimeMount, error)
+	// The error wraps runtime.ErrUnknownRuntime for a runtime the image
+	// lacks.
+	Mounts(libc string, requiresBash bool) ([]runtime.Mount, error)
 }
 
-// isUnknownRuntime reports whether a Runtimes.Mounts error says the libc
-// names no runtime. The libc is checked against Names first, so this only
-// matters if the catalog changes in between.
-func isUnknownRuntime(err error) bool { return false }
+// ExecRoots adapts an *execroot.Builder to RootBuilder: its Prepare returns
+// the concrete *execroot.Root.
+func ExecRoots(b *execroot.Builder) RootBuilder { return execRoots{b} }
+
+type execRoots struct{ b *execroot.Builder }
+
+func (r execRoots) Prepare(ctx context.Context, inputRoot digest.Digest, cmd *repb.Command) (Root, error) {
+	root, err := r.b.Prepare(ctx, inputRoot, cmd)
+	if err != nil {
+		// Returning root would make a non-nil interface of a nil pointer.
+		return nil, err
+	}
+	return root, nil
+}
+
+// The real collaborators fit the interfaces.
+var (
+	_ Root     = (*execroot.Root)(nil)
+	_ Runner   = (*sandbox.Runner)(nil)
+	_ Runtimes = (*runtime.Catalog)(nil)
+)

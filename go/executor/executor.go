@@ -19,6 +19,7 @@ import (
 
 	"github.com/actiond/actiond/go/digest"
 	"github.com/actiond/actiond/go/rpcstatus"
+	"github.com/actiond/actiond/go/sandbox"
 )
 
 // Defaults for the zero values of Options.
@@ -197,7 +198,7 @@ func (e *Executor) Execute(ctx context.Context, req *repb.ExecuteRequest) (*Oper
 		switch {
 		case err == nil:
 			op := e.answer(d, queued, &repb.ExecuteResponse{Result: res, CachedResult: true})
-			e.logDone(ctx, d, res, nil, true, stageTimes{queued: queued, workerCompleted: e.now()}, Timings{})
+			e.logDone(ctx, d, res, nil, true, stageTimes{queued: queued, workerCompleted: e.now()}, sandbox.Timings{})
 			return op, nil
 		case rpcstatus.Code(err) == codes.NotFound:
 		case ctx.Err() != nil:

@@ -25,6 +25,7 @@ import (
 	"github.com/actiond/actiond/go/executor"
 	"github.com/actiond/actiond/go/executor/executortest"
 	"github.com/actiond/actiond/go/rpcstatus"
+	"github.com/actiond/actiond/go/sandbox"
 )
 
 // env is an Executor over fakes.
@@ -146,14 +147,14 @@ func stage(t *testing.T, op *executor.Operation) repb.ExecutionStage_Value {
 	return md.GetStage()
 }
 
-func waitStarted(t *testing.T, r *executortest.Runner) executor.Spec {
+func waitStarted(t *testing.T, r *executortest.Runner) sandbox.Spec {
 	t.Helper()
 	select {
 	case spec := <-r.Started():
 		return spec
 	case <-time.After(10 * time.Second):
 		t.Fatal("no run started within 10s")
-		return executor.Spec{}
+		return sandbox.Spec{}
 	}
 }
 
@@ -229,7 +230,7 @@ func TestCachePolicy(t *testing.T) {
 		doNotCache bool
 		skipLookup bool
 		preCached  bool
-		result     executor.Result
+		result     sandbox.Result
 		stdioErr   bool
 		wantRuns   int
 		wantCached bool
@@ -241,16 +242,16 @@ func TestCachePolicy(t *testing.T) {
 		{name: "skip_cache_lookup runs and overwrites", preCached: true, skipLookup: true, wantRuns: 1, wantPuts: 2},
 		{name: "do_not_cache runs and writes nothing", doNotCache: true, wantRuns: 1, wantPuts: 0},
 		{name: "do_not_cache ignores a cached entry", doNotCache: true, preCached: true, wantRuns: 1, wantPuts: 1},
-		{name: "failed action is not cached", result: executor.Result{ExitCode: 3}, wantRuns: 1, wantPuts: 0, wantExit: 3},
-		{name: "signal is 128+N and not cached", result: executor.Result{Signal: syscall.SIGKILL}, wantRuns: 1, wantPuts: 0, wantExit: 137},
-		{name: "timeout is DEADLINE_EXCEEDED and not cached", result: executor.Result{TimedOut: true, Signal: syscall.SIGKILL}, wantRuns: 1, wantPuts: 0, wantCode: codes.DeadlineExceeded, wantExit: 137},
-		{name: "too much output is RESOURCE_EXHAUSTED", result: executor.Result{OutputTooLarge: true}, wantRuns: 1, wantPuts: 0, wantCode: codes.ResourceExhausted},
+		{name: "failed action is not cached", result: sandbox.Result{ExitCode: 3}, wantRuns: 1, wantPuts: 0, wantExit: 3},
+		{name: "signal is 128+N and not cached", result: sandbox.Result{Signal: syscall.SIGKILL}, wantRuns: 1, wantPuts: 0, wantExit: 137},
+		{name: "timeout is DEADLINE_EXCEEDED and not cached", result: sandbox.Result{TimedOut: true, Signal: syscall.SIGKILL}, wantRuns: 1, wantPuts: 0, wantCode: codes.DeadlineExceeded, wantExit: 137},
+		{name: "too much output is RESOURCE_EXHAUSTED", result: sandbox.Result{OutputTooLarge: true}, wantRuns: 1, wantPuts: 0, wantCode: codes.ResourceExhausted},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, nil)
-			e.runner.Func = func(ctx context.Context, spec executor.Spec) (executor.Result, error) {
+			e.runner.Func = func(ctx context.Context, spec sandbox.Spec) (sandbox.Result, error) {
 				if _, err := executortest.WriteStdio(spec, "partial", "err"); err != nil {
-					return executor.Result{}, err
+					return sandbox.Result{}, err
 				}
 				return tc.result, nil
 			}
@@ -338,7 +339,7 @@ func TestSpecFromCommand(t *testing.T) {
 	if spec.UID != 65534 || spec.GID != 65534 {
 		t.Errorf("uid/gid = %d/%d, want 65534/65534", spec.UID, spec.GID)
 	}
-	targets := map[string]executor.Mount{}
+	targets := map[string]sandbox.Mount{}
 	for _, m := range spec.Mounts {
 		targets[m.Target] = m
 	}
@@ -365,18 +366,18 @@ func TestCommandPlatformIsTheFallback(t *testing.T) {
 func TestLimits(t *testing.T) {
 	for _, tc := range []struct {
 		name, value string
-		want        executor.Limits
+		want        sandbox.Limits
 	}{
-		{"limits.memory.bytes", "1048576", executor.Limits{MemoryBytes: 1 << 20}},
-		{"memory", "512K", executor.Limits{MemoryBytes: 512 << 10}},
-		{"memory_bytes", "2G", executor.Limits{MemoryBytes: 2 << 30}},
-		{"resources:memory:bytes", "3Mi", executor.Limits{MemoryBytes: 3 << 20}},
-		{"limits.cpu.cores", "2", executor.Limits{CPUMillis: 2000}},
-		{"cpu", "0.5", executor.Limits{CPUMillis: 500}},
-		{"cores", "250m", executor.Limits{CPUMillis: 250}},
-		{"resources:cpu:cores", "1", executor.Limits{CPUMillis: 1000}},
-		{"limits.pids.max", "10", executor.Limits{Pids: 10}},
-		{"pids.max", "20", executor.Limits{Pids: 20}},
+		{"limits.memory.bytes", "1048576", sandbox.Limits{MemoryBytes: 1 << 20}},
+		{"memory", "512K", sandbox.Limits{MemoryBytes: 512 << 10}},
+		{"memory_bytes", "2G", sandbox.Limits{MemoryBytes: 2 << 30}},
+		{"resources:memory:bytes", "3Mi", sandbox.Limits{MemoryBytes: 3 << 20}},
+		{"limits.cpu.cores", "2", sandbox.Limits{CPUMillis: 2000}},
+		{"cpu", "0.5", sandbox.Limits{CPUMillis: 500}},
+		{"cores", "250m", sandbox.Limits{CPUMillis: 250}},
+		{"resources:cpu:cores", "1", sandbox.Limits{CPUMillis: 1000}},
+		{"limits.pids.max", "10", sandbox.Limits{Pids: 10}},
+		{"pids.max", "20", sandbox.Limits{Pids: 20}},
 	} {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
 			e := newEnv(t, nil)
@@ -512,9 +513,9 @@ func TestInfrastructureErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, nil)
-			e.runner.Func = func(ctx context.Context, spec executor.Spec) (executor.Result, error) {
+			e.runner.Func = func(ctx context.Context, spec sandbox.Spec) (sandbox.Result, error) {
 				if tc.runErr != nil {
-					return executor.Result{}, tc.runErr
+					return sandbox.Result{}, tc.runErr
 				}
 				return executortest.WriteStdio(spec, "", "")
 			}
@@ -533,9 +534,9 @@ func TestInfrastructureErrors(t *testing.T) {
 
 func TestFirstErrorWins(t *testing.T) {
 	e := newEnv(t, nil)
-	e.runner.Func = func(ctx context.Context, spec executor.Spec) (executor.Result, error) {
+	e.runner.Func = func(ctx context.Context, spec sandbox.Spec) (sandbox.Result, error) {
 		executortest.WriteStdio(spec, "", "")
-		return executor.Result{TimedOut: true}, nil
+		return sandbox.Result{TimedOut: true}, nil
 	}
 	e.roots.Collect = func(context.Context, *repb.Command, *repb.ActionResult) error {
 		return rpcstatus.Newf(codes.Internal, "later error")
@@ -744,9 +745,9 @@ func TestTimingLog(t *testing.T) {
 			return clock
 		}
 	})
-	e.runner.Func = func(ctx context.Context, spec executor.Spec) (executor.Result, error) {
+	e.runner.Func = func(ctx context.Context, spec sandbox.Spec) (sandbox.Result, error) {
 		executortest.WriteStdio(spec, "", "")
-		return executor.Result{Timings: executor.Timings{Setup: 1500 * time.Microsecond, Run: 7 * time.Millisecond}}, nil
+		return sandbox.Result{Timings: sandbox.Timings{Setup: 1500 * time.Microsecond, Run: 7 * time.Millisecond}}, nil
 	}
 	ad := e.action(echoCommand(), nil)
 	e.run(t, &repb.ExecuteRequest{ActionDigest: ad})

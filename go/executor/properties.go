@@ -11,13 +11,14 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/actiond/actiond/go/rpcstatus"
+	"github.com/actiond/actiond/go/sandbox"
 )
 
 // properties are the exec properties an action asked for.
 type properties struct {
 	libc         string // "" when none was asked for ("none" is folded into "")
 	requiresBash bool
-	limits       Limits
+	limits       sandbox.Limits
 }
 
 // Property names. The limit aliases are the reference design's, which took

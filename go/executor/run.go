@@ -22,6 +22,8 @@ import (
 
 	"github.com/actiond/actiond/go/digest"
 	"github.com/actiond/actiond/go/rpcstatus"
+	"github.com/actiond/actiond/go/runtime"
+	"github.com/actiond/actiond/go/sandbox"
 )
 
 // stageTimes are the pipeline's clock readings; zero ones were not reached.
@@ -67,7 +69,7 @@ func (e *Executor) run(ex *execution, action *repb.Action) *repb.ExecuteResponse
 	var (
 		firstErr error
 		res      *repb.ActionResult
-		timings  Timings
+		timings  sandbox.Timings
 	)
 	fail := func(err error) {
 		if firstErr == nil {
@@ -148,6 +150,7 @@ func (e *Executor) run(ex *execution, action *repb.Action) *repb.ExecuteResponse
 	timings = result.Timings
 	res = &repb.ActionResult{ExitCode: int32(result.ExitCode)}
 	if result.Signal != 0 {
+		// The sandbox reports 128+N already; this keeps it so for any Runner.
 		res.ExitCode = signalExitCode(result.Signal)
 	}
 	if result.TimedOut {
@@ -206,40 +209,40 @@ func (e *Executor) cacheResult(ctx context.Context, d digest.Digest, action *rep
 
 // prepareSpec loads the Command and validates everything about the request
 // that can be checked before touching the input root.
-func (e *Executor) prepareSpec(ctx context.Context, action *repb.Action) (*repb.Command, Spec, error) {
+func (e *Executor) prepareSpec(ctx context.Context, action *repb.Action) (*repb.Command, sandbox.Spec, error) {
 	cmdDigest, err := digest.FromProto(action.GetCommandDigest())
 	if err != nil {
-		return nil, Spec{}, rpcstatus.Wrapf(err, "command digest")
+		return nil, sandbox.Spec{}, rpcstatus.Wrapf(err, "command digest")
 	}
 	cmd := &repb.Command{}
 	if err := e.loadMessage(ctx, cmdDigest, "command", cmd); err != nil {
-		return nil, Spec{}, err
+		return nil, sandbox.Spec{}, err
 	}
 	props, err := parseProperties(platformOf(action, cmd), e.allowed)
 	if err != nil {
-		return nil, Spec{}, err
+		return nil, sandbox.Spec{}, err
 	}
 	timeout, err := e.timeout(action)
 	if err != nil {
-		return nil, Spec{}, err
+		return nil, sandbox.Spec{}, err
 	}
 	args, err := commandArgs(cmd)
 	if err != nil {
-		return nil, Spec{}, err
+		return nil, sandbox.Spec{}, err
 	}
 	env, err := commandEnv(cmd)
 	if err != nil {
-		return nil, Spec{}, err
+		return nil, sandbox.Spec{}, err
 	}
 	dir, err := workingDirectory(cmd.GetWorkingDirectory())
 	if err != nil {
-		return nil, Spec{}, err
+		return nil, sandbox.Spec{}, err
 	}
 	mounts, err := e.runtimeMounts(props)
 	if err != nil {
-		return nil, Spec{}, err
+		return nil, sandbox.Spec{}, err
 	}
-	return cmd, Spec{
+	return cmd, sandbox.Spec{
 		Args:           args,
 		Env:            env,
 		Dir:            dir,
@@ -319,7 +322,7 @@ func workingDirectory(wd string) (string, error) {
 // runtimeMounts returns the read-only binds of the runtimes props ask for.
 // With a catalog, they are asked for even when props name none, since a
 // catalog may always provide common files (such as /etc).
-func (e *Executor) runtimeMounts(props properties) ([]Mount, error) {
+func (e *Executor) runtimeMounts(props properties) ([]sandbox.Mount, error) {
 	if e.opts.Runtimes == nil {
 		if props.libc != "" || props.requiresBash {
 			return nil, rpcstatus.Newf(codes.InvalidArgument, "exec properties %s=%q / %s ask for a runtime, but this server was started without a runtime image", propLibc, props.libc, propRequiresBash)
@@ -331,14 +334,14 @@ func (e *Executor) runtimeMounts(props properties) ([]Mount, error) {
 	}
 	rms, err := e.opts.Runtimes.Mounts(props.libc, props.requiresBash)
 	if err != nil {
-		if isUnknownRuntime(err) {
+		if errors.Is(err, runtime.ErrUnknownRuntime) {
 			return nil, rpcstatus.WrapWithCode(err, codes.InvalidArgument, "exec properties ask for a runtime this server lacks")
 		}
 		return nil, rpcstatus.WrapWithCode(err, codes.Internal, "runtime mounts")
 	}
-	mounts := make([]Mount, 0, len(rms))
+	mounts := make([]sandbox.Mount, 0, len(rms))
 	for _, m := range rms {
-		mounts = append(mounts, Mount{Kind: Bind, Source: m.Source, Target: m.Target, ReadOnly: true})
+		mounts = append(mounts, sandbox.Mount{Kind: sandbox.Bind, Source: m.Source, Target: m.Target, ReadOnly: true})
 	}
 	return mounts, nil
 }
@@ -403,7 +406,7 @@ func errorResponse(err error, res *repb.ActionResult) *repb.ExecuteResponse {
 }
 
 // logDone writes the one line per action the benchmarks parse.
-func (e *Executor) logDone(ctx context.Context, d digest.Digest, res *repb.ActionResult, err error, cached bool, t stageTimes, timings Timings) {
+func (e *Executor) logDone(ctx context.Context, d digest.Digest, res *repb.ActionResult, err error, cached bool, t stageTimes, timings sandbox.Timings) {
 	ms := func(from, to time.Time) float64 {
 		if from.IsZero() || to.IsZero() {
 			return 0

@@ -5,6 +5,7 @@ package executortest
 import (
 	"context"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -15,6 +16,8 @@ import (
 	"github.com/actiond/actiond/go/digest"
 	"github.com/actiond/actiond/go/executor"
 	"github.com/actiond/actiond/go/rpcstatus"
+	"github.com/actiond/actiond/go/runtime"
+	"github.com/actiond/actiond/go/sandbox"
 )
 
 // Store is an in-memory CAS.
@@ -146,8 +149,8 @@ type root struct {
 	once   sync.Once
 }
 
-func (r *root) Mounts(target string) []executor.Mount {
-	return []executor.Mount{{Kind: executor.Bind, Source: r.source, Target: target}}
+func (r *root) Mounts(target string) []sandbox.Mount {
+	return []sandbox.Mount{{Kind: sandbox.Bind, Source: r.source, Target: target}}
 }
 
 func (r *root) CollectOutputs(ctx context.Context, cmd *repb.Command, res *repb.ActionResult) error {
@@ -165,32 +168,32 @@ func (r *root) Close() error {
 // Runner runs Func (by default: write "out" to stdout and exit 0) and keeps
 // count of runs, concurrency and the specs it saw.
 type Runner struct {
-	Func func(ctx context.Context, spec executor.Spec) (executor.Result, error)
+	Func func(ctx context.Context, spec sandbox.Spec) (sandbox.Result, error)
 
 	mu            sync.Mutex
 	runs          int
 	running       int
 	maxConcurrent int
-	specs         []executor.Spec
-	started       chan executor.Spec
+	specs         []sandbox.Spec
+	started       chan sandbox.Spec
 }
 
 // Started returns a channel that receives each spec as its run starts.
-func (r *Runner) Started() <-chan executor.Spec {
+func (r *Runner) Started() <-chan sandbox.Spec {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.startedLocked()
 }
 
-func (r *Runner) startedLocked() chan executor.Spec {
+func (r *Runner) startedLocked() chan sandbox.Spec {
 	if r.started == nil {
-		r.started = make(chan executor.Spec, 1000)
+		r.started = make(chan sandbox.Spec, 1000)
 	}
 	return r.started
 }
 
 // Run implements executor.Runner.
-func (r *Runner) Run(ctx context.Context, spec executor.Spec) (executor.Result, error) {
+func (r *Runner) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Result, error) {
 	r.mu.Lock()
 	r.runs++
 	r.running++
@@ -228,33 +231,33 @@ func (r *Runner) MaxConcurrent() int {
 }
 
 // Specs returns the specs of all runs so far.
-func (r *Runner) Specs() []executor.Spec {
+func (r *Runner) Specs() []sandbox.Spec {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]executor.Spec(nil), r.specs...)
+	return append([]sandbox.Spec(nil), r.specs...)
 }
 
 // WriteStdio writes the stdout and stderr files as a sandbox would and
 // returns exit code 0.
-func WriteStdio(spec executor.Spec, stdout, stderr string) (executor.Result, error) {
+func WriteStdio(spec sandbox.Spec, stdout, stderr string) (sandbox.Result, error) {
 	if err := os.WriteFile(spec.Stdout, []byte(stdout), 0o644); err != nil {
-		return executor.Result{}, err
+		return sandbox.Result{}, err
 	}
 	if err := os.WriteFile(spec.Stderr, []byte(stderr), 0o644); err != nil {
-		return executor.Result{}, err
+		return sandbox.Result{}, err
 	}
-	return executor.Result{}, nil
+	return sandbox.Result{}, nil
 }
 
 // BlockUntil returns a Runner func that waits for release (then exits 0) or
 // for ctx (then fails with CANCELLED, as the sandbox does).
-func BlockUntil(release <-chan struct{}) func(ctx context.Context, spec executor.Spec) (executor.Result, error) {
-	return func(ctx context.Context, spec executor.Spec) (executor.Result, error) {
+func BlockUntil(release <-chan struct{}) func(ctx context.Context, spec sandbox.Spec) (sandbox.Result, error) {
+	return func(ctx context.Context, spec sandbox.Spec) (sandbox.Result, error) {
 		select {
 		case <-release:
 			return WriteStdio(spec, "released", "")
 		case <-ctx.Done():
-			return executor.Result{}, rpcstatus.Newf(codes.Canceled, "sandbox: action killed: %v", context.Cause(ctx))
+			return sandbox.Result{}, rpcstatus.Newf(codes.Canceled, "sandbox: action killed: %v", context.Cause(ctx))
 		}
 	}
 }
@@ -269,15 +272,18 @@ type Runtimes struct {
 func (r *Runtimes) Names() []string { return append([]string(nil), r.Libcs...) }
 
 // Mounts implements executor.Runtimes.
-func (r *Runtimes) Mounts(libc string, requiresBash bool) ([]executor.RuntimeMount, error) {
-	mounts := []executor.RuntimeMount{{Source: "/runtimes/common/etc", Target: "/etc"}}
+func (r *Runtimes) Mounts(libc string, requiresBash bool) ([]runtime.Mount, error) {
+	mounts := []runtime.Mount{{Source: "/runtimes/common/etc", Target: "/etc"}}
 	if libc != "" && libc != "none" {
-		mounts = append(mounts, executor.RuntimeMount{Source: "/runtimes/" + libc + "/lib", Target: "/lib"})
+		if !slices.Contains(r.Libcs, libc) {
+			return nil, &runtime.UnknownRuntimeError{Requested: libc, Arch: "amd64", Available: r.Names()}
+		}
+		mounts = append(mounts, runtime.Mount{Source: "/runtimes/" + libc + "/lib", Target: "/lib"})
 	}
 	if requiresBash {
 		mounts = append(mounts,
-			executor.RuntimeMount{Source: "/runtimes/bash/bin", Target: "/bin"},
-			executor.RuntimeMount{Source: "/runtimes/bash/bin", Target: "/usr/bin"})
+			runtime.Mount{Source: "/runtimes/bash/bin", Target: "/bin"},
+			runtime.Mount{Source: "/runtimes/bash/bin", Target: "/usr/bin"})
 	}
 	return mounts, nil
 }
