@@ -1,0 +1,34 @@
+// Package cas is actiond's on-disk content-addressed store of REAPI blobs.
+//
+// Layout under Options.Root:
+//
+//	cas/sha256/<2hex>/<64hex>   one file per blob, mode 0444, owned by the daemon
+//	cas/sha256x/<2hex>/<64hex>  executable variant of a blob (mode 0555), see Store.LinkExecutable
+//	cas/tmp/                    temp files of in-flight writes, wiped at Open
+//
+// Every write goes to a temp file that is hashed while it is written, fsynced,
+// verified against its digest and only then renamed into place (followed by
+// an fsync of the shard directory), so a file under sha256/ always holds the
+// bytes its name promises and an acknowledged write survives a crash.
+// Concurrent writers of one blob each use their own temp file; the first
+// rename wins and the others drop their temp file.
+//
+// The store keeps an in-memory index of every blob, built by scanning the
+// disk at Open. The index is authoritative for Contains and FindMissing (no
+// disk access, so 10,000 digests take about a millisecond); Get and ReadAll
+// open the file and check its size, dropping a blob whose file vanished or
+// changed size. The store assumes it is the only one writing under
+// Root/cas.
+//
+// Eviction is least-recently-used over the index. A blob in use (opened by
+// Get, pinned by Pin or LinkExecutable, or the target of an open Writer) is
+// never evicted: pinned entries leave the LRU list until their last unpin.
+// Space for a new blob is reserved before it is written, evicting unpinned
+// blobs as needed; when the limit cannot be met because everything left is
+// pinned or reserved, the write fails with RESOURCE_EXHAUSTED, so the store
+// never holds more than MaxBytes (counted as the sum of blob sizes, plus the
+// sizes of executable variants).
+//
+// LRU order survives a restart only roughly: Open orders blobs by the later
+// of their atime and mtime.
+package cas

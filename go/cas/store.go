@@ -1,0 +1,935 @@
+package cas
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/actiond/actiond/go/digest"
+	"github.com/actiond/actiond/go/rpcstatus"
+)
+
+// Options configures Open.
+type Options struct {
+	// Root is the daemon's state directory; the store lives under Root/cas.
+	Root string
+	// MaxBytes is the eviction limit: the sum of the sizes of all stored
+	// blobs (and executable variants). 0 means DefaultMaxBytes.
+	MaxBytes int64
+	// Logger receives start-up and eviction logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Stats is a snapshot of the store's counters.
+type Stats struct {
+	Blobs     int64 // blobs in the index
+	Bytes     int64 // bytes counted against MaxBytes
+	MaxBytes  int64 // the eviction limit in force
+	Evictions int64 // blobs evicted since Open
+}
+
+// Store is the content-addressed store. It is safe for concurrent use.
+type Store struct {
+	blobDir string // Root/cas/sha256
+	execDir string // Root/cas/sha256x
+	tmpDir  string // Root/cas/tmp
+	max     int64
+	logger  *slog.Logger
+	uid     int
+	gid     int
+
+	mu        sync.Mutex
+	index     map[key]*entry
+	lru       lru // unpinned entries only, most recently used first
+	bytes     int64
+	reserved  int64 // space promised to in-flight writes
+	evictions int64
+
+	// blobShards and execShards record which shard directories exist, so
+	// that Open need not create all 512 and writes need not stat them.
+	blobShards [256]atomic.Bool
+	execShards [256]atomic.Bool
+}
+
+const (
+	blobMode = 0o444
+	execMode = 0o555
+	// tempPrefix names every temp file, so Open can tell them apart.
+	tempPrefix = "w-"
+)
+
+// DefaultMaxBytes is the limit used when Options.MaxBytes is 0: half of the
+// space the store could grow into, that is half of (free space on the
+// filesystem holding root + bytes the store already uses there). It walks
+// Root/cas to count those bytes; Open computes the same figure from its own
+// scan instead.
+func DefaultMaxBytes(root string) int64 {
+	var used int64
+	_ = filepath.WalkDir(filepath.Join(root, "cas"), func(_ string, de fs.DirEntry, err error) error {
+		if err == nil && de.Type().IsRegular() {
+			if fi, err := de.Info(); err == nil {
+				used += fi.Size()
+			}
+		}
+		return nil
+	})
+	return defaultMaxBytes(root, used)
+}
+
+func defaultMaxBytes(root string, used int64) int64 {
+	// root may not exist yet: ask about its nearest existing ancestor.
+	p := root
+	for {
+		avail, err := availableBytes(p)
+		if err == nil {
+			return (avail + used) / 2
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return used // nothing to measure: do not grow
+		}
+		p = parent
+	}
+}
+
+// Open opens (creating if needed) the store under opts.Root/cas: it removes
+// temp files left by a crash, indexes the blobs on disk, makes sure the
+// empty blob exists and evicts down to the limit if the disk holds more.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	if opts.Root == "" {
+		return nil, rpcstatus.Newf(codes.InvalidArgument, "cas: root directory is not set")
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	base := filepath.Join(opts.Root, "cas")
+	s := &Store{
+		blobDir: filepath.Join(base, "sha256"),
+		execDir: filepath.Join(base, "sha256x"),
+		tmpDir:  filepath.Join(base, "tmp"),
+		logger:  logger,
+		uid:     os.Getuid(),
+		gid:     os.Getgid(),
+		index:   make(map[key]*entry),
+	}
+	s.lru.init()
+	if err := os.RemoveAll(s.tmpDir); err != nil {
+		return nil, rpcstatus.Wrapf(err, "cas: removing leftover temp files")
+	}
+	for _, dir := range []string{s.blobDir, s.execDir, s.tmpDir} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, rpcstatus.Wrapf(err, "cas: creating store directories")
+		}
+	}
+	start := time.Now()
+	if err := s.scan(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.ensureEmpty(); err != nil {
+		return nil, err
+	}
+	s.max = opts.MaxBytes
+	if s.max <= 0 {
+		s.max = defaultMaxBytes(opts.Root, s.bytes)
+	}
+	s.mu.Lock()
+	for s.bytes > s.max {
+		e := s.lru.back()
+		if e == nil {
+			break
+		}
+		s.evictLocked(e)
+	}
+	s.mu.Unlock()
+	logger.LogAttrs(ctx, slog.LevelInfo, "cas opened",
+		slog.String("root", base), slog.Int("blobs", len(s.index)),
+		slog.Int64("bytes", s.bytes), slog.Int64("max_bytes", s.max),
+		slog.Int64("evictions", s.evictions), slog.Duration("scan_duration", time.Since(start)))
+	return s, nil
+}
+
+type scanned struct {
+	e    *entry
+	used time.Time
+}
+
+// scan indexes the blobs on disk. Anything that is not a regular file with a
+// well-formed name in the right shard is removed, as is an executable variant
+// without a matching blob.
+func (s *Store) scan(ctx context.Context) error {
+	var found []scanned
+	err := s.scanShards(ctx, s.blobDir, &s.blobShards, func(dir, shard string, de fs.DirEntry) bool {
+		k, ok := keyOf(digest.Digest{Hash: de.Name()})
+		if !ok || de.Name()[:2] != shard || !de.Type().IsRegular() {
+			return false
+		}
+		fi, err := de.Info()
+		if err != nil {
+			return false
+		}
+		found = append(found, scanned{&entry{key: k, size: fi.Size()}, accessTime(fi)})
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	sort.Slice(found, func(i, j int) bool { return found[i].used.After(found[j].used) })
+	for _, f := range found {
+		s.index[f.e.key] = f.e
+		s.lru.pushBack(f.e)
+		s.bytes += f.e.size
+	}
+	return s.scanShards(ctx, s.execDir, &s.execShards, func(dir, shard string, de fs.DirEntry) bool {
+		k, ok := keyOf(digest.Digest{Hash: de.Name()})
+		e := s.index[k]
+		if !ok || e == nil || e.hasExec || !de.Type().IsRegular() {
+			return false
+		}
+		if fi, err := de.Info(); err != nil || fi.Size() != e.size {
+			return false
+		}
+		e.hasExec = true
+		s.bytes += e.size
+		return true
+	})
+}
+
+// scanShards calls keep for every file in the shard directories of dir,
+// removing what keep rejects and anything that is not a shard directory.
+func (s *Store) scanShards(ctx context.Context, dir string, created *[256]atomic.Bool, keep func(dir, shard string, de fs.DirEntry) bool) error {
+	shards, err := os.ReadDir(dir)
+	if err != nil {
+		return rpcstatus.Wrapf(err, "cas: scanning %s", dir)
+	}
+	for _, sh := range shards {
+		if err := ctx.Err(); err != nil {
+			return rpcstatus.Wrapf(err, "cas: scanning %s", dir)
+		}
+		b, err := hex.DecodeString(sh.Name())
+		if err != nil || len(b) != 1 || !sh.IsDir() || hex.EncodeToString(b) != sh.Name() {
+			s.removeStray(ctx, filepath.Join(dir, sh.Name()))
+			continue
+		}
+		created[b[0]].Store(true)
+		sub := filepath.Join(dir, sh.Name())
+		des, err := os.ReadDir(sub)
+		if err != nil {
+			return rpcstatus.Wrapf(err, "cas: scanning %s", sub)
+		}
+		for _, de := range des {
+			if !keep(sub, sh.Name(), de) {
+				s.removeStray(ctx, filepath.Join(sub, de.Name()))
+			}
+		}
+	}
+	return nil
+}
+
+// ensureShard creates the shard directory that will hold path, once.
+func ensureShard(created *[256]atomic.Bool, hash, path string) error {
+	b, err := hex.DecodeString(hash[:2])
+	if err != nil {
+		return err
+	}
+	if created[b[0]].Load() {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	created[b[0]].Store(true)
+	return nil
+}
+
+func (s *Store) removeStray(ctx context.Context, path string) {
+	err := os.RemoveAll(path)
+	s.logger.LogAttrs(ctx, slog.LevelWarn, "cas: removed stray file", slog.String("path", path), slog.Any("error", err))
+}
+
+// ensureEmpty makes sure the empty blob is on disk and pins it forever.
+func (s *Store) ensureEmpty() error {
+	k, _ := keyOf(digest.Empty)
+	if e := s.index[k]; e == nil || e.size != 0 {
+		if e != nil {
+			s.mu.Lock()
+			s.dropLocked(e, false)
+			s.mu.Unlock()
+		}
+		f, err := s.createTemp()
+		if err != nil {
+			return err
+		}
+		if err := s.finishTemp(f, blobMode); err != nil {
+			return err
+		}
+		if err := s.install(f.Name(), digest.Empty, k); err != nil {
+			_ = os.Remove(f.Name())
+			return err
+		}
+	}
+	s.mu.Lock()
+	s.pinLocked(s.index[k])
+	s.mu.Unlock()
+	return nil
+}
+
+// Path returns the file holding the blob d. The caller must hold a pin (Pin,
+// Get) on d for as long as it uses the path, for instance to hard-link it.
+func (s *Store) Path(d digest.Digest) string {
+	if len(d.Hash) < 2 {
+		return filepath.Join(s.blobDir, "invalid", d.Hash)
+	}
+	return filepath.Join(s.blobDir, d.Hash[:2], d.Hash)
+}
+
+func (s *Store) execPath(d digest.Digest) string {
+	return filepath.Join(s.execDir, d.Hash[:2], d.Hash)
+}
+
+// Stats returns the current counters.
+func (s *Store) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Stats{Blobs: int64(len(s.index)), Bytes: s.bytes, MaxBytes: s.max, Evictions: s.evictions}
+}
+
+// Close releases the store. Blobs and Writers still open keep working on
+// their files; nothing is deleted.
+func (s *Store) Close() error { return nil }
+
+// lookupLocked returns the entry for d if the store holds a blob with d's
+// hash and size.
+func (s *Store) lookupLocked(d digest.Digest) (*entry, bool) {
+	k, ok := keyOf(d)
+	if !ok {
+		return nil, false
+	}
+	e := s.index[k]
+	if e == nil || e.size != d.Size {
+		return nil, false
+	}
+	return e, true
+}
+
+func (s *Store) touchLocked(e *entry) {
+	if e.pins == 0 {
+		s.lru.moveToFront(e)
+	}
+}
+
+func (s *Store) pinLocked(e *entry) {
+	if e.pins == 0 {
+		s.lru.remove(e)
+	}
+	e.pins++
+}
+
+func (s *Store) unpin(e *entry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e.pins--
+	if e.pins == 0 && s.index[e.key] == e {
+		s.lru.pushFront(e)
+	}
+}
+
+// unpinFunc returns a function that drops one pin on e, once.
+func (s *Store) unpinFunc(e *entry) func() {
+	var once sync.Once
+	return func() { once.Do(func() { s.unpin(e) }) }
+}
+
+// dropLocked removes e from the index, and its files if remove is set.
+func (s *Store) dropLocked(e *entry, remove bool) {
+	if s.index[e.key] != e {
+		return
+	}
+	delete(s.index, e.key)
+	s.lru.remove(e)
+	s.bytes -= e.bytes()
+	if remove {
+		d := digest.Digest{Hash: hex.EncodeToString(e.key[:]), Size: e.size}
+		_ = os.Remove(s.Path(d))
+		if e.hasExec {
+			_ = os.Remove(s.execPath(d))
+		}
+	}
+}
+
+// evictLocked removes an unpinned blob to make room. Files are unlinked under
+// the lock so that a concurrent writer of the same blob cannot have its fresh
+// file unlinked by a stale eviction.
+func (s *Store) evictLocked(e *entry) {
+	s.dropLocked(e, true)
+	s.evictions++
+	s.logger.LogAttrs(context.Background(), slog.LevelDebug, "cas: evicted blob",
+		slog.String("digest", hex.EncodeToString(e.key[:])), slog.Int64("size", e.size))
+}
+
+// reserveLocked promises n bytes to a write, evicting least recently used
+// unpinned blobs as needed.
+func (s *Store) reserveLocked(d digest.Digest, n int64) error {
+	if n > s.max {
+		return rpcstatus.Newf(codes.ResourceExhausted, "blob %s: %d bytes exceed the store's limit of %d bytes", d, n, s.max)
+	}
+	for s.bytes+s.reserved+n > s.max {
+		e := s.lru.back()
+		if e == nil {
+			return rpcstatus.Newf(codes.ResourceExhausted,
+				"blob %s: store is full: %d bytes stored and %d reserved by in-flight writes, limit %d bytes, and every stored blob is in use",
+				d, s.bytes, s.reserved, s.max)
+		}
+		s.evictLocked(e)
+	}
+	s.reserved += n
+	return nil
+}
+
+func (s *Store) unreserve(n int64) {
+	s.mu.Lock()
+	s.reserved -= n
+	s.mu.Unlock()
+}
+
+// install renames the verified, fsynced file src into place as blob d and
+// fsyncs the shard directory. The caller must have reserved d.Size bytes; on
+// success (including when the blob already exists, in which case src is
+// removed) the reservation is used up, on error it is left to the caller.
+func (s *Store) install(src string, d digest.Digest, k key) error {
+	s.mu.Lock()
+	if e := s.index[k]; e != nil {
+		if e.size == d.Size {
+			s.reserved -= d.Size
+			s.touchLocked(e)
+			s.mu.Unlock()
+			_ = os.Remove(src)
+			return nil
+		}
+		// The indexed file has the wrong size for its hash: it is corrupt
+		// (found so at Open); the verified bytes replace it.
+		s.dropLocked(e, false)
+	}
+	if err := ensureShard(&s.blobShards, d.Hash, s.Path(d)); err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	if err := os.Rename(src, s.Path(d)); err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	e := &entry{key: k, size: d.Size}
+	s.index[k] = e
+	s.lru.pushFront(e)
+	s.reserved -= d.Size
+	s.bytes += d.Size
+	s.mu.Unlock()
+	if err := syncDir(filepath.Dir(s.Path(d))); err != nil {
+		return rpcstatus.Wrapf(err, "blob %s: syncing directory", d)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (s *Store) createTemp() (*os.File, error) {
+	f, err := os.CreateTemp(s.tmpDir, tempPrefix+"*")
+	if err != nil {
+		return nil, rpcstatus.Wrapf(err, "cas: creating temp file")
+	}
+	return f, nil
+}
+
+// finishTemp sets a complete temp file's mode, fsyncs and closes it. On
+// error the file is removed.
+func (s *Store) finishTemp(f *os.File, mode os.FileMode) error {
+	err := f.Chmod(mode)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(f.Name())
+		return rpcstatus.Wrapf(err, "cas: finishing temp file")
+	}
+	return nil
+}
+
+// Contains reports whether the store holds d (hash and size). It counts as a
+// use of d for eviction.
+func (s *Store) Contains(ctx context.Context, d digest.Digest) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.lookupLocked(d)
+	if ok {
+		s.touchLocked(e)
+	}
+	return ok
+}
+
+// FindMissing returns the digests in ds that the store does not hold, in
+// their order in ds and without duplicates. Present digests count as used.
+// Malformed digests are reported missing.
+func (s *Store) FindMissing(ctx context.Context, ds []digest.Digest) []digest.Digest {
+	keys := make([]key, len(ds))
+	valid := make([]bool, len(ds))
+	for i, d := range ds {
+		keys[i], valid[i] = keyOf(d)
+	}
+	var missing []int
+	s.mu.Lock()
+	for i, d := range ds {
+		if valid[i] {
+			if e := s.index[keys[i]]; e != nil && e.size == d.Size {
+				s.touchLocked(e)
+				continue
+			}
+		}
+		missing = append(missing, i)
+	}
+	s.mu.Unlock()
+	if len(missing) == 0 {
+		return nil
+	}
+	out := make([]digest.Digest, 0, len(missing))
+	seen := make(map[digest.Digest]bool, len(missing))
+	for _, i := range missing {
+		if !seen[ds[i]] {
+			seen[ds[i]] = true
+			out = append(out, ds[i])
+		}
+	}
+	return out
+}
+
+// pinDigest pins d or returns NOT_FOUND.
+func (s *Store) pinDigest(d digest.Digest) (*entry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.lookupLocked(d)
+	if !ok {
+		return nil, rpcstatus.Newf(codes.NotFound, "blob %s not found", d)
+	}
+	s.pinLocked(e)
+	return e, nil
+}
+
+// Pin keeps d from eviction until unpin is called (unpin is idempotent).
+// It returns NOT_FOUND if the store does not hold d.
+func (s *Store) Pin(ctx context.Context, d digest.Digest) (unpin func(), err error) {
+	e, err := s.pinDigest(d)
+	if err != nil {
+		return nil, err
+	}
+	return s.unpinFunc(e), nil
+}
+
+// Get opens blob d for reading. The Blob pins d until it is closed. A blob
+// whose file is gone or has the wrong size is dropped and reported
+// NOT_FOUND.
+func (s *Store) Get(ctx context.Context, d digest.Digest) (*Blob, error) {
+	e, err := s.pinDigest(d)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(s.Path(d))
+	if err != nil {
+		s.unpin(e)
+		if errors.Is(err, fs.ErrNotExist) {
+			s.forget(ctx, e, d, "file is gone")
+			return nil, rpcstatus.Newf(codes.NotFound, "blob %s not found", d)
+		}
+		return nil, rpcstatus.Wrapf(err, "blob %s: opening", d)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		s.unpin(e)
+		return nil, rpcstatus.Wrapf(err, "blob %s: stat", d)
+	}
+	if fi.Size() != d.Size {
+		_ = f.Close()
+		s.unpin(e)
+		s.forget(ctx, e, d, "file has the wrong size")
+		return nil, rpcstatus.Newf(codes.NotFound, "blob %s not found (stored file had %d bytes)", d, fi.Size())
+	}
+	return &Blob{f: f, size: d.Size, unpin: s.unpinFunc(e)}, nil
+}
+
+// forget drops a blob found damaged on disk.
+func (s *Store) forget(ctx context.Context, e *entry, d digest.Digest, why string) {
+	s.mu.Lock()
+	s.dropLocked(e, true)
+	s.mu.Unlock()
+	s.logger.LogAttrs(ctx, slog.LevelWarn, "cas: dropped damaged blob", slog.String("digest", d.String()), slog.String("reason", why))
+}
+
+// ReadAll returns the bytes of blob d. It fails with RESOURCE_EXHAUSTED if
+// d.Size exceeds limit and NOT_FOUND if the store does not hold d.
+func (s *Store) ReadAll(ctx context.Context, d digest.Digest, limit int64) ([]byte, error) {
+	if d.Size > limit {
+		return nil, rpcstatus.Newf(codes.ResourceExhausted, "blob %s: %d bytes exceed the limit of %d bytes for reading into memory", d, d.Size, limit)
+	}
+	b, err := s.Get(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	buf := make([]byte, d.Size)
+	if _, err := io.ReadFull(b, buf); err != nil {
+		return nil, rpcstatus.Wrapf(err, "blob %s: reading", d)
+	}
+	return buf, nil
+}
+
+// Put stores data as blob d. It fails with INVALID_ARGUMENT, storing
+// nothing, if data does not hash to d. Storing a blob that exists succeeds.
+func (s *Store) Put(ctx context.Context, d digest.Digest, data []byte) error {
+	k, err := validKey(d)
+	if err != nil {
+		return err
+	}
+	if got := digest.OfBytes(data); got != d {
+		return rpcstatus.Newf(codes.InvalidArgument, "data hashes to %s, want %s", got, d)
+	}
+	s.mu.Lock()
+	if e, ok := s.lookupLocked(d); ok {
+		s.touchLocked(e)
+		s.mu.Unlock()
+		return nil
+	}
+	err = s.reserveLocked(d, d.Size)
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := s.putTemp(d, k, func(f *os.File) error { _, err := f.Write(data); return err }); err != nil {
+		s.unreserve(d.Size)
+		return rpcstatus.Wrapf(err, "blob %s", d)
+	}
+	return nil
+}
+
+// putTemp writes a temp file with fill, finishes and installs it. The caller
+// has reserved d.Size bytes and releases them on error.
+func (s *Store) putTemp(d digest.Digest, k key, fill func(*os.File) error) error {
+	f, err := s.createTemp()
+	if err != nil {
+		return err
+	}
+	if err := fill(f); err != nil {
+		_ = f.Close()
+		_ = os.Remove(f.Name())
+		return err
+	}
+	if err := s.finishTemp(f, blobMode); err != nil {
+		return err
+	}
+	if err := s.install(f.Name(), d, k); err != nil {
+		_ = os.Remove(f.Name())
+		return err
+	}
+	return nil
+}
+
+func validKey(d digest.Digest) (key, error) {
+	if _, err := digest.New(d.Hash, d.Size); err != nil {
+		return key{}, err
+	}
+	k, _ := keyOf(d)
+	return k, nil
+}
+
+// PutFile hashes the regular file at path and stores it, returning its
+// digest. With move set the file is consumed: it is renamed into the store
+// when it is on the same filesystem, has no other hard links and can be
+// given to the daemon's user (so a sandboxed process that owned it cannot
+// later chmod and alter the blob); otherwise it is copied and removed.
+// Either way, after a successful PutFile with move the file is gone from
+// path. Without move the file is copied and left alone.
+//
+// The file must not change while PutFile runs (the executor collects
+// outputs after the action's processes are gone); a change noticed during
+// the call fails with ABORTED.
+func (s *Store) PutFile(ctx context.Context, path string, move bool) (digest.Digest, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return digest.Digest{}, rpcstatus.Newf(codes.NotFound, "storing %s: file does not exist", path)
+		}
+		return digest.Digest{}, rpcstatus.Wrapf(err, "storing %s", path)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return digest.Digest{}, rpcstatus.Wrapf(err, "storing %s", path)
+	}
+	if !fi.Mode().IsRegular() {
+		return digest.Digest{}, rpcstatus.Newf(codes.InvalidArgument, "storing %s: not a regular file (mode %v)", path, fi.Mode())
+	}
+	if move && linkCount(fi) == 1 {
+		d, done, err := s.moveFile(ctx, f, fi, path)
+		if err != nil || done {
+			return d, err
+		}
+		// Fall back to copying (another filesystem, or not ours to own).
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return digest.Digest{}, rpcstatus.Wrapf(err, "storing %s", path)
+		}
+	}
+	d, err := s.copyFile(ctx, f, fi, path)
+	if err != nil {
+		return digest.Digest{}, err
+	}
+	if move {
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return digest.Digest{}, rpcstatus.Wrapf(err, "storing %s: removing the moved file", path)
+		}
+	}
+	return d, nil
+}
+
+// hashFile hashes f from its current offset to the end.
+func hashFile(ctx context.Context, f *os.File) (digest.Digest, error) {
+	h := sha256.New()
+	n, err := io.Copy(h, ctxReader{ctx, f})
+	if err != nil {
+		return digest.Digest{}, err
+	}
+	return digest.Digest{Hash: hex.EncodeToString(h.Sum(nil)), Size: n}, nil
+}
+
+// ctxReader stops a long read when ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (r ctxReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.r.Read(p)
+}
+
+func changed(a, b fs.FileInfo) bool {
+	return a.Size() != b.Size() || !a.ModTime().Equal(b.ModTime())
+}
+
+// moveFile tries to rename f into the store. done is false when the caller
+// should copy instead.
+func (s *Store) moveFile(ctx context.Context, f *os.File, fi fs.FileInfo, path string) (d digest.Digest, done bool, err error) {
+	d, err = hashFile(ctx, f)
+	if err != nil {
+		return d, true, rpcstatus.Wrapf(err, "storing %s: hashing", path)
+	}
+	if fi2, err := f.Stat(); err != nil || changed(fi, fi2) || d.Size != fi.Size() {
+		return d, true, rpcstatus.Newf(codes.Aborted, "storing %s: file changed while it was being stored", path)
+	}
+	k, _ := keyOf(d)
+	s.mu.Lock()
+	if e, ok := s.lookupLocked(d); ok {
+		s.touchLocked(e)
+		s.mu.Unlock()
+		if err := os.Remove(path); err != nil {
+			return d, true, rpcstatus.Wrapf(err, "storing %s: removing the moved file", path)
+		}
+		return d, true, nil
+	}
+	err = s.reserveLocked(d, d.Size)
+	s.mu.Unlock()
+	if err != nil {
+		return d, true, rpcstatus.Wrapf(err, "storing %s", path)
+	}
+	if uid, gid := owner(fi); uid != s.uid || gid != s.gid {
+		if err := f.Chown(s.uid, s.gid); err != nil {
+			s.unreserve(d.Size)
+			return d, false, nil
+		}
+	}
+	if err := f.Chmod(blobMode); err != nil {
+		s.unreserve(d.Size)
+		return d, false, nil
+	}
+	if err := f.Sync(); err != nil {
+		s.unreserve(d.Size)
+		return d, true, rpcstatus.Wrapf(err, "storing %s: fsync", path)
+	}
+	if err := s.install(path, d, k); err != nil {
+		s.unreserve(d.Size)
+		if errors.Is(err, syscall.EXDEV) {
+			return d, false, nil
+		}
+		return d, true, rpcstatus.Wrapf(err, "storing %s", path)
+	}
+	return d, true, nil
+}
+
+// copyFile copies f into a temp file (copy_file_range where the kernel can)
+// and stores that, hashing the copy so the stored bytes are the hashed ones.
+func (s *Store) copyFile(ctx context.Context, f *os.File, fi fs.FileInfo, path string) (digest.Digest, error) {
+	t, err := s.createTemp()
+	if err != nil {
+		return digest.Digest{}, err
+	}
+	fail := func(err error) (digest.Digest, error) {
+		_ = t.Close()
+		_ = os.Remove(t.Name())
+		return digest.Digest{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(rpcstatus.Wrapf(err, "storing %s", path))
+	}
+	n, err := io.Copy(t, f)
+	if err != nil {
+		return fail(rpcstatus.Wrapf(err, "storing %s: copying", path))
+	}
+	if fi2, err := f.Stat(); err != nil || changed(fi, fi2) || n != fi.Size() {
+		return fail(rpcstatus.Newf(codes.Aborted, "storing %s: file changed while it was being stored", path))
+	}
+	if _, err := t.Seek(0, io.SeekStart); err != nil {
+		return fail(rpcstatus.Wrapf(err, "storing %s", path))
+	}
+	d, err := hashFile(ctx, t)
+	if err != nil {
+		return fail(rpcstatus.Wrapf(err, "storing %s: hashing", path))
+	}
+	k, _ := keyOf(d)
+	s.mu.Lock()
+	if e, ok := s.lookupLocked(d); ok {
+		s.touchLocked(e)
+		s.mu.Unlock()
+		_ = t.Close()
+		_ = os.Remove(t.Name())
+		return d, nil
+	}
+	err = s.reserveLocked(d, d.Size)
+	s.mu.Unlock()
+	if err != nil {
+		return fail(rpcstatus.Wrapf(err, "storing %s", path))
+	}
+	if err := s.finishTemp(t, blobMode); err != nil {
+		s.unreserve(d.Size)
+		return digest.Digest{}, err
+	}
+	if err := s.install(t.Name(), d, k); err != nil {
+		s.unreserve(d.Size)
+		_ = os.Remove(t.Name())
+		return digest.Digest{}, rpcstatus.Wrapf(err, "storing %s", path)
+	}
+	return d, nil
+}
+
+// LinkExecutable returns the path of an executable (mode 0555) copy of blob
+// d, for inputs with is_executable set: blobs are stored 0444, and since a
+// hard link shares its mode, the executor links executable inputs to this
+// variant instead. The variant lives at Root/cas/sha256x/<2hex>/<64hex>, is
+// made on first use (a reflink where the filesystem supports it, else a
+// copy), counts against MaxBytes like a blob and is evicted with d. d stays
+// pinned until unpin is called. NOT_FOUND if the store does not hold d.
+func (s *Store) LinkExecutable(ctx context.Context, d digest.Digest) (path string, unpin func(), err error) {
+	e, err := s.pinDigest(d)
+	if err != nil {
+		return "", nil, err
+	}
+	unpin = s.unpinFunc(e)
+	s.mu.Lock()
+	if e.hasExec {
+		s.mu.Unlock()
+		return s.execPath(d), unpin, nil
+	}
+	err = s.reserveLocked(d, d.Size)
+	s.mu.Unlock()
+	if err != nil {
+		unpin()
+		return "", nil, err
+	}
+	if err := s.makeExec(d, e); err != nil {
+		s.unreserve(d.Size)
+		unpin()
+		return "", nil, rpcstatus.Wrapf(err, "blob %s: making executable copy", d)
+	}
+	return s.execPath(d), unpin, nil
+}
+
+// makeExec creates the executable variant of the pinned entry e. On success
+// the reservation of d.Size bytes is used up.
+func (s *Store) makeExec(d digest.Digest, e *entry) error {
+	src, err := os.Open(s.Path(d))
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	t, err := s.createTemp()
+	if err != nil {
+		return err
+	}
+	if err := cloneFile(t, src); err != nil {
+		if _, err := io.Copy(t, src); err != nil {
+			_ = t.Close()
+			_ = os.Remove(t.Name())
+			return err
+		}
+	}
+	if fi, err := t.Stat(); err != nil || fi.Size() != d.Size {
+		_ = t.Close()
+		_ = os.Remove(t.Name())
+		return rpcstatus.Newf(codes.Internal, "copy has the wrong size")
+	}
+	if err := s.finishTemp(t, execMode); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.index[e.key] != e {
+		// Dropped as damaged meanwhile.
+		s.mu.Unlock()
+		_ = os.Remove(t.Name())
+		return rpcstatus.Newf(codes.NotFound, "blob %s not found", d)
+	}
+	if e.hasExec {
+		// Another caller made the variant first.
+		s.reserved -= d.Size
+		s.mu.Unlock()
+		_ = os.Remove(t.Name())
+		return nil
+	}
+	err = ensureShard(&s.execShards, d.Hash, s.execPath(d))
+	if err == nil {
+		err = os.Rename(t.Name(), s.execPath(d))
+	}
+	if err != nil {
+		s.mu.Unlock()
+		_ = os.Remove(t.Name())
+		return err
+	}
+	e.hasExec = true
+	s.reserved -= d.Size
+	s.bytes += d.Size
+	s.mu.Unlock()
+	return syncDir(filepath.Dir(s.execPath(d)))
+}

@@ -1,0 +1,754 @@
+package cas_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/actiond/actiond/go/cas"
+	"github.com/actiond/actiond/go/digest"
+)
+
+func open(t testing.TB, root string, maxBytes int64) *cas.Store {
+	t.Helper()
+	s, err := cas.Open(context.Background(), cas.Options{Root: root, MaxBytes: maxBytes})
+	if err != nil {
+		t.Fatalf("Open(%s) = %v", root, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// blob returns n bytes derived from seed and their digest.
+func blob(seed string, n int) ([]byte, digest.Digest) {
+	b := bytes.Repeat([]byte(seed), n/len(seed)+1)[:n]
+	return b, digest.OfBytes(b)
+}
+
+func mustPut(t testing.TB, s *cas.Store, data []byte) digest.Digest {
+	t.Helper()
+	d := digest.OfBytes(data)
+	if err := s.Put(context.Background(), d, data); err != nil {
+		t.Fatalf("Put(%s) = %v", d, err)
+	}
+	return d
+}
+
+func wantCode(t testing.TB, what string, err error, want codes.Code) {
+	t.Helper()
+	if got := status.Code(err); got != want {
+		t.Fatalf("%s: err = %v (code %v), want code %v", what, err, got, want)
+	}
+}
+
+func tmpEntries(t testing.TB, root string) []string {
+	t.Helper()
+	des, err := os.ReadDir(filepath.Join(root, "cas", "tmp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, de := range des {
+		names = append(names, de.Name())
+	}
+	return names
+}
+
+func TestEmptyBlobPresent(t *testing.T) {
+	root := t.TempDir()
+	s := open(t, root, 0)
+	if !s.Contains(context.Background(), digest.Empty) {
+		t.Fatal("Contains(empty) = false, want true")
+	}
+	got, err := s.ReadAll(context.Background(), digest.Empty, 10)
+	if err != nil || len(got) != 0 {
+		t.Fatalf("ReadAll(empty) = %q, %v; want empty, nil", got, err)
+	}
+	// Even when someone deletes it behind the store's back, Open restores it.
+	s.Close()
+	if err := os.Remove(s.Path(digest.Empty)); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, root, 0)
+	if _, err := os.Stat(s.Path(digest.Empty)); err != nil {
+		t.Errorf("empty blob file after reopen: %v", err)
+	}
+	if st := s.Stats(); st.MaxBytes <= 0 {
+		t.Errorf("default MaxBytes = %d, want > 0", st.MaxBytes)
+	}
+}
+
+func TestPut(t *testing.T) {
+	data, d := blob("hello", 1000)
+	tests := []struct {
+		name     string
+		d        digest.Digest
+		data     []byte
+		wantCode codes.Code
+	}{
+		{"ok", d, data, codes.OK},
+		{"wrong bytes", d, append([]byte("x"), data[1:]...), codes.InvalidArgument},
+		{"wrong size", digest.Digest{Hash: d.Hash, Size: d.Size + 1}, data, codes.InvalidArgument},
+		{"malformed hash", digest.Digest{Hash: "abc", Size: 3}, []byte("abc"), codes.InvalidArgument},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			s := open(t, root, 0)
+			err := s.Put(context.Background(), tc.d, tc.data)
+			wantCode(t, "Put", err, tc.wantCode)
+			if err != nil && len(tc.d.Hash) == 64 && !strings.Contains(err.Error(), tc.d.String()) {
+				t.Errorf("error %q does not name the claimed digest %s", err, tc.d)
+			}
+			if got := s.Contains(context.Background(), tc.d); got != (tc.wantCode == codes.OK) {
+				t.Errorf("Contains = %v, want %v", got, tc.wantCode == codes.OK)
+			}
+			if tc.wantCode != codes.OK && len(tc.d.Hash) == 64 {
+				if _, err := os.Stat(s.Path(tc.d)); !os.IsNotExist(err) {
+					t.Errorf("blob file exists after rejected Put: %v", err)
+				}
+			}
+			if n := tmpEntries(t, root); len(n) != 0 {
+				t.Errorf("temp files left: %v", n)
+			}
+		})
+	}
+}
+
+func TestWriter(t *testing.T) {
+	data, d := blob("abcdefg", 100_000)
+	wrong := bytes.Clone(data)
+	wrong[5000] ^= 1
+	tests := []struct {
+		name       string
+		preload    bool // blob already stored
+		chunks     [][]byte
+		wantWrite  codes.Code
+		wantCommit codes.Code
+	}{
+		{"one chunk", false, [][]byte{data}, codes.OK, codes.OK},
+		{"many chunks", false, [][]byte{data[:1], data[1:16384], data[16384:50000], data[50000:]}, codes.OK, codes.OK},
+		{"mismatched bytes", false, [][]byte{wrong}, codes.OK, codes.InvalidArgument},
+		{"short", false, [][]byte{data[:99_999]}, codes.OK, codes.InvalidArgument},
+		{"past declared size", false, [][]byte{data, []byte("x")}, codes.InvalidArgument, codes.InvalidArgument},
+		{"existing blob", true, [][]byte{data}, codes.OK, codes.OK},
+		{"existing blob, wrong bytes", true, [][]byte{wrong}, codes.OK, codes.InvalidArgument},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			root := t.TempDir()
+			s := open(t, root, 0)
+			if tc.preload {
+				mustPut(t, s, data)
+			}
+			w, err := s.NewWriter(ctx, d)
+			if err != nil {
+				t.Fatalf("NewWriter = %v", err)
+			}
+			defer w.Close()
+			var writeErr error
+			for _, c := range tc.chunks {
+				if _, err := w.Write(c); err != nil {
+					writeErr = err
+					break
+				}
+			}
+			wantCode(t, "Write", writeErr, tc.wantWrite)
+			wantCode(t, "Commit", w.Commit(), tc.wantCommit)
+			if err := w.Close(); err != nil {
+				t.Errorf("Close after Commit = %v", err)
+			}
+			stored := tc.preload || tc.wantCommit == codes.OK
+			if got := s.Contains(ctx, d); got != stored {
+				t.Errorf("Contains = %v, want %v", got, stored)
+			}
+			if stored {
+				got, err := s.ReadAll(ctx, d, 1<<20)
+				if err != nil || !bytes.Equal(got, data) {
+					t.Errorf("ReadAll = %d bytes, %v; want the written data", len(got), err)
+				}
+				fi, err := os.Stat(s.Path(d))
+				if err != nil || fi.Mode().Perm() != 0o444 {
+					t.Errorf("blob file mode = %v, %v; want 0444", fi.Mode(), err)
+				}
+			}
+			if n := tmpEntries(t, root); len(n) != 0 {
+				t.Errorf("temp files left: %v", n)
+			}
+			if st := s.Stats(); stored && st.Bytes != d.Size || !stored && st.Bytes != 0 {
+				t.Errorf("Stats().Bytes = %d, want %d", st.Bytes, map[bool]int64{true: d.Size}[stored])
+			}
+		})
+	}
+}
+
+func TestWriterResumable(t *testing.T) {
+	// A ByteStream service keeps a Writer open between calls, possibly on
+	// other goroutines; Written is the committed size to resume from.
+	ctx := context.Background()
+	s := open(t, t.TempDir(), 0)
+	data, d := blob("resume", 3<<20)
+	w, err := s.NewWriter(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	var wg sync.WaitGroup
+	for _, part := range [][2]int{{0, 1 << 20}, {1 << 20, 2 << 20}, {2 << 20, 3 << 20}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := w.Write(data[part[0]:part[1]]); err != nil {
+				t.Errorf("Write = %v", err)
+			}
+		}()
+		wg.Wait()
+		if got := w.Written(); got != int64(part[1]) {
+			t.Fatalf("Written() = %d, want %d", got, part[1])
+		}
+	}
+	if err := w.Commit(); err != nil {
+		t.Fatalf("Commit = %v", err)
+	}
+	if !s.Contains(ctx, d) {
+		t.Error("blob missing after resumed upload")
+	}
+}
+
+func TestConcurrentWritersOfOneBlob(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	s := open(t, root, 0)
+	data, d := blob("concurrent", 1<<20)
+	const n = 32
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i%2 == 0 {
+				errs[i] = s.Put(ctx, d, data)
+				return
+			}
+			w, err := s.NewWriter(ctx, d)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer w.Close()
+			for off := 0; off < len(data); off += 64 << 10 {
+				if _, err := w.Write(data[off : off+64<<10]); err != nil {
+					errs[i] = err
+					return
+				}
+			}
+			errs[i] = w.Commit()
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("writer %d: %v", i, err)
+		}
+	}
+	got, err := s.ReadAll(ctx, d, 1<<21)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("ReadAll = %d bytes, %v; want the data", len(got), err)
+	}
+	if st := s.Stats(); st.Blobs != 2 || st.Bytes != d.Size {
+		t.Errorf("Stats = %+v, want 2 blobs (with the empty one) of %d bytes", st, d.Size)
+	}
+	if n := tmpEntries(t, root); len(n) != 0 {
+		t.Errorf("temp files left: %v", n)
+	}
+}
+
+func TestOpenCleansLeftovers(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	s := open(t, root, 0)
+	data, d := blob("keep", 100)
+	mustPut(t, s, data)
+	_, exe := blob("exe", 10)
+	s.Close()
+
+	base := filepath.Join(root, "cas")
+	leftovers := []string{
+		filepath.Join(base, "tmp", "w-123"),                       // a crashed write
+		filepath.Join(base, "sha256", "not-a-shard"),              // junk among the shards
+		filepath.Join(base, "sha256", d.Hash[:2], "not-a-digest"), // junk in a shard
+		filepath.Join(base, "sha256", wrongShard(d), d.Hash),      // a blob in the wrong shard
+		filepath.Join(base, "sha256x", exe.Hash[:2], exe.Hash),    // executable variant of no blob
+	}
+	for _, p := range leftovers {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("junk"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s = open(t, root, 0)
+	for _, p := range leftovers {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("leftover %s still there after Open (stat err %v)", p, err)
+		}
+	}
+	if !s.Contains(ctx, d) {
+		t.Errorf("blob %s lost by Open", d)
+	}
+}
+
+func TestSizeMismatchOnDisk(t *testing.T) {
+	data, d := blob("size", 4096)
+	tests := []struct {
+		name   string
+		reopen bool // damage the file while the store is closed
+	}{
+		{"damaged while open", false},
+		{"damaged while closed", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			root := t.TempDir()
+			s := open(t, root, 0)
+			mustPut(t, s, data)
+			p := s.Path(d)
+			if tc.reopen {
+				s.Close()
+			}
+			if err := os.Chmod(p, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Truncate(p, 100); err != nil {
+				t.Fatal(err)
+			}
+			if tc.reopen {
+				s = open(t, root, 0)
+			}
+			_, err := s.Get(ctx, d)
+			wantCode(t, "Get", err, codes.NotFound)
+			if s.Contains(ctx, d) {
+				t.Error("Contains = true after a size mismatch, want false")
+			}
+			if got := s.FindMissing(ctx, []digest.Digest{d}); len(got) != 1 {
+				t.Errorf("FindMissing = %v, want [%s]", got, d)
+			}
+			// A verified write heals the blob.
+			mustPut(t, s, data)
+			if got, err := s.ReadAll(ctx, d, 1<<20); err != nil || !bytes.Equal(got, data) {
+				t.Errorf("ReadAll after re-Put = %d bytes, %v", len(got), err)
+			}
+		})
+	}
+}
+
+func TestGetRemovesVanishedBlob(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir(), 0)
+	d := mustPut(t, s, []byte("vanish"))
+	if err := os.Remove(s.Path(d)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Get(ctx, d)
+	wantCode(t, "Get", err, codes.NotFound)
+	if s.Contains(ctx, d) {
+		t.Error("Contains = true for a vanished blob")
+	}
+}
+
+func TestFindMissing(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir(), 0)
+	a := mustPut(t, s, []byte("a"))
+	_, b := blob("b", 1)
+	_, c := blob("c", 1)
+	wrongSize := digest.Digest{Hash: a.Hash, Size: 2}
+	bad := digest.Digest{Hash: "xyz", Size: 1}
+	got := s.FindMissing(ctx, []digest.Digest{c, a, b, c, digest.Empty, wrongSize, b, bad})
+	want := []digest.Digest{c, b, wrongSize, bad}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("FindMissing = %v, want %v", got, want)
+	}
+	if got := s.FindMissing(ctx, []digest.Digest{a, digest.Empty}); len(got) != 0 {
+		t.Errorf("FindMissing(present) = %v, want none", got)
+	}
+}
+
+func TestReadAllAndBlob(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir(), 0)
+	data, d := blob("0123456789", 100)
+	mustPut(t, s, data)
+	_, err := s.ReadAll(ctx, d, 99)
+	wantCode(t, "ReadAll over limit", err, codes.ResourceExhausted)
+	_, missing := blob("nope", 10)
+	_, err = s.ReadAll(ctx, missing, 100)
+	wantCode(t, "ReadAll missing", err, codes.NotFound)
+
+	b, err := s.Get(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if b.Size() != 100 || b.File() == nil {
+		t.Errorf("Size() = %d, File() = %v", b.Size(), b.File())
+	}
+	p := make([]byte, 5)
+	if _, err := b.ReadAt(p, 12); err != nil || string(p) != "23456" {
+		t.Errorf("ReadAt(12) = %q, %v; want 23456", p, err)
+	}
+	if _, err := b.Seek(95, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := io.ReadAll(b)
+	if err != nil || string(rest) != "56789" {
+		t.Errorf("read after Seek(95) = %q, %v", rest, err)
+	}
+	if err := b.Close(); err != nil {
+		t.Errorf("Close = %v", err)
+	}
+	if err := b.Close(); err != nil {
+		t.Errorf("second Close = %v", err)
+	}
+}
+
+func TestLRUEvictionOrder(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir(), 300)
+	var ds []digest.Digest
+	for _, seed := range []string{"a", "b", "c"} {
+		data, _ := blob(seed, 100)
+		ds = append(ds, mustPut(t, s, data))
+	}
+	a, b, c := ds[0], ds[1], ds[2]
+	s.Contains(ctx, a) // a is now the most recently used; b the least
+	dData, d := blob("d", 100)
+	mustPut(t, s, dData)
+	if got := s.FindMissing(ctx, []digest.Digest{b}); len(got) != 1 {
+		t.Fatalf("after adding d: b present, want b evicted first")
+	}
+	// FindMissing counts as a use too: touch c, so a goes next.
+	s.FindMissing(ctx, []digest.Digest{c})
+	eData, e := blob("e", 100)
+	mustPut(t, s, eData)
+	for _, tc := range []struct {
+		name string
+		d    digest.Digest
+		want bool
+	}{{"a", a, false}, {"b", b, false}, {"c", c, true}, {"d", d, true}, {"e", e, true}} {
+		if got := s.Contains(ctx, tc.d); got != tc.want {
+			t.Errorf("Contains(%s) = %v, want %v", tc.name, got, tc.want)
+		}
+		if _, err := os.Stat(s.Path(tc.d)); os.IsNotExist(err) == tc.want {
+			t.Errorf("file of %s exists = %v, want %v", tc.name, !os.IsNotExist(err), tc.want)
+		}
+	}
+	if st := s.Stats(); st.Evictions != 2 || st.Bytes != 300 || st.MaxBytes != 300 {
+		t.Errorf("Stats = %+v, want 2 evictions, 300 bytes, max 300", st)
+	}
+}
+
+func TestPinnedBlobsNeverEvicted(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir(), 400)
+	var ds []digest.Digest
+	for _, seed := range []string{"a", "b", "c"} {
+		data, _ := blob(seed, 100)
+		ds = append(ds, mustPut(t, s, data))
+	}
+	unpinA, err := s.Pin(ctx, ds[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobB, err := s.Get(ctx, ds[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An open writer whose blob exists pins it too.
+	cData, _ := blob("c", 100)
+	wc, err := s.NewWriter(ctx, ds[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fill the store many times over; only unpinned blobs may go.
+	for i := range 20 {
+		data, _ := blob(fmt.Sprintf("filler%d-", i), 100)
+		mustPut(t, s, data)
+	}
+	for i, d := range ds {
+		if !s.Contains(ctx, d) {
+			t.Errorf("pinned blob %d evicted", i)
+		}
+	}
+	if _, err := wc.Write(cData); err != nil {
+		t.Fatal(err)
+	}
+	if err := wc.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	unpinA()
+	unpinA() // idempotent
+	blobB.Close()
+	for i := range 20 {
+		data, _ := blob(fmt.Sprintf("more%d-", i), 100)
+		mustPut(t, s, data)
+	}
+	for i, d := range ds {
+		if s.Contains(ctx, d) {
+			t.Errorf("blob %d still present after unpin and 2000 more bytes", i)
+		}
+	}
+	_, err = s.Pin(ctx, ds[0])
+	wantCode(t, "Pin(evicted)", err, codes.NotFound)
+}
+
+func TestResourceExhaustedWhenAllPinned(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir(), 200)
+	var unpins []func()
+	for _, seed := range []string{"a", "b"} {
+		data, _ := blob(seed, 100)
+		unpin, err := s.Pin(ctx, mustPut(t, s, data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		unpins = append(unpins, unpin)
+	}
+	cData, c := blob("c", 100)
+	wantCode(t, "Put", s.Put(ctx, c, cData), codes.ResourceExhausted)
+	_, err := s.NewWriter(ctx, c)
+	wantCode(t, "NewWriter", err, codes.ResourceExhausted)
+	path := filepath.Join(t.TempDir(), "out")
+	if err := os.WriteFile(path, cData, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.PutFile(ctx, path, true)
+	wantCode(t, "PutFile", err, codes.ResourceExhausted)
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("PutFile that failed consumed its file: %v", err)
+	}
+	big, bigD := blob("big", 201)
+	wantCode(t, "Put of a blob larger than the store", s.Put(ctx, bigD, big), codes.ResourceExhausted)
+	if st := s.Stats(); st.Bytes > st.MaxBytes {
+		t.Errorf("Stats = %+v: over the limit", st)
+	}
+	unpins[0]()
+	if err := s.Put(ctx, c, cData); err != nil {
+		t.Errorf("Put after unpin = %v, want success", err)
+	}
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	s := open(t, root, 0)
+	put := mustPut(t, s, []byte("put"))
+	wData, wd := blob("writer", 70_000)
+	w, err := s.NewWriter(ctx, wd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(wData); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(root, "output")
+	if err := os.WriteFile(path, []byte("file"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := s.PutFile(ctx, path, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, exePath := mustLinkExecutable(t, s, put)
+	before := s.Stats()
+	s.Close()
+
+	s = open(t, root, 0)
+	for _, tc := range []struct {
+		d    digest.Digest
+		want []byte
+	}{{put, []byte("put")}, {wd, wData}, {fd, []byte("file")}} {
+		got, err := s.ReadAll(ctx, tc.d, 1<<20)
+		if err != nil || !bytes.Equal(got, tc.want) {
+			t.Errorf("ReadAll(%s) after reopen = %d bytes, %v", tc.d, len(got), err)
+		}
+	}
+	if after := s.Stats(); after.Blobs != before.Blobs || after.Bytes != before.Bytes {
+		t.Errorf("Stats after reopen = %+v, before %+v", after, before)
+	}
+	p, unpin, err := s.LinkExecutable(ctx, put)
+	if err != nil || p != exePath {
+		t.Errorf("LinkExecutable after reopen = %q, %v; want %q", p, err, exePath)
+	} else {
+		unpin()
+	}
+}
+
+func mustLinkExecutable(t *testing.T, s *cas.Store, d digest.Digest) (func(), string) {
+	t.Helper()
+	p, unpin, err := s.LinkExecutable(context.Background(), d)
+	if err != nil {
+		t.Fatalf("LinkExecutable(%s) = %v", d, err)
+	}
+	t.Cleanup(unpin)
+	return unpin, p
+}
+
+func TestLinkExecutable(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir(), 250)
+	data, _ := blob("#!/bin/sh\n", 100)
+	d := mustPut(t, s, data)
+	unpin, p := mustLinkExecutable(t, s, d)
+	fi, err := os.Stat(p)
+	if err != nil || fi.Mode().Perm() != 0o555 {
+		t.Fatalf("executable variant mode = %v, %v; want 0555", fi, err)
+	}
+	if got, _ := os.ReadFile(p); !bytes.Equal(got, data) {
+		t.Errorf("executable variant holds %q, want the blob", got)
+	}
+	if fi, _ := os.Stat(s.Path(d)); fi.Mode().Perm() != 0o444 {
+		t.Errorf("blob mode = %v, want 0444", fi.Mode())
+	}
+	if st := s.Stats(); st.Bytes != 200 {
+		t.Errorf("Stats().Bytes = %d, want 200 (blob + variant)", st.Bytes)
+	}
+	_, _, err = s.LinkExecutable(ctx, digest.OfBytes([]byte("absent")))
+	wantCode(t, "LinkExecutable(absent)", err, codes.NotFound)
+
+	// Once unpinned, the blob and its variant are evicted together.
+	unpin()
+	other, _ := blob("other", 100)
+	mustPut(t, s, other)
+	other2, _ := blob("other2", 100)
+	mustPut(t, s, other2)
+	if s.Contains(ctx, d) {
+		t.Fatal("blob not evicted")
+	}
+	if _, err := os.Stat(p); !os.IsNotExist(err) {
+		t.Errorf("executable variant survived eviction: %v", err)
+	}
+	if st := s.Stats(); st.Bytes != 200 {
+		t.Errorf("Stats().Bytes = %d, want 200", st.Bytes)
+	}
+}
+
+func TestPutFile(t *testing.T) {
+	content := []byte("an action output\n")
+	want := digest.OfBytes(content)
+	tests := []struct {
+		name      string
+		move      bool
+		dir       string // where the file lives; "" = same filesystem as the store
+		hardlink  bool   // the file has a second link
+		preload   bool   // the store already has the blob
+		wantGone  bool   // the file is gone from its path afterwards
+		wantMoved bool   // the blob's inode is the file's
+	}{
+		{name: "move", move: true, wantGone: true, wantMoved: true},
+		{name: "copy", move: false},
+		{name: "move existing", move: true, preload: true, wantGone: true},
+		{name: "copy existing", move: false, preload: true},
+		{name: "move hard-linked", move: true, hardlink: true, wantGone: true},
+		{name: "move across filesystems", move: true, dir: "/dev/shm", wantGone: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			root := t.TempDir()
+			s := open(t, root, 0)
+			dir := root
+			if tc.dir != "" {
+				if !otherFilesystem(tc.dir, root) {
+					t.Skipf("%s is not a separate filesystem here", tc.dir)
+				}
+				var err error
+				if dir, err = os.MkdirTemp(tc.dir, "castest"); err != nil {
+					t.Skipf("cannot use %s: %v", tc.dir, err)
+				}
+				t.Cleanup(func() { os.RemoveAll(dir) })
+			}
+			if tc.preload {
+				mustPut(t, s, content)
+			}
+			path := filepath.Join(dir, "out.txt")
+			if err := os.WriteFile(path, content, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			before, _ := os.Stat(path)
+			if tc.hardlink {
+				if err := os.Link(path, path+".link"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := s.PutFile(ctx, path, tc.move)
+			if err != nil || got != want {
+				t.Fatalf("PutFile = %v, %v; want %v", got, err, want)
+			}
+			if _, err := os.Stat(path); os.IsNotExist(err) != tc.wantGone {
+				t.Errorf("file gone = %v, want %v", os.IsNotExist(err), tc.wantGone)
+			}
+			blobFi, err := os.Stat(s.Path(want))
+			if err != nil {
+				t.Fatalf("blob file: %v", err)
+			}
+			if moved := os.SameFile(before, blobFi); moved != tc.wantMoved {
+				t.Errorf("blob is the moved file = %v, want %v", moved, tc.wantMoved)
+			}
+			if blobFi.Mode().Perm() != 0o444 {
+				t.Errorf("blob mode = %v, want 0444", blobFi.Mode())
+			}
+			if tc.hardlink {
+				if fi, err := os.Stat(path + ".link"); err != nil || fi.Mode().Perm() != 0o755 {
+					t.Errorf("other hard link changed: %v, %v", fi, err)
+				}
+			}
+			if b, err := s.ReadAll(ctx, want, 100); err != nil || !bytes.Equal(b, content) {
+				t.Errorf("ReadAll = %q, %v", b, err)
+			}
+			if n := tmpEntries(t, root); len(n) != 0 {
+				t.Errorf("temp files left: %v", n)
+			}
+		})
+	}
+}
+
+func TestPutFileErrors(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	s := open(t, root, 0)
+	_, err := s.PutFile(ctx, filepath.Join(root, "absent"), true)
+	wantCode(t, "PutFile(absent)", err, codes.NotFound)
+	_, err = s.PutFile(ctx, root, true)
+	wantCode(t, "PutFile(directory)", err, codes.InvalidArgument)
+}
+
+func otherFilesystem(a, b string) bool {
+	var sa, sb syscall.Stat_t
+	return syscall.Stat(a, &sa) == nil && syscall.Stat(b, &sb) == nil && sa.Dev != sb.Dev
+}
+
+// wrongShard names a shard directory other than d's.
+func wrongShard(d digest.Digest) string {
+	if d.Hash[:2] == "00" {
+		return "01"
+	}
+	return "00"
+}

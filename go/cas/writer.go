@@ -1,0 +1,206 @@
+package cas
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"hash"
+	"os"
+	"sync"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/actiond/actiond/go/digest"
+	"github.com/actiond/actiond/go/rpcstatus"
+)
+
+// writeBufferSize batches small gRPC chunks (Bazel sends 16 KiB) into fewer
+// write syscalls; larger writes bypass the buffer.
+const writeBufferSize = 256 << 10
+
+// Writer streams one blob into the store. Bytes are hashed as they arrive
+// and go to a private temp file; Commit verifies and installs them. A Writer
+// holds no context and is safe for use from several goroutines, so a
+// ByteStream service can keep it open between the calls of a resumable
+// upload. It must be closed: an open Writer holds a temp file and a space
+// reservation (or, for a blob already stored, a pin).
+type Writer struct {
+	s *Store
+	d digest.Digest
+	k key
+
+	mu        sync.Mutex
+	f         *os.File // nil when the blob already exists: bytes are only hashed
+	buf       *bufio.Writer
+	h         hash.Hash
+	n         int64
+	existing  func() // unpins the already stored blob
+	reserved  int64
+	err       error // sticky failure
+	done      bool  // committed or closed
+	committed bool
+	commitErr error
+}
+
+// NewWriter starts a streaming write of blob d. It fails with
+// INVALID_ARGUMENT for a malformed digest and RESOURCE_EXHAUSTED when the
+// store cannot make room for d.Size bytes. If the store already holds d the
+// Writer only hashes what it is given (to still reject wrong bytes) and
+// keeps d pinned until it is closed.
+func (s *Store) NewWriter(ctx context.Context, d digest.Digest) (*Writer, error) {
+	k, err := validKey(d)
+	if err != nil {
+		return nil, err
+	}
+	w := &Writer{s: s, d: d, k: k, h: sha256.New()}
+	s.mu.Lock()
+	if e, ok := s.lookupLocked(d); ok {
+		s.pinLocked(e)
+		s.mu.Unlock()
+		w.existing = s.unpinFunc(e)
+		return w, nil
+	}
+	err = s.reserveLocked(d, d.Size)
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	w.reserved = d.Size
+	f, err := s.createTemp()
+	if err != nil {
+		s.unreserve(d.Size)
+		return nil, err
+	}
+	w.f = f
+	if d.Size > 0 {
+		w.buf = bufio.NewWriterSize(f, int(min(d.Size, writeBufferSize)))
+	}
+	return w, nil
+}
+
+// Write appends p. Writing past the digest's size fails with
+// INVALID_ARGUMENT and spoils the Writer.
+func (w *Writer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return 0, rpcstatus.Newf(codes.FailedPrecondition, "blob %s: write after the writer was committed or closed", w.d)
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	if int64(len(p)) > w.d.Size-w.n {
+		w.err = rpcstatus.Newf(codes.InvalidArgument, "blob %s: writing %d bytes at offset %d goes past the declared size %d", w.d, len(p), w.n, w.d.Size)
+		return 0, w.err
+	}
+	w.h.Write(p)
+	if w.buf != nil {
+		if _, err := w.buf.Write(p); err != nil {
+			w.err = rpcstatus.Wrapf(err, "blob %s: writing temp file", w.d)
+			return 0, w.err
+		}
+	}
+	w.n += int64(len(p))
+	return len(p), nil
+}
+
+// Written returns the number of bytes accepted so far (the committed size of
+// a resumable upload).
+func (w *Writer) Written() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.n
+}
+
+// Digest returns the digest being written.
+func (w *Writer) Digest() digest.Digest { return w.d }
+
+// Commit verifies the bytes and stores the blob. Wrong size or hash fails
+// with INVALID_ARGUMENT and stores nothing. If the blob is already stored,
+// Commit succeeds. The Writer is finished afterwards either way; calling
+// Commit again returns the same result.
+func (w *Writer) Commit() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		if w.committed {
+			return w.commitErr
+		}
+		return rpcstatus.Newf(codes.FailedPrecondition, "blob %s: commit after the writer was closed", w.d)
+	}
+	w.commitErr = w.commit()
+	w.done = true
+	w.committed = true
+	return w.commitErr
+}
+
+func (w *Writer) commit() error {
+	if w.err != nil {
+		w.abort()
+		return w.err
+	}
+	if w.n != w.d.Size {
+		w.abort()
+		return rpcstatus.Newf(codes.InvalidArgument, "blob %s: got %d bytes, want %d", w.d, w.n, w.d.Size)
+	}
+	got := digest.Digest{Hash: hex.EncodeToString(w.h.Sum(nil)), Size: w.n}
+	if got != w.d {
+		w.abort()
+		return rpcstatus.Newf(codes.InvalidArgument, "uploaded data hashes to %s, want %s", got, w.d)
+	}
+	if w.f == nil {
+		w.abort() // just unpins
+		return nil
+	}
+	if w.buf != nil {
+		if err := w.buf.Flush(); err != nil {
+			w.abort()
+			return rpcstatus.Wrapf(err, "blob %s: writing temp file", w.d)
+		}
+	}
+	f := w.f
+	w.f = nil
+	if err := w.s.finishTemp(f, blobMode); err != nil {
+		w.s.unreserve(w.reserved)
+		w.reserved = 0
+		return rpcstatus.Wrapf(err, "blob %s", w.d)
+	}
+	err := w.s.install(f.Name(), w.d, w.k)
+	if err != nil {
+		_ = os.Remove(f.Name())
+		w.s.unreserve(w.reserved)
+		err = rpcstatus.Wrapf(err, "blob %s: installing", w.d)
+	}
+	w.reserved = 0
+	return err
+}
+
+// abort releases everything the Writer holds. w.mu is held.
+func (w *Writer) abort() {
+	if w.f != nil {
+		_ = w.f.Close()
+		_ = os.Remove(w.f.Name())
+		w.f = nil
+	}
+	if w.reserved != 0 {
+		w.s.unreserve(w.reserved)
+		w.reserved = 0
+	}
+	if w.existing != nil {
+		w.existing()
+		w.existing = nil
+	}
+}
+
+// Close abandons an uncommitted write, deleting its temp file. After Commit
+// it does nothing.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.abort()
+		w.done = true
+	}
+	return nil
+}
