@@ -98,9 +98,18 @@ func (ex *execution) state() (*longrunningpb.Operation, <-chan struct{}) {
 	return op, changed
 }
 
-// Operation is a caller's handle on an execution.
+// Operation is a caller's handle on an execution. It is not safe for
+// concurrent use; each caller gets its own.
 type Operation struct {
-	ex *execution
+	ex           *execution
+	first        *longrunningpb.Operation // state when the handle was made
+	firstChanged <-chan struct{}
+}
+
+func newOperation(ex *execution) *Operation {
+	op := &Operation{ex: ex}
+	op.first, op.firstChanged = ex.state()
+	return op
 }
 
 // Name is the stable operation name, "operations/<uuid>", for WaitExecution.
@@ -110,5 +119,18 @@ func (o *Operation) Name() string { return o.ex.name }
 // ExecuteResponse once it completed) and a channel that is closed when the
 // state changes.
 func (o *Operation) State() (*longrunningpb.Operation, <-chan struct{}) {
+	return o.ex.state()
+}
+
+// Next is State, except that its first call returns the state the operation
+// had when the handle was made: QUEUED for a new execution, even if a worker
+// has picked it up since. Streaming Next's results shows every client the
+// stages in order, starting with the one its request created.
+func (o *Operation) Next() (*longrunningpb.Operation, <-chan struct{}) {
+	if o.first != nil {
+		first, changed := o.first, o.firstChanged
+		o.first, o.firstChanged = nil, nil
+		return first, changed
+	}
 	return o.ex.state()
 }

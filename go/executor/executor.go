@@ -219,7 +219,7 @@ func (e *Executor) Execute(ctx context.Context, req *repb.ExecuteRequest) (*Oper
 		// Someone may have started the same action while we read the cache.
 		if ex := e.inflight[d]; ex != nil {
 			e.attachLocked(ctx, ex)
-			return &Operation{ex: ex}, nil
+			return newOperation(ex), nil
 		}
 	}
 	ex := newExecution(e.ctx, newOperationName(), d, queued)
@@ -228,13 +228,14 @@ func (e *Executor) Execute(ctx context.Context, req *repb.ExecuteRequest) (*Oper
 		e.inflight[d] = ex
 	}
 	e.attachLocked(ctx, ex)
+	op := newOperation(ex) // before the worker can move it past QUEUED
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
 		resp := e.run(ex, action)
 		e.complete(ex, resp)
 	}()
-	return &Operation{ex: ex}, nil
+	return op, nil
 }
 
 // join attaches to an in-flight execution of d, if there is one. Only
@@ -252,7 +253,7 @@ func (e *Executor) join(ctx context.Context, d digest.Digest) (*Operation, bool,
 		return nil, false, nil
 	}
 	e.attachLocked(ctx, ex)
-	return &Operation{ex: ex}, true, nil
+	return newOperation(ex), true, nil
 }
 
 // Wait reattaches to the operation called name, running or recently
@@ -268,7 +269,7 @@ func (e *Executor) Wait(ctx context.Context, name string) (*Operation, error) {
 	if !ex.done() {
 		e.attachLocked(ctx, ex)
 	}
-	return &Operation{ex: ex}, nil
+	return newOperation(ex), nil
 }
 
 // attachLocked counts ctx's caller as a waiter until ctx is done.
@@ -318,7 +319,7 @@ func (e *Executor) answer(d digest.Digest, queued time.Time, resp *repb.ExecuteR
 	e.ops[ex.name] = ex
 	e.mu.Unlock()
 	e.forgetLater(ex)
-	return &Operation{ex: ex}
+	return newOperation(ex)
 }
 
 // complete publishes resp and stops deduplicating onto ex. The result was

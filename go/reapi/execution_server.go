@@ -65,7 +65,7 @@ func (s *ExecutionServer) WaitExecution(req *repb.WaitExecutionRequest, stream g
 func streamOperation(ctx context.Context, op *executor.Operation, send func(*longrunningpb.Operation) error) error {
 	var last *longrunningpb.Operation
 	for {
-		cur, changed := op.State()
+		cur, changed := op.Next()
 		if last == nil || !proto.Equal(cur, last) {
 			if err := send(cur); err != nil {
 				return err
