@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Builds a runtime SquashFS image from Debian's libc6 and bash-static for the
+# host architecture, without Bazel:
+#
+#   e2e/build_local_runtimes.sh [--suites bullseye,bookworm,trixie] [--debs DIR] OUT.sqfs
+#
+# Without --suites it fetches the packages of the host's own suite with
+# `apt-get download`. --suites adds libc6 from other Debian suites through a
+# private APT configuration (the system's sources, lists and dpkg state are
+# left alone). --debs DIR skips apt and uses DIR/libc6_*.deb and
+# DIR/bash-static_*.deb as they are (test/rules/run.sh uses this to compare
+# with the image Bazel builds from the same files).
+#
+# Each libc6 becomes libc/glibc<major.minor>/<arch> (glibc2.36 for
+# bookworm), bash-static becomes shell/bash/<arch>. The image is written by
+# cmd/squashfs_builder (zstd) and the runtimes inside it are printed.
+#
+# Bazel makes every file and directory of a tree artifact mode 0555, so the
+# trees here get the same modes before packing: the image is then
+# byte-identical to the one //runtimes builds from the same .debs. Modes do
+# not matter in a read-only, nosuid runtime image.
+set -euo pipefail
+
+usage() {
+  echo "usage: $0 [--suites s1,s2,...] [--debs DIR] OUT.sqfs" >&2
+  exit 2
+}
+
+suites=""
+debs_dir=""
+out=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --suites) suites="${2:?--suites needs a value}"; shift 2 ;;
+    --suites=*) suites="${1#*=}"; shift ;;
+    --debs) debs_dir="${2:?--debs needs a value}"; shift 2 ;;
+    --debs=*) debs_dir="${1#*=}"; shift ;;
+    -h|--help) usage ;;
+    -*) echo "unknown flag $1" >&2; usage ;;
+    *) [[ -z "$out" ]] || usage; out="$1"; shift ;;
+  esac
+done
+[[ -n "$out" ]] || usage
+if [[ -n "$suites" && -n "$debs_dir" ]]; then
+  echo "--suites and --debs exclude each other" >&2
+  exit 2
+fi
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+out="$(realpath -m "$out")"
+deb_arch="$(dpkg --print-architecture)"
+case "$deb_arch" in
+  amd64) arch=x86_64 ;;
+  arm64) arch=aarch64 ;;
+  *) echo "no runtimes are defined for $deb_arch" >&2; exit 1 ;;
+esac
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/actiond-runtimes.XXXXXX")"
+chmod 0755 "$work"
+cleanup() {
+  # Trees are made read-only below; make them removable again.
+  chmod -R u+w "$work" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "building tools" >&2
+(cd "$repo" && go build -o "$work/bin/deb_runtime" ./cmd/deb_runtime \
+  && go build -o "$work/bin/squashfs_builder" ./cmd/squashfs_builder)
+
+# --- fetch the packages ------------------------------------------------------
+mkdir -p "$work/debs"
+if [[ -n "$debs_dir" ]]; then
+  cp "$debs_dir"/libc6_*.deb "$debs_dir"/bash-static_*.deb "$work/debs/"
+else
+  # apt drops privileges to _apt for downloads; let it write here.
+  chmod 0777 "$work/debs"
+  (cd "$work/debs" && apt-get download -q "libc6:$deb_arch" "bash-static:$deb_arch" >&2)
+  if [[ -n "$suites" ]]; then
+    apt_dir="$work/apt"
+    mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/sources.list.d" "$apt_dir/preferences.d"
+    uri="$(sed -n 's/^URIs: *\([^ ]*debian\)$/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n1)"
+    uri="${uri:-http://deb.debian.org/debian}"
+    : > "$apt_dir/sources.list"
+    for suite in ${suites//,/ }; do
+      echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri $suite main" >> "$apt_dir/sources.list"
+    done
+    cat > "$apt_dir/apt.conf" <<APTCONF
+Dir::Etc::sourcelist "$apt_dir/sources.list";
+Dir::Etc::sourceparts "$apt_dir/sources.list.d";
+Dir::Etc::preferencesparts "$apt_dir/preferences.d";
+Dir::State::Lists "$apt_dir/lists";
+Dir::Cache "$apt_dir/cache";
+APT::Architectures { "$deb_arch"; };
+APT::Sandbox::User "root";
+APTCONF
+    export APT_CONFIG="$apt_dir/apt.conf"
+    echo "apt-get update for suites: $suites" >&2
+    apt-get update -q >&2
+    for suite in ${suites//,/ }; do
+      mkdir -p "$work/suite-$suite"
+      (cd "$work/suite-$suite" && apt-get download -q "libc6:$deb_arch/$suite" >&2)
+      mv "$work/suite-$suite"/libc6_*.deb "$work/debs/"
+    done
+    unset APT_CONFIG
+  fi
+fi
+
+# --- build the runtime trees -------------------------------------------------
+maps=()
+declare -A seen=()
+for deb in "$work/debs"/libc6_*.deb; do
+  version="$(dpkg-deb -f "$deb" Version)"
+  upstream="${version#*:}"
+  upstream="${upstream%%-*}"
+  name="glibc$(echo "$upstream" | cut -d. -f1,2)"
+  if [[ -n "${seen[$name]:-}" ]]; then
+    echo "skipping $(basename "$deb"): $name already comes from ${seen[$name]}" >&2
+    continue
+  fi
+  seen[$name]="$(basename "$deb")"
+  "$work/bin/deb_runtime" --name "$name" --kind libc --arch "$arch" --out "$work/tree/libc/$name/$arch" "$deb"
+  maps+=("--map" "libc/$name/$arch=$work/tree/libc/$name/$arch")
+done
+bash_debs=("$work/debs"/bash-static_*.deb)
+"$work/bin/deb_runtime" --name bash --kind shell --arch "$arch" --out "$work/tree/shell/bash/$arch" "${bash_debs[0]}"
+maps+=("--map" "shell/bash/$arch=$work/tree/shell/bash/$arch")
+
+# Bazel's modes for tree artifacts (see the header).
+find "$work/tree" \( -type f -o -type d \) -exec chmod 0555 {} +
+
+# --- pack and report ---------------------------------------------------------
+mkdir -p "$(dirname "$out")"
+"$work/bin/squashfs_builder" --output "$out" --compression zstd "${maps[@]}"
+echo "wrote $out ($(stat -c %s "$out") bytes), sha256 $(sha256sum "$out" | cut -d' ' -f1)" >&2
+echo "runtimes in $out:"
+for manifest in "$work"/tree/libc/*/*/runtime_manifest.json "$work"/tree/shell/bash/*/runtime_manifest.json; do
+  python3 - "$manifest" <<'PY' 2>/dev/null || sed -n 's/^  "name": "\(.*\)",$/  \1/p' "$manifest"
+import json, sys
+m = json.load(open(sys.argv[1]))
+print("  %s %s %s interpreters=%s debs=%s" % (m["kind"], m["name"], m["arch"],
+      ",".join(m["interpreters"]) or "-", ",".join(d["file"] for d in m["debs"])))
+PY
+done

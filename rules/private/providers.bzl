@@ -1,0 +1,20 @@
+"""Providers of the runtime image rules."""
+
+RuntimeInfo = provider(
+    doc = "A runtime directory built from .deb files by cmd/deb_runtime.",
+    fields = {
+        "name": "Runtime name, such as \"glibc2.35\" or \"bash\".",
+        "kind": "\"libc\" or \"shell\".",
+        "arch": "\"x86_64\" or \"aarch64\".",
+        "dir": "Tree artifact holding root/ and runtime_manifest.json.",
+        "debs": "List of the .deb Files the runtime was built from.",
+    },
+)
+
+SquashfsImageInfo = provider(
+    doc = "A runtime SquashFS image built by squashfs_image.",
+    fields = {
+        "image": "The image File.",
+        "image_paths": "Sorted list of the image paths mapped into the image, such as \"libc/glibc2.35/x86_64\".",
+    },
+)
