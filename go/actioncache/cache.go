@@ -1,0 +1,320 @@
+// Package actioncache stores REAPI ActionResults on disk, keyed by action
+// digest, and only hands out results whose outputs are all still in the CAS.
+//
+// Each result is one file, root/ac/<hash>-<size>, holding the serialized
+// ActionResult. Writes go to root/ac/tmp, are fsynced and renamed over the
+// old entry, so a reader sees the old or the new result, never a mix.
+package actioncache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+
+	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/actiond/actiond/go/cas"
+	"github.com/actiond/actiond/go/digest"
+	"github.com/actiond/actiond/go/rpcstatus"
+)
+
+// MaxResultBytes caps a serialized ActionResult, and MaxTreeBytes a Tree
+// blob read to check the files of an output directory.
+const (
+	MaxResultBytes = 64 << 20
+	MaxTreeBytes   = 64 << 20
+)
+
+// Cache is the action cache. It is safe for concurrent use.
+type Cache struct {
+	dir    string // root/ac
+	tmpDir string // root/ac/tmp
+	store  *cas.Store
+	logger *slog.Logger
+
+	// mu orders the rename of Put against the removal of a stale entry by
+	// Get, so that Get never deletes a result Put just wrote.
+	mu sync.Mutex
+}
+
+// Open opens (creating if needed) the action cache under root/ac and removes
+// temp files left by a crash. Results are checked against store.
+func Open(ctx context.Context, root string, store *cas.Store, logger *slog.Logger) (*Cache, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Cache{
+		dir:    filepath.Join(root, "ac"),
+		tmpDir: filepath.Join(root, "ac", "tmp"),
+		store:  store,
+		logger: logger,
+	}
+	if err := os.RemoveAll(c.tmpDir); err != nil {
+		return nil, rpcstatus.Wrapf(err, "action cache: removing leftover temp files")
+	}
+	if err := os.MkdirAll(c.tmpDir, 0o755); err != nil {
+		return nil, rpcstatus.Wrapf(err, "action cache: creating %s", c.tmpDir)
+	}
+	return c, nil
+}
+
+func (c *Cache) path(d digest.Digest) string {
+	return filepath.Join(c.dir, d.FileName())
+}
+
+// Get returns the result stored for actionDigest. It is NOT_FOUND if there
+// is none, if the stored file is not a valid ActionResult, or if any blob
+// the result references (output files, stdout and stderr, output directory
+// Trees and every file in them) is no longer in the CAS; a stale or corrupt
+// entry is removed. The referenced blobs count as used for CAS eviction.
+func (c *Cache) Get(ctx context.Context, actionDigest digest.Digest) (*repb.ActionResult, error) {
+	if _, err := digest.New(actionDigest.Hash, actionDigest.Size); err != nil {
+		return nil, rpcstatus.Wrapf(err, "action cache")
+	}
+	p := c.path(actionDigest)
+	f, err := os.Open(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, notFound(actionDigest)
+		}
+		return nil, rpcstatus.Wrapf(err, "action cache: reading result of %s", actionDigest)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, rpcstatus.Wrapf(err, "action cache: reading result of %s", actionDigest)
+	}
+	if !fi.Mode().IsRegular() || fi.Size() > MaxResultBytes {
+		c.removeStale(ctx, actionDigest, fi, fmt.Sprintf("not a regular file of at most %d bytes (mode %v, %d bytes)", MaxResultBytes, fi.Mode(), fi.Size()))
+		return nil, notFound(actionDigest)
+	}
+	buf := make([]byte, fi.Size())
+	if _, err := f.ReadAt(buf, 0); err != nil && fi.Size() > 0 {
+		return nil, rpcstatus.Wrapf(err, "action cache: reading result of %s", actionDigest)
+	}
+	r := &repb.ActionResult{}
+	if err := proto.Unmarshal(buf, r); err != nil {
+		c.removeStale(ctx, actionDigest, fi, "not a valid ActionResult: "+err.Error())
+		return nil, notFound(actionDigest)
+	}
+	missing, err := c.missing(ctx, r)
+	if err != nil {
+		if rpcstatus.Code(err) == codes.InvalidArgument {
+			c.removeStale(ctx, actionDigest, fi, err.Error())
+			return nil, notFound(actionDigest)
+		}
+		return nil, rpcstatus.Wrapf(err, "action cache: checking result of %s", actionDigest)
+	}
+	if len(missing) > 0 {
+		c.removeStale(ctx, actionDigest, fi, fmt.Sprintf("%d referenced blobs are gone from the CAS, first %s", len(missing), missing[0]))
+		return nil, notFound(actionDigest)
+	}
+	return r, nil
+}
+
+func notFound(d digest.Digest) error {
+	return rpcstatus.Newf(codes.NotFound, "action result for %s not found", d)
+}
+
+// removeStale deletes the entry of d if it is still the file described by
+// read, so that a result written meanwhile by Put survives.
+func (c *Cache) removeStale(ctx context.Context, d digest.Digest, read fs.FileInfo, why string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.path(d)
+	if fi, err := os.Lstat(p); err != nil || !os.SameFile(fi, read) {
+		return
+	}
+	err := os.RemoveAll(p)
+	c.logger.LogAttrs(ctx, slog.LevelInfo, "action cache: removed stale entry",
+		slog.String("action_digest", d.String()), slog.String("reason", why), slog.Any("error", err))
+}
+
+// Put stores r as the result of actionDigest, replacing any earlier one
+// atomically. Every blob r references must be in the CAS: otherwise Put
+// fails with FAILED_PRECONDITION and a google.rpc.PreconditionFailure
+// detail with one MISSING violation per absent blob (subject
+// "blobs/<hash>/<size>"). Malformed digests are INVALID_ARGUMENT, a result
+// over MaxResultBytes RESOURCE_EXHAUSTED.
+func (c *Cache) Put(ctx context.Context, actionDigest digest.Digest, r *repb.ActionResult) error {
+	if _, err := digest.New(actionDigest.Hash, actionDigest.Size); err != nil {
+		return rpcstatus.Wrapf(err, "action cache: action digest")
+	}
+	if r == nil {
+		return rpcstatus.Newf(codes.InvalidArgument, "action cache: result for %s is missing", actionDigest)
+	}
+	missing, err := c.missing(ctx, r)
+	if err != nil {
+		return rpcstatus.Wrapf(err, "action cache: result for %s", actionDigest)
+	}
+	if len(missing) > 0 {
+		return missingError(actionDigest, missing)
+	}
+	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(r)
+	if err != nil {
+		return rpcstatus.WrapWithCode(err, codes.InvalidArgument, "action cache: serializing result for %s", actionDigest)
+	}
+	if len(data) > MaxResultBytes {
+		return rpcstatus.Newf(codes.ResourceExhausted, "action cache: result for %s is %d bytes serialized, limit %d", actionDigest, len(data), MaxResultBytes)
+	}
+	if err := c.write(actionDigest, data); err != nil {
+		return rpcstatus.Wrapf(err, "action cache: storing result for %s", actionDigest)
+	}
+	return nil
+}
+
+func (c *Cache) write(d digest.Digest, data []byte) error {
+	f, err := os.CreateTemp(c.tmpDir, "ac-*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		c.mu.Lock()
+		p := c.path(d)
+		if fi, lerr := os.Lstat(p); lerr == nil && fi.IsDir() {
+			// A directory would make the rename fail forever; it can only be debris.
+			_ = os.RemoveAll(p)
+		}
+		err = os.Rename(f.Name(), p)
+		c.mu.Unlock()
+	}
+	if err != nil {
+		_ = os.Remove(f.Name())
+		return err
+	}
+	return syncDir(c.dir)
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func missingError(actionDigest digest.Digest, missing []digest.Digest) error {
+	pf := &errdetails.PreconditionFailure{}
+	for _, d := range missing {
+		pf.Violations = append(pf.Violations, &errdetails.PreconditionFailure_Violation{
+			Type:        "MISSING",
+			Subject:     "blobs/" + d.Hash + "/" + fmt.Sprint(d.Size),
+			Description: "referenced by the action result but not in the CAS",
+		})
+	}
+	st := status.New(codes.FailedPrecondition, fmt.Sprintf("action cache: result for %s references %d blobs missing from the CAS, first %s", actionDigest, len(missing), missing[0]))
+	if withDetails, err := st.WithDetails(pf); err == nil {
+		st = withDetails
+	}
+	return st.Err()
+}
+
+// missing validates every digest r refers to and finds the ones the CAS
+// lacks (in order, without duplicates). Trees are read from the CAS to
+// reach their files; a Tree that is itself missing is reported and its
+// files are not.
+func (c *Cache) missing(ctx context.Context, r *repb.ActionResult) ([]digest.Digest, error) {
+	var ds []digest.Digest
+	add := func(what string, pd *repb.Digest, required bool) error {
+		if pd == nil && !required {
+			return nil
+		}
+		d, err := digest.FromProto(pd)
+		if err != nil {
+			return rpcstatus.Wrapf(err, "%s", what)
+		}
+		ds = append(ds, d)
+		return nil
+	}
+	for _, f := range r.GetOutputFiles() {
+		if err := add(fmt.Sprintf("output file %q", f.GetPath()), f.GetDigest(), true); err != nil {
+			return nil, err
+		}
+	}
+	if err := add("stdout", r.GetStdoutDigest(), false); err != nil {
+		return nil, err
+	}
+	if err := add("stderr", r.GetStderrDigest(), false); err != nil {
+		return nil, err
+	}
+	var trees []digest.Digest
+	for _, dir := range r.GetOutputDirectories() {
+		what := fmt.Sprintf("output directory %q", dir.GetPath())
+		td, err := digest.FromProto(dir.GetTreeDigest())
+		if err != nil {
+			return nil, rpcstatus.Wrapf(err, "%s: tree digest", what)
+		}
+		ds = append(ds, td)
+		trees = append(trees, td)
+		if err := add(what+": root directory digest", dir.GetRootDirectoryDigest(), false); err != nil {
+			return nil, err
+		}
+	}
+	treeMissing := c.store.FindMissing(ctx, trees)
+	absent := make(map[digest.Digest]bool, len(treeMissing))
+	for _, d := range treeMissing {
+		absent[d] = true
+	}
+	seenTree := make(map[digest.Digest]bool, len(trees))
+	for i, td := range trees {
+		if absent[td] || seenTree[td] {
+			continue
+		}
+		seenTree[td] = true
+		files, err := c.treeFiles(ctx, td, r.GetOutputDirectories()[i].GetPath())
+		if rpcstatus.Code(err) == codes.NotFound {
+			// Evicted between FindMissing and the read.
+			ds = append(ds, td)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		ds = append(ds, files...)
+	}
+	return c.store.FindMissing(ctx, ds), nil
+}
+
+// treeFiles returns the digests of every file in the Tree blob td.
+func (c *Cache) treeFiles(ctx context.Context, td digest.Digest, path string) ([]digest.Digest, error) {
+	data, err := c.store.ReadAll(ctx, td, MaxTreeBytes)
+	if err != nil {
+		return nil, rpcstatus.Wrapf(err, "output directory %q: reading tree %s", path, td)
+	}
+	tree := &repb.Tree{}
+	if err := proto.Unmarshal(data, tree); err != nil {
+		return nil, rpcstatus.Newf(codes.InvalidArgument, "output directory %q: tree %s is not a valid Tree: %v", path, td, err)
+	}
+	var ds []digest.Digest
+	dirs := append([]*repb.Directory{tree.GetRoot()}, tree.GetChildren()...)
+	for _, dir := range dirs {
+		for _, f := range dir.GetFiles() {
+			d, err := digest.FromProto(f.GetDigest())
+			if err != nil {
+				return nil, rpcstatus.Wrapf(err, "output directory %q: tree %s: file %q", path, td, f.GetName())
+			}
+			ds = append(ds, d)
+		}
+	}
+	return ds, nil
+}
