@@ -1,0 +1,323 @@
+package executor_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/actiond/actiond/go/actioncache"
+	"github.com/actiond/actiond/go/cas"
+	"github.com/actiond/actiond/go/digest"
+	"github.com/actiond/actiond/go/execroot"
+	"github.com/actiond/actiond/go/executor"
+	"github.com/actiond/actiond/go/sandbox"
+)
+
+var (
+	toolOnce sync.Once
+	toolPath string
+	toolErr  error
+)
+
+// buildTool builds testdata/tool as a static binary, once per test binary.
+func buildTool(t *testing.T) []byte {
+	t.Helper()
+	toolOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "executor-tool-")
+		if err != nil {
+			toolErr = err
+			return
+		}
+		toolPath = filepath.Join(dir, "tool")
+		goTool := filepath.Join(goruntime.GOROOT(), "bin", "go")
+		cmd := exec.Command(goTool, "build", "-o", toolPath, "./testdata/tool")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			toolErr = err
+			toolPath = string(out)
+		}
+	})
+	if toolErr != nil {
+		t.Fatalf("building testdata/tool: %v\n%s", toolErr, toolPath)
+	}
+	b, err := os.ReadFile(toolPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// realEnv is an Executor over the real CAS, action cache, execroot and
+// sandbox.
+type realEnv struct {
+	store *cas.Store
+	cache *actioncache.Cache
+	exec  *executor.Executor
+	tool  digest.Digest
+}
+
+func newRealEnv(t *testing.T) *realEnv {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the sandbox mounts and switches users")
+	}
+	ctx := t.Context()
+	tool := buildTool(t)
+	root := t.TempDir()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	store, err := cas.Open(ctx, cas.Options{Root: root, Logger: logger})
+	if err != nil {
+		t.Fatalf("cas.Open: %v", err)
+	}
+	cache, err := actioncache.Open(ctx, root, store, logger)
+	if err != nil {
+		t.Fatalf("actioncache.Open: %v", err)
+	}
+	roots, err := execroot.New(ctx, execroot.Options{Store: store, WorkDir: filepath.Join(root, "execroot"), Logger: logger})
+	if err != nil {
+		t.Fatalf("execroot.New: %v", err)
+	}
+	runner, err := sandbox.NewRunner(logger, sandbox.Options{})
+	if err != nil {
+		t.Fatalf("sandbox.NewRunner: %v", err)
+	}
+	work := filepath.Join(root, "work")
+	if err := os.Mkdir(work, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ex, err := executor.New(executor.Options{
+		Store:       store,
+		Cache:       cache,
+		Roots:       executor.ExecRoots(roots),
+		Runner:      runner,
+		Jobs:        2,
+		WorkDir:     work,
+		CancelGrace: 10 * time.Millisecond,
+		Logger:      logger,
+	})
+	if err != nil {
+		t.Fatalf("executor.New: %v", err)
+	}
+	t.Cleanup(func() {
+		ex.Close()
+		runner.Close()
+	})
+	e := &realEnv{store: store, cache: cache, exec: ex, tool: digest.OfBytes(tool)}
+	if err := store.Put(ctx, e.tool, tool); err != nil {
+		t.Fatalf("storing the tool: %v", err)
+	}
+	return e
+}
+
+func (e *realEnv) put(t *testing.T, b []byte) digest.Digest {
+	t.Helper()
+	d := digest.OfBytes(b)
+	if err := e.store.Put(t.Context(), d, b); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	return d
+}
+
+func (e *realEnv) putMessage(t *testing.T, m proto.Message) digest.Digest {
+	t.Helper()
+	b, _, err := digest.OfMessage(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e.put(t, b)
+}
+
+// inputRoot is {tool, sub/}, with extra files at the top.
+func (e *realEnv) inputRoot(t *testing.T, extra ...*repb.FileNode) *repb.Digest {
+	t.Helper()
+	sub := e.putMessage(t, &repb.Directory{})
+	files := append([]*repb.FileNode{{Name: "tool", Digest: e.tool.Proto(), IsExecutable: true}}, extra...)
+	slices.SortFunc(files, func(a, b *repb.FileNode) int { return strings.Compare(a.Name, b.Name) })
+	return e.putMessage(t, &repb.Directory{
+		Files:       files,
+		Directories: []*repb.DirectoryNode{{Name: "sub", Digest: sub.Proto()}},
+	}).Proto()
+}
+
+func (e *realEnv) blob(t *testing.T, d *repb.Digest) string {
+	t.Helper()
+	if d == nil {
+		return ""
+	}
+	dg, err := digest.FromProto(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.store.ReadAll(t.Context(), dg, 1<<20)
+	if err != nil {
+		t.Fatalf("reading %s: %v", dg, err)
+	}
+	return string(b)
+}
+
+func (e *realEnv) execute(t *testing.T, ctx context.Context, cmd *repb.Command, inputRoot *repb.Digest, timeout time.Duration) (*executor.Operation, digest.Digest) {
+	t.Helper()
+	action := &repb.Action{CommandDigest: e.putMessage(t, cmd).Proto(), InputRootDigest: inputRoot}
+	if timeout > 0 {
+		action.Timeout = durationpb.New(timeout)
+	}
+	ad := e.putMessage(t, action)
+	op, err := e.exec.Execute(ctx, &repb.ExecuteRequest{ActionDigest: ad.Proto()})
+	if err != nil {
+		t.Fatalf("Execute: %v", err)
+	}
+	return op, ad
+}
+
+func TestIntegrationRunsRealCommands(t *testing.T) {
+	e := newRealEnv(t)
+	for _, tc := range []struct {
+		name       string
+		cmd        *repb.Command
+		wantCode   codes.Code
+		wantExit   int32
+		wantStdout string
+		wantStderr string
+		wantFiles  map[string]string
+		wantCached bool
+	}{
+		{
+			name: "outputs and stdout",
+			cmd: &repb.Command{
+				Arguments:   []string{"./tool", "write", "out/a.txt", "hello", "stdout", "to stdout"},
+				OutputPaths: []string{"out/a.txt"},
+			},
+			wantStdout: "to stdout",
+			wantFiles:  map[string]string{"out/a.txt": "hello"},
+			wantCached: true,
+		},
+		{
+			name: "environment and working directory",
+			cmd: &repb.Command{
+				Arguments:            []string{"../tool", "getenv", "GREETING", "stdout", " ", "pwd", "write", "here.txt", "x"},
+				EnvironmentVariables: []*repb.Command_EnvironmentVariable{{Name: "GREETING", Value: "hi"}},
+				WorkingDirectory:     "sub",
+				OutputPaths:          []string{"here.txt"},
+			},
+			wantStdout: "hi /execroot/sub",
+			wantFiles:  map[string]string{"here.txt": "x"},
+			wantCached: true,
+		},
+		{
+			name:       "failure is returned, not cached",
+			cmd:        &repb.Command{Arguments: []string{"./tool", "stderr", "broken", "exit", "3"}},
+			wantExit:   3,
+			wantStderr: "broken",
+		},
+		{
+			name:     "program that does not exist is 127",
+			cmd:      &repb.Command{Arguments: []string{"./no-such-tool"}},
+			wantExit: 127,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			op, ad := e.execute(t, t.Context(), tc.cmd, e.inputRoot(t), 0)
+			resp := waitDone(t, op)
+			wantCode(t, resp, tc.wantCode)
+			res := resp.GetResult()
+			if res.GetExitCode() != tc.wantExit {
+				t.Errorf("exit code = %d, want %d (stderr %q)", res.GetExitCode(), tc.wantExit, e.blob(t, res.GetStderrDigest()))
+			}
+			if got := e.blob(t, res.GetStdoutDigest()); got != tc.wantStdout {
+				t.Errorf("stdout = %q, want %q", got, tc.wantStdout)
+			}
+			if tc.wantStderr != "" {
+				if got := e.blob(t, res.GetStderrDigest()); got != tc.wantStderr {
+					t.Errorf("stderr = %q, want %q", got, tc.wantStderr)
+				}
+			}
+			files := map[string]string{}
+			for _, f := range res.GetOutputFiles() {
+				files[f.GetPath()] = e.blob(t, f.GetDigest())
+			}
+			for p, want := range tc.wantFiles {
+				if files[p] != want {
+					t.Errorf("output %s = %q, want %q (outputs: %v)", p, files[p], want, files)
+				}
+			}
+			_, err := e.cache.Get(t.Context(), ad)
+			if cached := err == nil; cached != tc.wantCached {
+				t.Errorf("in the action cache = %v (%v), want %v", cached, err, tc.wantCached)
+			}
+		})
+	}
+}
+
+func TestIntegrationTimeout(t *testing.T) {
+	e := newRealEnv(t)
+	start := time.Now()
+	cmd := &repb.Command{
+		Arguments:   []string{"./tool", "write", "early.txt", "made it", "stdout", "before", "sleep", "60000"},
+		OutputPaths: []string{"early.txt"},
+	}
+	op, ad := e.execute(t, t.Context(), cmd, e.inputRoot(t), 300*time.Millisecond)
+	resp := waitDone(t, op)
+	wantCode(t, resp, codes.DeadlineExceeded)
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("timed-out action took %s", took)
+	}
+	if got := e.blob(t, resp.GetResult().GetStdoutDigest()); got != "before" {
+		t.Errorf("stdout of the timed-out action = %q, want %q", got, "before")
+	}
+	if _, err := e.cache.Get(t.Context(), ad); status.Code(err) != codes.NotFound {
+		t.Errorf("action cache after timeout: %v, want NOT_FOUND", err)
+	}
+}
+
+func TestIntegrationCancel(t *testing.T) {
+	e := newRealEnv(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	op, ad := e.execute(t, ctx, &repb.Command{Arguments: []string{"./tool", "sleep", "60000"}}, e.inputRoot(t), 0)
+	time.Sleep(300 * time.Millisecond) // let it start
+	start := time.Now()
+	cancel()
+	resp := waitDone(t, op)
+	wantCode(t, resp, codes.Canceled)
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("cancellation took %s", took)
+	}
+	if _, err := e.cache.Get(t.Context(), ad); status.Code(err) != codes.NotFound {
+		t.Errorf("action cache after cancel: %v, want NOT_FOUND", err)
+	}
+}
+
+func TestIntegrationMissingInput(t *testing.T) {
+	e := newRealEnv(t)
+	missing := digest.OfBytes([]byte("never uploaded"))
+	root := e.inputRoot(t, &repb.FileNode{Name: "data", Digest: missing.Proto()})
+	op, _ := e.execute(t, t.Context(), &repb.Command{Arguments: []string{"./tool"}}, root, 0)
+	resp := waitDone(t, op)
+	wantCode(t, resp, codes.FailedPrecondition)
+	var subjects []string
+	for _, d := range status.FromProto(resp.GetStatus()).Details() {
+		if pf, ok := d.(*errdetails.PreconditionFailure); ok {
+			for _, v := range pf.GetViolations() {
+				subjects = append(subjects, v.GetType()+" "+v.GetSubject())
+			}
+		}
+	}
+	if want := "MISSING blobs/" + missing.String(); !strings.Contains(strings.Join(subjects, ","), want) {
+		t.Errorf("violations = %q, want one %q", subjects, want)
+	}
+}
