@@ -1,0 +1,246 @@
+# Shared helpers for the e2e scripts. Source it: . "$(dirname "$0")/lib.sh"
+#
+# Every helper works for root and for an unprivileged user (CI runs the e2e
+# scripts both ways, the latter through setpriv/su as nobody): all state goes
+# under one private work directory made by e2e_init.
+#
+# Variables set here:
+#   E2E_REPO    the repository root
+#   E2E_WORK    the private work directory (removed on exit unless
+#               ACTIOND_E2E_KEEP_TMP=1)
+#   E2E_DAEMON_PID, E2E_DAEMON_PORT, E2E_DAEMON_LOG   after e2e_start_daemon
+
+E2E_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+E2E_WORK=
+E2E_DAEMON_PID=
+E2E_DAEMON_PORT=
+E2E_DAEMON_LOG=
+export PATH="/usr/local/go/bin:$PATH"
+
+e2e_log() { printf '== %s\n' "$*" >&2; }
+e2e_die() {
+  printf '%s: FAIL: %s\n' "$(basename "$0")" "$*" >&2
+  exit 1
+}
+
+# e2e_init NAME makes the work directory, points HOME, TMPDIR and the Go
+# caches at it when they are not writable (the nobody user has no home), and
+# installs the cleanup trap. Scripts that need their own EXIT trap call
+# e2e_cleanup from it.
+e2e_init() {
+  local name=$1
+  E2E_WORK=$(mktemp -d "${TMPDIR:-/tmp}/actiond-$name.XXXXXX")
+  if [ -z "${HOME:-}" ] || [ ! -w "$HOME" ]; then
+    export HOME="$E2E_WORK/home"
+    mkdir -p "$HOME"
+  fi
+  export TMPDIR="$E2E_WORK/tmp"
+  mkdir -p "$TMPDIR"
+  # Go keeps its build and module caches under HOME by default; an
+  # unprivileged user cannot use root's.
+  if ! mkdir -p "$(go env GOCACHE 2>/dev/null)" 2>/dev/null || [ ! -w "$(go env GOCACHE)" ]; then
+    export GOCACHE="$E2E_WORK/gocache"
+  fi
+  local modcache
+  modcache=$(go env GOMODCACHE 2>/dev/null || true)
+  if [ -z "$modcache" ] || ! mkdir -p "$modcache" 2>/dev/null || [ ! -w "$modcache" ]; then
+    export GOMODCACHE="$E2E_WORK/gomodcache"
+  fi
+  trap e2e_cleanup EXIT
+  trap 'exit 130' INT TERM
+}
+
+# e2e_cleanup stops the daemon and removes the work directory. Bazel leaves
+# read-only trees behind, hence the chmod.
+e2e_cleanup() {
+  local rc=$?
+  e2e_stop_daemon
+  if [ -n "$E2E_WORK" ] && [ -d "$E2E_WORK" ]; then
+    if [ "${ACTIOND_E2E_KEEP_TMP:-}" = 1 ] || { [ "$rc" != 0 ] && [ "${ACTIOND_E2E_KEEP_TMP_ON_FAILURE:-}" = 1 ]; }; then
+      echo "$(basename "$0"): keeping $E2E_WORK" >&2
+    else
+      chmod -R u+w "$E2E_WORK" 2>/dev/null || true
+      rm -rf "$E2E_WORK"
+    fi
+  fi
+  return "$rc"
+}
+
+# e2e_need_bazel makes sure Bazel 4.2.3 is on PATH, installing Debian's
+# bazel-bootstrap when running as root.
+e2e_need_bazel() {
+  command -v bazel >/dev/null && return 0
+  if [ "$(id -u)" != 0 ]; then
+    e2e_die "bazel not found and not root; run: apt-get install -y bazel-bootstrap"
+  fi
+  e2e_log "installing bazel-bootstrap"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bazel-bootstrap >/dev/null ||
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bazel-bootstrap >/dev/null; } ||
+    e2e_die "apt-get install bazel-bootstrap failed"
+}
+
+# e2e_bazel runs Bazel in batch mode with a private output_user_root, so
+# nothing is shared with other users or left running.
+e2e_bazel() {
+  bazel --batch --output_user_root="$E2E_WORK/bazel" "$@"
+}
+
+# e2e_free_port prints a TCP port that is free on 127.0.0.1 right now.
+e2e_free_port() {
+  if command -v python3 >/dev/null; then
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+    return
+  fi
+  local port
+  for _ in $(seq 100); do
+    port=$((20000 + RANDOM % 30000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return
+    fi
+  done
+  e2e_die "no free port found"
+}
+
+# e2e_wait_port PORT SECONDS [PID] waits until something accepts on
+# 127.0.0.1:PORT; it fails early when PID has exited.
+e2e_wait_port() {
+  local port=$1 secs=$2 pid=${3:-} i
+  for ((i = 0; i < secs * 10; i++)); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      return 0
+    fi
+    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+      return 1
+    fi
+    sleep 0.1
+  done
+  return 1
+}
+
+# e2e_go_build OUT PKG builds a Go command of this repository; set
+# STATIC=1 for a static binary (CGO_ENABLED=0). No VCS stamping: git refuses
+# to read a repository owned by another user.
+e2e_go_build() {
+  local out=$1 pkg=$2
+  if [ "${STATIC:-}" = 1 ]; then
+    (cd "$E2E_REPO" && CGO_ENABLED=0 go build -buildvcs=false -o "$out" "$pkg")
+  else
+    (cd "$E2E_REPO" && go build -buildvcs=false -o "$out" "$pkg")
+  fi
+}
+
+# e2e_start_daemon BIN ROOT [FLAGS...] starts `BIN serve` on a free port with
+# the given root, logging to ROOT.log, and waits until it listens.
+e2e_start_daemon() {
+  local bin=$1 root=$2
+  shift 2
+  E2E_DAEMON_PORT=$(e2e_free_port)
+  E2E_DAEMON_LOG="$root.log"
+  mkdir -p "$root"
+  "$bin" serve --listen="127.0.0.1:$E2E_DAEMON_PORT" --root="$root" "$@" >>"$E2E_DAEMON_LOG" 2>&1 &
+  E2E_DAEMON_PID=$!
+  if ! e2e_wait_port "$E2E_DAEMON_PORT" 60 "$E2E_DAEMON_PID"; then
+    tail -n 30 "$E2E_DAEMON_LOG" >&2 || true
+    e2e_die "daemon did not listen on 127.0.0.1:$E2E_DAEMON_PORT within 60 s"
+  fi
+}
+
+# e2e_stop_daemon stops the daemon started by e2e_start_daemon (SIGTERM, then
+# SIGKILL after 15 s). Safe to call when none runs.
+e2e_stop_daemon() {
+  local pid=$E2E_DAEMON_PID i
+  [ -n "$pid" ] || return 0
+  E2E_DAEMON_PID=
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < 150; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+# e2e_tree_manifest DIR prints one line per entry below DIR, sorted: the type,
+# the path, and the SHA-256 of a file or the target of a symlink (never
+# followed). Modes are left out: Bazel makes local outputs 0555 but downloaded
+# ones 0444/0555 by their executable bit.
+e2e_tree_manifest() {
+  (cd "$1" && find . -mindepth 1 | LC_ALL=C sort | while IFS= read -r p; do
+    if [ -L "$p" ]; then
+      printf 'symlink %s -> %s\n' "$p" "$(readlink "$p")"
+    elif [ -d "$p" ]; then
+      printf 'dir %s\n' "$p"
+    elif [ -f "$p" ]; then
+      printf 'file %s %s\n' "$p" "$(sha256sum <"$p" | cut -d' ' -f1)"
+    else
+      printf 'other %s\n' "$p"
+    fi
+  done)
+}
+
+# e2e_bazel_processes LOG prints "TOTAL REMOTE" from the last
+# "INFO: N processes: ..." summary line of a Bazel log.
+e2e_bazel_processes() {
+  local line total remote
+  line=$(grep -E 'INFO: [0-9]+ process' "$1" | tail -n 1)
+  total=$(sed -E 's/.*INFO: ([0-9]+) process.*/\1/' <<<"$line")
+  remote=$(grep -oE '[0-9]+ remote[.,]' <<<"$line" | grep -oE '^[0-9]+' | head -n 1 || true)
+  echo "${total:-0} ${remote:-0}"
+}
+
+# e2e_stress_workspace DEST TOOL copies test/stress to DEST (so builds never
+# write into the repository, which an unprivileged user may not own), installs
+# the action tool binary TOOL as tool/action-tool and generates the inputs.
+e2e_stress_workspace() {
+  local dest=$1 tool=$2
+  mkdir -p "$dest"
+  tar -C "$E2E_REPO/test/stress" --exclude=./inputs --exclude='./bazel-*' \
+    --exclude=./tool/action-tool -cf - . | tar -C "$dest" -xf -
+  install -m 0755 "$tool" "$dest/tool/action-tool"
+  "$dest/generate_inputs.sh"
+}
+
+# e2e_runtime_flags sets E2E_RUNTIME_FLAGS (daemon flags) and
+# E2E_EXEC_PROPS (Bazel flags) from RUNTIME_IMAGE or RUNTIME_DIR and
+# RUNTIME_LIBC (default glibc2.36; "none" leaves the libc property out).
+# requires-bash is always asked for: genrules run /bin/bash. Without a
+# runtime it builds one with e2e/build_local_runtimes.sh when that exists.
+e2e_runtime_flags() {
+  E2E_RUNTIME_FLAGS=()
+  E2E_EXEC_PROPS=(--remote_default_exec_properties=requires-bash=)
+  if [ -z "${RUNTIME_IMAGE:-}" ] && [ -z "${RUNTIME_DIR:-}" ]; then
+    [ -x "$E2E_REPO/e2e/build_local_runtimes.sh" ] ||
+      e2e_die "set RUNTIME_IMAGE=FILE.sqfs or RUNTIME_DIR=DIR: genrules need the static bash of a runtime image"
+    e2e_log "building a runtime image (set RUNTIME_IMAGE to reuse one)"
+    RUNTIME_IMAGE="$E2E_WORK/runtimes.sqfs"
+    "$E2E_REPO/e2e/build_local_runtimes.sh" "$RUNTIME_IMAGE" >&2
+  fi
+  if [ -n "${RUNTIME_IMAGE:-}" ]; then
+    E2E_RUNTIME_FLAGS=(--runtime-image="$RUNTIME_IMAGE")
+  else
+    E2E_RUNTIME_FLAGS=(--runtime-dir="$RUNTIME_DIR")
+  fi
+  local libc=${RUNTIME_LIBC:-glibc2.36}
+  if [ "$libc" != none ]; then
+    E2E_EXEC_PROPS+=(--remote_default_exec_properties=libc="$libc")
+  fi
+}
+
+# e2e_remote_flags PORT prints nothing; it sets E2E_REMOTE_FLAGS for a fully
+# remote build against 127.0.0.1:PORT that never reads the action cache, and
+# turns the action tool's sandbox checks into assertions.
+e2e_remote_flags() {
+  E2E_REMOTE_FLAGS=(
+    "--remote_executor=grpc://127.0.0.1:$1"
+    --noremote_accept_cached
+    --remote_upload_local_results=false
+    --spawn_strategy=remote
+    --genrule_strategy=remote
+    --remote_local_fallback=false
+    --remote_timeout=600
+    --disk_cache=
+    --action_env=ACTIOND_EXPECT_SANDBOX=1
+    "${E2E_EXEC_PROPS[@]}"
+  )
+}
