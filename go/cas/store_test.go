@@ -752,3 +752,34 @@ func wrongShard(d digest.Digest) string {
 	}
 	return "00"
 }
+
+func TestPutFileTakesOwnership(t *testing.T) {
+	// A moved output must not stay owned by the sandbox user, or a later
+	// action running as that user could chmod a hard-linked input and
+	// rewrite the blob.
+	if os.Getuid() != 0 {
+		t.Skip("needs root to create a file owned by another user")
+	}
+	ctx := context.Background()
+	root := t.TempDir()
+	s := open(t, root, 0)
+	path := filepath.Join(root, "out")
+	if err := os.WriteFile(path, []byte("owned by nobody"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(path, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.PutFile(ctx, path, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(s.Path(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	if st.Uid != 0 || st.Gid != 0 || fi.Mode().Perm() != 0o444 {
+		t.Errorf("blob owner %d:%d mode %v, want 0:0 0444", st.Uid, st.Gid, fi.Mode())
+	}
+}
