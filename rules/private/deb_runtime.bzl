@@ -67,6 +67,8 @@ deb_runtime_tree = rule(
             doc = "The deb_runtime tool.",
             default = Label("//cmd/deb_runtime"),
             executable = True,
+            # Also a prebuilt file (test/rules runs without rules_go).
+            allow_files = True,
             cfg = "exec",
         ),
     },

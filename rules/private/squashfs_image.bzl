@@ -3,21 +3,24 @@
 load(":providers.bzl", "RuntimeInfo", "SquashfsImageInfo")
 
 def _squashfs_image_impl(ctx):
-    maps = {}  # image path -> directory File
-
-    def add(image_path, directory, origin):
-        if image_path in maps:
-            fail("squashfs_image %s: image path %s comes from both %s and %s" % (ctx.label, image_path, maps[image_path].short_path, origin))
-        maps[image_path] = directory
-
+    # (image path, directory File, origin label) for every source.
+    sources = []
     for target in ctx.attr.runtimes:
         info = target[RuntimeInfo]
-        add("%s/%s/%s" % (info.kind, info.name, info.arch), info.dir, str(target.label))
+        sources.append(("%s/%s/%s" % (info.kind, info.name, info.arch), info.dir, str(target.label)))
     for target, image_path in ctx.attr.dirs.items():
         files = target.files.to_list()
         if len(files) != 1 or not files[0].is_directory:
             fail("squashfs_image %s: dirs key %s must be exactly one directory (tree artifact)" % (ctx.label, target.label))
-        add(image_path, files[0], str(target.label))
+        sources.append((image_path, files[0], str(target.label)))
+
+    maps = {}  # image path -> directory File
+    origins = {}  # image path -> label
+    for image_path, directory, origin in sources:
+        if image_path in maps:
+            fail("squashfs_image %s: image path %s comes from both %s and %s" % (ctx.label, image_path, origins[image_path], origin))
+        maps[image_path] = directory
+        origins[image_path] = origin
 
     image_paths = sorted(maps.keys())
     out = ctx.actions.declare_file(ctx.label.name + ".sqfs")
@@ -73,6 +76,8 @@ gets common/root/etc unless common_etc is False.""",
             doc = "The squashfs_builder tool.",
             default = Label("//cmd/squashfs_builder"),
             executable = True,
+            # Also a prebuilt file (test/rules runs without rules_go).
+            allow_files = True,
             cfg = "exec",
         ),
     },

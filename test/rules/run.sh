@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Tests //rules with a real Bazel 4.2.3 in WORKSPACE mode, offline:
+#
+#   test/rules/run.sh [--debs DIR]
+#
+# 1. builds a runtime image from libc6 and bash-static through
+#    glibc_deb_runtime (file:// URLs) and squashfs_image, and checks it is
+#    byte-identical to e2e/build_local_runtimes.sh --debs on the same .debs;
+# 2. checks that a wrong sha256 pin fails with a message naming the URL;
+# 3. checks that squashfs_image rejects two sources for one image path.
+#
+# The .debs come from DIR (libc6_*.deb, bash-static_*.deb) or from
+# `apt-get download`. Tools are built with `go build`; Bazel runs with
+# --batch and a private --output_user_root, so nothing outside a temporary
+# directory is touched.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+debs_dir=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --debs) debs_dir="$(realpath "${2:?--debs needs a directory}")"; shift 2 ;;
+    *) echo "usage: $0 [--debs DIR]" >&2; exit 2 ;;
+  esac
+done
+
+if ! command -v bazel >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q bazel-bootstrap >&2
+fi
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/actiond-rules-test.XXXXXX")"
+chmod 0755 "$work"
+cleanup() {
+  if [[ -d "$work/root" ]]; then
+    (cd "$work/ws" && bazel --batch --output_user_root="$work/root" clean --expunge >/dev/null 2>&1) || true
+  fi
+  chmod -R u+w "$work" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+# --- the .debs ---------------------------------------------------------------
+mkdir -p "$work/debs"
+if [[ -n "$debs_dir" ]]; then
+  cp "$debs_dir"/libc6_*.deb "$debs_dir"/bash-static_*.deb "$work/debs/"
+else
+  chmod 0777 "$work/debs"
+  (cd "$work/debs" && apt-get download -q libc6 bash-static >&2)
+fi
+libc6=("$work/debs"/libc6_*.deb)
+bash_static=("$work/debs"/bash-static_*.deb)
+[[ ${#libc6[@]} -eq 1 && ${#bash_static[@]} -eq 1 ]] || fail "want exactly one libc6 and one bash-static .deb in $work/debs"
+
+case "$(dpkg --print-architecture)" in
+  amd64) arch=x86_64 ;;
+  arm64) arch=aarch64 ;;
+  *) fail "no runtimes for $(dpkg --print-architecture)" ;;
+esac
+version="$(dpkg-deb -f "${libc6[0]}" Version)"
+version="${version#*:}"
+libc_name="glibc$(echo "${version%%-*}" | cut -d. -f1,2)"
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+# --- the actiond repository as the test workspace sees it -------------------
+mkdir -p "$work/actiond/cmd/deb_runtime" "$work/actiond/cmd/squashfs_builder"
+(cd "$repo" && go build -o "$work/actiond/cmd/deb_runtime/deb_runtime" ./cmd/deb_runtime \
+  && go build -o "$work/actiond/cmd/squashfs_builder/squashfs_builder" ./cmd/squashfs_builder)
+echo 'exports_files(["deb_runtime"])' > "$work/actiond/cmd/deb_runtime/BUILD.bazel"
+echo 'exports_files(["squashfs_builder"])' > "$work/actiond/cmd/squashfs_builder/BUILD.bazel"
+ln -s "$repo/rules" "$work/actiond/rules"
+echo 'workspace(name = "actiond")' > "$work/actiond/WORKSPACE"
+
+# --- the client workspace ------------------------------------------------------
+cp -r "$repo/test/rules/workspace" "$work/ws"
+cat > "$work/ws/debs.bzl" <<BZL
+"""Written by test/rules/run.sh."""
+
+ARCH = "$arch"
+LIBC_NAME = "$libc_name"
+LIBC6 = {"file://${libc6[0]}": "$(sha "${libc6[0]}")"}
+BASH_STATIC = {"file://${bash_static[0]}": "$(sha "${bash_static[0]}")"}
+WRONG_SHA256 = {"file://${libc6[0]}": "$(printf '0%.0s' {1..64})"}
+BZL
+
+bazel_build() {
+  (cd "$work/ws" && bazel --batch --output_user_root="$work/root" build \
+    --nosandbox_debug --override_repository=actiond="$work/actiond" "$@")
+}
+
+# --- 1. Bazel's image equals the script's ------------------------------------
+echo "== building //:runtimes with Bazel" >&2
+start=$(date +%s.%N)
+bazel_build //:runtimes
+echo "bazel build took $(echo "$(date +%s.%N) - $start" | bc) s" >&2
+bazel_image="$work/ws/bazel-bin/runtimes.sqfs"
+[[ -s "$bazel_image" ]] || fail "Bazel wrote no $bazel_image"
+
+echo "== building the same image with e2e/build_local_runtimes.sh" >&2
+"$repo/e2e/build_local_runtimes.sh" --debs "$work/debs" "$work/script.sqfs"
+if ! cmp "$bazel_image" "$work/script.sqfs"; then
+  if command -v unsquashfs >/dev/null; then
+    diff <(unsquashfs -lls "$bazel_image" | sed 's/^[^ ]* *//' | sort -k4) \
+      <(unsquashfs -lls "$work/script.sqfs" | sed 's/^[^ ]* *//' | sort -k4) | head -20 >&2 || true
+  fi
+  fail "the Bazel image and the script image differ"
+fi
+echo "ok: images are byte-identical ($(stat -c %s "$bazel_image") bytes, sha256 $(sha "$bazel_image"))"
+
+# --- 2. a wrong sha256 pin fails naming the URL ------------------------------
+echo "== building @wrong_sha//:runtime (must fail)" >&2
+if bazel_build @wrong_sha//:runtime > "$work/wrong.log" 2>&1; then
+  fail "@wrong_sha//:runtime built despite its wrong sha256"
+fi
+grep -F "sha256 mismatch for file://${libc6[0]}" "$work/wrong.log" >/dev/null \
+  || { cat "$work/wrong.log" >&2; fail "the wrong-sha256 failure does not name the URL"; }
+echo "ok: wrong sha256 fails: $(grep -F "sha256 mismatch for file://" "$work/wrong.log" | grep -v 'fail(' | head -n1)"
+
+# --- 3. duplicate image paths are rejected -----------------------------------
+echo "== building //:duplicate_path (must fail)" >&2
+if bazel_build //:duplicate_path > "$work/dup.log" 2>&1; then
+  fail "//:duplicate_path built despite two sources for one image path"
+fi
+grep -F "image path libc/$libc_name/$arch comes from both" "$work/dup.log" >/dev/null \
+  || { cat "$work/dup.log" >&2; fail "the duplicate-path failure does not name the path"; }
+echo "ok: duplicate image path is rejected"
+echo "PASS"
