@@ -21,9 +21,10 @@ import (
 
 const (
 	// batchWorkers is how many entries of a batch are stored or read at
-	// once: enough to overlap file-system latency, few enough to leave the
-	// CPUs to other requests.
-	batchWorkers = 8
+	// once. Storing a small blob is bound by the store's fsyncs, not CPU;
+	// many in flight let the file system commit them together (measured:
+	// 64 workers store 10,000 small blobs about twice as fast as 8).
+	batchWorkers = 64
 	// minCompressSize is the smallest blob BatchReadBlobs compresses; below
 	// it the zstd frame overhead eats the gain.
 	minCompressSize = 512

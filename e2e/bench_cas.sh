@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Benchmarks the REAPI storage services (go/reapi over go/cas) on this
+# machine: ByteStream write and read of a 1 GiB file in 16 MiB blobs,
+# BatchUpdateBlobs of 10,000 small blobs and FindMissingBlobs of 10,000
+# digests, next to sha256sum and cp of the same file on the same disk in
+# the same run. Prints a Markdown table and writes it to
+# e2e/out/bench_cas.md.
+#
+# Environment: BENCH_CAS_DIR (work dir, default e2e/out/bench_cas_work, on
+# the disk being measured), BENCH_CAS_MIB (file size, default 1024),
+# BENCH_CAS_KEEP=1 keeps the data file for the next run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+out=e2e/out
+work=${BENCH_CAS_DIR:-$out/bench_cas_work}
+mib=${BENCH_CAS_MIB:-1024}
+mkdir -p "$out" "$work"
+work=$(cd "$work" && pwd)
+data=$work/data
+
+cleanup() {
+  rm -rf "$work/root" "$work/copy"
+  if [[ "${BENCH_CAS_KEEP:-0}" != 1 ]]; then rm -f "$data"; fi
+}
+trap cleanup EXIT
+
+if [[ ! -f "$data" || $(stat -c %s "$data") -ne $((mib << 20)) ]]; then
+  echo "bench_cas: writing $mib MiB of random data to $data" >&2
+  head -c "$((mib << 20))" /dev/urandom >"$data"
+fi
+go build -o "$work/cas_bench" ./cmd/cas_bench
+
+# Every contender reads the file from the page cache: warm it once.
+cat "$data" >/dev/null
+
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
+
+echo "bench_cas: sha256sum" >&2
+t=$(now)
+sha256sum "$data" >/dev/null
+sha=$(since "$t")
+
+# The CAS fsyncs every blob it commits, so cp is timed with an fsync of its
+# copy too.
+echo "bench_cas: cp" >&2
+rm -f "$work/copy"
+t=$(now)
+cp "$data" "$work/copy"
+sync "$work/copy"
+cps=$(since "$t")
+rm -f "$work/copy"
+
+"$work/cas_bench" -root "$work/root" -file "$data" \
+  -sha256sum-seconds "$sha" -cp-seconds "$cps" -out "$out/bench_cas.md"
+echo "bench_cas: wrote $out/bench_cas.md" >&2
