@@ -35,7 +35,7 @@ type Options struct {
 
 // Stats is a snapshot of the store's counters.
 type Stats struct {
-	Blobs     int64 // blobs in the index
+	Blobs     int64 // blobs in the index, the always present empty blob included
 	Bytes     int64 // bytes counted against MaxBytes
 	MaxBytes  int64 // the eviction limit in force
 	Evictions int64 // blobs evicted since Open

@@ -783,3 +783,93 @@ func TestPutFileTakesOwnership(t *testing.T) {
 		t.Errorf("blob owner %d:%d mode %v, want 0:0 0444", st.Uid, st.Gid, fi.Mode())
 	}
 }
+
+func TestDefaultMaxBytes(t *testing.T) {
+	root := t.TempDir()
+	free := cas.DefaultMaxBytes(filepath.Join(root, "not", "yet", "created"))
+	if free <= 0 {
+		t.Fatalf("DefaultMaxBytes = %d, want > 0", free)
+	}
+	s := open(t, root, 0)
+	if got := s.Stats().MaxBytes; got <= 0 || got > 2*free {
+		t.Errorf("Open's default MaxBytes = %d, want about %d", got, free)
+	}
+}
+
+func TestConcurrentChurn(t *testing.T) {
+	// Writers, readers and pinners race on a store that evicts constantly;
+	// afterwards the accounting and the disk must agree.
+	ctx := context.Background()
+	root := t.TempDir()
+	s := open(t, root, 20_000)
+	var all []digest.Digest
+	var datas [][]byte
+	for i := range 60 {
+		data, d := blob(fmt.Sprintf("churn%d-", i), 500+i*10)
+		all = append(all, d)
+		datas = append(datas, data)
+	}
+	var wg sync.WaitGroup
+	for g := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				j := (g*31 + i*7) % len(all)
+				switch i % 4 {
+				case 0:
+					err := s.Put(ctx, all[j], datas[j])
+					if c := status.Code(err); c != codes.OK && c != codes.ResourceExhausted {
+						t.Errorf("Put = %v", err)
+					}
+				case 1:
+					if b, err := s.Get(ctx, all[j]); err == nil {
+						got, err := io.ReadAll(b)
+						if err != nil || !bytes.Equal(got, datas[j]) {
+							t.Errorf("read %s: %d bytes, %v", all[j], len(got), err)
+						}
+						b.Close()
+					}
+				case 2:
+					if unpin, err := s.Pin(ctx, all[j]); err == nil {
+						if _, err := os.Stat(s.Path(all[j])); err != nil {
+							t.Errorf("pinned blob has no file: %v", err)
+						}
+						unpin()
+					}
+				case 3:
+					if p, unpin, err := s.LinkExecutable(ctx, all[j]); err == nil {
+						if _, err := os.Stat(p); err != nil {
+							t.Errorf("executable variant has no file: %v", err)
+						}
+						unpin()
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	st := s.Stats()
+	if st.Bytes > st.MaxBytes || st.Evictions == 0 {
+		t.Errorf("Stats = %+v, want bytes <= max and some evictions", st)
+	}
+	var onDisk int64
+	for _, d := range all {
+		fi, err := os.Stat(s.Path(d))
+		if s.Contains(ctx, d) != (err == nil) {
+			t.Errorf("Contains(%s) disagrees with the disk (stat err %v)", d, err)
+		}
+		if err == nil {
+			onDisk += fi.Size()
+			if fi, err := os.Stat(filepath.Join(root, "cas", "sha256x", d.Hash[:2], d.Hash)); err == nil {
+				onDisk += fi.Size()
+			}
+		}
+	}
+	if onDisk != st.Bytes {
+		t.Errorf("bytes on disk = %d, Stats().Bytes = %d", onDisk, st.Bytes)
+	}
+	if n := tmpEntries(t, root); len(n) != 0 {
+		t.Errorf("temp files left: %v", n)
+	}
+}

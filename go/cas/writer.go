@@ -36,6 +36,7 @@ type Writer struct {
 	h         hash.Hash
 	n         int64
 	existing  func() // unpins the already stored blob
+	entry     *entry // the already stored blob
 	reserved  int64
 	err       error // sticky failure
 	done      bool  // committed or closed
@@ -59,6 +60,7 @@ func (s *Store) NewWriter(ctx context.Context, d digest.Digest) (*Writer, error)
 		s.pinLocked(e)
 		s.mu.Unlock()
 		w.existing = s.unpinFunc(e)
+		w.entry = e
 		return w, nil
 	}
 	err = s.reserveLocked(d, d.Size)
@@ -150,7 +152,14 @@ func (w *Writer) commit() error {
 		return rpcstatus.Newf(codes.InvalidArgument, "uploaded data hashes to %s, want %s", got, w.d)
 	}
 	if w.f == nil {
+		w.s.mu.Lock()
+		still := w.s.index[w.k] == w.entry
+		w.s.mu.Unlock()
 		w.abort() // just unpins
+		if !still {
+			// Dropped as damaged while pinned: the bytes were not kept.
+			return rpcstatus.Newf(codes.Aborted, "blob %s: stored copy was found damaged during the upload; upload it again", w.d)
+		}
 		return nil
 	}
 	if w.buf != nil {
