@@ -3,7 +3,6 @@
 package sandbox
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +23,14 @@ import (
 // InitArg is the hidden first argument that makes our own binary act as the
 // sandbox's first process.
 const InitArg = "--actiond-internal-sandbox-init"
+
+// earlyInit runs the sandbox init as soon as this package is initialized.
+// Go initializes packages in dependency order, choosing among ready ones by
+// import path, so this runs before heavy package initializers that do not
+// depend on this package (gRPC, protobuf registries: ~10 ms in the daemon),
+// which an init process never needs. MaybeRunInit in main stays as the
+// documented, explicit entry point.
+var _ = func() struct{} { MaybeRunInit(); return struct{}{} }()
 
 // MaybeRunInit must be called first thing in main (and in TestMain of tests
 // that use a Runner). If os.Args[1] is InitArg the process is a sandbox init:
@@ -68,13 +75,21 @@ type initProcess struct {
 func runInit() int {
 	// Everything the daemon passed beyond stdio is for the init alone.
 	_ = unix.CloseRange(configFD, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
-	// As PID 1 we only get signals we handle; handling all of them (and
-	// doing nothing) keeps a command that shares our uid (rootless mode) from
-	// killing the init with SIGTERM. Handlers reset to default on exec.
-	signal.Notify(make(chan os.Signal, 1))
 	p := &initProcess{report: os.NewFile(reportFD, "report")}
 	if err := p.readConfig(); err != nil {
 		return p.setupFailed(err)
+	}
+	if p.cfg.Rootless {
+		// As PID 1 we only get signals we handle, but the Go runtime handles
+		// them all and exits on SIGTERM and the like. In rootless mode the
+		// command shares our uid and could thus kill us; catching (and
+		// dropping) the signals that would make us exit prevents that.
+		// Handlers reset to default on exec. Not done as root (the command
+		// cannot signal us) because each signal costs a round trip to the
+		// runtime's signal thread, milliseconds in all.
+		signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM,
+			syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGALRM, syscall.SIGPIPE, syscall.SIGVTALRM,
+			syscall.SIGPROF, syscall.SIGXCPU, syscall.SIGXFSZ, syscall.SIGSTKFLT, syscall.SIGIO, syscall.SIGPWR)
 	}
 	unix.Umask(0)
 	if err := p.setup(); err != nil {
@@ -85,11 +100,7 @@ func runInit() int {
 }
 
 func (p *initProcess) send(r initReport) {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return
-	}
-	_, _ = p.report.Write(append(b, '\n'))
+	_, _ = p.report.Write(r.appendTo(nil))
 }
 
 func (p *initProcess) setupFailed(err error) int {
@@ -104,7 +115,7 @@ func (p *initProcess) readConfig() error {
 	if err != nil {
 		return fmt.Errorf("read config: %w", err)
 	}
-	if err := json.Unmarshal(b, &p.cfg); err != nil {
+	if err := p.cfg.unmarshal(b); err != nil {
 		return fmt.Errorf("decode config: %w", err)
 	}
 	return nil
@@ -390,18 +401,20 @@ func (p *initProcess) runCommand() int {
 	if err := dropPrivileges(); err != nil {
 		return p.setupFailed(err)
 	}
-	attr := &os.ProcAttr{
+	// syscall.ForkExec rather than os.StartProcess: the latter probes pidfd
+	// support with an extra fork the first time, i.e. in every init.
+	attr := &syscall.ProcAttr{
 		Env:   cfg.Env,
-		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr},
+		Files: []uintptr{0, 1, 2},
 		Sys:   &syscall.SysProcAttr{},
 	}
 	if !cfg.Rootless {
 		attr.Sys.Credential = &syscall.Credential{Uid: uint32(cfg.UID), Gid: uint32(cfg.GID), Groups: []uint32{}}
 	}
-	var proc *os.Process
+	var pid int
 	deadline := time.Now().Add(execRetryBudget)
 	for backoff := time.Millisecond; ; backoff = min(2*backoff, 50*time.Millisecond) {
-		proc, err = os.StartProcess(path, cfg.Args, attr)
+		pid, err = syscall.ForkExec(path, cfg.Args, attr)
 		if err == nil || !errors.Is(err, syscall.ETXTBSY) || time.Now().After(deadline) {
 			break
 		}
@@ -426,7 +439,7 @@ func (p *initProcess) runCommand() int {
 			p.setupFailed(fmt.Errorf("wait for command: %w", err))
 			return initSetupFailed
 		}
-		if wpid != proc.Pid {
+		if wpid != pid {
 			continue
 		}
 		r := initReport{Kind: reportExit, ExitCode: ws.ExitStatus()}

@@ -3,8 +3,9 @@
 package sandbox
 
 // The daemon and the sandbox init talk over two pipes: the daemon writes one
-// initConfig as JSON to fd configFD and closes it; the init writes a sequence
-// of JSON reports, one per line, to fd reportFD. The report pipe is
+// encoded initConfig to fd configFD and closes it; the init writes a
+// sequence of encoded reports (codec.go) to fd reportFD, each with one
+// write, far below PIPE_BUF so that none is torn. The report pipe is
 // close-on-exec in the command, so the daemon reads it to EOF after the init
 // is gone.
 const (
@@ -15,14 +16,14 @@ const (
 // initConfig is everything the init needs; paths of Mounts are host paths
 // except Target.
 type initConfig struct {
-	Root     string   `json:"root"`
-	Args     []string `json:"args"`
-	Env      []string `json:"env"`
-	Dir      string   `json:"dir"`
-	Mounts   []Mount  `json:"mounts"`
-	UID      int      `json:"uid"`
-	GID      int      `json:"gid"`
-	Rootless bool     `json:"rootless"`
+	Root     string
+	Args     []string
+	Env      []string
+	Dir      string
+	Mounts   []Mount
+	UID      int
+	GID      int
+	Rootless bool
 }
 
 // Report kinds, in the order an init sends them.
@@ -43,9 +44,9 @@ const (
 const initSetupFailed = 125
 
 type initReport struct {
-	Kind     string `json:"kind"`
-	Error    string `json:"error,omitempty"`
-	Mono     int64  `json:"mono,omitempty"`
-	ExitCode int    `json:"exit_code,omitempty"`
-	Signal   int    `json:"signal,omitempty"`
+	Kind     string
+	Error    string
+	Mono     int64
+	ExitCode int
+	Signal   int
 }

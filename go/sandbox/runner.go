@@ -5,7 +5,6 @@ package sandbox
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -166,6 +165,14 @@ func (r *Runner) Run(ctx context.Context, spec Spec) (Result, error) {
 	if cg != nil {
 		sys.UseCgroupFD, sys.CgroupFD = true, cg.fd
 	}
+	// Fill the config pipe before the init starts, so that it never waits
+	// for the daemon to be scheduled again (that wait was 2-4 ms of setup
+	// on a busy machine).
+	if err := sendConfig(configW, cfg.marshal()); err != nil {
+		configR.Close()
+		reportW.Close()
+		return Result{}, err
+	}
 	proc, err := os.StartProcess(initExe, []string{"actiond-sandbox-init", InitArg}, &os.ProcAttr{
 		Env:   []string{},
 		Files: []*os.File{r.devNull, stdout, stderr, configR, reportW},
@@ -174,12 +181,8 @@ func (r *Runner) Run(ctx context.Context, spec Spec) (Result, error) {
 	configR.Close()
 	reportW.Close()
 	if err != nil {
-		configW.Close()
 		return Result{}, fmt.Errorf("start sandbox init: %w", err)
 	}
-	// A write error means the init died early; its exit says why.
-	_ = json.NewEncoder(configW).Encode(cfg)
-	configW.Close()
 
 	waited := make(chan error, 1)
 	var state *os.ProcessState
@@ -271,6 +274,29 @@ wait:
 		return res, fmt.Errorf("sandbox init ended (%v) without reporting a result%s", state, stderrTail(spec.Stderr))
 	}
 	return res, ctxErr
+}
+
+// sendConfig writes b to the config pipe and closes it. When b does not fit
+// in the pipe buffer even after growing it, a goroutine writes it while the
+// init reads; a write error then means the init died, and its exit says why.
+func sendConfig(w *os.File, b []byte) error {
+	size, err := unix.FcntlInt(w.Fd(), unix.F_GETPIPE_SZ, 0)
+	if err == nil && size < len(b) {
+		size, err = unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, len(b))
+	}
+	if err == nil && size >= len(b) {
+		_, err := w.Write(b)
+		w.Close()
+		if err != nil {
+			return fmt.Errorf("write sandbox config: %w", err)
+		}
+		return nil
+	}
+	go func() {
+		_, _ = w.Write(b)
+		w.Close()
+	}()
+	return nil
 }
 
 // config validates spec and turns it into the init's configuration.
@@ -385,18 +411,15 @@ func capOutputs(limit int64, files ...*os.File) bool {
 }
 
 func readReports(f *os.File) ([]initReport, error) {
-	var out []initReport
-	dec := json.NewDecoder(f)
-	for {
-		var r initReport
-		if err := dec.Decode(&r); err != nil {
-			if errors.Is(err, io.EOF) {
-				return out, nil
-			}
-			return out, fmt.Errorf("read sandbox init reports: %w", err)
-		}
-		out = append(out, r)
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("read sandbox init reports: %w", err)
 	}
+	reports, err := parseReports(b)
+	if err != nil {
+		return reports, fmt.Errorf("decode sandbox init reports: %w", err)
+	}
+	return reports, nil
 }
 
 // stderrTail returns the end of the stderr file for error messages: a

@@ -185,6 +185,7 @@ func TestConfinement(t *testing.T) {
 	spec.Env = []string{"PATH=/bin", "FOO=bar baz"}
 	rep := probeInfo(t, r, spec)
 	checkConfinement(t, rep, 65534)
+	checkInitSurvivesSignals(t, r)
 	if rep.Cwd != "/work" {
 		t.Errorf("cwd: got %q, want /work", rep.Cwd)
 	}
@@ -206,6 +207,7 @@ func TestRootlessForced(t *testing.T) {
 	}
 	checkConfinement(t, probeInfo(t, r, probeSpec(t, "info")), 0)
 	checkMounts(t, r)
+	checkInitSurvivesSignals(t, r)
 }
 
 // TestRootlessAsNobody re-runs TestRootlessInner as uid 65534 through
@@ -269,6 +271,17 @@ func TestRootlessInner(t *testing.T) {
 	}
 	checkConfinement(t, probeInfo(t, r, probeSpec(t, "info")), 0)
 	checkMounts(t, r)
+	checkInitSurvivesSignals(t, r)
+}
+
+// checkInitSurvivesSignals: in rootless mode the command shares the init's
+// uid and may signal it; the init must neither die nor mask the result.
+func checkInitSurvivesSignals(t *testing.T, r *sandbox.Runner) {
+	t.Helper()
+	o := run(context.Background(), t, r, probeSpec(t, "killinit"))
+	if o.err != nil || o.res.ExitCode != 0 {
+		t.Errorf("command signalling the init: got %+v, %v, want exit 0\nstdout: %s", o.res, o.err, o.stdout)
+	}
 }
 
 func TestExitStatus(t *testing.T) {

@@ -86,6 +86,11 @@ func main() {
 				}
 			}
 		}
+	case "killinit": // try to kill the sandbox init, then exit 0 if still alive
+		for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGPIPE} {
+			fmt.Println(sig, errString(syscall.Kill(1, sig)))
+		}
+		time.Sleep(100 * time.Millisecond)
 	case "cat":
 		b, err := os.ReadFile(args[0])
 		if err != nil {

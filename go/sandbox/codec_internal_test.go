@@ -1,0 +1,52 @@
+//go:build linux
+
+package sandbox
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestConfigRoundTrip(t *testing.T) {
+	want := initConfig{
+		Root: "/r", Args: []string{"a", "", "c d"}, Env: []string{"X=1"}, Dir: "/w", UID: 65534, GID: 65533, Rootless: true,
+		Mounts: []Mount{
+			{Kind: Bind, Source: "/s", Target: "/t", ReadOnly: true},
+			{Kind: Overlay, Target: "/o", Lower: []string{"/l1", "/l2"}, Upper: "/u", Work: "/w"},
+			{Kind: Tmpfs, Target: "/tmp2"},
+		},
+	}
+	b := want.marshal()
+	var got initConfig
+	if err := got.unmarshal(b); err != nil {
+		t.Fatalf("unmarshal: %v", err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	for n := 0; n < len(b); n++ {
+		var c initConfig
+		if err := c.unmarshal(b[:n]); err == nil {
+			t.Errorf("unmarshal of the first %d of %d bytes succeeded, want an error", n, len(b))
+		}
+	}
+}
+
+func TestReportsRoundTrip(t *testing.T) {
+	want := []initReport{
+		{Kind: reportStarted, Mono: 123456789},
+		{Kind: reportExit, ExitCode: 137, Signal: 9},
+		{Kind: reportSetup, Error: "mount: no such file"},
+	}
+	var b []byte
+	for _, r := range want {
+		b = r.appendTo(b)
+	}
+	got, err := parseReports(b)
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("parseReports = %+v, %v; want %+v", got, err, want)
+	}
+	if _, err := parseReports(b[:len(b)-1]); err == nil {
+		t.Error("parseReports of a torn stream succeeded, want an error")
+	}
+}
