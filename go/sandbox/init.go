@@ -291,6 +291,11 @@ func createFile(path string, mode uint32, content string) error {
 
 // mount makes one caller mount; it runs inside the chroot.
 func (p *initProcess) mount(m Mount, srcs []source) error {
+	if m.Kind == Overlay && len(m.Lower) == 1 && m.Upper == "" {
+		// overlayfs refuses a single lower layer without an upper one
+		// (EINVAL); a read-only bind shows the same tree.
+		m.Kind, m.ReadOnly = Bind, true
+	}
 	switch m.Kind {
 	case Bind:
 		src := srcs[0]

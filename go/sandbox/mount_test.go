@@ -43,7 +43,7 @@ func checkMounts(t *testing.T, r *sandbox.Runner) {
 		"write:/in/ro/new", "read:/in/ro/f", "write:/in/rw/new", "write:/in/file", "read:/in/file",
 		"write:/scratch/x", "write:/tmp/x", "write:/dev/null", "read:/dev/zero-does-not-exist",
 		"read:/ovl/a", "read:/ovl/b", "write:/ovl/new", "write:/ovl-ro/new", "read:/ovl-ro/b",
-		"read:/etc/passwd")
+		"read:/ovl-one/a", "write:/ovl-one/new", "read:/etc/passwd")
 	spec.Mounts = append(spec.Mounts,
 		sandbox.Mount{Kind: sandbox.Bind, Source: ro, Target: "/in/ro", ReadOnly: true},
 		sandbox.Mount{Kind: sandbox.Bind, Source: rw, Target: "/in/rw"},
@@ -51,6 +51,7 @@ func checkMounts(t *testing.T, r *sandbox.Runner) {
 		sandbox.Mount{Kind: sandbox.Tmpfs, Target: "/scratch"},
 		sandbox.Mount{Kind: sandbox.Overlay, Lower: []string{lower1, lower2}, Upper: upper, Work: work, Target: "/ovl"},
 		sandbox.Mount{Kind: sandbox.Overlay, Lower: []string{lower1, lower2}, Target: "/ovl-ro"},
+		sandbox.Mount{Kind: sandbox.Overlay, Lower: []string{lower1}, Target: "/ovl-one"},
 		sandbox.Mount{Kind: sandbox.Bind, Source: etc, Target: "/etc", ReadOnly: true},
 	)
 	o := mustRun(t, r, spec)

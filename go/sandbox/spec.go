@@ -14,7 +14,10 @@ const (
 	// Bind mounts the host path Source (file or directory, recursively) on Target.
 	Bind MountKind = iota
 	// Overlay mounts an overlayfs of Lower (top first) with Upper and Work.
-	// Without Upper the overlay is read-only.
+	// Without Upper the overlay is read-only (a single Lower is then bound
+	// read-only instead, which overlayfs refuses to mount). The action's
+	// user needs permission on the merged directories, whose owner and mode
+	// come from the top layer that has them (for the root: Upper).
 	Overlay
 	// Tmpfs mounts an empty tmpfs, writable by the action user.
 	Tmpfs

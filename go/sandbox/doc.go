@@ -1,0 +1,83 @@
+//go:build linux
+
+// Package sandbox runs one command in fresh namespaces, chrooted, as nobody,
+// with the mounts it is given.
+//
+// # How a run works
+//
+// Go cannot run code between fork and exec, so Runner.Run re-executes the
+// daemon's own binary (/proc/self/exe) with InitArg, in new mount, pid, net,
+// ipc, uts and cgroup namespaces (plus a user namespace in rootless mode).
+// That process, the init, is PID 1 of the action. It reads its
+// configuration from a pipe, makes / rprivate, brings lo up (the only
+// interface), sets the host name to "localhost", opens the host paths of
+// the mounts, mounts a tmpfs root with a skeleton (/dev/null, zero, random,
+// urandom bound from the host; /dev/fd and /dev/std*; /dev/shm and /tmp
+// 1777; /proc of the new pid namespace, nosuid,nodev,noexec; a minimal /etc
+// unless a mount targets /etc), chroots into it, then makes the caller's
+// mounts. Mount targets are resolved inside the chroot and sources are
+// referred to through /proc/self/fd, so a symlink planted in a writable
+// mount cannot redirect a mount or mkdir to the host.
+//
+// The init then empties the capability bounding, inheritable and ambient
+// sets, sets no_new_privs, installs the seccomp filter of package
+// sandbox/seccomp, and forks the command as uid/gid 65534 with no
+// supplementary groups (the uid switch clears the remaining capabilities).
+// The command gets stdin /dev/null, stdout and stderr on the files named in
+// the Spec, and no other descriptor. The init reaps every process until the
+// command ends, reports its status and exits; the kernel then kills whatever
+// the command left behind, since a pid namespace dies with its init. A
+// timeout, a cancelled context or too much output SIGKILL the init, which
+// has the same effect. Run returns only after every process of the action
+// is gone.
+//
+// The init reports over a second pipe whether setup failed (Run returns an
+// error, which the executor reports as INTERNAL), whether the command could
+// not be executed (ExitCode 127 and a message in the stderr file, not an
+// error), or how it ended. Exec is retried for up to a second on ETXTBSY:
+// a freshly written executable stays busy while any process forked by the
+// daemon in the meantime still holds its write descriptor
+// (golang/go#22315).
+//
+// # Rootless mode
+//
+// When the daemon is not root (or Options.Rootless is set), the action also
+// gets a user namespace mapping the daemon's uid and gid to 0, with
+// setgroups denied. Everything else is the same (tmpfs, bind and overlay
+// mounts, the /dev binds, proc), except that the command runs as uid/gid 0
+// of that namespace, still without capabilities, since no other id can be
+// mapped without newuidmap. Host files owned by the daemon's user appear
+// owned by root, all others by nobody; Spec.UID and GID are ignored.
+// Overlays get the userxattr option.
+//
+// # Output caps
+//
+// MaxOutputBytes is enforced by polling the sizes of the two output files
+// every 10 ms, not with RLIMIT_FSIZE, which would also cap every output
+// file the action writes. A fast writer can overshoot by what it writes in
+// one interval; the files are truncated to the cap afterwards and
+// Result.OutputTooLarge is set.
+//
+// # Resource limits
+//
+// Limits use a per-action cgroup v2 group (memory.max, memory.swap.max=0,
+// cpu.max, pids.max), entered atomically at clone (CLONE_INTO_CGROUP) and
+// killed (cgroup.kill) and removed at the end. NewRunner checks once which
+// controllers it can delegate under Options.CgroupRoot (default
+// <cgroup2 mount>/actiond) and logs a warning when some are missing: on a
+// cgroup v1 host, or one whose v2 hierarchy has no controllers, limits are
+// not enforced, while processes are still confined and killed through the
+// pid namespace. There is deliberately no RLIMIT_NPROC fallback for Pids: it
+// counts every process of the uid, so concurrent actions, all running as
+// 65534, would share (and exhaust) one budget.
+//
+// # Cost
+//
+// The init is a Go process, so each action pays one Go runtime start. To
+// keep it small the init runs from this package's initialization, before
+// packages that do not depend on it (gRPC, protobuf registries) pay for
+// theirs; it decodes its configuration without reflection; the
+// configuration pipe is filled before the init starts; it forks with
+// syscall.ForkExec (os.StartProcess would first probe pidfd support with an
+// extra fork). Call MaybeRunInit first thing in main anyway.
+package sandbox
