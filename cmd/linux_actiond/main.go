@@ -1,0 +1,198 @@
+// Command linux_actiond is actiond's daemon on Linux hosts: a Bazel remote
+// execution (REAPI v2) worker and cache.
+//
+//	linux_actiond serve [flags]     serve on the host, each action in fresh namespaces
+//	linux_actiond version           print the version
+//	linux_actiond help [command]    print help
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/actiond/actiond/go/daemon"
+	"github.com/actiond/actiond/go/sandbox"
+)
+
+const version = "0.1.0"
+
+func main() {
+	// The sandbox re-executes this binary as each action's first process;
+	// that path must run before anything else.
+	sandbox.MaybeRunInit()
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, versionLine())
+		return 0
+	case "help", "--help", "-help", "-h":
+		if len(args) > 1 && args[1] == "serve" {
+			return serve([]string{"--help"}, stdout, stderr)
+		}
+		usage(stdout)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "linux_actiond: unknown command %q\n\n", args[0])
+		usage(stderr)
+		return 2
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, `%s
+
+Usage:
+  linux_actiond serve [flags]    run the REAPI server; actions run in namespace sandboxes
+  linux_actiond version          print the version
+  linux_actiond help serve       list the flags of serve
+
+Point Bazel at it with --remote_executor=grpc://127.0.0.1:8980.
+`, versionLine())
+}
+
+func versionLine() string {
+	rev := "unknown"
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				rev = s.Value[:12]
+			}
+		}
+	}
+	return fmt.Sprintf("linux_actiond %s (commit %s, %s, %s/%s)", version, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+func serve(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:8980", "`address` to serve gRPC on (host:port; use loopback unless you mean to share it)")
+	root := fs.String("root", defaultRoot(), "`directory` for the CAS, the action cache and action work directories")
+	maxCAS := fs.Int64("max-cas-bytes", 0, "CAS size `limit` in bytes, evicting least recently used blobs; 0 means half of the free disk at start-up")
+	jobs := fs.Int("jobs", runtime.NumCPU(), "how many actions run at once")
+	defaultTimeout := fs.Duration("default-timeout", 15*time.Minute, "timeout for actions that set none")
+	runtimeImage := fs.String("runtime-image", "", "runtime SquashFS `image` (from e2e/build_local_runtimes.sh) selected by the libc and requires-bash exec properties")
+	runtimeDir := fs.String("runtime-dir", "", "an unpacked runtime image `directory`, instead of --runtime-image")
+	noExec := fs.Bool("no-execution", false, "serve only the remote cache (no Execution service)")
+	var allowed stringList
+	fs.Var(&allowed, "allow-property", "exec property `name` to accept and ignore (repeatable), e.g. OSFamily or container-image")
+	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	logFormat := fs.String("log-format", "json", "log `format`: json or text")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: linux_actiond serve [flags]\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "linux_actiond serve: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	logger, err := newLogger(stderr, *logLevel, *logFormat)
+	if err != nil {
+		fmt.Fprintf(stderr, "linux_actiond serve: %v\n", err)
+		return 2
+	}
+	if *jobs < 1 {
+		fmt.Fprintf(stderr, "linux_actiond serve: --jobs must be at least 1, got %d\n", *jobs)
+		return 2
+	}
+	if *maxCAS < 0 {
+		fmt.Fprintf(stderr, "linux_actiond serve: --max-cas-bytes must not be negative\n")
+		return 2
+	}
+	if *runtimeImage != "" && *runtimeDir != "" {
+		fmt.Fprintf(stderr, "linux_actiond serve: give --runtime-image or --runtime-dir, not both\n")
+		return 2
+	}
+	if *root == "" {
+		fmt.Fprintf(stderr, "linux_actiond serve: --root is required (no home or XDG_CACHE_HOME to default to)\n")
+		return 2
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	logger.Info("starting", slog.String("version", versionLine()))
+	d, err := daemon.New(ctx, daemon.Config{
+		Root:              *root,
+		MaxCASBytes:       *maxCAS,
+		Execution:         !*noExec,
+		Jobs:              *jobs,
+		DefaultTimeout:    *defaultTimeout,
+		RuntimeImage:      *runtimeImage,
+		RuntimeDir:        *runtimeDir,
+		AllowedProperties: allowed,
+		Logger:            logger,
+	})
+	if err != nil {
+		logger.Error("start-up failed", slog.Any("error", err))
+		return 1
+	}
+	lis, err := net.Listen("tcp", *listen)
+	if err != nil {
+		logger.Error("listen failed", slog.String("listen", *listen), slog.Any("error", err))
+		return 1
+	}
+	if err := d.Serve(ctx, lis); err != nil {
+		logger.Error("serve failed", slog.Any("error", err))
+		return 1
+	}
+	logger.Info("stopped")
+	return 0
+}
+
+func defaultRoot() string {
+	if dir := os.Getenv("XDG_CACHE_HOME"); dir != "" {
+		return filepath.Join(dir, "actiond")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".cache", "actiond")
+	}
+	return ""
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want json or text", format)
+}

@@ -1,0 +1,32 @@
+// Package daemon assembles actiond's gRPC server from its parts: the CAS, the
+// action cache, the storage services and, when enabled, the executor. The
+// host daemon (linux_actiond serve) and the VM guest agent both use it.
+package daemon
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Config is everything the daemon needs; cmd/ fills it from flags.
+type Config struct {
+	// Root holds the CAS, the action cache and per-action work directories.
+	Root string
+	// MaxCASBytes bounds the CAS; zero means a share of the free disk.
+	MaxCASBytes int64
+	// Execution enables the Execution service; without it actiond is a
+	// remote cache only.
+	Execution bool
+	// Jobs is how many actions run at once; zero means the number of CPUs.
+	Jobs int
+	// DefaultTimeout applies to actions without Action.timeout.
+	DefaultTimeout time.Duration
+	// RuntimeImage is a runtime SquashFS image to mount (or, rootless, to
+	// unpack under Root); RuntimeDir is an already unpacked image. At most
+	// one is set.
+	RuntimeImage string
+	RuntimeDir   string
+	// AllowedProperties are exec property names accepted and ignored.
+	AllowedProperties []string
+	Logger            *slog.Logger
+}

@@ -1,0 +1,140 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/actiond/actiond/go/actioncache"
+	"github.com/actiond/actiond/go/cas"
+	"github.com/actiond/actiond/go/reapi"
+)
+
+// ShutdownGrace is how long in-flight RPCs get to finish after a stop signal
+// before their streams are cut. Uploads cut short are discarded, never
+// half-visible, because the CAS only renames verified blobs into place.
+const ShutdownGrace = 10 * time.Second
+
+// Daemon is a configured actiond server.
+type Daemon struct {
+	cfg     Config
+	logger  *slog.Logger
+	store   *cas.Store
+	cache   *actioncache.Cache
+	storage *reapi.Server
+	grpc    *grpc.Server
+	closers []func() error
+}
+
+// New opens the stores and builds the services; Serve then runs them.
+func New(ctx context.Context, cfg Config) (d *Daemon, err error) {
+	if cfg.Logger == nil {
+		return nil, errors.New("daemon: Config.Logger is required")
+	}
+	if cfg.Root == "" {
+		return nil, errors.New("daemon: Config.Root is required")
+	}
+	if cfg.RuntimeImage != "" && cfg.RuntimeDir != "" {
+		return nil, errors.New("daemon: give a runtime image or a runtime directory, not both")
+	}
+	root, err := filepath.Abs(cfg.Root)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: root %q: %w", cfg.Root, err)
+	}
+	cfg.Root = root
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return nil, fmt.Errorf("daemon: creating root: %w", err)
+	}
+	d = &Daemon{cfg: cfg, logger: cfg.Logger}
+	defer func() {
+		if err != nil {
+			d.close()
+		}
+	}()
+
+	d.store, err = cas.Open(ctx, cas.Options{Root: root, MaxBytes: cfg.MaxCASBytes, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("daemon: opening the CAS: %w", err)
+	}
+	d.closers = append(d.closers, d.store.Close)
+	d.cache, err = actioncache.Open(ctx, root, d.store, cfg.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: opening the action cache: %w", err)
+	}
+
+	opts := reapi.Options{
+		Logger:           cfg.Logger,
+		Store:            d.store,
+		ActionCache:      d.cache,
+		ExecutionEnabled: cfg.Execution,
+	}
+	d.storage, err = reapi.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: %w", err)
+	}
+	d.closers = append(d.closers, func() error { d.storage.Close(); return nil })
+
+	d.grpc = grpc.NewServer(reapi.ServerOptions(opts)...)
+	reapi.Register(d.grpc, d.storage)
+	if cfg.Execution {
+		if err := d.startExecution(ctx); err != nil {
+			return nil, err
+		}
+	}
+	st := d.store.Stats()
+	d.logger.InfoContext(ctx, "actiond ready",
+		slog.String("root", root),
+		slog.Int64("cas_blobs", st.Blobs),
+		slog.Int64("cas_bytes", st.Bytes),
+		slog.Int64("cas_max_bytes", st.MaxBytes),
+		slog.Bool("execution", cfg.Execution))
+	return d, nil
+}
+
+// Serve answers gRPC on lis until ctx is done, then stops gracefully: new
+// calls are refused, running ones get ShutdownGrace, and then everything
+// is closed. It returns nil after a requested stop.
+func (d *Daemon) Serve(ctx context.Context, lis net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- d.grpc.Serve(lis) }()
+	d.logger.InfoContext(ctx, "serving", slog.String("listen", lis.Addr().String()))
+	var serveErr error
+	select {
+	case serveErr = <-errc:
+	case <-ctx.Done():
+		d.logger.Info("stopping", slog.Duration("grace", ShutdownGrace))
+		stopped := make(chan struct{})
+		go func() { d.grpc.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(ShutdownGrace):
+			d.logger.Warn("grace period over, cutting remaining calls")
+			d.grpc.Stop()
+		}
+		<-errc
+	}
+	if err := d.close(); err != nil && serveErr == nil {
+		serveErr = err
+	}
+	if errors.Is(serveErr, grpc.ErrServerStopped) {
+		serveErr = nil
+	}
+	return serveErr
+}
+
+// close releases everything in reverse order of acquisition.
+func (d *Daemon) close() error {
+	var errs []error
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		errs = append(errs, d.closers[i]())
+	}
+	d.closers = nil
+	return errors.Join(errs...)
+}

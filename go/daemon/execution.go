@@ -1,0 +1,114 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/actiond/actiond/go/execroot"
+	"github.com/actiond/actiond/go/executor"
+	"github.com/actiond/actiond/go/reapi"
+	"github.com/actiond/actiond/go/runtime"
+	"github.com/actiond/actiond/go/sandbox"
+)
+
+// startExecution builds the sandbox runner, the input-root builder, the
+// runtime catalog and the executor, and registers the Execution service.
+func (d *Daemon) startExecution(ctx context.Context) error {
+	runner, err := sandbox.NewRunner(d.logger, sandbox.Options{Rootless: os.Geteuid() != 0})
+	if err != nil {
+		return fmt.Errorf("daemon: sandbox: %w", err)
+	}
+	d.closers = append(d.closers, runner.Close)
+	if runner.Rootless() {
+		d.logger.InfoContext(ctx, "rootless mode: actions run in a user namespace as its uid 0, runtime images are unpacked instead of mounted")
+	}
+
+	roots, err := execroot.New(ctx, execroot.Options{
+		Store:   d.store,
+		WorkDir: filepath.Join(d.cfg.Root, "execroot"),
+		Logger:  d.logger,
+	})
+	if err != nil {
+		return fmt.Errorf("daemon: execroot: %w", err)
+	}
+
+	catalog, err := d.openRuntimes(ctx, runner.Rootless())
+	if err != nil {
+		return err
+	}
+
+	opts := executor.Options{
+		Store:             d.store,
+		Cache:             d.cache,
+		Roots:             executor.ExecRoots(roots),
+		Runner:            runner,
+		Jobs:              d.cfg.Jobs,
+		DefaultTimeout:    d.cfg.DefaultTimeout,
+		AllowedProperties: d.cfg.AllowedProperties,
+		WorkDir:           filepath.Join(d.cfg.Root, "actions"),
+		Logger:            d.logger,
+	}
+	if catalog != nil {
+		opts.Runtimes = catalog
+	}
+	exec, err := executor.New(opts)
+	if err != nil {
+		return fmt.Errorf("daemon: executor: %w", err)
+	}
+	d.closers = append(d.closers, exec.Close)
+	reapi.NewExecutionServer(exec, d.logger).Register(d.grpc)
+	return nil
+}
+
+// openRuntimes makes the runtime image readable and catalogs it: as root the
+// image is loop-mounted read-only and private under the root directory; in
+// rootless mode it is unpacked there once (per image content).
+func (d *Daemon) openRuntimes(ctx context.Context, rootless bool) (*runtime.Catalog, error) {
+	dir := d.cfg.RuntimeDir
+	if image := d.cfg.RuntimeImage; image != "" {
+		if _, err := os.Stat(image); err != nil {
+			return nil, fmt.Errorf("daemon: runtime image: %w", err)
+		}
+		if rootless {
+			dir = filepath.Join(d.cfg.Root, "runtimes", "unpacked")
+			if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+				return nil, err
+			}
+			if err := runtime.UnpackImage(ctx, image, dir); err != nil {
+				return nil, fmt.Errorf("daemon: unpacking runtime image %s: %w", image, err)
+			}
+		} else {
+			dir = filepath.Join(d.cfg.Root, "runtimes", "mnt")
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return nil, err
+			}
+			// A crashed earlier run may have left its mount behind.
+			for unix.Unmount(dir, unix.MNT_DETACH) == nil {
+			}
+			unmount, err := runtime.MountImage(ctx, image, dir)
+			if err != nil {
+				return nil, fmt.Errorf("daemon: mounting runtime image: %w", err)
+			}
+			d.closers = append(d.closers, unmount)
+		}
+	}
+	if dir == "" {
+		d.logger.InfoContext(ctx, "no runtime image: actions asking for libc or requires-bash will be refused")
+		return nil, nil
+	}
+	catalog, err := runtime.Open(ctx, dir)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: runtime image: %w", err)
+	}
+	if len(catalog.Names()) == 0 && !catalog.HasShell() {
+		return nil, errors.New("daemon: the runtime image holds no runtime for this architecture")
+	}
+	d.logger.InfoContext(ctx, "runtimes", slog.Any("libc", catalog.Names()), slog.Bool("bash", catalog.HasShell()))
+	return catalog, nil
+}
