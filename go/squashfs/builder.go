@@ -81,6 +81,14 @@ func splitImagePath(p string) ([]string, error) {
 	return parts, nil
 }
 
+// displayPath formats an image path for errors; the root is "/".
+func displayPath(parts []string) string {
+	if len(parts) == 0 {
+		return "/"
+	}
+	return strings.Join(parts, "/")
+}
+
 func checkName(c string) error {
 	switch {
 	case c == "" || c == "." || c == "..":
@@ -113,7 +121,7 @@ func (b *Builder) parentDir(parts []string) (*inode, error) {
 // insert adds n at the image path given by parts.
 func (b *Builder) insert(parts []string, n *inode) error {
 	if len(parts) == 0 {
-		return fmt.Errorf("%w: %q: only a directory can be the root", ErrDuplicatePath, "/")
+		return fmt.Errorf("%w: %q: only a directory can be the root", ErrDuplicatePath, displayPath(nil))
 	}
 	dir, err := b.parentDir(parts)
 	if err != nil {
@@ -121,7 +129,7 @@ func (b *Builder) insert(parts []string, n *inode) error {
 	}
 	name := parts[len(parts)-1]
 	if _, ok := dir.children[name]; ok {
-		return fmt.Errorf("%w: %q", ErrDuplicatePath, strings.Join(parts, "/"))
+		return fmt.Errorf("%w: %q", ErrDuplicatePath, displayPath(parts))
 	}
 	dir.children[name] = n
 	return nil
@@ -146,7 +154,7 @@ func (b *Builder) claimDir(parts []string, perm uint16) (*inode, error) {
 		}
 	}
 	if d.kind != kindDir || !d.implicit {
-		return nil, fmt.Errorf("%w: %q", ErrDuplicatePath, "/"+strings.Join(parts, "/"))
+		return nil, fmt.Errorf("%w: %q", ErrDuplicatePath, displayPath(parts))
 	}
 	d.implicit = false
 	d.perm = perm
