@@ -43,6 +43,15 @@ func (d *Daemon) startExecution(ctx context.Context) error {
 		return err
 	}
 
+	// Scratch directories of actions that were running when an earlier
+	// run stopped are worthless now.
+	actions := filepath.Join(d.cfg.Root, "actions")
+	if err := os.RemoveAll(actions); err != nil {
+		return fmt.Errorf("daemon: clearing %s: %w", actions, err)
+	}
+	if err := os.MkdirAll(actions, 0o755); err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
 	opts := executor.Options{
 		Store:             d.store,
 		Cache:             d.cache,
@@ -51,7 +60,7 @@ func (d *Daemon) startExecution(ctx context.Context) error {
 		Jobs:              d.cfg.Jobs,
 		DefaultTimeout:    d.cfg.DefaultTimeout,
 		AllowedProperties: d.cfg.AllowedProperties,
-		WorkDir:           filepath.Join(d.cfg.Root, "actions"),
+		WorkDir:           actions,
 		Logger:            d.logger,
 	}
 	if catalog != nil {
