@@ -377,17 +377,19 @@ func (s *byteStreamServer) QueryWriteStatus(ctx context.Context, req *bspb.Query
 	if err != nil {
 		return nil, err
 	}
-	if rn.Compressor == digest.Identity {
-		if n, ok := s.uploads.committed(name); ok {
-			return &bspb.QueryWriteStatusResponse{CommittedSize: n}, nil
-		}
-	}
+	// A blob that is stored counts as complete, even when this upload did
+	// not finish it.
 	if s.store.Contains(ctx, rn.Digest) {
 		size := rn.Digest.Size
 		if rn.Compressor != digest.Identity {
 			size = -1
 		}
 		return &bspb.QueryWriteStatusResponse{CommittedSize: size, Complete: true}, nil
+	}
+	if rn.Compressor == digest.Identity {
+		if n, ok := s.uploads.committed(name); ok {
+			return &bspb.QueryWriteStatusResponse{CommittedSize: n}, nil
+		}
 	}
 	return &bspb.QueryWriteStatusResponse{}, nil
 }

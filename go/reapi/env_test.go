@@ -22,20 +22,23 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/actiond/actiond/go/actioncache"
 	"github.com/actiond/actiond/go/cas"
 	"github.com/actiond/actiond/go/digest"
 	"github.com/actiond/actiond/go/reapi"
 )
 
-// The real store must satisfy the interface the services consume.
-var _ reapi.Store = (*cas.Store)(nil)
+// The real store and cache must satisfy the interfaces the services consume.
+var (
+	_ reapi.Store       = (*cas.Store)(nil)
+	_ reapi.ActionCache = (*actioncache.Cache)(nil)
+)
 
 // env is a real gRPC server on a loopback port, backed by a real store in
 // a temp dir, with clients for every service.
 type env struct {
 	root   string
 	store  *cas.Store
-	ac     *memActionCache
 	server *reapi.Server
 	caps   repb.CapabilitiesClient
 	cas    repb.ContentAddressableStorageClient
@@ -51,7 +54,10 @@ func newEnv(t *testing.T, mutate func(*reapi.Options)) *env {
 	if err != nil {
 		t.Fatalf("cas.Open: %v", err)
 	}
-	ac := newMemActionCache()
+	ac, err := actioncache.Open(ctx, root, store, nil)
+	if err != nil {
+		t.Fatalf("actioncache.Open: %v", err)
+	}
 	opts := reapi.Options{Store: store, ActionCache: ac}
 	if mutate != nil {
 		mutate(&opts)
@@ -82,7 +88,6 @@ func newEnv(t *testing.T, mutate func(*reapi.Options)) *env {
 	return &env{
 		root:   root,
 		store:  store,
-		ac:     ac,
 		server: srv,
 		caps:   repb.NewCapabilitiesClient(conn),
 		cas:    repb.NewContentAddressableStorageClient(conn),
@@ -255,11 +260,12 @@ func chunked(name string, data []byte, start int64, n int) []*bspb.WriteRequest 
 	return reqs
 }
 
-// memActionCache is an in-memory ActionCache.
+// memActionCache is an in-memory ActionCache that, unlike the real one,
+// does not check the CAS: it lets a test serve a result whose blobs are
+// gone.
 type memActionCache struct {
 	mu      sync.Mutex
 	results map[digest.Digest][]byte
-	putErr  error
 }
 
 func newMemActionCache() *memActionCache {
@@ -283,9 +289,6 @@ func (c *memActionCache) Get(ctx context.Context, d digest.Digest) (*repb.Action
 func (c *memActionCache) Put(ctx context.Context, d digest.Digest, res *repb.ActionResult) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.putErr != nil {
-		return c.putErr
-	}
 	b, err := proto.Marshal(res)
 	if err != nil {
 		return err
@@ -299,6 +302,19 @@ func mustDigest(t *testing.T, hash string, size int64) digest.Digest {
 	t.Helper()
 	d, err := digest.New(hash, size)
 	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// putTree stores a Tree and returns its digest.
+func (e *env) putTree(t *testing.T, tree *repb.Tree) digest.Digest {
+	t.Helper()
+	b, d, err := digest.OfMessage(tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.Put(context.Background(), d, b); err != nil {
 		t.Fatal(err)
 	}
 	return d

@@ -64,7 +64,7 @@ func TestLoggingInterceptor(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			gs := grpc.NewServer(reapi.NewLoggingInterceptor(logger).ServerOptions()...)
+			gs := grpc.NewServer(reapi.ServerOptions(reapi.Options{Logger: logger, LogRPCs: true})...)
 			reapi.Register(gs, srv)
 			lis, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {

@@ -32,6 +32,9 @@ type Options struct {
 	// for resumption after its last write. Zero means
 	// DefaultUploadIdleTimeout.
 	UploadIdleTimeout time.Duration
+	// LogRPCs makes ServerOptions add the LoggingInterceptor, logging every
+	// call to Logger at debug level.
+	LogRPCs bool
 	// InlineBudgetBytes caps the bytes GetActionResult inlines (stdout,
 	// stderr and output files together). Zero means
 	// DefaultInlineBudgetBytes; negative disables inlining.

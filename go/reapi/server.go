@@ -81,17 +81,22 @@ func (s *Server) PendingUploads() int {
 // limit that admits a full batch plus its framing (so an oversized batch
 // gets the spec's INVALID_ARGUMENT, not a transport error), and flow-control
 // windows and buffers sized for streaming large blobs over a fast local
-// link. Zero MaxBatchTotalSizeBytes means the default.
+// link; with LogRPCs, the LoggingInterceptor too. Zero
+// MaxBatchTotalSizeBytes means the default.
 func ServerOptions(opts Options) []grpc.ServerOption {
 	maxBatch := opts.MaxBatchTotalSizeBytes
 	if maxBatch <= 0 {
 		maxBatch = DefaultMaxBatchTotalSizeBytes
 	}
-	return []grpc.ServerOption{
-		grpc.MaxRecvMsgSize(int(max(2*maxBatch, 64<<20))),
-		grpc.InitialWindowSize(16 << 20),
-		grpc.InitialConnWindowSize(64 << 20),
-		grpc.ReadBufferSize(1 << 20),
-		grpc.WriteBufferSize(1 << 20),
+	var so []grpc.ServerOption
+	if opts.LogRPCs && opts.Logger != nil {
+		so = NewLoggingInterceptor(opts.Logger).ServerOptions()
 	}
+	return append(so,
+		grpc.MaxRecvMsgSize(int(max(2*maxBatch, 64<<20))),
+		grpc.InitialWindowSize(16<<20),
+		grpc.InitialConnWindowSize(64<<20),
+		grpc.ReadBufferSize(1<<20),
+		grpc.WriteBufferSize(1<<20),
+	)
 }
