@@ -232,8 +232,7 @@ func (e *Executor) Execute(ctx context.Context, req *repb.ExecuteRequest) (*Oper
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
-		resp := e.run(ex, action)
-		e.complete(ex, resp)
+		e.run(ex, action)
 	}()
 	return op, nil
 }

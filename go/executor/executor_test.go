@@ -210,9 +210,6 @@ func TestExecuteRunsAndCaches(t *testing.T) {
 	if e.cache.Puts() != 1 {
 		t.Errorf("action cache writes = %d, want 1", e.cache.Puts())
 	}
-	if e.roots.Open() != 0 {
-		t.Errorf("input roots left open = %d, want 0", e.roots.Open())
-	}
 
 	again := e.run(t, &repb.ExecuteRequest{ActionDigest: ad})
 	wantCode(t, again, codes.OK)
@@ -221,6 +218,11 @@ func TestExecuteRunsAndCaches(t *testing.T) {
 	}
 	if e.runner.Runs() != 1 {
 		t.Errorf("runs = %d, want 1 (second answered from cache)", e.runner.Runs())
+	}
+	// Roots are released after the response is out; Close waits for that.
+	e.exec.Close()
+	if e.roots.Open() != 0 {
+		t.Errorf("input roots left open = %d, want 0", e.roots.Open())
 	}
 }
 

@@ -36,7 +36,7 @@ var (
 )
 
 // buildTool builds testdata/tool as a static binary, once per test binary.
-func buildTool(t *testing.T) []byte {
+func buildTool(t testing.TB) []byte {
 	t.Helper()
 	toolOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "executor-tool-")
@@ -72,7 +72,7 @@ type realEnv struct {
 	tool  digest.Digest
 }
 
-func newRealEnv(t *testing.T) *realEnv {
+func newRealEnv(t testing.TB) *realEnv {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: the sandbox mounts and switches users")
@@ -81,6 +81,9 @@ func newRealEnv(t *testing.T) *realEnv {
 	tool := buildTool(t)
 	root := t.TempDir()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if os.Getenv("EXECUTOR_TEST_LOG") != "" {
+		logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
 	store, err := cas.Open(ctx, cas.Options{Root: root, Logger: logger})
 	if err != nil {
 		t.Fatalf("cas.Open: %v", err)
@@ -125,7 +128,7 @@ func newRealEnv(t *testing.T) *realEnv {
 	return e
 }
 
-func (e *realEnv) put(t *testing.T, b []byte) digest.Digest {
+func (e *realEnv) put(t testing.TB, b []byte) digest.Digest {
 	t.Helper()
 	d := digest.OfBytes(b)
 	if err := e.store.Put(t.Context(), d, b); err != nil {
@@ -134,7 +137,7 @@ func (e *realEnv) put(t *testing.T, b []byte) digest.Digest {
 	return d
 }
 
-func (e *realEnv) putMessage(t *testing.T, m proto.Message) digest.Digest {
+func (e *realEnv) putMessage(t testing.TB, m proto.Message) digest.Digest {
 	t.Helper()
 	b, _, err := digest.OfMessage(m)
 	if err != nil {
@@ -144,7 +147,7 @@ func (e *realEnv) putMessage(t *testing.T, m proto.Message) digest.Digest {
 }
 
 // inputRoot is {tool, sub/}, with extra files at the top.
-func (e *realEnv) inputRoot(t *testing.T, extra ...*repb.FileNode) *repb.Digest {
+func (e *realEnv) inputRoot(t testing.TB, extra ...*repb.FileNode) *repb.Digest {
 	t.Helper()
 	sub := e.putMessage(t, &repb.Directory{})
 	files := append([]*repb.FileNode{{Name: "tool", Digest: e.tool.Proto(), IsExecutable: true}}, extra...)
@@ -319,5 +322,27 @@ func TestIntegrationMissingInput(t *testing.T) {
 	}
 	if want := "MISSING blobs/" + missing.String(); !strings.Contains(strings.Join(subjects, ","), want) {
 		t.Errorf("violations = %q, want one %q", subjects, want)
+	}
+}
+
+// BenchmarkIntegrationTrivialAction measures the executor's per-action cost
+// over the real stack: a cached input root, one output, skip_cache_lookup.
+func BenchmarkIntegrationTrivialAction(b *testing.B) {
+	e := newRealEnv(b)
+	root := e.inputRoot(b)
+	cmd := &repb.Command{Arguments: []string{"./tool", "write", "out", "x"}, OutputPaths: []string{"out"}}
+	ad := e.putMessage(b, &repb.Action{CommandDigest: e.putMessage(b, cmd).Proto(), InputRootDigest: root, DoNotCache: true})
+	for b.Loop() {
+		op, err := e.exec.Execute(b.Context(), &repb.ExecuteRequest{ActionDigest: ad.Proto(), SkipCacheLookup: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for {
+			state, changed := op.State()
+			if state.GetDone() {
+				break
+			}
+			<-changed
+		}
 	}
 }

@@ -60,10 +60,12 @@ func (t stageTimes) metadata(virtual time.Duration) *repb.ExecutedActionMetadata
 	return md
 }
 
-// run takes ex through the pipeline and returns its response. The first
-// error wins: it becomes the response status, and later ones (say, a failed
-// output collection after a timeout) are dropped.
-func (e *Executor) run(ex *execution, action *repb.Action) *repb.ExecuteResponse {
+// run takes ex through the pipeline and completes it. The first error wins:
+// it becomes the response status, and later ones (say, a failed output
+// collection after a timeout) are dropped. The response is published before
+// the input root and scratch directory are removed, so clients do not wait
+// for the cleanup (the job slot does).
+func (e *Executor) run(ex *execution, action *repb.Action) {
 	ctx := ex.ctx
 	t := stageTimes{queued: ex.queued}
 	var (
@@ -76,7 +78,7 @@ func (e *Executor) run(ex *execution, action *repb.Action) *repb.ExecuteResponse
 			firstErr = err
 		}
 	}
-	finish := func() *repb.ExecuteResponse {
+	finish := func() {
 		// Errors caused by our own cancellation (no waiters, shutdown) are
 		// reported as that cause, whatever shape they took on the way up.
 		if cause := context.Cause(ctx); cause != nil && firstErr != nil && ctx.Err() != nil {
@@ -91,14 +93,15 @@ func (e *Executor) run(ex *execution, action *repb.Action) *repb.ExecuteResponse
 		resp := errorResponse(firstErr, res)
 		e.cacheResult(ctx, ex.actionDigest, action, resp)
 		e.logDone(ctx, ex.actionDigest, res, firstErr, false, t, timings)
-		return resp
+		e.complete(ex, resp)
 	}
 
 	select {
 	case e.sem <- struct{}{}:
 	case <-ctx.Done():
 		fail(context.Cause(ctx))
-		return finish()
+		finish()
+		return
 	}
 	defer func() { <-e.sem }()
 	t.workerStart = e.now()
@@ -108,17 +111,20 @@ func (e *Executor) run(ex *execution, action *repb.Action) *repb.ExecuteResponse
 	cmd, spec, err := e.prepareSpec(ctx, action)
 	if err != nil {
 		fail(err)
-		return finish()
+		finish()
+		return
 	}
 	inputRoot, err := digest.FromProto(action.GetInputRootDigest())
 	if err != nil {
 		fail(rpcstatus.Wrapf(err, "input root digest"))
-		return finish()
+		finish()
+		return
 	}
 	root, err := e.opts.Roots.Prepare(ctx, inputRoot, cmd)
 	if err != nil {
 		fail(rpcstatus.Wrapf(err, "preparing input root %s", inputRoot))
-		return finish()
+		finish()
+		return
 	}
 	defer func() {
 		if err := root.Close(); err != nil {
@@ -131,7 +137,8 @@ func (e *Executor) run(ex *execution, action *repb.Action) *repb.ExecuteResponse
 	scratch, err := os.MkdirTemp(e.opts.WorkDir, "action-"+ex.actionDigest.Hash[:12]+"-")
 	if err != nil {
 		fail(rpcstatus.WrapWithCode(err, codes.Internal, "creating the action's work directory"))
-		return finish()
+		finish()
+		return
 	}
 	defer os.RemoveAll(scratch)
 	spec.Stdout = filepath.Join(scratch, "stdout")
@@ -145,7 +152,8 @@ func (e *Executor) run(ex *execution, action *repb.Action) *repb.ExecuteResponse
 			err = rpcstatus.WrapWithCode(err, codes.Internal, "sandbox")
 		}
 		fail(rpcstatus.Wrapf(err, "running the action"))
-		return finish()
+		finish()
+		return
 	}
 	timings = result.Timings
 	res = &repb.ActionResult{ExitCode: int32(result.ExitCode)}
@@ -177,7 +185,7 @@ func (e *Executor) run(ex *execution, action *repb.Action) *repb.ExecuteResponse
 		res.StderrDigest = d.Proto()
 	}
 	t.outputCompleted = e.now()
-	return finish()
+	finish()
 }
 
 // storeStdio moves a non-empty stdout or stderr file into the CAS. Empty or
