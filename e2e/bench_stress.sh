@@ -45,8 +45,7 @@ measure() {
   e2e_bazel clean >/dev/null 2>&1
   start=$(date +%s.%N)
   if ! e2e_bazel build "${common[@]}" "$@" //:stress_all >"$log" 2>&1; then
-    tail -n 40 "$log" >&2
-    [ -z "$E2E_DAEMON_LOG" ] || tail -n 20 "$E2E_DAEMON_LOG" >&2
+    e2e_show_failure "$log"
     e2e_die "$label build failed"
   fi
   end=$(date +%s.%N)

@@ -164,9 +164,11 @@ e2e_stop_daemon() {
 # e2e_tree_manifest DIR prints one line per entry below DIR, sorted: the type,
 # the path, and the SHA-256 of a file or the target of a symlink (never
 # followed). Modes are left out: Bazel makes local outputs 0555 but downloaded
-# ones 0444/0555 by their executable bit.
+# ones 0444/0555 by their executable bit. Bazel's own params files
+# (NAME-0.params) are left out too: Bazel writes them into bazel-bin for local
+# spawns only; remotely they are inputs that never touch the disk.
 e2e_tree_manifest() {
-  (cd "$1" && find . -mindepth 1 | LC_ALL=C sort | while IFS= read -r p; do
+  (cd "$1" && find . -mindepth 1 ! -name '*-[0-9].params' | LC_ALL=C sort | while IFS= read -r p; do
     if [ -L "$p" ]; then
       printf 'symlink %s -> %s\n' "$p" "$(readlink "$p")"
     elif [ -d "$p" ]; then
@@ -243,4 +245,14 @@ e2e_remote_flags() {
     --action_env=ACTIOND_EXPECT_SANDBOX=1
     "${E2E_EXEC_PROPS[@]}"
   )
+}
+
+# e2e_show_failure BAZEL_LOG prints Bazel's errors and the daemon's last
+# failed actions, briefly.
+e2e_show_failure() {
+  { grep -E -A1 '^(ERROR|FAILED)' "$1" || tail -n 30 "$1"; } | head -n 30 >&2
+  if [ -n "$E2E_DAEMON_LOG" ] && [ -s "$E2E_DAEMON_LOG" ]; then
+    echo "--- daemon log: last errors ($E2E_DAEMON_LOG)" >&2
+    { grep -E '"level":"(ERROR|WARN)"|"error":' "$E2E_DAEMON_LOG" || tail -n 10 "$E2E_DAEMON_LOG"; } | tail -n 5 >&2
+  fi
 }

@@ -43,7 +43,7 @@ common=(--nosandbox_debug "--jobs=$jobs" --color=no --curses=no)
 e2e_log "local baseline build (--spawn_strategy=local)"
 e2e_bazel clean --expunge >/dev/null 2>&1
 if ! e2e_bazel build "${common[@]}" --spawn_strategy=local --genrule_strategy=local //:stress_all >"$E2E_WORK/local.log" 2>&1; then
-  tail -n 40 "$E2E_WORK/local.log" >&2
+  e2e_show_failure "$E2E_WORK/local.log"
   e2e_die "local baseline build failed"
 fi
 e2e_tree_manifest bazel-bin/ >"$E2E_WORK/local.manifest"
@@ -54,10 +54,8 @@ e2e_remote_flags "$E2E_DAEMON_PORT"
 
 e2e_log "remote build through 127.0.0.1:$E2E_DAEMON_PORT"
 e2e_bazel clean --expunge >/dev/null 2>&1
-if ! e2e_bazel build "${common[@]}" "${E2E_REMOTE_FLAGS[@]}" //:stress_all >"$E2E_WORK/remote.log" 2>&1; then
-  tail -n 60 "$E2E_WORK/remote.log" >&2
-  echo "--- daemon log (last 30 lines)" >&2
-  tail -n 30 "$E2E_DAEMON_LOG" >&2
+if ! e2e_bazel build "${common[@]}" "${E2E_REMOTE_FLAGS[@]}" --keep_going //:stress_all >"$E2E_WORK/remote.log" 2>&1; then
+  e2e_show_failure "$E2E_WORK/remote.log"
   e2e_die "remote build failed"
 fi
 e2e_tree_manifest bazel-bin/ >"$E2E_WORK/remote.manifest"
