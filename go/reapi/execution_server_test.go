@@ -18,6 +18,7 @@ import (
 	"github.com/actiond/actiond/go/executor"
 	"github.com/actiond/actiond/go/executor/executortest"
 	"github.com/actiond/actiond/go/reapi"
+	"github.com/actiond/actiond/go/sandbox"
 )
 
 // execEnv is an Execution service over fakes, served on 127.0.0.1:0.
@@ -29,6 +30,11 @@ type execEnv struct {
 
 func newExecEnv(t *testing.T) *execEnv {
 	t.Helper()
+	return newExecEnvGrace(t, 5*time.Second)
+}
+
+func newExecEnvGrace(t *testing.T, grace time.Duration) *execEnv {
+	t.Helper()
 	e := &execEnv{store: executortest.NewStore(), runner: &executortest.Runner{}}
 	ex, err := executor.New(executor.Options{
 		Store:       e.store,
@@ -37,7 +43,7 @@ func newExecEnv(t *testing.T) *execEnv {
 		Runner:      e.runner,
 		Jobs:        2,
 		WorkDir:     t.TempDir(),
-		CancelGrace: 5 * time.Second,
+		CancelGrace: grace,
 	})
 	if err != nil {
 		t.Fatalf("executor.New: %v", err)
@@ -222,5 +228,46 @@ func TestExecutionErrors(t *testing.T) {
 				t.Errorf("code = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestCancelledExecuteKillsTheAction(t *testing.T) {
+	e := newExecEnvGrace(t, 10*time.Millisecond)
+	killed := make(chan error, 1)
+	e.runner.Func = func(ctx context.Context, spec sandbox.Spec) (sandbox.Result, error) {
+		<-ctx.Done()
+		killed <- context.Cause(ctx)
+		return sandbox.Result{}, ctx.Err()
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	stream, err := e.client.Execute(ctx, &repb.ExecuteRequest{ActionDigest: e.action(t, "/bin/sleep", "60")})
+	if err != nil {
+		t.Fatalf("Execute: %v", err)
+	}
+	first, err := stream.Recv()
+	if err != nil {
+		t.Fatalf("Recv: %v", err)
+	}
+	<-e.runner.Started()
+	cancel()
+	select {
+	case cause := <-killed:
+		if status.Code(cause) != codes.Canceled {
+			t.Errorf("kill cause = %v, want CANCELLED", cause)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("action still running 10s after its only client cancelled")
+	}
+	// The operation is kept and reports the cancellation.
+	wait, err := e.client.WaitExecution(t.Context(), &repb.WaitExecutionRequest{Name: first.GetName()})
+	if err != nil {
+		t.Fatalf("WaitExecution: %v", err)
+	}
+	ops := receiveAll(t, wait)
+	if len(ops) == 0 || !ops[len(ops)-1].GetDone() {
+		t.Fatalf("WaitExecution = %v, want a done operation", ops)
+	}
+	if code := codes.Code(opResponse(t, ops[len(ops)-1]).GetStatus().GetCode()); code != codes.Canceled {
+		t.Errorf("status = %v, want CANCELLED", code)
 	}
 }
