@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -85,6 +86,7 @@ type Builder struct {
 	seq       seqGen
 	trees     treeCache
 	cache     cache
+	dirs      actionDirs
 
 	rootHits, rootMisses, dirHits, dirMisses atomic.Uint64
 	linked, copied                           atomic.Uint64
@@ -174,6 +176,7 @@ func New(ctx context.Context, opts Options) (*Builder, error) {
 		}
 	}
 	b.log.DebugContext(ctx, "execroot work directory cleaned", slog.String("work_dir", wd), slog.Duration("took", time.Since(start)))
+	b.dirs.start(b)
 	return b, nil
 }
 
@@ -205,7 +208,7 @@ func (b *Builder) Prepare(ctx context.Context, inputRoot digest.Digest, cmd *rep
 		return nil, err
 	}
 
-	r := &Root{b: b, tree: tree, wd: wd}
+	r := &Root{b: b, tree: tree, wd: wd, created: createdChildren(p.mkdirs)}
 	ok := false
 	defer func() {
 		if !ok {
@@ -216,7 +219,7 @@ func (b *Builder) Prepare(ctx context.Context, inputRoot digest.Digest, cmd *rep
 	for _, bt := range p.binds {
 		skip[bt.rel] = true
 		e, hit, err := b.cache.acquire(ctx, "d/"+bt.dir.FileName(), func() (string, []func(), int64, error) {
-			return b.build(ctx, tree, bt.dir, nil, false, filepath.Join(b.workDir, dirCacheDir, bt.dir.FileName()))
+			return b.build(ctx, tree, bt.dir, nil, nil, false, filepath.Join(b.workDir, dirCacheDir, bt.dir.FileName()))
 		})
 		if err != nil {
 			return nil, err
@@ -224,9 +227,9 @@ func (b *Builder) Prepare(ctx context.Context, inputRoot digest.Digest, cmd *rep
 		count(hit, &b.dirHits, &b.dirMisses)
 		r.binds = append(r.binds, bindMount{rel: bt.rel, e: e})
 	}
-	name := inputRoot.FileName() + "-" + bindsKey(p.binds)
+	name := inputRoot.FileName() + "-" + planKey(p)
 	e, hit, err := b.cache.acquire(ctx, "r/"+name, func() (string, []func(), int64, error) {
-		return b.build(ctx, tree, inputRoot, skip, b.chown, filepath.Join(b.workDir, rootsDir, name))
+		return b.build(ctx, tree, inputRoot, skip, p.mkdirs, b.chown, filepath.Join(b.workDir, rootsDir, name))
 	})
 	if err != nil {
 		return nil, err
@@ -234,32 +237,11 @@ func (b *Builder) Prepare(ctx context.Context, inputRoot digest.Digest, cmd *rep
 	count(hit, &b.rootHits, &b.rootMisses)
 	r.lower = e
 
-	r.dir = filepath.Join(b.workDir, actionsDir, b.seq.next())
-	r.upper = filepath.Join(r.dir, "upper")
-	r.work = filepath.Join(r.dir, "work")
-	if err := os.Mkdir(r.dir, 0o700); err != nil {
-		return nil, rpcstatus.Newf(codes.Internal, "create action directory: %v", err)
-	}
-	for _, d := range []string{r.upper, r.work} {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			return nil, rpcstatus.Newf(codes.Internal, "create action directory: %v", err)
-		}
-	}
-	if err := b.own(r.upper); err != nil {
+	dir, err := b.dirs.get()
+	if err != nil {
 		return nil, err
 	}
-	// REAPI: the server creates the parents of outputs (and here the working
-	// directory). Those missing from the input tree go into the upper layer,
-	// which the overlay merges over the lower tree.
-	for _, rel := range p.mkdirs {
-		d := filepath.Join(r.upper, rel)
-		if err := os.Mkdir(d, 0o755); err != nil && !os.IsExist(err) {
-			return nil, rpcstatus.Newf(codes.Internal, "create output parent directory %q: %v", rel, err)
-		}
-		if err := b.own(d); err != nil {
-			return nil, err
-		}
-	}
+	r.dir, r.upper, r.work = dir, filepath.Join(dir, "upper"), filepath.Join(dir, "work")
 	ok = true
 	return r, nil
 }
@@ -282,23 +264,45 @@ func count(hit bool, hits, misses *atomic.Uint64) {
 	}
 }
 
-// bindsKey names a set of binds: lower trees of one input root differ only
-// in which subtrees are left as mount points.
-func bindsKey(binds []bindTarget) string {
-	if len(binds) == 0 {
+// planKey names a plan: lower trees of one input root differ only in which
+// subtrees are left as mount points and which output parents were added.
+func planKey(p plan) string {
+	if len(p.binds) == 0 && len(p.mkdirs) == 0 {
 		return "0"
 	}
 	h := sha256.New()
-	for _, bt := range binds {
+	for _, bt := range p.binds {
 		h.Write([]byte(bt.rel))
+		h.Write([]byte{0})
+	}
+	h.Write([]byte{1})
+	for _, rel := range p.mkdirs {
+		h.Write([]byte(rel))
 		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil)[:8])
 }
 
+// createdChildren indexes directories made for outputs by parent, for the
+// merged view (they are not in the Directory protos).
+func createdChildren(mkdirs []string) map[string][]string {
+	if len(mkdirs) == 0 {
+		return nil
+	}
+	m := make(map[string][]string)
+	for _, rel := range mkdirs {
+		parent, name := "", rel
+		if i := strings.LastIndexByte(rel, '/'); i >= 0 {
+			parent, name = rel[:i], rel[i+1:]
+		}
+		m[parent] = append(m[parent], name)
+	}
+	return m
+}
+
 // build materializes directory d of tree into a temp dir and renames it to
 // final, so a half-built tree is never visible under its cache name.
-func (b *Builder) build(ctx context.Context, tree *inputTree, d digest.Digest, skip map[string]bool, chown bool, final string) (string, []func(), int64, error) {
+func (b *Builder) build(ctx context.Context, tree *inputTree, d digest.Digest, skip map[string]bool, mkdirs []string, chown bool, final string) (string, []func(), int64, error) {
 	start := time.Now()
 	m := &materializer{b: b, tree: tree, chown: chown, skip: skip, srcs: make(map[digest.Digest]string), xsrcs: make(map[digest.Digest]string)}
 	missing, err := m.pinAll(ctx, d, "")
@@ -313,6 +317,11 @@ func (b *Builder) build(ctx context.Context, tree *inputTree, d digest.Digest, s
 	err = m.mkdir(tmp)
 	if err == nil {
 		err = m.write(ctx, tmp, d, "")
+	}
+	for _, rel := range mkdirs {
+		if err == nil {
+			err = m.mkdir(filepath.Join(tmp, rel))
+		}
 	}
 	if err == nil {
 		if err = os.Rename(tmp, final); err != nil {
@@ -330,6 +339,14 @@ func (b *Builder) build(ctx context.Context, tree *inputTree, d digest.Digest, s
 	}
 	b.log.DebugContext(ctx, "execroot materialized tree", slog.String("path", final), slog.Duration("took", time.Since(start)))
 	return final, m.pins, m.bytes, nil
+}
+
+// Close stops the Builder's background work (pre-creating and removing
+// per-action directories) after finishing pending removals. Roots closed
+// afterwards remove their directories themselves.
+func (b *Builder) Close() error {
+	b.dirs.close()
+	return nil
 }
 
 // Stats returns the counters.

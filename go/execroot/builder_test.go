@@ -71,17 +71,19 @@ func TestPrepareMaterializes(t *testing.T) {
 	if got, want := inode(t, filepath.Join(lower, "a.txt")), inode(t, s.Path(digest.OfBytes([]byte("alpha")))); got != want {
 		t.Errorf("a.txt: inode %d, CAS blob inode %d; want a hard link", got, want)
 	}
-	if got, want := inode(t, filepath.Join(lower, "bin/tool")), inode(t, s.execPath(digest.OfBytes([]byte("#!/bin/sh\n")))); got != want {
+	if got, want := inode(t, filepath.Join(lower, "bin/tool")), inode(t, s.execPath(t, digest.OfBytes([]byte("#!/bin/sh\n")))); got != want {
 		t.Errorf("bin/tool: inode %d, CAS executable inode %d; want a hard link", got, want)
 	}
-	// The missing output parent exists in the upper layer.
-	if fi, err := os.Stat(filepath.Join(upperOf(r), "out")); err != nil || !fi.IsDir() {
-		t.Errorf("output parent out: got %v, %v; want a directory in the upper layer", fi, err)
+	// The missing output parent exists (in the cached lower tree).
+	if fi, err := os.Stat(filepath.Join(lower, "out")); err != nil || !fi.IsDir() {
+		t.Errorf("output parent out: got %v, %v; want a directory", fi, err)
 	}
 	if os.Geteuid() == 0 {
 		var st syscallStat
-		if err := lstat(filepath.Join(lower, "x"), &st); err != nil || st.Uid != 65534 {
-			t.Errorf("lower directory x: owner %d, %v; want 65534", st.Uid, err)
+		for _, d := range []string{"x", "out", "."} {
+			if err := lstat(filepath.Join(lower, d), &st); err != nil || st.Uid != 65534 {
+				t.Errorf("lower directory %s: owner %d, %v; want 65534", d, st.Uid, err)
+			}
 		}
 	}
 	if st := b.Stats(); st.FilesLinked != 3 || st.FilesCopied != 0 {
@@ -109,6 +111,7 @@ func TestPrepareCachesRoots(t *testing.T) {
 	}
 	r1.Close()
 	r2.Close()
+	b.Close() // waits for the background removal
 	if _, err := os.Stat(upperOf(r1)); !os.IsNotExist(err) {
 		t.Errorf("upper dir after Close: %v; want it removed", err)
 	}
@@ -225,6 +228,7 @@ func TestNewCleansWorkDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer b.Close()
 	r, err := b.Prepare(context.Background(), putTree(t, s, []ent{{path: "d/a", content: "1"}}), &repb.Command{})
 	if err != nil {
 		t.Fatal(err)
@@ -234,9 +238,11 @@ func TestNewCleansWorkDir(t *testing.T) {
 	if err := os.Chmod(filepath.Join(upperOf(r)), 0o555); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := execroot.New(context.Background(), execroot.Options{Store: s, WorkDir: wd}); err != nil {
+	b2, err := execroot.New(context.Background(), execroot.Options{Store: s, WorkDir: wd})
+	if err != nil {
 		t.Fatal(err)
 	}
+	defer b2.Close()
 	if _, err := os.Stat(lower); !os.IsNotExist(err) {
 		t.Errorf("lower tree of the previous run: %v; want it removed", err)
 	}

@@ -36,7 +36,7 @@ func newTnode() *tnode {
 
 // putTree stores the blobs and Directory protos of ents and returns the root
 // digest.
-func putTree(t testing.TB, s *fakeStore, ents []ent) digest.Digest {
+func putTree(t testing.TB, s *testStore, ents []ent) digest.Digest {
 	t.Helper()
 	root := newTnode()
 	for _, e := range ents {
@@ -65,7 +65,7 @@ func putTree(t testing.TB, s *fakeStore, ents []ent) digest.Digest {
 	return putNode(t, s, root)
 }
 
-func putNode(t testing.TB, s *fakeStore, n *tnode) digest.Digest {
+func putNode(t testing.TB, s *testStore, n *tnode) digest.Digest {
 	dir := &repb.Directory{}
 	for _, name := range sortedKeys(n.files) {
 		e := n.files[name]
@@ -91,7 +91,7 @@ func sortedKeys[V any](m map[string]V) []string {
 	return ks
 }
 
-func putBlob(t testing.TB, s *fakeStore, content string) digest.Digest {
+func putBlob(t testing.TB, s *testStore, content string) digest.Digest {
 	t.Helper()
 	d := digest.OfBytes([]byte(content))
 	if err := s.Put(context.Background(), d, []byte(content)); err != nil {
@@ -100,7 +100,7 @@ func putBlob(t testing.TB, s *fakeStore, content string) digest.Digest {
 	return d
 }
 
-func putDir(t testing.TB, s *fakeStore, dir *repb.Directory) digest.Digest {
+func putDir(t testing.TB, s *testStore, dir *repb.Directory) digest.Digest {
 	t.Helper()
 	b, d, err := digest.OfMessage(dir)
 	if err != nil {
@@ -112,7 +112,7 @@ func putDir(t testing.TB, s *fakeStore, dir *repb.Directory) digest.Digest {
 	return d
 }
 
-func newBuilder(t testing.TB, s *fakeStore, mod func(*execroot.Options)) *execroot.Builder {
+func newBuilder(t testing.TB, s *testStore, mod func(*execroot.Options)) *execroot.Builder {
 	t.Helper()
 	opts := execroot.Options{Store: s, WorkDir: filepath.Join(t.TempDir(), "work")}
 	if mod != nil {
@@ -122,6 +122,7 @@ func newBuilder(t testing.TB, s *fakeStore, mod func(*execroot.Options)) *execro
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { b.Close() })
 	return b
 }
 

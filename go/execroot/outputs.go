@@ -101,8 +101,10 @@ func splitRelPath(p string, allowEmpty bool) ([]string, error) {
 }
 
 // plan is what Prepare derives from the Command and the input tree: the
-// directories to create in the per-action upper layer, and the subtrees to
-// bind-mount from the directory cache instead of materializing.
+// directories to create because the input tree lacks them (output parents
+// and the working directory; they go into the cached lower tree, so a
+// repeated action creates nothing), and the subtrees to bind-mount from the
+// directory cache instead of materializing.
 type plan struct {
 	mkdirs []string     // relative to the input root, parents first
 	binds  []bindTarget // sorted by path; never nested
@@ -133,9 +135,7 @@ func planFor(t *inputTree, wd []string, outs []output, threshold int64) (plan, e
 			case kindFile, kindSymlink:
 				return rpcstatus.Newf(codes.InvalidArgument, "%s: %q is an input %s, so it cannot be a parent directory", what, strings.Join(comps[:i+1], "/"), map[lookupKind]string{kindFile: "file", kindSymlink: "symlink"}[k])
 			}
-			// The upper layer needs the existing parents too; they merge
-			// with the lower directories of the same names.
-			for j := 1; j <= len(comps); j++ {
+			for j := i + 1; j <= len(comps); j++ {
 				rel := strings.Join(comps[:j], "/")
 				if !created[rel] {
 					created[rel] = true

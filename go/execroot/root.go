@@ -7,9 +7,6 @@ import (
 	"path/filepath"
 	"sync"
 
-	"google.golang.org/grpc/codes"
-
-	"github.com/actiond/actiond/go/rpcstatus"
 	"github.com/actiond/actiond/go/sandbox"
 )
 
@@ -22,8 +19,11 @@ type Root struct {
 	lower *entry
 	binds []bindMount
 	dir   string // per-action directory holding upper and work
-	upper string
-	work  string
+	// created lists, by parent, the directories made in the lower tree
+	// for outputs, which the Directory protos do not show.
+	created map[string][]string
+	upper   string
+	work    string
 
 	closeOnce sync.Once
 	closeErr  error
@@ -59,9 +59,7 @@ func (r *Root) Mounts(target string) []sandbox.Mount {
 func (r *Root) Close() error {
 	r.closeOnce.Do(func() {
 		if r.dir != "" {
-			if err := removeAll(r.dir); err != nil {
-				r.closeErr = rpcstatus.Newf(codes.Internal, "remove action directory: %v", err)
-			}
+			r.closeErr = r.b.dirs.put(r.dir)
 		}
 		for _, bm := range r.binds {
 			r.b.cache.release(bm.e)

@@ -25,8 +25,31 @@ import (
 
 // mdir is one directory of the merged view.
 type mdir struct {
-	upper string    // its upper directory, or "" if it has none
-	lower *inputDir // its lower Directory, or nil (none, or hidden as opaque)
+	rel    string    // relative to the input root
+	upper  string    // its upper directory, or "" if it has none
+	lower  *inputDir // its lower Directory, or nil (none, or hidden as opaque)
+	opaque bool      // the upper dir hides the lower tree here
+}
+
+func (d mdir) join(name string) string {
+	if d.rel == "" {
+		return name
+	}
+	return d.rel + "/" + name
+}
+
+// createdDir reports whether the lower tree has the directory name in d
+// because Prepare made it for an output.
+func (r *Root) createdDir(d mdir, name string) bool {
+	if d.opaque {
+		return false
+	}
+	for _, n := range r.created[d.rel] {
+		if n == name {
+			return true
+		}
+	}
+	return false
 }
 
 type nodeKind int
@@ -53,6 +76,20 @@ type node struct {
 
 func (r *Root) rootDir() mdir { return mdir{upper: r.upper, lower: r.tree.dirs[r.tree.root]} }
 
+// lowerOnly is the lookup of name in the lower tree of d.
+func (r *Root) lowerOnly(d mdir, name string) node {
+	if d.lower != nil {
+		if n := lowerNode(d.lower, name); n.kind != nodeMissing {
+			n.dir.rel = d.join(name)
+			return n
+		}
+	}
+	if r.createdDir(d, name) {
+		return node{kind: nodeDir, name: name, dir: mdir{rel: d.join(name)}}
+	}
+	return node{kind: nodeMissing, name: name}
+}
+
 // child looks name up in parent.
 func (r *Root) child(parent mdir, name string) (node, error) {
 	if parent.upper != "" {
@@ -65,10 +102,7 @@ func (r *Root) child(parent mdir, name string) (node, error) {
 			return node{}, rpcstatus.Newf(codes.Internal, "read upper layer: %v", err)
 		}
 	}
-	if parent.lower != nil {
-		return lowerNode(parent.lower, name), nil
-	}
-	return node{kind: nodeMissing, name: name}, nil
+	return r.lowerOnly(parent, name), nil
 }
 
 func lowerNode(d *inputDir, name string) node {
@@ -98,8 +132,8 @@ func upperNode(parent mdir, name, p string, fi os.FileInfo) (node, error) {
 		if redirect, err := overlayXattr(p, "redirect"); err != nil || redirect != "" {
 			return node{}, rpcstatus.Newf(codes.Internal, "upper directory %s has an overlay redirect; mount the overlay with redirect_dir=off", p)
 		}
-		n := node{kind: nodeDir, name: name, dir: mdir{upper: p}}
-		if opaque != "y" && parent.lower != nil {
+		n := node{kind: nodeDir, name: name, dir: mdir{rel: parent.join(name), upper: p, opaque: opaque == "y" || parent.opaque}}
+		if !n.dir.opaque && parent.lower != nil {
 			if k, i := parent.lower.lookup(name); k == kindDir {
 				n.dir.lower = parent.lower.subs[i]
 			}
@@ -159,12 +193,18 @@ func (r *Root) list(d mdir) ([]node, error) {
 			}
 		}
 	}
-	if l := d.lower; l != nil {
-		add := func(name string) {
-			if !seen[name] {
-				nodes = append(nodes, lowerNode(l, name))
-			}
+	add := func(name string) {
+		if !seen[name] {
+			seen[name] = true
+			nodes = append(nodes, r.lowerOnly(d, name))
 		}
+	}
+	if !d.opaque {
+		for _, name := range r.created[d.rel] {
+			add(name)
+		}
+	}
+	if l := d.lower; l != nil {
 		for _, f := range l.dir.Files {
 			add(f.Name)
 		}
