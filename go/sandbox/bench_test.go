@@ -20,17 +20,38 @@ func reportPercentiles(b *testing.B, d []time.Duration) {
 	b.ReportMetric(float64(d[len(d)*9/10].Microseconds())/1000, "p90-ms")
 }
 
-// BenchmarkRun measures a whole sandboxed run of a program that does
-// nothing; compare with BenchmarkPlainExec for the sandbox overhead.
-// Run with: go test -run '^$' -bench . -benchtime 200x
+// BenchmarkRun measures whole sandboxed runs of a program that does
+// nothing, back to back; compare with BenchmarkPlainExec for the sandbox
+// overhead. Run with: go test -run '^$' -bench . -benchtime 200x
 func BenchmarkRun(b *testing.B) {
+	benchmarkRun(b, sandbox.Options{}, 0)
+}
+
+// BenchmarkRunSpaced leaves 20 ms between runs (not timed), as when actions
+// arrive one at a time: the latency one action sees once the pre-started
+// inits are ready.
+func BenchmarkRunSpaced(b *testing.B) {
+	benchmarkRun(b, sandbox.Options{}, 20*time.Millisecond)
+}
+
+// BenchmarkRunNoPrestart starts an init per action.
+func BenchmarkRunNoPrestart(b *testing.B) {
+	benchmarkRun(b, sandbox.Options{Prestart: -1}, 0)
+}
+
+func benchmarkRun(b *testing.B, opts sandbox.Options, gap time.Duration) {
 	requireRoot(b)
 	requireProbe(b)
-	r := newRunner(b, sandbox.Options{})
+	r := newRunner(b, opts)
 	spec := probeSpec(b, "true")
 	var setup []time.Duration
 	d := make([]time.Duration, 0, b.N)
 	for b.Loop() {
+		if gap > 0 {
+			b.StopTimer()
+			time.Sleep(gap)
+			b.StartTimer()
+		}
 		start := time.Now()
 		res, err := r.Run(context.Background(), spec)
 		if err != nil || res.ExitCode != 0 {

@@ -96,6 +96,8 @@ func (c *initConfig) marshal() []byte {
 	e.int(int64(c.UID))
 	e.int(int64(c.GID))
 	e.bool(c.Rootless)
+	e.str(c.Stdout)
+	e.str(c.Stderr)
 	e.int(int64(len(c.Mounts)))
 	for _, m := range c.Mounts {
 		e.int(int64(m.Kind))
@@ -118,6 +120,8 @@ func (c *initConfig) unmarshal(b []byte) error {
 	c.UID = int(d.int())
 	c.GID = int(d.int())
 	c.Rootless = d.bool()
+	c.Stdout = d.str()
+	c.Stderr = d.str()
 	n := d.int()
 	if d.err == nil && (n < 0 || n > int64(len(d.b))) {
 		d.err = errTruncated

@@ -73,8 +73,15 @@
 //
 // # Cost
 //
-// The init is a Go process, so each action pays one Go runtime start. To
-// keep it small the init runs from this package's initialization, before
+// The init is a Go process, so each action needs one Go runtime start and
+// the creation of its namespaces. In root mode the Runner keeps
+// Options.Prestart inits started ahead, waiting on their config pipe, so
+// both happen off the action's critical path; when it gets its action, an
+// init copies the daemon's current mount namespace afresh (setns + unshare
+// on its locked thread) so it sees host mounts made since it started. The
+// output files are opened by the init, from the config, so that a
+// pre-started init needs nothing else from its action. To keep a cold start
+// small as well, the init runs from this package's initialization, before
 // packages that do not depend on it (gRPC, protobuf registries) pay for
 // theirs; it decodes its configuration without reflection; the
 // configuration pipe is filled before the init starts; it forks with

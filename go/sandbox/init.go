@@ -79,6 +79,14 @@ func runInit() int {
 	if err := p.readConfig(); err != nil {
 		return p.setupFailed(err)
 	}
+	if err := p.openOutputs(); err != nil {
+		return p.setupFailed(err)
+	}
+	if !p.cfg.Rootless {
+		if err := reenterMountNamespace(); err != nil {
+			return p.setupFailed(err)
+		}
+	}
 	if p.cfg.Rootless {
 		// As PID 1 we only get signals we handle, but the Go runtime handles
 		// them all and exits on SIGTERM and the like. In rootless mode the
@@ -118,6 +126,57 @@ func (p *initProcess) readConfig() error {
 	if err := p.cfg.unmarshal(b); err != nil {
 		return fmt.Errorf("decode config: %w", err)
 	}
+	return nil
+}
+
+// openOutputs opens the output files (created by the daemon) as fds 1 and
+// 2, which the command inherits; init messages go there too.
+func (p *initProcess) openOutputs() error {
+	open := func(path string) (int, error) {
+		fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return -1, fmt.Errorf("open output file: %w", err)
+		}
+		return fd, nil
+	}
+	out, err := open(p.cfg.Stdout)
+	if err != nil {
+		return err
+	}
+	errFD := out
+	if p.cfg.Stderr != p.cfg.Stdout {
+		if errFD, err = open(p.cfg.Stderr); err != nil {
+			return err
+		}
+	}
+	for _, d := range [][2]int{{out, 1}, {errFD, 2}} {
+		if err := unix.Dup3(d[0], d[1], 0); err != nil {
+			return fmt.Errorf("install output file: %w", err)
+		}
+	}
+	unix.Close(out)
+	if errFD != out {
+		unix.Close(errFD)
+	}
+	return nil
+}
+
+// reenterMountNamespace replaces, for this (locked) thread, the mount
+// namespace copied when the init started by a fresh copy of the daemon's
+// current one: a pre-started init then sees host mounts made since. The
+// thread needs its own fs_struct (root, cwd) for setns; from here on only
+// this thread's view matters, as it does all mounting and forks the command.
+func reenterMountNamespace() error {
+	if err := unix.Unshare(unix.CLONE_FS); err != nil {
+		return fmt.Errorf("unshare fs attributes: %w", err)
+	}
+	if err := unix.Setns(mountNSFD, unix.CLONE_NEWNS); err != nil {
+		return fmt.Errorf("enter the daemon's mount namespace: %w", err)
+	}
+	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+		return fmt.Errorf("unshare mount namespace: %w", err)
+	}
+	unix.Close(mountNSFD)
 	return nil
 }
 

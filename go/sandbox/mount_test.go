@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -137,5 +138,33 @@ func TestReadOnlyBindIsRecursive(t *testing.T) {
 	o := mustRun(t, newRunner(t, sandbox.Options{}), spec)
 	if got, want := strings.TrimSpace(o.stdout), "write:/in/sub/x EROFS"; got != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// TestHostMountAfterStart mounts on the host after the Runner pre-started
+// its inits; the action must still see the new mount.
+func TestHostMountAfterStart(t *testing.T) {
+	requireRoot(t)
+	requireProbe(t)
+	r := newRunner(t, sandbox.Options{Prestart: 2})
+	time.Sleep(300 * time.Millisecond) // let the pre-started inits come up
+	dir := mkdir(t, 0o755, nil)
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "mode=0755"); err != nil {
+		t.Skipf("cannot mount a tmpfs on the host: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	if err := os.WriteFile(filepath.Join(dir, "new"), []byte("fresh"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ { // more runs than pre-started inits
+		spec := probeSpec(t, "cat", "/in/new")
+		spec.Mounts = append(spec.Mounts, sandbox.Mount{Kind: sandbox.Bind, Source: dir, Target: "/in", ReadOnly: true})
+		if o := mustRun(t, r, spec); o.stdout != "fresh" {
+			t.Errorf("run %d: got %q, want the file from the new host mount", i, o.stdout)
+		}
 	}
 }

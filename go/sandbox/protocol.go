@@ -11,19 +11,24 @@ package sandbox
 const (
 	configFD = 3
 	reportFD = 4
+	// mountNSFD is the daemon's mount namespace (root mode only).
+	mountNSFD = 5
 )
 
 // initConfig is everything the init needs; paths of Mounts are host paths
 // except Target.
 type initConfig struct {
-	Root     string
-	Args     []string
-	Env      []string
-	Dir      string
-	Mounts   []Mount
-	UID      int
-	GID      int
-	Rootless bool
+	Root   string
+	Args   []string
+	Env    []string
+	Dir    string
+	Mounts []Mount
+	// Stdout and Stderr are host paths the init opens (without truncating)
+	// as the command's fds 1 and 2.
+	Stdout, Stderr string
+	UID            int
+	GID            int
+	Rootless       bool
 }
 
 // Report kinds, in the order an init sends them.

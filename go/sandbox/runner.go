@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -32,6 +33,15 @@ type Options struct {
 	// CgroupRoot is a delegated cgroup v2 directory for per-action groups.
 	// Empty means <cgroup2 mount>/actiond (root only).
 	CgroupRoot string
+	// Prestart is how many inits wait, already started and in their
+	// namespaces, for the next actions: this takes the init's Go runtime
+	// start and the namespace creation (several ms) off each action's
+	// critical path. 0 means 2; negative disables. Root mode only: an init
+	// re-enters a fresh copy of the daemon's mount namespace when it gets
+	// its action, so it sees host mounts made after it started; a rootless
+	// init cannot, so rootless actions always start a fresh init. Actions
+	// with enforced Limits also start a fresh init (in their cgroup).
+	Prestart int
 }
 
 // Runner runs commands in sandboxes. It is safe for concurrent use.
@@ -43,6 +53,15 @@ type Runner struct {
 	rootDir string
 	devNull *os.File
 	cgroups *cgroupParent // nil: limits are not enforced
+	// mountNS is the daemon's mount namespace, which a root-mode init
+	// copies afresh when it gets its action.
+	mountNS *os.File
+
+	pool     chan *initProc // pre-started inits; nil when disabled
+	mu       sync.Mutex
+	closed   bool
+	spawning int // refills in flight
+	wg       sync.WaitGroup
 }
 
 // outputPollInterval is how often Run checks the output file sizes against
@@ -76,6 +95,23 @@ func NewRunner(logger *slog.Logger, opts Options) (*Runner, error) {
 	if err == nil && len(cg.controllers) > 0 {
 		r.cgroups = cg
 	}
+	if !r.rootless {
+		if r.mountNS, err = os.Open("/proc/self/ns/mnt"); err != nil {
+			r.devNull.Close()
+			os.Remove(r.rootDir)
+			return nil, fmt.Errorf("open own mount namespace: %w", err)
+		}
+		n := opts.Prestart
+		if n == 0 {
+			n = 2
+		}
+		if n > 0 {
+			r.pool = make(chan *initProc, n)
+			for i := 0; i < n; i++ {
+				r.refill()
+			}
+		}
+	}
 	logger.Info("sandbox runner ready", slog.Bool("rootless", r.rootless), slog.String("root_mount_point", r.rootDir),
 		slog.Bool("limits_enforced", r.cgroups != nil))
 	return r, nil
@@ -95,8 +131,19 @@ func (r *Runner) EnforcesLimits() (memory, cpu, pids bool) {
 	return c["memory"], c["cpu"], c["pids"]
 }
 
-// Close releases the Runner's resources. Runs must have returned.
+// Close releases the Runner's resources and stops the pre-started inits.
+// Runs must have returned.
 func (r *Runner) Close() error {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	r.wg.Wait()
+	for r.pool != nil && len(r.pool) > 0 {
+		(<-r.pool).discard()
+	}
+	if r.mountNS != nil {
+		r.mountNS.Close()
+	}
 	err := os.Remove(r.rootDir)
 	if cerr := r.devNull.Close(); err == nil {
 		err = cerr
@@ -137,52 +184,22 @@ func (r *Runner) Run(ctx context.Context, spec Spec) (Result, error) {
 		}()
 	}
 
-	configR, configW, err := os.Pipe()
-	if err != nil {
-		return Result{}, fmt.Errorf("create config pipe: %w", err)
+	cfgBytes := cfg.marshal()
+	var init *initProc
+	if cg == nil {
+		init = r.takePrestarted(cfgBytes)
 	}
-	defer configW.Close()
-	reportR, reportW, err := os.Pipe()
-	if err != nil {
-		configR.Close()
-		return Result{}, fmt.Errorf("create report pipe: %w", err)
+	if init == nil {
+		cgroupFD := -1
+		if cg != nil {
+			cgroupFD = cg.fd
+		}
+		if init, err = r.startInit(cgroupFD, cfgBytes); err != nil {
+			return Result{}, err
+		}
 	}
-	defer reportR.Close()
-
-	sys := &syscall.SysProcAttr{
-		Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWNET |
-			syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS | syscall.CLONE_NEWCGROUP,
-		// If the daemon dies, its actions die with it (the whole pid
-		// namespace goes with its init).
-		Pdeathsig: syscall.SIGKILL,
-	}
-	if r.rootless {
-		sys.Cloneflags |= syscall.CLONE_NEWUSER
-		sys.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}}
-		sys.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}
-		sys.GidMappingsEnableSetgroups = false
-	}
-	if cg != nil {
-		sys.UseCgroupFD, sys.CgroupFD = true, cg.fd
-	}
-	// Fill the config pipe before the init starts, so that it never waits
-	// for the daemon to be scheduled again (that wait was 2-4 ms of setup
-	// on a busy machine).
-	if err := sendConfig(configW, cfg.marshal()); err != nil {
-		configR.Close()
-		reportW.Close()
-		return Result{}, err
-	}
-	proc, err := os.StartProcess(initExe, []string{"actiond-sandbox-init", InitArg}, &os.ProcAttr{
-		Env:   []string{},
-		Files: []*os.File{r.devNull, stdout, stderr, configR, reportW},
-		Sys:   sys,
-	})
-	configR.Close()
-	reportW.Close()
-	if err != nil {
-		return Result{}, fmt.Errorf("start sandbox init: %w", err)
-	}
+	defer init.reportR.Close()
+	proc, reportR := init.proc, init.reportR
 
 	waited := make(chan error, 1)
 	var state *os.ProcessState
@@ -276,29 +293,6 @@ wait:
 	return res, ctxErr
 }
 
-// sendConfig writes b to the config pipe and closes it. When b does not fit
-// in the pipe buffer even after growing it, a goroutine writes it while the
-// init reads; a write error then means the init died, and its exit says why.
-func sendConfig(w *os.File, b []byte) error {
-	size, err := unix.FcntlInt(w.Fd(), unix.F_GETPIPE_SZ, 0)
-	if err == nil && size < len(b) {
-		size, err = unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, len(b))
-	}
-	if err == nil && size >= len(b) {
-		_, err := w.Write(b)
-		w.Close()
-		if err != nil {
-			return fmt.Errorf("write sandbox config: %w", err)
-		}
-		return nil
-	}
-	go func() {
-		_, _ = w.Write(b)
-		w.Close()
-	}()
-	return nil
-}
-
 // config validates spec and turns it into the init's configuration.
 func (r *Runner) config(spec Spec) (initConfig, error) {
 	invalid := func(format string, args ...any) (initConfig, error) {
@@ -352,12 +346,14 @@ func (r *Runner) config(spec Spec) (initConfig, error) {
 	}
 	return initConfig{
 		Root: r.rootDir, Args: spec.Args, Env: spec.Env, Dir: dir, Mounts: spec.Mounts,
-		UID: uid, GID: gid, Rootless: r.rootless,
+		Stdout: spec.Stdout, Stderr: spec.Stderr, UID: uid, GID: gid, Rootless: r.rootless,
 	}, nil
 }
 
 func isCleanAbs(p string) bool { return path.IsAbs(p) && path.Clean(p) == p }
 
+// openOutputs creates (truncates) the output files; Run keeps them open to
+// watch their sizes, the init opens them again for the command.
 func openOutputs(stdoutPath, stderrPath string) (stdout, stderr *os.File, err error) {
 	const flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
 	if stdout, err = os.OpenFile(stdoutPath, flags, 0o644); err != nil {
@@ -379,6 +375,10 @@ func openOutputs(stdoutPath, stderrPath string) (stdout, stderr *os.File, err er
 		return nil, nil, fmt.Errorf("create stderr file: %w", err)
 	}
 	return stdout, stderr, nil
+}
+
+func unixFcntl(f *os.File, cmd, arg int) (int, error) {
+	return unix.FcntlInt(f.Fd(), cmd, arg)
 }
 
 func fileSize(f *os.File) int64 {
