@@ -71,10 +71,16 @@ fi
 if [ "$done_lines" -lt "$remote" ]; then
   e2e_die "Bazel ran $remote remote actions but the daemon logged only $done_lines \"action done\" lines"
 fi
+# mixed_all and stress_all run the tool's sandbox checks (network blocked,
+# loopback, localhost in /etc/hosts); they must have run as assertions.
+enforced=$(grep -c 'sandbox checks passed (enforced)' "$E2E_WORK/remote.log" || true)
+if [ "$enforced" -lt 2 ]; then
+  e2e_die "want the sandbox checks of mixed_all and stress_all enforced and passing remotely, found $enforced confirmations in the Bazel log"
+fi
 if ! diff -u "$E2E_WORK/local.manifest" "$E2E_WORK/remote.manifest" >"$E2E_WORK/manifest.diff"; then
   head -n 60 "$E2E_WORK/manifest.diff" >&2
   e2e_die "remote outputs differ from the local build (diff above)"
 fi
 files=$(grep -c '^file ' "$E2E_WORK/local.manifest")
 links=$(grep -c '^symlink ' "$E2E_WORK/local.manifest")
-echo "stress.sh: PASS: $remote remote actions; $files files and $links symlinks in bazel-bin identical to the local build"
+echo "stress.sh: PASS: $remote remote actions; sandbox checks enforced in $enforced; $files files and $links symlinks in bazel-bin identical to the local build"
