@@ -49,6 +49,7 @@ type config struct {
 	parallel    int
 	small       int
 	shaSeconds  float64
+	sslSeconds  float64
 	cpSeconds   float64
 	out         string
 	findRepeats int
@@ -68,6 +69,7 @@ func main() {
 	fs.IntVar(&c.small, "small", 10000, "number of small blobs for BatchUpdateBlobs and FindMissingBlobs")
 	fs.IntVar(&c.findRepeats, "find-repeats", 5, "FindMissingBlobs calls to time (the median is reported)")
 	fs.Float64Var(&c.shaSeconds, "sha256sum-seconds", 0, "seconds sha256sum took on -file (0: omit the row)")
+	fs.Float64Var(&c.sslSeconds, "openssl-seconds", 0, "seconds `openssl dgst -sha256` took on -file (0: omit the row)")
 	fs.Float64Var(&c.cpSeconds, "cp-seconds", 0, "seconds cp took on -file (0: omit the row)")
 	fs.StringVar(&c.out, "out", "", "also write the Markdown table to this file")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the ByteStream phases to this file")
@@ -154,6 +156,9 @@ func run(ctx context.Context, c config) error {
 	var rows []row
 	if c.shaSeconds > 0 {
 		rows = append(rows, row{op: "sha256sum (coreutils), reference", data: human(total), seconds: c.shaSeconds, bytes: total})
+	}
+	if c.sslSeconds > 0 {
+		rows = append(rows, row{op: "openssl dgst -sha256 (SHA-NI), stricter reference", data: human(total), seconds: c.sslSeconds, bytes: total})
 	}
 	if c.cpSeconds > 0 {
 		rows = append(rows, row{op: "cp + fsync of the copy (same disk)", data: human(total), seconds: c.cpSeconds, bytes: total})
@@ -243,7 +248,7 @@ func run(ctx context.Context, c config) error {
 	sort.Float64s(times)
 	rows = append(rows, row{op: fmt.Sprintf("FindMissingBlobs, %d digests (half present), median of %d calls", len(find.BlobDigests), c.findRepeats), data: human(int64(proto.Size(find))) + " request", seconds: times[len(times)/2], count: len(find.BlobDigests), unit: "digests/s"})
 
-	table := render(rows, c.shaSeconds, total)
+	table := render(rows, c.shaSeconds, c.sslSeconds, total)
 	fmt.Print(table)
 	if c.out != "" {
 		if err := os.WriteFile(c.out, []byte(table), 0o644); err != nil {
@@ -387,7 +392,7 @@ func splitBatches(reqs []*repb.BatchUpdateBlobsRequest_Request, limit int64) [][
 	return out
 }
 
-func render(rows []row, shaSeconds float64, total int64) string {
+func render(rows []row, shaSeconds, sslSeconds float64, total int64) string {
 	var b strings.Builder
 	host, _ := os.Hostname()
 	fmt.Fprintf(&b, "# CAS benchmark\n\n%s, %s, %d CPUs, %s, host %s", time.Now().UTC().Format(time.RFC3339), runtime.Version(), runtime.NumCPU(), runtime.GOARCH, host)
@@ -395,20 +400,19 @@ func render(rows []row, shaSeconds float64, total int64) string {
 		// Other work on the machine skews every row; say how much there was.
 		fmt.Fprintf(&b, ", load average %s", strings.Join(strings.Fields(string(load))[:3], " "))
 	}
-	b.WriteString("\n\n")
-	b.WriteString("| operation | data | time | rate | vs sha256sum |\n|---|---|---:|---:|---:|\n")
-	for _, r := range rows {
-		rate, ratio := "", "–"
-		if r.bytes > 0 {
-			mibs := float64(r.bytes) / (1 << 20) / r.seconds
-			rate = fmt.Sprintf("%.0f MiB/s", mibs)
-			if shaSeconds > 0 {
-				ratio = fmt.Sprintf("%.2f×", float64(r.bytes)/r.seconds/(float64(total)/shaSeconds))
-			}
-		} else {
-			rate = fmt.Sprintf("%.0f %s", float64(r.count)/r.seconds, r.unit)
+	b.WriteString("\n\n| operation | data | time | rate | vs sha256sum | vs openssl sha256 |\n|---|---|---:|---:|---:|---:|\n")
+	ratio := func(r row, ref float64) string {
+		if r.bytes == 0 || ref <= 0 {
+			return "–"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", r.op, r.data, seconds(r.seconds), rate, ratio)
+		return fmt.Sprintf("%.2f×", float64(r.bytes)/r.seconds/(float64(total)/ref))
+	}
+	for _, r := range rows {
+		rate := fmt.Sprintf("%.0f %s", float64(r.count)/r.seconds, r.unit)
+		if r.bytes > 0 {
+			rate = fmt.Sprintf("%.0f MiB/s", float64(r.bytes)/(1<<20)/r.seconds)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", r.op, r.data, seconds(r.seconds), rate, ratio(r, shaSeconds), ratio(r, sslSeconds))
 	}
 	return b.String()
 }
