@@ -34,7 +34,7 @@ type Daemon struct {
 }
 
 // New opens the stores and builds the services; Serve then runs them.
-func New(ctx context.Context, cfg Config) (d *Daemon, err error) {
+func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	if cfg.Logger == nil {
 		return nil, errors.New("daemon: Config.Logger is required")
 	}
@@ -52,7 +52,7 @@ func New(ctx context.Context, cfg Config) (d *Daemon, err error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, fmt.Errorf("daemon: creating root: %w", err)
 	}
-	d = &Daemon{cfg: cfg, logger: cfg.Logger}
+	d := &Daemon{cfg: cfg, logger: cfg.Logger}
 	defer func() {
 		if err != nil {
 			d.close()

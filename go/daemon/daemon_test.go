@@ -1,0 +1,140 @@
+package daemon_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/actiond/actiond/go/daemon"
+	"github.com/actiond/actiond/go/digest"
+)
+
+// startDaemon serves a daemon on a loopback port and returns a client
+// connection and a stop function that waits for Serve to return.
+func startDaemon(t *testing.T, cfg daemon.Config) (*grpc.ClientConn, func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	d, err := daemon.New(ctx, cfg)
+	if err != nil {
+		cancel()
+		t.Fatalf("daemon.New: %v", err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- d.Serve(ctx, lis) }()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	stopped := false
+	stop := func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		conn.Close()
+		cancel()
+		select {
+		case err := <-errc:
+			return err
+		case <-time.After(daemon.ShutdownGrace + 5*time.Second):
+			t.Fatal("Serve did not return after the context was cancelled")
+			return nil
+		}
+	}
+	t.Cleanup(func() { _ = stop() })
+	return conn, stop
+}
+
+func TestCapabilitiesFollowExecution(t *testing.T) {
+	tests := []struct {
+		name      string
+		execution bool
+	}{
+		{"cache only", false},
+		{"with execution", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, stop := startDaemon(t, daemon.Config{
+				Root:      t.TempDir(),
+				Execution: tc.execution,
+				Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+			})
+			caps, err := repb.NewCapabilitiesClient(conn).GetCapabilities(context.Background(), &repb.GetCapabilitiesRequest{})
+			if err != nil {
+				t.Fatalf("GetCapabilities: %v", err)
+			}
+			if got := caps.GetExecutionCapabilities().GetExecEnabled(); got != tc.execution {
+				t.Errorf("exec_enabled = %v, want %v", got, tc.execution)
+			}
+			if lo := caps.GetLowApiVersion(); lo.GetMajor() != 2 || lo.GetMinor() != 0 {
+				t.Errorf("low_api_version = %v, want 2.0 (Bazel 4.2.3 speaks 2.0 only)", lo)
+			}
+			if err := stop(); err != nil {
+				t.Errorf("Serve after stop = %v, want nil", err)
+			}
+		})
+	}
+}
+
+func TestAcknowledgedBlobsSurviveRestart(t *testing.T) {
+	root := t.TempDir()
+	cfg := daemon.Config{Root: root, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	data := []byte("acknowledged before the restart")
+	d := digest.OfBytes(data)
+
+	conn, stop := startDaemon(t, cfg)
+	resp, err := repb.NewContentAddressableStorageClient(conn).BatchUpdateBlobs(context.Background(), &repb.BatchUpdateBlobsRequest{
+		Requests: []*repb.BatchUpdateBlobsRequest_Request{{Digest: d.Proto(), Data: data}},
+	})
+	if err != nil || resp.GetResponses()[0].GetStatus().GetCode() != 0 {
+		t.Fatalf("BatchUpdateBlobs = %v, %v", resp, err)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+
+	conn, _ = startDaemon(t, cfg)
+	read, err := repb.NewContentAddressableStorageClient(conn).BatchReadBlobs(context.Background(), &repb.BatchReadBlobsRequest{
+		Digests: []*repb.Digest{d.Proto()},
+	})
+	if err != nil {
+		t.Fatalf("BatchReadBlobs: %v", err)
+	}
+	if got := read.GetResponses()[0]; got.GetStatus().GetCode() != 0 || string(got.GetData()) != string(data) {
+		t.Errorf("after restart got %v %q, want OK %q", got.GetStatus(), got.GetData(), data)
+	}
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	tests := []struct {
+		name string
+		cfg  daemon.Config
+	}{
+		{"no logger", daemon.Config{Root: t.TempDir()}},
+		{"no root", daemon.Config{Logger: logger}},
+		{"image and dir", daemon.Config{Root: t.TempDir(), Logger: logger, RuntimeImage: "a.sqfs", RuntimeDir: "b"}},
+		{"missing image", daemon.Config{Root: t.TempDir(), Logger: logger, Execution: true, RuntimeImage: "/nonexistent/rt.sqfs"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := daemon.New(context.Background(), tc.cfg); err == nil {
+				t.Errorf("New(%+v) = nil error, want one", tc.cfg)
+			}
+		})
+	}
+}
