@@ -65,6 +65,7 @@ func TestParseResourceNames(t *testing.T) {
 		{name: "blobs/" + h + "/-1", wantCode: codes.InvalidArgument},
 		{name: "blobs/" + h + "/x", wantCode: codes.InvalidArgument},
 		{name: "blobs/abc/1", wantCode: codes.InvalidArgument},
+		{name: "blobs/sha256/abc/1", wantCode: codes.InvalidArgument},
 		{name: "blobs/" + h + "/0/extra", wantCode: codes.InvalidArgument},
 		{name: "nothing", wantCode: codes.InvalidArgument},
 		{name: "main/uploads/u1/blobs/" + h + "/0/meta", write: true, want: digest.ResourceName{InstanceName: "main", UploadID: "u1", Digest: digest.Empty}},

@@ -93,7 +93,7 @@ func parseResourceName(name string, write bool) (ResourceName, error) {
 		return bad("want blobs or compressed-blobs after the instance name")
 	}
 	// An optional digest function segment; only sha256 is supported.
-	if len(rest) > 0 && len(rest[0]) != HashLength && strings.ToLower(rest[0]) == rest[0] && !isDigits(rest[0]) {
+	if len(rest) > 2 && digestFunctions[rest[0]] {
 		if rest[0] != "sha256" {
 			return ResourceName{}, rpcstatus.Newf(codes.InvalidArgument, "resource name %q: digest function %q is not supported (supported: sha256)", truncate(name), rest[0])
 		}
@@ -117,14 +117,9 @@ func parseResourceName(name string, write bool) (ResourceName, error) {
 	return rn, nil
 }
 
-func isDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
+// digestFunctions are the lowercase DigestFunction.Value names a resource
+// name may carry before the hash; only sha256 is supported.
+var digestFunctions = map[string]bool{
+	"sha256": true, "sha1": true, "md5": true, "vso": true, "sha384": true,
+	"sha512": true, "murmur3": true, "sha256tree": true, "blake3": true,
 }
