@@ -2,6 +2,7 @@ package executor_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -49,12 +50,11 @@ func buildTool(t testing.TB) []byte {
 		cmd := exec.Command(goTool, "build", "-o", toolPath, "./testdata/tool")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			toolErr = err
-			toolPath = string(out)
+			toolErr = fmt.Errorf("%w\n%s", err, out)
 		}
 	})
 	if toolErr != nil {
-		t.Fatalf("building testdata/tool: %v\n%s", toolErr, toolPath)
+		t.Fatalf("building testdata/tool: %v", toolErr)
 	}
 	b, err := os.ReadFile(toolPath)
 	if err != nil {
@@ -81,6 +81,8 @@ func newRealEnv(t testing.TB) *realEnv {
 	tool := buildTool(t)
 	root := t.TempDir()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	// EXECUTOR_TEST_LOG=1 shows the daemon-style JSON logs ("action done"
+	// timings) on stderr, e.g. with the benchmark.
 	if os.Getenv("EXECUTOR_TEST_LOG") != "" {
 		logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}

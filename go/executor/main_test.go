@@ -2,6 +2,7 @@ package executor_test
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/actiond/actiond/go/sandbox"
@@ -10,5 +11,9 @@ import (
 func TestMain(m *testing.M) {
 	// The test binary is also the sandbox init of the integration tests.
 	sandbox.MaybeRunInit()
-	os.Exit(m.Run())
+	code := m.Run()
+	if toolPath != "" {
+		os.RemoveAll(filepath.Dir(toolPath))
+	}
+	os.Exit(code)
 }
