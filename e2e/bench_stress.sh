@@ -117,7 +117,7 @@ report=$(
   cat <<EOF
 ## Stress workspace benchmark ($(date -u +%Y-%m-%dT%H:%MZ))
 
-One run per mode of \`bazel build //:stress_all\` (34 actions) after \`bazel clean\`, Bazel $(bazel --version 2>/dev/null | awk '{print $2}'), --jobs=$jobs, $(nproc) cores, runtime ${RUNTIME_IMAGE:-${RUNTIME_DIR:-}} (libc=${RUNTIME_LIBC:-glibc2.36}), as $(id -un).
+One run per mode of \`bazel build //:stress_all\` (34 actions) after \`bazel clean\`, Bazel $(dpkg-query -W -f='${Version}' bazel-bootstrap 2>/dev/null || bazel --version 2>/dev/null | awk '{print $2}'), --jobs=$jobs, $(nproc) cores, runtime ${RUNTIME_IMAGE:-${RUNTIME_DIR:-}} (libc=${RUNTIME_LIBC:-glibc2.36}), as $(id -un).
 Wall is the whole \`bazel --batch build\` (JVM start, loading and analysis included); "Elapsed" and "Critical path" are Bazel's own figures.
 
 | Mode | Wall (s) | Elapsed (s) | Critical path (s) | Processes |
