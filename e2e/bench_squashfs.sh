@@ -22,6 +22,8 @@ reps=${BENCH_SQUASHFS_REPS:-2}
 src_tree=${BENCH_SQUASHFS_SRC:-$(go env GOROOT)/src}
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench_squashfs.XXXXXX")
 trap 'rm -rf "$work"' EXIT
+# apt-get download drops privileges to _apt, which must reach the directory.
+chmod 0755 "$work"
 
 command -v mksquashfs >/dev/null || { echo "bench_squashfs: mksquashfs missing (apt-get install -y squashfs-tools)" >&2; exit 1; }
 command -v unsquashfs >/dev/null || { echo "bench_squashfs: unsquashfs missing (apt-get install -y squashfs-tools)" >&2; exit 1; }
@@ -38,8 +40,7 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
 tree_size() { du -sb --apparent-size "$1" | cut -f1; }
 tree_files() { find "$1" | wc -l; }
 
-# run_contender NAME IMAGE CMD... runs CMD reps times and prints the best
-# time; the images of all runs must be identical for squashfs_builder.
+# run_once IMAGE CMD... removes IMAGE, runs CMD and prints its wall time.
 run_once() {
   local image=$1
   shift
@@ -106,6 +107,10 @@ done
   echo "# SquashFS writer benchmark"
   echo
   echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(mksquashfs -version | head -1), best of $reps runs."
+  echo
+  echo "Both tools at their default levels: zstd 15 (squashfs_builder maps it onto klauspost/compress's"
+  echo "best level, which compresses about like C zstd level 9) and gzip 9. squashfs_builder also packs"
+  echo "file tails into fragments (mksquashfs only does with -always-use-fragments)."
   echo
   cat "$table"
 } >"$out/bench_squashfs.md"
