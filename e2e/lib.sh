@@ -7,7 +7,8 @@
 # Variables set here:
 #   E2E_REPO    the repository root
 #   E2E_WORK    the private work directory (removed on exit unless
-#               ACTIOND_E2E_KEEP_TMP=1)
+#               ACTIOND_E2E_KEEP_TMP=1, or ACTIOND_E2E_KEEP_TMP_ON_FAILURE=1
+#               and the script failed)
 #   E2E_DAEMON_PID, E2E_DAEMON_PORT, E2E_DAEMON_LOG   after e2e_start_daemon
 
 E2E_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -46,6 +47,9 @@ e2e_init() {
   if [ -z "$modcache" ] || ! mkdir -p "$modcache" 2>/dev/null || [ ! -w "$modcache" ]; then
     export GOMODCACHE="$E2E_WORK/gomodcache"
   fi
+  # git refuses to read a repository owned by another user, which breaks
+  # Go's VCS stamping in every go build these scripts start.
+  export GOFLAGS="${GOFLAGS:+$GOFLAGS }-buildvcs=false"
   trap e2e_cleanup EXIT
   trap 'exit 130' INT TERM
 }
