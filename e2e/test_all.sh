@@ -38,3 +38,35 @@ go test -count=1 -timeout 20m ./...
 
 step "e2e: remote cache with Bazel 4.2.3"
 e2e/cache.sh
+
+shared=$(mktemp -d "${TMPDIR:-/tmp}/actiond-test-all.XXXXXX")
+trap 'rm -rf "$shared"' EXIT
+chmod 0755 "$shared"
+
+step "e2e: runtime image from Debian .debs (apt-get download)"
+mkdir -p "$shared/debs"
+(cd "$shared/debs" && apt-get download libc6 bash-static >/dev/null)
+e2e/build_local_runtimes.sh --debs "$shared/debs" "$shared/runtimes.sqfs"
+
+step "e2e: Bazel rules under Bazel 4.2.3 (image identical to the script's)"
+test/rules/run.sh --debs "$shared/debs"
+
+step "e2e: stress workspace, remote execution as root"
+go build -o "$shared/linux_actiond" ./cmd/linux_actiond
+export RUNTIME_IMAGE="$shared/runtimes.sqfs" ACTIOND_BIN="$shared/linux_actiond"
+e2e/stress.sh linux
+
+if [ "$(id -u)" = 0 ]; then
+  step "e2e: stress workspace, remote execution rootless (as nobody)"
+  chmod -R a+rX "$shared"
+  # A copy of the repository that nobody can read, outside root's home.
+  git ls-files -z | tar --null -T - -cf - | (mkdir -p "$shared/repo" && tar -xf - -C "$shared/repo")
+  chmod -R a+rX "$shared/repo"
+  (cd "$shared/repo" && setpriv --reuid=65534 --regid=65534 --clear-groups --reset-env \
+    env PATH="/usr/local/go/bin:/usr/bin:/bin" TMPDIR=/tmp \
+    RUNTIME_IMAGE="$RUNTIME_IMAGE" ACTIOND_BIN="$ACTIOND_BIN" \
+    e2e/stress.sh linux)
+fi
+
+echo
+echo "test_all: PASS"
