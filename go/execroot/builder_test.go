@@ -377,3 +377,20 @@ func TestPrepareDepthLimit(t *testing.T) {
 		t.Errorf("Prepare of a 131-level tree: got %v (%v), want InvalidArgument", got, err)
 	}
 }
+
+func TestPrepareCancelled(t *testing.T) {
+	s := newStore(t)
+	root := putTree(t, s, bigTree("d", 10))
+	b := newBuilder(t, s, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := b.Prepare(ctx, root, &repb.Command{})
+	if got := rpcstatus.Code(err); got != codes.Canceled {
+		t.Errorf("Prepare with a cancelled context: got %v (%v), want Canceled", got, err)
+	}
+	// Nothing half-built is remembered: the next Prepare works.
+	r := prepare(t, b, root, &repb.Command{})
+	if _, err := os.Stat(filepath.Join(lowerOf(r), "d/f003")); err != nil {
+		t.Errorf("after a cancelled Prepare: %v", err)
+	}
+}

@@ -6,6 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/actiond/actiond/go/rpcstatus"
 )
 
 // entry is one materialized directory on disk: a directory-cache tree
@@ -43,6 +47,22 @@ type cache struct {
 // build if absent. Concurrent callers of one key wait for a single build.
 // build returns the entry's final path, its pins and their bytes.
 func (c *cache) acquire(ctx context.Context, key string, build func() (string, []func(), int64, error)) (*entry, bool, error) {
+	for {
+		e, hit, err := c.acquireOnce(ctx, key, build)
+		if hit && cancelled(err) && ctx.Err() == nil {
+			continue // the builder's caller gave up; build it ourselves
+		}
+		return e, hit, err
+	}
+}
+
+// cancelled reports whether err is a context's error (as a status or not).
+func cancelled(err error) bool {
+	c := rpcstatus.Code(err)
+	return c == codes.Canceled || c == codes.DeadlineExceeded
+}
+
+func (c *cache) acquireOnce(ctx context.Context, key string, build func() (string, []func(), int64, error)) (*entry, bool, error) {
 	c.mu.Lock()
 	e, ok := c.entries[key]
 	if ok {
@@ -61,7 +81,7 @@ func (c *cache) acquire(ctx context.Context, key string, build func() (string, [
 		}
 		if e.err != nil {
 			c.release(e)
-			return nil, false, e.err
+			return nil, true, e.err
 		}
 		return e, true, nil
 	}
@@ -157,6 +177,16 @@ type treeEntry struct {
 }
 
 func (c *treeCache) get(ctx context.Context, key string, build func() (*inputTree, error)) (*inputTree, bool, error) {
+	for {
+		t, hit, err := c.getOnce(ctx, key, build)
+		if hit && cancelled(err) && ctx.Err() == nil {
+			continue // the builder's caller gave up; build it ourselves
+		}
+		return t, hit, err
+	}
+}
+
+func (c *treeCache) getOnce(ctx context.Context, key string, build func() (*inputTree, error)) (*inputTree, bool, error) {
 	c.mu.Lock()
 	if e, ok := c.m[key]; ok {
 		c.hits++

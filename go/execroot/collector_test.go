@@ -315,3 +315,27 @@ func TestCollectOutputsRejects(t *testing.T) {
 		})
 	}
 }
+
+// Parents Prepare creates for outputs are part of the merged view even when
+// the action leaves them empty, as they would be in the real overlay.
+func TestCollectSeesCreatedParents(t *testing.T) {
+	s := newStore(t)
+	root := putTree(t, s, []ent{{path: "a/in.txt", content: "in"}})
+	b := newBuilder(t, s, nil)
+	cmd := &repb.Command{OutputFiles: []string{"a/b/c/f"}, OutputDirectories: []string{"a"}}
+	r := prepare(t, b, root, cmd)
+	res := &repb.ActionResult{}
+	if err := r.CollectOutputs(context.Background(), cmd, res); err != nil {
+		t.Fatalf("CollectOutputs: %v", err)
+	}
+	if len(res.OutputFiles) != 0 || len(res.OutputDirectories) != 1 {
+		t.Fatalf("result: got %v; want only the output directory a", res)
+	}
+	top, children := readTree(t, s, res.OutputDirectories[0].TreeDigest)
+	if !equal(names(top.Files), []string{"in.txt"}) || !equal(names(top.Directories), []string{"b"}) {
+		t.Errorf("a: got files %v dirs %v; want [in.txt] and [b]", names(top.Files), names(top.Directories))
+	}
+	if len(children) != 2 {
+		t.Errorf("a: got %d child directories; want 2 (b and the empty c)", len(children))
+	}
+}

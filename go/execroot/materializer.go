@@ -92,21 +92,64 @@ func (m *materializer) unpinAll() {
 	m.pins = nil
 }
 
-// write fills the existing directory dst with the contents of d.
+// linkWorkers is how many goroutines create files and symlinks. Links in
+// different directories can proceed in parallel in the kernel; on the
+// 2-core CI VM it measured the same as one worker (about 40 µs per link
+// either way), so this only pays on bigger machines.
+const linkWorkers = 4
+
+// write fills the existing directory dst with the contents of d. The
+// directories are made first, in tree order; their files and symlinks are
+// then created by linkWorkers goroutines, one directory at a time each.
 func (m *materializer) write(ctx context.Context, dst string, d digest.Digest, prefix string) error {
+	var jobs []dirJob
+	if err := m.mkdirs(ctx, dst, d, prefix, &jobs); err != nil {
+		return err
+	}
+	if len(jobs) == 1 {
+		return m.fill(jobs[0])
+	}
+	next := make(chan dirJob)
+	errs := make(chan error, linkWorkers)
+	for range linkWorkers {
+		go func() {
+			var first error
+			for j := range next {
+				if first == nil {
+					first = m.fill(j)
+				}
+			}
+			errs <- first
+		}()
+	}
+	for _, j := range jobs {
+		next <- j
+	}
+	close(next)
+	var first error
+	for range linkWorkers {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// dirJob is one directory whose files and symlinks are to be created.
+type dirJob struct {
+	dst  string
+	info *inputDir
+}
+
+// mkdirs creates the subdirectories of d under dst, recursively, and lists
+// the directories to fill.
+func (m *materializer) mkdirs(ctx context.Context, dst string, d digest.Digest, prefix string, jobs *[]dirJob) error {
 	if err := ctx.Err(); err != nil {
 		return rpcstatus.FromContext(ctx)
 	}
 	info := m.tree.dirs[d]
-	for i, f := range info.dir.Files {
-		if err := m.file(filepath.Join(dst, f.Name), info.fileDigs[i], f.IsExecutable); err != nil {
-			return err
-		}
-	}
-	for _, l := range info.dir.Symlinks {
-		if err := os.Symlink(l.Target, filepath.Join(dst, l.Name)); err != nil {
-			return rpcstatus.Newf(codes.Internal, "create input symlink: %v", err)
-		}
+	if len(info.dir.Files)+len(info.dir.Symlinks) > 0 {
+		*jobs = append(*jobs, dirJob{dst: dst, info: info})
 	}
 	for i, sub := range info.dir.Directories {
 		p := filepath.Join(dst, sub.Name)
@@ -117,8 +160,23 @@ func (m *materializer) write(ctx context.Context, dst string, d digest.Digest, p
 		if m.skip[rel] {
 			continue
 		}
-		if err := m.write(ctx, p, info.subDigs[i], rel+"/"); err != nil {
+		if err := m.mkdirs(ctx, p, info.subDigs[i], rel+"/", jobs); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// fill creates one directory's files and symlinks.
+func (m *materializer) fill(j dirJob) error {
+	for i, f := range j.info.dir.Files {
+		if err := m.file(filepath.Join(j.dst, f.Name), j.info.fileDigs[i], f.IsExecutable); err != nil {
+			return err
+		}
+	}
+	for _, l := range j.info.dir.Symlinks {
+		if err := os.Symlink(l.Target, filepath.Join(j.dst, l.Name)); err != nil {
+			return rpcstatus.Newf(codes.Internal, "create input symlink: %v", err)
 		}
 	}
 	return nil
