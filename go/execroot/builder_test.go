@@ -394,3 +394,25 @@ func TestPrepareCancelled(t *testing.T) {
 		t.Errorf("after a cancelled Prepare: %v", err)
 	}
 }
+
+func TestPrepareCapsBinds(t *testing.T) {
+	s := newStore(t)
+	var ents []ent
+	for i := range 20 {
+		ents = append(ents, bigTree(fmt.Sprintf("d%02d", i), 32+i)...)
+	}
+	root := putTree(t, s, ents)
+	b := newBuilder(t, s, nil)
+	r := prepare(t, b, root, &repb.Command{})
+	ms := r.Mounts("/e")
+	if got := len(ms) - 1; got != 16 {
+		t.Fatalf("binds: got %d; want 16", got)
+	}
+	// The smallest subtrees (d00..d03) are linked instead.
+	if ms[1].Target != "/e/d04" {
+		t.Errorf("first bind: got %s; want /e/d04 (the four smallest linked)", ms[1].Target)
+	}
+	if _, err := os.Stat(filepath.Join(lowerOf(r), "d00/f031")); err != nil {
+		t.Errorf("d00/f031 in the lower tree: %v", err)
+	}
+}

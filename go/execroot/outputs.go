@@ -1,6 +1,7 @@
 package execroot
 
 import (
+	"sort"
 	"strings"
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
@@ -111,8 +112,9 @@ type plan struct {
 }
 
 type bindTarget struct {
-	rel string // relative to the input root, never empty
-	dir digest.Digest
+	rel   string // relative to the input root, never empty
+	dir   digest.Digest
+	files int64
 }
 
 // planFor checks the working directory and every output's parents against
@@ -182,10 +184,21 @@ func planFor(t *inputTree, wd []string, outs []output, threshold int64) (plan, e
 			case ancestors[rel]:
 				walk(child, rel+"/")
 			case child.files >= threshold:
-				p.binds = append(p.binds, bindTarget{rel: rel, dir: d.subDigs[i]})
+				p.binds = append(p.binds, bindTarget{rel: rel, dir: d.subDigs[i], files: child.files})
 			}
 		}
 	}
 	walk(t.dirs[t.root], "")
+	if len(p.binds) > maxBinds {
+		// Every bind is a mount (and a read-only remount) in the sandbox;
+		// keep the largest subtrees and link the rest into the lower tree.
+		sort.SliceStable(p.binds, func(i, j int) bool { return p.binds[i].files > p.binds[j].files })
+		p.binds = p.binds[:maxBinds]
+		sort.Slice(p.binds, func(i, j int) bool { return p.binds[i].rel < p.binds[j].rel })
+	}
 	return p, nil
 }
+
+// maxBinds caps the read-only binds per action: each costs the sandbox a
+// mount and a remount (tens of microseconds).
+const maxBinds = 16
