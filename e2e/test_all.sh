@@ -33,20 +33,23 @@ go vet ./...
 step "format: gofmt, gazelle, buildifier"
 e2e/check_format.sh
 
-step "go test"
-go test -count=1 -timeout 20m ./...
-
-step "e2e: remote cache with Bazel 4.2.3"
-e2e/cache.sh
-
 shared=$(mktemp -d "${TMPDIR:-/tmp}/actiond-test-all.XXXXXX")
 trap 'rm -rf "$shared"' EXIT
 chmod 0755 "$shared"
 
-step "e2e: runtime image from Debian .debs (apt-get download)"
+step "runtime image from Debian's bullseye and bookworm .debs (apt-get download)"
+e2e/build_local_runtimes.sh --suites bullseye,bookworm "$shared/runtimes.sqfs"
+
+step "go test"
+# The runtime image lets the executor tests run a gcc-built program against
+# glibc 2.36 and 2.31 from the image.
+ACTIOND_TEST_RUNTIME_IMAGE="$shared/runtimes.sqfs" go test -count=1 -timeout 20m ./...
+
+step "e2e: remote cache with Bazel 4.2.3"
+e2e/cache.sh
+
 mkdir -p "$shared/debs"
 (cd "$shared/debs" && apt-get download libc6 bash-static >/dev/null)
-e2e/build_local_runtimes.sh --debs "$shared/debs" "$shared/runtimes.sqfs"
 
 step "e2e: Bazel rules under Bazel 4.2.3 (image identical to the script's)"
 test/rules/run.sh --debs "$shared/debs"

@@ -3,6 +3,7 @@
 package sandbox
 
 import (
+	"debug/elf"
 	"errors"
 	"fmt"
 	"io"
@@ -485,7 +486,7 @@ func (p *initProcess) runCommand() int {
 		time.Sleep(backoff)
 	}
 	if err != nil {
-		return p.execFailed(err)
+		return p.execFailed(explainExecError(path, err))
 	}
 	var ts unix.Timespec
 	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
@@ -514,6 +515,43 @@ func (p *initProcess) runCommand() int {
 		p.send(r)
 		return r.ExitCode
 	}
+}
+
+// explainExecError makes the common ENOENT on an existing file say what is
+// missing: the ELF interpreter of a dynamically linked program, which the
+// empty sandbox root only has when the action selects a libc runtime.
+func explainExecError(path string, err error) error {
+	if !errors.Is(err, syscall.ENOENT) {
+		return err
+	}
+	if _, statErr := os.Stat(path); statErr != nil {
+		return err
+	}
+	interp, ok := elfInterpreter(path)
+	if !ok {
+		return err
+	}
+	return fmt.Errorf("%w: its ELF interpreter %s is not in the sandbox; a dynamically linked program needs a runtime, selected with the exec property libc (for example libc=glibc2.36)", err, interp)
+}
+
+// elfInterpreter returns the PT_INTERP path of an ELF executable.
+func elfInterpreter(path string) (string, bool) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return "", false
+	}
+	defer f.Close()
+	for _, prog := range f.Progs {
+		if prog.Type != elf.PT_INTERP {
+			continue
+		}
+		b, err := io.ReadAll(io.LimitReader(prog.Open(), 4096))
+		if err != nil {
+			return "", false
+		}
+		return strings.TrimRight(string(b), "\x00"), true
+	}
+	return "", false
 }
 
 func (p *initProcess) execFailed(err error) int {

@@ -1,0 +1,174 @@
+package daemon_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	longrunningpb "cloud.google.com/go/longrunning/autogen/longrunningpb"
+	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/actiond/actiond/go/daemon"
+	"github.com/actiond/actiond/go/digest"
+)
+
+// runtimeImageEnv names a runtime image holding glibc2.31 and glibc2.36 (from
+// e2e/build_local_runtimes.sh --suites bullseye,bookworm); e2e/test_all.sh
+// builds one and sets it.
+const runtimeImageEnv = "ACTIOND_TEST_RUNTIME_IMAGE"
+
+const glibcVersionProgram = `#include <stdio.h>
+#include <gnu/libc-version.h>
+int main(void) { printf("glibc %s\n", gnu_get_libc_version()); return 0; }
+`
+
+// TestDynamicProgramUsesTheRuntimeGlibc runs a program linked against the
+// host's glibc 2.36 through the executor: with libc=glibc2.36 it prints that
+// version from the image's glibc, without a runtime it cannot start (its ELF
+// interpreter is absent), and under glibc2.31 the loader refuses it, which
+// proves the image's glibc is the one used.
+func TestDynamicProgramUsesTheRuntimeGlibc(t *testing.T) {
+	image := os.Getenv(runtimeImageEnv)
+	switch {
+	case os.Geteuid() != 0:
+		t.Skip("needs root to mount the runtime image and run namespace sandboxes")
+	case image == "":
+		t.Skipf("set %s to a runtime image with glibc2.31 and glibc2.36 (e2e/build_local_runtimes.sh --suites bullseye,bookworm OUT.sqfs)", runtimeImageEnv)
+	}
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("needs gcc to build the dynamically linked test program")
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "hello.c")
+	if err := os.WriteFile(src, []byte(glibcVersionProgram), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "hello")
+	if out, err := exec.Command("gcc", "-O1", "-o", bin, src).CombinedOutput(); err != nil {
+		t.Fatalf("gcc: %v\n%s", err, out)
+	}
+	program, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	conn, _ := startDaemon(t, daemon.Config{
+		Root:         filepath.Join(dir, "root"),
+		Execution:    true,
+		RuntimeImage: image,
+		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	tests := []struct {
+		name       string
+		libc       string
+		wantExit   int32
+		wantStdout string
+		wantStderr []string
+	}{
+		{name: "glibc2.36", libc: "glibc2.36", wantExit: 0, wantStdout: "glibc 2.36\n"},
+		{name: "no runtime", libc: "", wantExit: 127, wantStderr: []string{"ld-linux", "libc="}},
+		{name: "glibc2.31 is too old", libc: "glibc2.31", wantExit: 1, wantStderr: []string{"GLIBC_2.3", "not found"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := executeProgram(t, conn, program, tc.libc)
+			stdout, stderr := readBlob(t, conn, res.GetStdoutDigest()), readBlob(t, conn, res.GetStderrDigest())
+			if res.GetExitCode() != tc.wantExit {
+				t.Errorf("exit code = %d, want %d; stdout %q, stderr %q", res.GetExitCode(), tc.wantExit, stdout, stderr)
+			}
+			if tc.wantStdout != "" && stdout != tc.wantStdout {
+				t.Errorf("stdout = %q, want %q", stdout, tc.wantStdout)
+			}
+			for _, want := range tc.wantStderr {
+				if !strings.Contains(stderr, want) {
+					t.Errorf("stderr = %q, want it to mention %q", stderr, want)
+				}
+			}
+		})
+	}
+}
+
+// executeProgram uploads program as the input root's only file and runs it
+// with the given libc property, returning the ActionResult.
+func executeProgram(t *testing.T, conn *grpc.ClientConn, program []byte, libc string) *repb.ActionResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var platform *repb.Platform
+	if libc != "" {
+		platform = &repb.Platform{Properties: []*repb.Platform_Property{{Name: "libc", Value: libc}}}
+	}
+	programDigest := digest.OfBytes(program)
+	rootBytes, rootDigest := marshal(t, &repb.Directory{Files: []*repb.FileNode{{Name: "hello", Digest: programDigest.Proto(), IsExecutable: true}}})
+	cmdBytes, cmdDigest := marshal(t, &repb.Command{Arguments: []string{"./hello"}, Platform: platform})
+	actionBytes, actionDigest := marshal(t, &repb.Action{CommandDigest: cmdDigest.Proto(), InputRootDigest: rootDigest.Proto(), Platform: platform, DoNotCache: true})
+
+	var reqs []*repb.BatchUpdateBlobsRequest_Request
+	for _, b := range [][]byte{program, rootBytes, cmdBytes, actionBytes} {
+		reqs = append(reqs, &repb.BatchUpdateBlobsRequest_Request{Digest: digest.OfBytes(b).Proto(), Data: b})
+	}
+	up, err := repb.NewContentAddressableStorageClient(conn).BatchUpdateBlobs(ctx, &repb.BatchUpdateBlobsRequest{Requests: reqs})
+	if err != nil {
+		t.Fatalf("BatchUpdateBlobs: %v", err)
+	}
+	for _, r := range up.GetResponses() {
+		if r.GetStatus().GetCode() != 0 {
+			t.Fatalf("uploading %v: %v", r.GetDigest(), r.GetStatus())
+		}
+	}
+	stream, err := repb.NewExecutionClient(conn).Execute(ctx, &repb.ExecuteRequest{ActionDigest: actionDigest.Proto(), SkipCacheLookup: true})
+	if err != nil {
+		t.Fatalf("Execute: %v", err)
+	}
+	var last *longrunningpb.Operation
+	for {
+		op, err := stream.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("Execute stream: %v", err)
+		}
+		last = op
+	}
+	if !last.GetDone() {
+		t.Fatalf("last operation not done: %v", last)
+	}
+	resp := &repb.ExecuteResponse{}
+	if err := last.GetResponse().UnmarshalTo(resp); err != nil {
+		t.Fatalf("operation response: %v", err)
+	}
+	if resp.GetStatus().GetCode() != 0 {
+		t.Fatalf("ExecuteResponse.status = %v", resp.GetStatus())
+	}
+	return resp.GetResult()
+}
+
+func marshal(t *testing.T, m proto.Message) ([]byte, digest.Digest) {
+	t.Helper()
+	b, d, err := digest.OfMessage(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, d
+}
+
+func readBlob(t *testing.T, conn *grpc.ClientConn, d *repb.Digest) string {
+	t.Helper()
+	if d == nil || d.GetSizeBytes() == 0 {
+		return ""
+	}
+	resp, err := repb.NewContentAddressableStorageClient(conn).BatchReadBlobs(context.Background(), &repb.BatchReadBlobsRequest{Digests: []*repb.Digest{d}})
+	if err != nil || resp.GetResponses()[0].GetStatus().GetCode() != 0 {
+		t.Fatalf("BatchReadBlobs(%v) = %v, %v", d, resp, err)
+	}
+	return string(resp.GetResponses()[0].GetData())
+}
