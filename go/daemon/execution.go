@@ -37,6 +37,7 @@ func (d *Daemon) startExecution(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("daemon: execroot: %w", err)
 	}
+	d.closers = append(d.closers, roots.Close)
 
 	catalog, err := d.openRuntimes(ctx, runner.Rootless())
 	if err != nil {

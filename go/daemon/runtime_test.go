@@ -1,7 +1,6 @@
 package daemon_test
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"os"
@@ -9,15 +8,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	longrunningpb "cloud.google.com/go/longrunning/autogen/longrunningpb"
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/actiond/actiond/go/daemon"
-	"github.com/actiond/actiond/go/digest"
 )
 
 // runtimeImageEnv names a runtime image holding glibc2.31 and glibc2.36 (from
@@ -100,75 +95,16 @@ func TestDynamicProgramUsesTheRuntimeGlibc(t *testing.T) {
 // with the given libc property, returning the ActionResult.
 func executeProgram(t *testing.T, conn *grpc.ClientConn, program []byte, libc string) *repb.ActionResult {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	var platform *repb.Platform
 	if libc != "" {
 		platform = &repb.Platform{Properties: []*repb.Platform_Property{{Name: "libc", Value: libc}}}
 	}
-	programDigest := digest.OfBytes(program)
-	rootBytes, rootDigest := marshal(t, &repb.Directory{Files: []*repb.FileNode{{Name: "hello", Digest: programDigest.Proto(), IsExecutable: true}}})
-	cmdBytes, cmdDigest := marshal(t, &repb.Command{Arguments: []string{"./hello"}, Platform: platform})
-	actionBytes, actionDigest := marshal(t, &repb.Action{CommandDigest: cmdDigest.Proto(), InputRootDigest: rootDigest.Proto(), Platform: platform, DoNotCache: true})
-
-	var reqs []*repb.BatchUpdateBlobsRequest_Request
-	for _, b := range [][]byte{program, rootBytes, cmdBytes, actionBytes} {
-		reqs = append(reqs, &repb.BatchUpdateBlobsRequest_Request{Digest: digest.OfBytes(b).Proto(), Data: b})
-	}
-	up, err := repb.NewContentAddressableStorageClient(conn).BatchUpdateBlobs(ctx, &repb.BatchUpdateBlobsRequest{Requests: reqs})
-	if err != nil {
-		t.Fatalf("BatchUpdateBlobs: %v", err)
-	}
-	for _, r := range up.GetResponses() {
-		if r.GetStatus().GetCode() != 0 {
-			t.Fatalf("uploading %v: %v", r.GetDigest(), r.GetStatus())
-		}
-	}
-	stream, err := repb.NewExecutionClient(conn).Execute(ctx, &repb.ExecuteRequest{ActionDigest: actionDigest.Proto(), SkipCacheLookup: true})
-	if err != nil {
-		t.Fatalf("Execute: %v", err)
-	}
-	var last *longrunningpb.Operation
-	for {
-		op, err := stream.Recv()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatalf("Execute stream: %v", err)
-		}
-		last = op
-	}
-	if !last.GetDone() {
-		t.Fatalf("last operation not done: %v", last)
-	}
-	resp := &repb.ExecuteResponse{}
-	if err := last.GetResponse().UnmarshalTo(resp); err != nil {
-		t.Fatalf("operation response: %v", err)
-	}
+	resp := execute(t, conn, actionSpec{
+		files: map[string][]byte{"hello": program},
+		cmd:   &repb.Command{Arguments: []string{"./hello"}, Platform: platform},
+	})
 	if resp.GetStatus().GetCode() != 0 {
 		t.Fatalf("ExecuteResponse.status = %v", resp.GetStatus())
 	}
 	return resp.GetResult()
-}
-
-func marshal(t *testing.T, m proto.Message) ([]byte, digest.Digest) {
-	t.Helper()
-	b, d, err := digest.OfMessage(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b, d
-}
-
-func readBlob(t *testing.T, conn *grpc.ClientConn, d *repb.Digest) string {
-	t.Helper()
-	if d == nil || d.GetSizeBytes() == 0 {
-		return ""
-	}
-	resp, err := repb.NewContentAddressableStorageClient(conn).BatchReadBlobs(context.Background(), &repb.BatchReadBlobsRequest{Digests: []*repb.Digest{d}})
-	if err != nil || resp.GetResponses()[0].GetStatus().GetCode() != 0 {
-		t.Fatalf("BatchReadBlobs(%v) = %v, %v", d, resp, err)
-	}
-	return string(resp.GetResponses()[0].GetData())
 }
