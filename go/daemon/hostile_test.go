@@ -94,7 +94,9 @@ func TestHostileActionsLeaveTheDaemonHealthy(t *testing.T) {
 	toolOnly := func(files ...*repb.FileNode) *repb.Directory {
 		return &repb.Directory{Files: append([]*repb.FileNode{{Name: "hostile", Digest: toolDigest.Proto(), IsExecutable: true}}, files...)}
 	}
-	run := func(args ...string) *repb.Command { return &repb.Command{Arguments: append([]string{"./hostile"}, args...)} }
+	run := func(args ...string) *repb.Command {
+		return &repb.Command{Arguments: append([]string{"./hostile"}, args...)}
+	}
 
 	tests := []struct {
 		name        string

@@ -120,3 +120,30 @@ func BenchmarkPrepareWarmPaced(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCollectOutputs collects the two small output files of benchCmd
+// (a compile: out.o and out.d), moving them into the CAS.
+func BenchmarkCollectOutputs(b *testing.B) {
+	s := newStore(b)
+	root := putTree(b, s, benchTree(1, "base"))
+	bl := newBuilder(b, s, nil)
+	benchPrepare(b, bl, root)
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		time.Sleep(5 * time.Millisecond)
+		r, err := bl.Prepare(context.Background(), root, benchCmd)
+		if err != nil {
+			b.Fatal(err)
+		}
+		up := upperOf(r)
+		writeFile(b, up+"/bazel-out/k8-fastbuild/bin/pkg0/out.o", fmt.Sprintf("object %d", i), 0o644)
+		writeFile(b, up+"/bazel-out/k8-fastbuild/bin/pkg0/out.d", fmt.Sprintf("deps %d", i), 0o644)
+		b.StartTimer()
+		if err := r.CollectOutputs(context.Background(), benchCmd, &repb.ActionResult{}); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		r.Close()
+		b.StartTimer()
+	}
+}
