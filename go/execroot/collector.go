@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"sync"
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
 	"google.golang.org/grpc/codes"
@@ -36,7 +37,13 @@ func (r *Root) CollectOutputs(ctx context.Context, cmd *repb.Command, res *repb.
 	if err != nil {
 		return err
 	}
-	c := &collector{r: r, ctx: ctx, budgets: r.b.budgets, stored: make(map[string]digest.Digest)}
+	// First walk every output, checking types and budgets, so that an
+	// error leaves the upper dir untouched; then store the new files in
+	// parallel (the CAS fsyncs each, and concurrent fsyncs share journal
+	// commits); then encode and store the Trees, also in parallel.
+	c := &collector{r: r, ctx: ctx, budgets: r.b.budgets, pending: make(map[string]*pendingFile)}
+	var files []fileFixup
+	var trees []treeFixup
 	for _, o := range outs {
 		if err := ctx.Err(); err != nil {
 			return rpcstatus.FromContext(ctx)
@@ -55,20 +62,24 @@ func (r *Root) CollectOutputs(ctx context.Context, cmd *repb.Command, res *repb.
 			if o.kind == outDir {
 				return rpcstatus.Newf(codes.FailedPrecondition, "output directory %q is a file", o.rel)
 			}
-			d, err := c.file(n, o.rel)
+			pf, err := c.file(n, o.rel)
 			if err != nil {
 				return err
 			}
-			res.OutputFiles = append(res.OutputFiles, &repb.OutputFile{Path: o.rel, Digest: d.Proto(), IsExecutable: n.exec})
+			of := &repb.OutputFile{Path: o.rel, IsExecutable: n.exec}
+			res.OutputFiles = append(res.OutputFiles, of)
+			files = append(files, fileFixup{of, pf})
 		case nodeDir:
 			if o.kind == outFile {
 				return rpcstatus.Newf(codes.FailedPrecondition, "output file %q is a directory", o.rel)
 			}
-			td, err := c.tree(n.dir, o.rel)
+			td, err := c.dir(n.dir, o.rel, 0)
 			if err != nil {
 				return err
 			}
-			res.OutputDirectories = append(res.OutputDirectories, &repb.OutputDirectory{Path: o.rel, TreeDigest: td.Proto(), IsTopologicallySorted: true})
+			od := &repb.OutputDirectory{Path: o.rel, IsTopologicallySorted: true}
+			res.OutputDirectories = append(res.OutputDirectories, od)
+			trees = append(trees, treeFixup{od, td})
 		case nodeSymlink:
 			if err := c.symlink(n, o.rel); err != nil {
 				return err
@@ -95,17 +106,117 @@ func (r *Root) CollectOutputs(ctx context.Context, cmd *repb.Command, res *repb.
 			}
 		}
 	}
-	return nil
+
+	if err := parallel(len(c.queue), func(i int) error {
+		pf := c.queue[i]
+		d, err := r.b.store.PutFile(ctx, pf.path, true)
+		if err != nil {
+			return rpcstatus.Wrapf(err, "store output file %q", pf.rel)
+		}
+		pf.d = d
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, f := range files {
+		f.out.Digest = f.file.d.Proto()
+	}
+	return parallel(len(trees), func(i int) error {
+		d, err := c.storeTree(trees[i].dir, trees[i].out.Path)
+		if err != nil {
+			return err
+		}
+		trees[i].out.TreeDigest = d.Proto()
+		return nil
+	})
 }
 
-// collector holds the budgets of one CollectOutputs call.
+type fileFixup struct {
+	out  *repb.OutputFile
+	file *pendingFile
+}
+
+type treeFixup struct {
+	out *repb.OutputDirectory
+	dir *walkedDir
+}
+
+// pendingFile is an output file whose digest is known once it is stored.
+type pendingFile struct {
+	path string // in the upper dir; "" for an unchanged input
+	rel  string
+	d    digest.Digest
+}
+
+// walkedDir is a walked output directory, before its files are stored.
+type walkedDir struct {
+	files []outFileNode
+	dirs  []outDirNode
+	links []*repb.SymlinkNode
+}
+
+type outFileNode struct {
+	name string
+	file *pendingFile
+	exec bool
+}
+
+type outDirNode struct {
+	name string
+	dir  *walkedDir
+}
+
+// maxParallelStores bounds concurrent PutFile and Tree stores.
+const maxParallelStores = 8
+
+// parallel runs f(0..n-1) on up to maxParallelStores goroutines and returns
+// the first error.
+func parallel(n int, f func(i int) error) error {
+	if n == 1 {
+		return f(0)
+	}
+	var (
+		mu    sync.Mutex
+		next  int
+		first error
+		wg    sync.WaitGroup
+	)
+	for range min(n, maxParallelStores) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				i := next
+				next++
+				stop := first != nil
+				mu.Unlock()
+				if i >= n || stop {
+					return
+				}
+				if err := f(i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+// collector holds the budgets and pending files of one CollectOutputs call.
 type collector struct {
 	r       *Root
 	ctx     context.Context
 	budgets Budgets
 	total   int64
 	entries int
-	stored  map[string]digest.Digest // upper path -> digest, once moved
+	pending map[string]*pendingFile // by upper path: a file is stored once
+	queue   []*pendingFile          // files to store, in walk order
 }
 
 func (c *collector) entry(rel string) error {
@@ -116,30 +227,28 @@ func (c *collector) entry(rel string) error {
 	return nil
 }
 
-// file returns the digest of an output file, moving a new one into the CAS.
-func (c *collector) file(n node, rel string) (digest.Digest, error) {
+// file accounts for an output file and returns its pending digest.
+func (c *collector) file(n node, rel string) (*pendingFile, error) {
 	if err := c.entry(rel); err != nil {
-		return digest.Digest{}, err
+		return nil, err
 	}
 	if n.size > c.budgets.MaxOutputFileBytes {
-		return digest.Digest{}, rpcstatus.Newf(codes.ResourceExhausted, "output file %q has %d bytes, over the %d byte limit", rel, n.size, c.budgets.MaxOutputFileBytes)
+		return nil, rpcstatus.Newf(codes.ResourceExhausted, "output file %q has %d bytes, over the %d byte limit", rel, n.size, c.budgets.MaxOutputFileBytes)
 	}
 	c.total += n.size
 	if c.total > c.budgets.MaxTotalOutputBytes {
-		return digest.Digest{}, rpcstatus.Newf(codes.ResourceExhausted, "outputs have more than %d bytes (at %q)", c.budgets.MaxTotalOutputBytes, rel)
+		return nil, rpcstatus.Newf(codes.ResourceExhausted, "outputs have more than %d bytes (at %q)", c.budgets.MaxTotalOutputBytes, rel)
 	}
 	if n.upper == "" {
-		return n.digest, nil // an unchanged input
+		return &pendingFile{rel: rel, d: n.digest}, nil // an unchanged input
 	}
-	if d, ok := c.stored[n.upper]; ok {
-		return d, nil
+	if pf, ok := c.pending[n.upper]; ok {
+		return pf, nil
 	}
-	d, err := c.r.b.store.PutFile(c.ctx, n.upper, true)
-	if err != nil {
-		return digest.Digest{}, rpcstatus.Wrapf(err, "store output file %q", rel)
-	}
-	c.stored[n.upper] = d
-	return d, nil
+	pf := &pendingFile{path: n.upper, rel: rel}
+	c.pending[n.upper] = pf
+	c.queue = append(c.queue, pf)
+	return pf, nil
 }
 
 func (c *collector) symlink(n node, rel string) error {
@@ -152,20 +261,66 @@ func (c *collector) symlink(n node, rel string) error {
 	return nil
 }
 
-// builtDir is one Directory of an output tree.
+// dir walks the merged directory d.
+func (c *collector) dir(d mdir, rel string, depth int) (*walkedDir, error) {
+	if depth > maxDepth {
+		return nil, rpcstatus.Newf(codes.ResourceExhausted, "output directory %q nests deeper than %d levels", rel, maxDepth)
+	}
+	if err := c.ctx.Err(); err != nil {
+		return nil, rpcstatus.FromContext(c.ctx)
+	}
+	nodes, err := c.r.list(d)
+	if err != nil {
+		return nil, err
+	}
+	od := &walkedDir{}
+	for _, n := range nodes {
+		crel := n.name
+		if rel != "" {
+			crel = rel + "/" + n.name
+		}
+		switch n.kind {
+		case nodeFile:
+			pf, err := c.file(n, crel)
+			if err != nil {
+				return nil, err
+			}
+			od.files = append(od.files, outFileNode{name: n.name, file: pf, exec: n.exec})
+		case nodeDir:
+			if err := c.entry(crel); err != nil {
+				return nil, err
+			}
+			sub, err := c.dir(n.dir, crel, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			od.dirs = append(od.dirs, outDirNode{name: n.name, dir: sub})
+		case nodeSymlink:
+			if err := c.symlink(n, crel); err != nil {
+				return nil, err
+			}
+			od.links = append(od.links, &repb.SymlinkNode{Name: n.name, Target: n.target})
+		case nodeOther:
+			c.r.b.log.WarnContext(c.ctx, "execroot skipped a special file in an output directory", slog.String("path", crel))
+		}
+	}
+	return od, nil
+}
+
+// builtDir is one encoded Directory of an output tree.
 type builtDir struct {
 	dir   *repb.Directory
 	bytes []byte
 }
 
-// tree stores the Tree of an output directory and returns its digest. The
+// storeTree encodes and stores the Tree of a walked output directory. The
 // Tree is topologically sorted (root first, each child after its parent,
 // each distinct Directory once, in breadth-first order) and encoded as the
 // record stream OutputDirectory.is_topologically_sorted describes, which is
 // also the standard encoding of the Tree message.
-func (c *collector) tree(d mdir, rel string) (digest.Digest, error) {
+func (c *collector) storeTree(od *walkedDir, rel string) (digest.Digest, error) {
 	built := make(map[digest.Digest]builtDir)
-	root, rootBytes, err := c.dir(built, d, rel, 0)
+	root, rootBytes, _, err := encodeDir(od, built)
 	if err != nil {
 		return digest.Digest{}, err
 	}
@@ -198,54 +353,24 @@ func (c *collector) tree(d mdir, rel string) (digest.Digest, error) {
 	return td, nil
 }
 
-// dir builds the Directory for d (and, recursively, its children).
-func (c *collector) dir(built map[digest.Digest]builtDir, d mdir, rel string, depth int) (*repb.Directory, []byte, error) {
-	if depth > maxDepth {
-		return nil, nil, rpcstatus.Newf(codes.ResourceExhausted, "output directory %q nests deeper than %d levels", rel, maxDepth)
+// encodeDir builds the Directory protos of od bottom up, recording the
+// children in built.
+func encodeDir(od *walkedDir, built map[digest.Digest]builtDir) (*repb.Directory, []byte, digest.Digest, error) {
+	dir := &repb.Directory{Symlinks: od.links}
+	for _, f := range od.files {
+		dir.Files = append(dir.Files, &repb.FileNode{Name: f.name, Digest: f.file.d.Proto(), IsExecutable: f.exec})
 	}
-	if err := c.ctx.Err(); err != nil {
-		return nil, nil, rpcstatus.FromContext(c.ctx)
-	}
-	nodes, err := c.r.list(d)
-	if err != nil {
-		return nil, nil, err
-	}
-	dir := &repb.Directory{}
-	for _, n := range nodes {
-		crel := n.name
-		if rel != "" {
-			crel = rel + "/" + n.name
+	for _, s := range od.dirs {
+		sub, subBytes, sd, err := encodeDir(s.dir, built)
+		if err != nil {
+			return nil, nil, digest.Digest{}, err
 		}
-		switch n.kind {
-		case nodeFile:
-			fd, err := c.file(n, crel)
-			if err != nil {
-				return nil, nil, err
-			}
-			dir.Files = append(dir.Files, &repb.FileNode{Name: n.name, Digest: fd.Proto(), IsExecutable: n.exec})
-		case nodeDir:
-			if err := c.entry(crel); err != nil {
-				return nil, nil, err
-			}
-			sub, subBytes, err := c.dir(built, n.dir, crel, depth+1)
-			if err != nil {
-				return nil, nil, err
-			}
-			sd := digest.OfBytes(subBytes)
-			built[sd] = builtDir{dir: sub, bytes: subBytes}
-			dir.Directories = append(dir.Directories, &repb.DirectoryNode{Name: n.name, Digest: sd.Proto()})
-		case nodeSymlink:
-			if err := c.symlink(n, crel); err != nil {
-				return nil, nil, err
-			}
-			dir.Symlinks = append(dir.Symlinks, &repb.SymlinkNode{Name: n.name, Target: n.target})
-		case nodeOther:
-			c.r.b.log.WarnContext(c.ctx, "execroot skipped a special file in an output directory", slog.String("path", crel))
-		}
+		built[sd] = builtDir{dir: sub, bytes: subBytes}
+		dir.Directories = append(dir.Directories, &repb.DirectoryNode{Name: s.name, Digest: sd.Proto()})
 	}
-	b, _, err := digest.OfMessage(dir)
+	b, d, err := digest.OfMessage(dir)
 	if err != nil {
-		return nil, nil, rpcstatus.Newf(codes.Internal, "marshal output Directory: %v", err)
+		return nil, nil, digest.Digest{}, rpcstatus.Newf(codes.Internal, "marshal output Directory: %v", err)
 	}
-	return dir, b, nil
+	return dir, b, d, nil
 }
