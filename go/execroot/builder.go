@@ -314,6 +314,9 @@ func (b *Builder) build(ctx context.Context, tree *inputTree, d digest.Digest, s
 		return "", nil, 0, err
 	}
 	tmp := filepath.Join(b.workDir, tmpDir, b.seq.next())
+	// A unique name: an evicted tree of the same key may still be on its
+	// way out (cache.drop runs outside the lock).
+	final += "." + b.seq.next()
 	err = m.mkdir(tmp)
 	if err == nil {
 		err = m.write(ctx, tmp, d, "")
@@ -325,11 +328,7 @@ func (b *Builder) build(ctx context.Context, tree *inputTree, d digest.Digest, s
 	}
 	if err == nil {
 		if err = os.Rename(tmp, final); err != nil {
-			// A leftover of a failed eviction; the cache owns this name.
-			_ = removeAll(final)
-			if err = os.Rename(tmp, final); err != nil {
-				err = rpcstatus.Newf(codes.Internal, "rename materialized tree: %v", err)
-			}
+			err = rpcstatus.Newf(codes.Internal, "rename materialized tree: %v", err)
 		}
 	}
 	if err != nil {

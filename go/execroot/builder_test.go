@@ -416,3 +416,49 @@ func TestPrepareCapsBinds(t *testing.T) {
 		t.Errorf("d00/f031 in the lower tree: %v", err)
 	}
 }
+
+// Many actions over a few roots with a cache too small for them: trees are
+// built, shared, evicted and rebuilt concurrently, and every action still
+// sees its own inputs.
+func TestPrepareChurn(t *testing.T) {
+	s := newStore(t)
+	var roots []digest.Digest
+	for i := range 4 {
+		roots = append(roots, putTree(t, s, append(bigTree("shared", 40), ent{path: "id", content: fmt.Sprint(i)})))
+	}
+	b := newBuilder(t, s, func(o *execroot.Options) { o.MaxCacheEntries = 2 })
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 10 {
+				k := (g + i) % len(roots)
+				r, err := b.Prepare(context.Background(), roots[k], &repb.Command{OutputFiles: []string{"out"}})
+				if err != nil {
+					errs <- err
+					return
+				}
+				got, err := os.ReadFile(filepath.Join(lowerOf(r), "id"))
+				if err != nil || string(got) != fmt.Sprint(k) {
+					errs <- fmt.Errorf("root %d: id %q, %v", k, got, err)
+				}
+				if ms := r.Mounts("/e"); len(ms) != 2 {
+					errs <- fmt.Errorf("root %d: mounts %+v", k, ms)
+				} else if _, err := os.Stat(filepath.Join(ms[1].Source, "f039")); err != nil {
+					errs <- fmt.Errorf("root %d: bound tree: %v", k, err)
+				}
+				r.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if st := b.Stats(); st.Evictions == 0 {
+		t.Errorf("stats: %+v; want evictions with 2 cache entries for 5 trees", st)
+	}
+}

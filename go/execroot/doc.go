@@ -6,8 +6,8 @@
 // Under Options.WorkDir (which must be on the CAS's file system, so that
 // inputs are hard links and outputs are renames):
 //
-//	dircache/<hash>-<size>/          a Directory materialized in full, bound read-only into actions
-//	roots/<hash>-<size>-<plan>/      the lower tree of an input root for one plan (see below)
+//	dircache/<hash>-<size>.<n>/      a Directory materialized in full, bound read-only into actions
+//	roots/<hash>-<size>-<plan>.<n>/  the lower tree of an input root for one plan (see below)
 //	actions/<n>/{upper,work}/        per-action overlay upper and work directories
 //	tmp/                             trees being built (renamed into place when done) and trash
 //
