@@ -11,4 +11,7 @@
 // the tree share one inode. Identical file contents are stored once, and file
 // tails shorter than a block are packed into fragment blocks. Blocks that are
 // all zeros are stored as holes. There are no xattrs and no export table.
+//
+// Reader reads images (this package's and mksquashfs's, gzip, zstd or
+// uncompressed) as an fs.FS, for tests and tools that cannot mount them.
 package squashfs

@@ -1,0 +1,659 @@
+package squashfs
+
+import (
+	"bytes"
+	"compress/zlib"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// ErrInvalidImage is returned by NewReader and the Reader's methods for
+// data that is not a well-formed SquashFS 4.0 image, or uses a compressor
+// other than gzip and zstd.
+var ErrInvalidImage = errors.New("invalid squashfs image")
+
+// Reader reads a SquashFS 4.0 image as an fs.FS. It reads images written
+// by this package and by mksquashfs with gzip, zstd or no compression; it
+// ignores xattrs and export tables. Open does not follow symlinks: an
+// image's symlinks usually point into the root a runtime is chrooted to,
+// not into the image. A Reader is safe for concurrent use.
+type Reader struct {
+	r         io.ReaderAt
+	sb        superblock
+	blockSize int
+	zstd      *zstd.Decoder
+	root      *parsedInode
+
+	mu        sync.Mutex
+	metadata  map[uint64]metadataBlock
+	dirs      map[dirKey][]dirEntry
+	fragments []fragmentEntry
+}
+
+// InodeInfo is what the Sys method of a Reader's fs.FileInfo returns.
+type InodeInfo struct {
+	// Number is the inode number; hard links share it.
+	Number uint32
+	// Nlink is the link count.
+	Nlink uint32
+}
+
+type metadataBlock struct {
+	data []byte
+	next uint64 // image offset of the following block
+}
+
+// parsedInode is an inode as read from the inode table.
+type parsedInode struct {
+	typ        uint16 // basic type: 1 dir, 2 file, 3 symlink, 4-7 special
+	perm       uint16
+	mtime      uint32
+	number     uint32
+	nlink      uint32
+	size       uint64
+	start      uint64 // file: image offset of blocks; dir: directory table block
+	offset     uint32 // dir: offset in that block
+	fragment   uint32
+	fragOffset uint32
+	blocks     []uint32
+	target     string
+}
+
+// NewReader reads the superblock, root inode and fragment table of the
+// image in r.
+func NewReader(r io.ReaderAt) (*Reader, error) {
+	var b [superblockSize]byte
+	if _, err := r.ReadAt(b[:], 0); err != nil {
+		return nil, fmt.Errorf("%w: reading the superblock: %v", ErrInvalidImage, err)
+	}
+	le := binary.LittleEndian
+	sb := superblock{
+		inodeCount: le.Uint32(b[4:]), blockSize: le.Uint32(b[12:]), fragmentCount: le.Uint32(b[16:]),
+		compressionID: le.Uint16(b[20:]), blockLog: le.Uint16(b[22:]), flags: le.Uint16(b[24:]),
+		idCount: le.Uint16(b[26:]), rootInode: le.Uint64(b[32:]), bytesUsed: le.Uint64(b[40:]),
+		idTableStart: le.Uint64(b[48:]), xattrTableStart: le.Uint64(b[56:]), inodeTableStart: le.Uint64(b[64:]),
+		directoryTableStart: le.Uint64(b[72:]), fragmentTableStart: le.Uint64(b[80:]), exportTableStart: le.Uint64(b[88:]),
+	}
+	if le.Uint32(b[0:]) != magic || le.Uint16(b[28:]) != versionMajor || le.Uint16(b[30:]) != versionMinor {
+		return nil, fmt.Errorf("%w: no SquashFS 4.0 superblock", ErrInvalidImage)
+	}
+	if sb.blockSize < minBlockSize || sb.blockSize > maxBlockSize || 1<<sb.blockLog != sb.blockSize {
+		return nil, fmt.Errorf("%w: block size %d, log %d", ErrInvalidImage, sb.blockSize, sb.blockLog)
+	}
+	rd := &Reader{r: r, sb: sb, blockSize: int(sb.blockSize), metadata: map[uint64]metadataBlock{}, dirs: map[dirKey][]dirEntry{}}
+	switch sb.compressionID {
+	case compressionIDGzip:
+	case compressionIDZstd:
+		dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxWindow(maxBlockSize))
+		if err != nil {
+			return nil, err
+		}
+		rd.zstd = dec
+	default:
+		return nil, fmt.Errorf("%w: unsupported compressor id %d", ErrInvalidImage, sb.compressionID)
+	}
+	if err := rd.readFragmentTable(); err != nil {
+		return nil, err
+	}
+	root, err := rd.readInode(sb.rootInode)
+	if err != nil {
+		return nil, err
+	}
+	if root.typ != inodeTypeDir {
+		return nil, fmt.Errorf("%w: root inode is of type %d", ErrInvalidImage, root.typ)
+	}
+	rd.root = root
+	return rd, nil
+}
+
+func (rd *Reader) decompress(src []byte, limit int) ([]byte, error) {
+	var out []byte
+	var err error
+	if rd.zstd != nil {
+		out, err = rd.zstd.DecodeAll(src, make([]byte, 0, limit))
+	} else {
+		var zr io.ReadCloser
+		if zr, err = zlib.NewReader(bytes.NewReader(src)); err == nil {
+			out, err = io.ReadAll(io.LimitReader(zr, int64(limit)+1))
+			zr.Close()
+		}
+	}
+	if err == nil && len(out) > limit {
+		err = fmt.Errorf("block inflates past %d bytes", limit)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidImage, err)
+	}
+	return out, nil
+}
+
+// metadataBlock returns the decompressed metadata block at image offset at.
+func (rd *Reader) metadataBlock(at uint64) (metadataBlock, error) {
+	rd.mu.Lock()
+	m, ok := rd.metadata[at]
+	rd.mu.Unlock()
+	if ok {
+		return m, nil
+	}
+	var h [2]byte
+	if _, err := rd.r.ReadAt(h[:], int64(at)); err != nil {
+		return m, fmt.Errorf("%w: metadata block at %d: %v", ErrInvalidImage, at, err)
+	}
+	header := binary.LittleEndian.Uint16(h[:])
+	size := int(header &^ metadataUncompressed)
+	if size == 0 || size > metadataBlockSize {
+		return m, fmt.Errorf("%w: metadata block at %d has size %d", ErrInvalidImage, at, size)
+	}
+	data := make([]byte, size)
+	if _, err := rd.r.ReadAt(data, int64(at)+2); err != nil {
+		return m, fmt.Errorf("%w: metadata block at %d: %v", ErrInvalidImage, at, err)
+	}
+	if header&metadataUncompressed == 0 {
+		var err error
+		if data, err = rd.decompress(data, metadataBlockSize); err != nil {
+			return m, err
+		}
+	}
+	m = metadataBlock{data: data, next: at + 2 + uint64(size)}
+	rd.mu.Lock()
+	rd.metadata[at] = m
+	rd.mu.Unlock()
+	return m, nil
+}
+
+// metadataCursor reads a metadata table sequentially across blocks.
+type metadataCursor struct {
+	rd    *Reader
+	block metadataBlock
+	off   int
+}
+
+func (rd *Reader) cursor(at uint64, off int) (*metadataCursor, error) {
+	b, err := rd.metadataBlock(at)
+	if err != nil {
+		return nil, err
+	}
+	if off > len(b.data) {
+		return nil, fmt.Errorf("%w: offset %d past metadata block at %d", ErrInvalidImage, off, at)
+	}
+	return &metadataCursor{rd: rd, block: b, off: off}, nil
+}
+
+func (c *metadataCursor) read(n int) ([]byte, error) {
+	out := make([]byte, 0, n)
+	for len(out) < n {
+		if c.off == len(c.block.data) {
+			b, err := c.rd.metadataBlock(c.block.next)
+			if err != nil {
+				return nil, err
+			}
+			c.block, c.off = b, 0
+		}
+		k := min(n-len(out), len(c.block.data)-c.off)
+		out = append(out, c.block.data[c.off:c.off+k]...)
+		c.off += k
+	}
+	return out, nil
+}
+
+func (rd *Reader) readFragmentTable() error {
+	n := int(rd.sb.fragmentCount)
+	if n == 0 {
+		return nil
+	}
+	perBlock := metadataBlockSize / fragmentEntrySize
+	index := make([]byte, 8*((n+perBlock-1)/perBlock))
+	if _, err := rd.r.ReadAt(index, int64(rd.sb.fragmentTableStart)); err != nil {
+		return fmt.Errorf("%w: fragment index: %v", ErrInvalidImage, err)
+	}
+	for i := 0; i < len(index); i += 8 {
+		c, err := rd.cursor(binary.LittleEndian.Uint64(index[i:]), 0)
+		if err != nil {
+			return err
+		}
+		count := min(perBlock, n-len(rd.fragments))
+		b, err := c.read(count * fragmentEntrySize)
+		if err != nil {
+			return err
+		}
+		for j := 0; j < len(b); j += fragmentEntrySize {
+			rd.fragments = append(rd.fragments, fragmentEntry{
+				start: binary.LittleEndian.Uint64(b[j:]),
+				size:  binary.LittleEndian.Uint32(b[j+8:]),
+			})
+		}
+	}
+	return nil
+}
+
+// readInode parses the inode at reference ref (block << 16 | offset).
+func (rd *Reader) readInode(ref uint64) (*parsedInode, error) {
+	c, err := rd.cursor(rd.sb.inodeTableStart+ref>>16, int(ref&0xffff))
+	if err != nil {
+		return nil, err
+	}
+	h, err := c.read(16)
+	if err != nil {
+		return nil, err
+	}
+	le := binary.LittleEndian
+	in := &parsedInode{perm: le.Uint16(h[2:]), mtime: le.Uint32(h[8:]), number: le.Uint32(h[12:]), nlink: 1, fragment: invalidFragment}
+	typ := le.Uint16(h[0:])
+	field := func(n int) ([]byte, error) { return c.read(n) }
+	switch typ {
+	case inodeTypeDir:
+		b, err := field(16)
+		if err != nil {
+			return nil, err
+		}
+		in.typ = inodeTypeDir
+		in.start, in.nlink = uint64(le.Uint32(b[0:])), le.Uint32(b[4:])
+		in.size, in.offset = uint64(le.Uint16(b[8:])), uint32(le.Uint16(b[10:]))
+	case inodeTypeExtDir:
+		b, err := field(24)
+		if err != nil {
+			return nil, err
+		}
+		in.typ = inodeTypeDir
+		in.nlink, in.size, in.start = le.Uint32(b[0:]), uint64(le.Uint32(b[4:])), uint64(le.Uint32(b[8:]))
+		in.offset = uint32(le.Uint16(b[18:]))
+		// The index only speeds up lookups; the listing is read in full.
+	case inodeTypeFile, inodeTypeExtFile:
+		in.typ = inodeTypeFile
+		if typ == inodeTypeFile {
+			b, err := field(16)
+			if err != nil {
+				return nil, err
+			}
+			in.start, in.fragment = uint64(le.Uint32(b[0:])), le.Uint32(b[4:])
+			in.fragOffset, in.size = le.Uint32(b[8:]), uint64(le.Uint32(b[12:]))
+		} else {
+			b, err := field(40)
+			if err != nil {
+				return nil, err
+			}
+			in.start, in.size = le.Uint64(b[0:]), le.Uint64(b[8:])
+			in.nlink, in.fragment, in.fragOffset = le.Uint32(b[24:]), le.Uint32(b[28:]), le.Uint32(b[32:])
+		}
+		n := in.size / uint64(rd.blockSize)
+		if in.fragment == invalidFragment && in.size%uint64(rd.blockSize) != 0 {
+			n++
+		}
+		if n > 1<<32 {
+			return nil, fmt.Errorf("%w: file of %d bytes", ErrInvalidImage, in.size)
+		}
+		b, err := field(4 * int(n))
+		if err != nil {
+			return nil, err
+		}
+		for i := 0; i < len(b); i += 4 {
+			in.blocks = append(in.blocks, le.Uint32(b[i:]))
+		}
+	case inodeTypeSymlink, inodeTypeExtSymlink:
+		b, err := field(8)
+		if err != nil {
+			return nil, err
+		}
+		in.typ = inodeTypeSymlink
+		in.nlink, in.size = le.Uint32(b[0:]), uint64(le.Uint32(b[4:]))
+		if in.size > maxSymlinkLen {
+			return nil, fmt.Errorf("%w: symlink target of %d bytes", ErrInvalidImage, in.size)
+		}
+		t, err := field(int(in.size))
+		if err != nil {
+			return nil, err
+		}
+		in.target = string(t)
+	case 4, 5, 6, 7, 11, 12, 13, 14:
+		// Devices, FIFOs and sockets: only their type and mode matter here.
+		in.typ = (typ-1)%7 + 1
+	default:
+		return nil, fmt.Errorf("%w: inode of type %d", ErrInvalidImage, typ)
+	}
+	return in, nil
+}
+
+// dirKey identifies a directory listing.
+type dirKey struct {
+	start  uint64
+	offset uint32
+	size   uint64
+}
+
+// dirEntry is one entry of a directory listing.
+type dirEntry struct {
+	name string
+	typ  uint16
+	ref  uint64
+}
+
+// readDir returns the sorted listing of dir; listings are cached, since
+// every lookup reads one per path component.
+func (rd *Reader) readDir(dir *parsedInode) ([]dirEntry, error) {
+	// Empty directories share their position with the next listing, so
+	// the size is part of the key.
+	key := dirKey{dir.start, dir.offset, dir.size}
+	rd.mu.Lock()
+	entries, ok := rd.dirs[key]
+	rd.mu.Unlock()
+	if ok {
+		return entries, nil
+	}
+	entries, err := rd.parseDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	rd.mu.Lock()
+	rd.dirs[key] = entries
+	rd.mu.Unlock()
+	return entries, nil
+}
+
+func (rd *Reader) parseDir(dir *parsedInode) ([]dirEntry, error) {
+	if dir.size < dirSizeBias {
+		return nil, fmt.Errorf("%w: directory of size %d", ErrInvalidImage, dir.size)
+	}
+	remaining := int(dir.size - dirSizeBias)
+	if remaining == 0 {
+		return nil, nil
+	}
+	c, err := rd.cursor(rd.sb.directoryTableStart+dir.start, int(dir.offset))
+	if err != nil {
+		return nil, err
+	}
+	le := binary.LittleEndian
+	var entries []dirEntry
+	for remaining > 0 {
+		h, err := c.read(dirHeaderSize)
+		if err != nil {
+			return nil, err
+		}
+		remaining -= dirHeaderSize
+		count, block := int(le.Uint32(h[0:]))+1, uint64(le.Uint32(h[4:]))
+		if count > dirHeaderMaxEntries {
+			return nil, fmt.Errorf("%w: directory header of %d entries", ErrInvalidImage, count)
+		}
+		for range count {
+			e, err := c.read(dirEntrySize)
+			if err != nil {
+				return nil, err
+			}
+			n := int(le.Uint16(e[6:])) + 1
+			name, err := c.read(n)
+			if err != nil {
+				return nil, err
+			}
+			remaining -= dirEntrySize + n
+			entries = append(entries, dirEntry{name: string(name), typ: le.Uint16(e[4:]), ref: block<<16 | uint64(le.Uint16(e[0:]))})
+		}
+	}
+	if remaining != 0 {
+		return nil, fmt.Errorf("%w: directory listing overruns its size", ErrInvalidImage)
+	}
+	return entries, nil
+}
+
+// lookup returns the inode at name without following symlinks.
+func (rd *Reader) lookup(op, name string) (*parsedInode, error) {
+	if !fs.ValidPath(name) {
+		return nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
+	}
+	in := rd.root
+	if name == "." {
+		return in, nil
+	}
+	for _, c := range strings.Split(name, "/") {
+		if in.typ != inodeTypeDir {
+			return nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
+		}
+		entries, err := rd.readDir(in)
+		if err != nil {
+			return nil, &fs.PathError{Op: op, Path: name, Err: err}
+		}
+		i, found := slices.BinarySearchFunc(entries, c, func(e dirEntry, c string) int { return strings.Compare(e.name, c) })
+		if !found {
+			return nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
+		}
+		if in, err = rd.readInode(entries[i].ref); err != nil {
+			return nil, &fs.PathError{Op: op, Path: name, Err: err}
+		}
+	}
+	return in, nil
+}
+
+// Open opens the named file, directory or symlink. Reading a symlink
+// fails; use ReadLink.
+func (rd *Reader) Open(name string) (fs.File, error) {
+	in, err := rd.lookup("open", name)
+	if err != nil {
+		return nil, err
+	}
+	return &openFile{rd: rd, info: fileInfo{name: path.Base(name), in: in}}, nil
+}
+
+// Stat returns the FileInfo of name, not following symlinks.
+func (rd *Reader) Stat(name string) (fs.FileInfo, error) {
+	in, err := rd.lookup("stat", name)
+	if err != nil {
+		return nil, err
+	}
+	return fileInfo{name: path.Base(name), in: in}, nil
+}
+
+// Lstat is Stat; it makes Reader an fs.ReadLinkFS.
+func (rd *Reader) Lstat(name string) (fs.FileInfo, error) { return rd.Stat(name) }
+
+// ReadLink returns the target of the symlink name.
+func (rd *Reader) ReadLink(name string) (string, error) {
+	in, err := rd.lookup("readlink", name)
+	if err != nil {
+		return "", err
+	}
+	if in.typ != inodeTypeSymlink {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: fs.ErrInvalid}
+	}
+	return in.target, nil
+}
+
+// ReadDir returns the entries of the directory name, sorted by name.
+func (rd *Reader) ReadDir(name string) ([]fs.DirEntry, error) {
+	in, err := rd.lookup("readdir", name)
+	if err != nil {
+		return nil, err
+	}
+	return rd.dirEntries(name, in)
+}
+
+func (rd *Reader) dirEntries(name string, in *parsedInode) ([]fs.DirEntry, error) {
+	if in.typ != inodeTypeDir {
+		return nil, &fs.PathError{Op: "readdir", Path: name, Err: errors.New("not a directory")}
+	}
+	entries, err := rd.readDir(in)
+	if err != nil {
+		return nil, &fs.PathError{Op: "readdir", Path: name, Err: err}
+	}
+	out := make([]fs.DirEntry, len(entries))
+	for i, e := range entries {
+		child, err := rd.readInode(e.ref)
+		if err != nil {
+			return nil, &fs.PathError{Op: "readdir", Path: name, Err: err}
+		}
+		out[i] = fs.FileInfoToDirEntry(fileInfo{name: e.name, in: child})
+	}
+	return out, nil
+}
+
+// ReadFile returns the contents of the regular file name.
+func (rd *Reader) ReadFile(name string) ([]byte, error) {
+	in, err := rd.lookup("read", name)
+	if err != nil {
+		return nil, err
+	}
+	if in.typ != inodeTypeFile {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: errors.New("not a regular file")}
+	}
+	b, err := rd.contents(in)
+	if err != nil {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: err}
+	}
+	return b, nil
+}
+
+// dataBlock reads and decompresses the data block with size word size at
+// image offset at.
+func (rd *Reader) dataBlock(at uint64, size uint32, want int) ([]byte, error) {
+	if size == 0 {
+		return make([]byte, want), nil
+	}
+	stored := int(size &^ dataUncompressed)
+	if stored > rd.blockSize {
+		return nil, fmt.Errorf("%w: data block of %d bytes", ErrInvalidImage, stored)
+	}
+	b := make([]byte, stored)
+	if _, err := rd.r.ReadAt(b, int64(at)); err != nil {
+		return nil, fmt.Errorf("%w: data block at %d: %v", ErrInvalidImage, at, err)
+	}
+	if size&dataUncompressed == 0 {
+		return rd.decompress(b, rd.blockSize)
+	}
+	return b, nil
+}
+
+func (rd *Reader) contents(in *parsedInode) ([]byte, error) {
+	out := make([]byte, 0, in.size)
+	at := in.start
+	for _, size := range in.blocks {
+		want := min(rd.blockSize, int(in.size)-len(out))
+		b, err := rd.dataBlock(at, size, want)
+		if err != nil {
+			return nil, err
+		}
+		if len(b) != want {
+			return nil, fmt.Errorf("%w: data block of %d bytes, want %d", ErrInvalidImage, len(b), want)
+		}
+		out = append(out, b...)
+		at += uint64(size &^ dataUncompressed)
+	}
+	if in.fragment != invalidFragment {
+		if int(in.fragment) >= len(rd.fragments) {
+			return nil, fmt.Errorf("%w: fragment %d of %d", ErrInvalidImage, in.fragment, len(rd.fragments))
+		}
+		f := rd.fragments[in.fragment]
+		b, err := rd.dataBlock(f.start, f.size, rd.blockSize)
+		if err != nil {
+			return nil, err
+		}
+		tail := int(in.size) - len(out)
+		if int(in.fragOffset)+tail > len(b) {
+			return nil, fmt.Errorf("%w: tail past the end of fragment %d", ErrInvalidImage, in.fragment)
+		}
+		out = append(out, b[in.fragOffset:int(in.fragOffset)+tail]...)
+	}
+	if len(out) != int(in.size) {
+		return nil, fmt.Errorf("%w: file has %d of %d bytes", ErrInvalidImage, len(out), in.size)
+	}
+	return out, nil
+}
+
+// fileInfo is the fs.FileInfo of an inode.
+type fileInfo struct {
+	name string
+	in   *parsedInode
+}
+
+func (fi fileInfo) Name() string { return fi.name }
+
+func (fi fileInfo) Size() int64 { return int64(fi.in.size) }
+
+func (fi fileInfo) Mode() fs.FileMode {
+	m := fs.FileMode(fi.in.perm & 0o777)
+	if fi.in.perm&0o4000 != 0 {
+		m |= fs.ModeSetuid
+	}
+	if fi.in.perm&0o2000 != 0 {
+		m |= fs.ModeSetgid
+	}
+	if fi.in.perm&0o1000 != 0 {
+		m |= fs.ModeSticky
+	}
+	switch fi.in.typ {
+	case inodeTypeDir:
+		m |= fs.ModeDir
+	case inodeTypeSymlink:
+		m |= fs.ModeSymlink
+	case 4:
+		m |= fs.ModeDevice
+	case 5:
+		m |= fs.ModeDevice | fs.ModeCharDevice
+	case 6:
+		m |= fs.ModeNamedPipe
+	case 7:
+		m |= fs.ModeSocket
+	}
+	return m
+}
+
+func (fi fileInfo) ModTime() time.Time { return time.Unix(int64(fi.in.mtime), 0).UTC() }
+
+func (fi fileInfo) IsDir() bool { return fi.in.typ == inodeTypeDir }
+
+func (fi fileInfo) Sys() any { return &InodeInfo{Number: fi.in.number, Nlink: fi.in.nlink} }
+
+// openFile is an fs.File and fs.ReadDirFile of a Reader.
+type openFile struct {
+	rd      *Reader
+	info    fileInfo
+	data    *bytes.Reader
+	entries []fs.DirEntry
+	listed  bool
+}
+
+func (f *openFile) Stat() (fs.FileInfo, error) { return f.info, nil }
+
+func (f *openFile) Close() error { return nil }
+
+func (f *openFile) Read(p []byte) (int, error) {
+	if f.info.in.typ != inodeTypeFile {
+		return 0, &fs.PathError{Op: "read", Path: f.info.name, Err: errors.New("not a regular file")}
+	}
+	if f.data == nil {
+		b, err := f.rd.contents(f.info.in)
+		if err != nil {
+			return 0, &fs.PathError{Op: "read", Path: f.info.name, Err: err}
+		}
+		f.data = bytes.NewReader(b)
+	}
+	return f.data.Read(p)
+}
+
+func (f *openFile) ReadDir(n int) ([]fs.DirEntry, error) {
+	if !f.listed {
+		entries, err := f.rd.dirEntries(f.info.name, f.info.in)
+		if err != nil {
+			return nil, err
+		}
+		f.entries, f.listed = entries, true
+	}
+	if n <= 0 {
+		out := f.entries
+		f.entries = nil
+		return out, nil
+	}
+	if len(f.entries) == 0 {
+		return nil, io.EOF
+	}
+	k := min(n, len(f.entries))
+	out := f.entries[:k]
+	f.entries = f.entries[k:]
+	return out, nil
+}
