@@ -142,7 +142,8 @@ e2e_start_daemon() {
   E2E_DAEMON_PORT=$(e2e_free_port)
   E2E_DAEMON_LOG="$root.log"
   mkdir -p "$root"
-  "$bin" serve --listen="127.0.0.1:$E2E_DAEMON_PORT" --root="$root" "$@" >>"$E2E_DAEMON_LOG" 2>&1 &
+  # shellcheck disable=SC2086 # ACTIOND_EXTRA_FLAGS is a list of flags.
+  "$bin" serve --listen="127.0.0.1:$E2E_DAEMON_PORT" --root="$root" "$@" ${ACTIOND_EXTRA_FLAGS:-} >>"$E2E_DAEMON_LOG" 2>&1 &
   E2E_DAEMON_PID=$!
   if ! e2e_wait_port "$E2E_DAEMON_PORT" 60 "$E2E_DAEMON_PID"; then
     tail -n 30 "$E2E_DAEMON_LOG" >&2 || true
