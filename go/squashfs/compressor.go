@@ -2,8 +2,8 @@ package squashfs
 
 import (
 	"bytes"
-	"compress/zlib"
 
+	"github.com/klauspost/compress/zlib"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -33,8 +33,9 @@ func newCompressorFactory(o Options) (func() compressor, error) {
 		}
 		return func() compressor { return &zstdCompressor{enc: enc} }, nil
 	case Gzip:
-		// The standard library's deflate at level 9 comes within 1% of
-		// klauspost/compress's speed and compresses ELF files ~0.4% better.
+		// klauspost/compress's zlib at level 9 is ~20% faster than the
+		// standard library's on source trees and as small (0.4% larger on
+		// ELF files, 0.4% smaller on text).
 		level := o.Level
 		return func() compressor { return &zlibCompressor{level: level} }, nil
 	default:
