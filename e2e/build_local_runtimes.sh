@@ -72,10 +72,13 @@ echo "building tools" >&2
 mkdir -p "$work/debs"
 if [[ -n "$debs_dir" ]]; then
   cp "$debs_dir"/libc6_*.deb "$debs_dir"/bash-static_*.deb "$work/debs/"
+  # busybox-static is optional: with it the shell runtime also has cat, cp,
+  # sed and the other commands genrules call.
+  cp "$debs_dir"/busybox-static_*.deb "$work/debs/" 2>/dev/null || true
 else
   # apt drops privileges to _apt for downloads; let it write here.
   chmod 0777 "$work/debs"
-  (cd "$work/debs" && apt-get download -q "libc6:$deb_arch" "bash-static:$deb_arch" >&2)
+  (cd "$work/debs" && apt-get download -q "libc6:$deb_arch" "bash-static:$deb_arch" "busybox-static:$deb_arch" >&2)
   if [[ -n "$suites" ]]; then
     apt_dir="$work/apt"
     mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/sources.list.d" "$apt_dir/preferences.d"
@@ -122,8 +125,11 @@ for deb in "$work/debs"/libc6_*.deb; do
   "$work/bin/deb_runtime" --name "$name" --kind libc --arch "$arch" --out "$work/tree/libc/$name/$arch" "$deb"
   maps+=("--map" "libc/$name/$arch=$work/tree/libc/$name/$arch")
 done
-bash_debs=("$work/debs"/bash-static_*.deb)
-"$work/bin/deb_runtime" --name bash --kind shell --arch "$arch" --out "$work/tree/shell/bash/$arch" "${bash_debs[0]}"
+shell_debs=("$work/debs"/bash-static_*.deb)
+shopt -s nullglob
+shell_debs+=("$work/debs"/busybox-static_*.deb)
+shopt -u nullglob
+"$work/bin/deb_runtime" --name bash --kind shell --arch "$arch" --out "$work/tree/shell/bash/$arch" "${shell_debs[@]}"
 maps+=("--map" "shell/bash/$arch=$work/tree/shell/bash/$arch")
 
 # Bazel's modes for tree artifacts (see the header).

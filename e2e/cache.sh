@@ -2,7 +2,9 @@
 # End-to-end remote cache test with the real Bazel client (Bazel 4.2.3):
 # build test/cache against `linux_actiond serve` with --remote_cache, clean,
 # build again, and require every action to be a remote cache hit with
-# byte-identical outputs.
+# byte-identical outputs. With RUNTIME_IMAGE set (an image from
+# e2e/build_local_runtimes.sh, which includes bash and busybox), it then
+# also executes every action remotely and compares the outputs again.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,7 +26,9 @@ echo "== building linux_actiond"
 (cd "$here" && go build -o "$work/linux_actiond" ./cmd/linux_actiond)
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$work/linux_actiond" serve --listen="127.0.0.1:$port" --root="$work/root" >"$work/daemon.log" 2>&1 &
+daemon_flags=()
+if [ -n "${RUNTIME_IMAGE:-}" ]; then daemon_flags+=("--runtime-image=$RUNTIME_IMAGE"); fi
+"$work/linux_actiond" serve --listen="127.0.0.1:$port" --root="$work/root" "${daemon_flags[@]}" >"$work/daemon.log" 2>&1 &
 daemon_pid=$!
 for _ in $(seq 100); do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
@@ -63,3 +67,19 @@ if ! diff "$work/sums1" "$work/sums2"; then
 fi
 [ -x bazel-bin/pkg/tool.sh ] || { echo "cache.sh: FAIL: executable bit lost on tool.sh" >&2; exit 1; }
 echo "cache.sh: PASS: $hits of $want actions were remote cache hits, outputs identical"
+
+if [ -n "${RUNTIME_IMAGE:-}" ]; then
+  b clean 2>&1 | tail -1
+  echo "== third build: every action executed remotely"
+  b build --nosandbox_debug "--remote_executor=grpc://127.0.0.1:$port" --noremote_accept_cached \
+    --spawn_strategy=remote --genrule_strategy=remote --remote_local_fallback=false \
+    --remote_default_exec_properties=requires-bash= //pkg:fanin 2>&1 | tee "$work/build3.log"
+  sums >"$work/sums3"
+  grep -qE 'INFO: [0-9]+ processes: .*11 remote' "$work/build3.log" ||
+    { echo "cache.sh: FAIL: want 11 remotely executed actions" >&2; exit 1; }
+  if ! diff "$work/sums1" "$work/sums3"; then
+    echo "cache.sh: FAIL: remotely executed outputs differ from the local build" >&2
+    exit 1
+  fi
+  echo "cache.sh: PASS: 11 actions executed remotely with coreutils from the runtime image, outputs identical"
+fi

@@ -98,6 +98,9 @@ func Build(ctx context.Context, o Options) (*runtime.Manifest, error) {
 		if err := linkBash(tree); err != nil {
 			return nil, err
 		}
+		if err := linkBusybox(tree); err != nil {
+			return nil, err
+		}
 		mounts = shellMounts
 	}
 	for _, mount := range mounts {
