@@ -45,8 +45,8 @@ step "go test"
 # glibc 2.36 and 2.31 from the image.
 ACTIOND_TEST_RUNTIME_IMAGE="$shared/runtimes.sqfs" go test -count=1 -timeout 20m ./...
 
-step "e2e: remote cache with Bazel 4.2.3"
-e2e/cache.sh
+step "e2e: remote cache, then remote execution, with Bazel 4.2.3"
+RUNTIME_IMAGE="$shared/runtimes.sqfs" e2e/cache.sh
 
 mkdir -p "$shared/debs"
 (cd "$shared/debs" && apt-get download libc6 bash-static >/dev/null)
