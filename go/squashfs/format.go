@@ -54,6 +54,5 @@ const (
 	maxNameLen    = 255
 	minBlockSize  = 4 << 10
 	maxBlockSize  = 1 << 20
-	defaultBlock  = 128 << 10
 	maxSymlinkLen = 4095
 )

@@ -45,7 +45,7 @@ func (c Compression) String() string {
 }
 
 // DefaultBlockSize is the data block size used when Options.BlockSize is 0.
-const DefaultBlockSize = defaultBlock
+const DefaultBlockSize = 128 << 10
 
 // Options controls the image layout. The zero value means zstd at the
 // default level with 128 KiB blocks.
