@@ -6,12 +6,26 @@
 //	cas/sha256x/<2hex>/<64hex>  executable variant of a blob (mode 0555), see Store.LinkExecutable
 //	cas/tmp/                    temp files of in-flight writes, wiped at Open
 //
-// Every write goes to a temp file that is hashed while it is written, fsynced,
-// verified against its digest and only then renamed into place (followed by
-// an fsync of the shard directory), so a file under sha256/ always holds the
-// bytes its name promises and an acknowledged write survives a crash.
-// Concurrent writers of one blob each use their own temp file; the first
-// rename wins and the others drop their temp file.
+// Every write goes to a temp file that is hashed while it is written,
+// verified against its digest and only then renamed into place, so a file
+// under sha256/ holds the bytes its name promises. Concurrent writers of one
+// blob each use their own temp file; the first rename wins and the others
+// drop their temp file.
+//
+// Durability is by group commit: after its rename a write waits for a
+// filesystem flush (syncfs of the store's filesystem) that began after it,
+// and only then is acknowledged, so an acknowledged write survives a crash.
+// Writes that finish while a flush runs share the next one, so a batch of N
+// concurrent writes costs about two flushes instead of 2N fsyncs (see
+// groupSyncer). A write that finds its blob already renamed in by another,
+// still unflushed write waits as well. A crash before the flush leaves the
+// blob missing, or with a short or empty file on ext4/xfs/btrfs, which no
+// lookup matches (a digest includes the size) and Get's size check drops
+// (see Store.install); on other filesystems
+// Options.StrictFsync, which Open then turns on, also fdatasyncs each blob
+// before its rename. When a flush fails, the blobs renamed in since the
+// last successful one cannot be trusted to be on disk: their writers get
+// INTERNAL and the blobs are removed, not left visible but unacknowledged.
 //
 // The store keeps an in-memory index of every blob, built by scanning the
 // disk at Open. The index is authoritative for Contains and FindMissing (no

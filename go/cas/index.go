@@ -28,6 +28,10 @@ type entry struct {
 	size    int64
 	hasExec bool // the sha256x/ executable variant exists
 	pins    int
+	// dur and execDur track whether the blob's file and its executable
+	// variant are known to be on disk; nil means they are (or the variant
+	// does not exist).
+	dur, execDur *durability
 	// prev and next link the LRU list; the list head is the most recently used.
 	prev, next *entry
 }
@@ -87,4 +91,13 @@ func (l *lru) back() *entry {
 		return nil
 	}
 	return l.root.prev
+}
+
+// durability is the state of one file renamed into the store before a
+// filesystem flush has confirmed it: see Store.awaitDurable. Each file gets
+// its own, so a verdict can never apply to a later file of the same name.
+type durability struct {
+	epoch   int64 // groupSyncer.failureEpoch before the file's bytes were written
+	pending bool  // no verdict yet
+	err     error // the verdict when the file could not be confirmed
 }

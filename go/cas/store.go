@@ -31,6 +31,14 @@ type Options struct {
 	MaxBytes int64
 	// Logger receives start-up and eviction logs; nil discards them.
 	Logger *slog.Logger
+	// StrictFsync makes every blob's bytes reach the disk (fdatasync) before
+	// the blob is renamed into place, on top of the shared filesystem flush
+	// after the rename. It costs one disk flush per blob again, and is only
+	// needed on filesystems that may commit a file's size before its data
+	// (ext4 mounted data=writeback, or filesystems this package does not
+	// know): Open turns it on by itself for filesystems other than ext4,
+	// xfs, btrfs and tmpfs, and always on macOS.
+	StrictFsync bool
 }
 
 // Stats is a snapshot of the store's counters.
@@ -39,10 +47,18 @@ type Stats struct {
 	Bytes     int64 // bytes counted against MaxBytes
 	MaxBytes  int64 // the eviction limit in force
 	Evictions int64 // blobs evicted since Open
+	// Syncs counts the filesystem flushes (syncfs) run since Open. Writes
+	// that commit concurrently share flushes, so it grows far slower than
+	// the number of blobs written.
+	Syncs int64
+	// SyncFailures counts the flushes that failed. Each one fails the
+	// writes waiting for it and removes the blobs they renamed in.
+	SyncFailures int64
 }
 
 // Store is the content-addressed store. It is safe for concurrent use.
 type Store struct {
+	base    string // Root/cas
 	blobDir string // Root/cas/sha256
 	execDir string // Root/cas/sha256x
 	tmpDir  string // Root/cas/tmp
@@ -50,6 +66,12 @@ type Store struct {
 	logger  *slog.Logger
 	uid     int
 	gid     int
+	strict  bool // Options.StrictFsync, or forced for the filesystem
+	syncer  *groupSyncer
+
+	// baseDir is an open descriptor of Root/cas for syncfs, nil after Close.
+	baseMu  sync.RWMutex
+	baseDir *os.File
 
 	mu        sync.Mutex
 	index     map[key]*entry
@@ -118,6 +140,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	base := filepath.Join(opts.Root, "cas")
 	s := &Store{
+		base:    base,
 		blobDir: filepath.Join(base, "sha256"),
 		execDir: filepath.Join(base, "sha256x"),
 		tmpDir:  filepath.Join(base, "tmp"),
@@ -127,6 +150,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		index:   make(map[key]*entry),
 	}
 	s.lru.init()
+	s.syncer = newGroupSyncer(s.flush)
 	if err := os.RemoveAll(s.tmpDir); err != nil {
 		return nil, rpcstatus.Wrapf(err, "cas: removing leftover temp files")
 	}
@@ -135,13 +159,34 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 			return nil, rpcstatus.Wrapf(err, "cas: creating store directories")
 		}
 	}
+	var err error
+	if s.baseDir, err = os.Open(base); err != nil {
+		return nil, rpcstatus.Wrapf(err, "cas: opening the store directory")
+	}
+	fsType, ordered := filesystemOrdersData(base)
+	s.strict = opts.StrictFsync || strictFsyncRequired || !ordered
+	if s.strict && !opts.StrictFsync && !strictFsyncRequired {
+		logger.LogAttrs(ctx, slog.LevelWarn, "cas: filesystem not known to write file data before file sizes; fsyncing every blob",
+			slog.String("root", base), slog.String("filesystem", fsType))
+	}
 	start := time.Now()
 	if err := s.scan(ctx); err != nil {
+		s.Close()
 		return nil, err
 	}
-	if err := s.ensureEmpty(); err != nil {
+	if err := s.ensureEmpty(ctx); err != nil {
+		s.Close()
 		return nil, err
 	}
+	// Blobs left by an earlier process may not have reached the disk yet
+	// (it may have died between a rename and its flush); they are on offer
+	// from now on, so make them durable first. The empty blob, if it was
+	// just made, is confirmed by the same flush.
+	if err := s.syncer.sync(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.index[emptyKey()].dur = nil
 	s.max = opts.MaxBytes
 	if s.max <= 0 {
 		s.max = defaultMaxBytes(opts.Root, s.bytes)
@@ -156,7 +201,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	s.mu.Unlock()
 	logger.LogAttrs(ctx, slog.LevelInfo, "cas opened",
-		slog.String("root", base), slog.Int("blobs", len(s.index)),
+		slog.String("root", base), slog.String("filesystem", fsType), slog.Bool("strict_fsync", s.strict),
+		slog.Int("blobs", len(s.index)),
 		slog.Int64("bytes", s.bytes), slog.Int64("max_bytes", s.max),
 		slog.Int64("evictions", s.evictions), slog.Duration("scan_duration", time.Since(start)))
 	return s, nil
@@ -260,9 +306,15 @@ func (s *Store) removeStray(ctx context.Context, path string) {
 	s.logger.LogAttrs(ctx, slog.LevelWarn, "cas: removed stray file", slog.String("path", path), slog.Any("error", err))
 }
 
-// ensureEmpty makes sure the empty blob is on disk and pins it forever.
-func (s *Store) ensureEmpty() error {
+func emptyKey() key {
 	k, _ := keyOf(digest.Empty)
+	return k
+}
+
+// ensureEmpty makes sure the empty blob is in place and pins it forever. If
+// it has to be created, it is left pending for Open's flush.
+func (s *Store) ensureEmpty(ctx context.Context) error {
+	k := emptyKey()
 	if e := s.index[k]; e == nil || e.size != 0 {
 		if e != nil {
 			s.mu.Lock()
@@ -276,7 +328,7 @@ func (s *Store) ensureEmpty() error {
 		if err := s.finishTemp(f, blobMode); err != nil {
 			return err
 		}
-		if err := s.install(f.Name(), digest.Empty, k); err != nil {
+		if _, err := s.install(f.Name(), digest.Empty, k, s.syncer.failureEpoch()); err != nil {
 			_ = os.Remove(f.Name())
 			return err
 		}
@@ -304,12 +356,49 @@ func (s *Store) execPath(d digest.Digest) string {
 func (s *Store) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Stats{Blobs: int64(len(s.index)), Bytes: s.bytes, MaxBytes: s.max, Evictions: s.evictions}
+	return Stats{
+		Blobs: int64(len(s.index)), Bytes: s.bytes, MaxBytes: s.max, Evictions: s.evictions,
+		Syncs: s.syncer.syncs.Load(), SyncFailures: s.syncer.failures.Load(),
+	}
 }
 
 // Close releases the store. Blobs and Writers still open keep working on
-// their files; nothing is deleted.
-func (s *Store) Close() error { return nil }
+// their files (a commit after Close flushes through a descriptor of its
+// own); nothing is deleted.
+func (s *Store) Close() error {
+	s.baseMu.Lock()
+	defer s.baseMu.Unlock()
+	if s.baseDir == nil {
+		return nil
+	}
+	err := s.baseDir.Close()
+	s.baseDir = nil
+	return err
+}
+
+// flush is the groupSyncer's flush: syncfs on the store's directory, which
+// is on the filesystem of every blob and temp file.
+func (s *Store) flush() error {
+	s.baseMu.RLock()
+	defer s.baseMu.RUnlock()
+	dir := s.baseDir
+	if dir == nil {
+		var err error
+		if dir, err = os.Open(s.base); err != nil {
+			return err
+		}
+		defer dir.Close()
+	}
+	rc, err := dir.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = syncFilesystem(int(fd)) }); err != nil {
+		return err
+	}
+	return serr
+}
 
 // lookupLocked returns the entry for d if the store holds a blob with d's
 // hash and size.
@@ -405,53 +494,110 @@ func (s *Store) unreserve(n int64) {
 	s.mu.Unlock()
 }
 
-// install renames the verified, fsynced file src into place as blob d and
-// fsyncs the shard directory. The caller must have reserved d.Size bytes; on
+// install renames the verified file src into place as blob d. It does not
+// flush: the caller acknowledges the write only after awaitBlob on the
+// returned entry. epoch is the groupSyncer.failureEpoch the caller sampled
+// before writing src's bytes. The caller must have reserved d.Size bytes; on
 // success (including when the blob already exists, in which case src is
-// removed) the reservation is used up, on error it is left to the caller.
-func (s *Store) install(src string, d digest.Digest, k key) error {
+// removed and the existing entry returned) the reservation is used up, on
+// error it is left to the caller.
+//
+// Renaming before the flush cannot expose a torn blob after a crash: a
+// crash may lose the rename (the blob is then simply missing) or keep it
+// with the file's bytes only partly on disk. On ext4 in its default
+// data=ordered mode the on-disk size (i_disksize) is only raised in the
+// journal transaction that commits after the data blocks it covers were
+// written, and xfs and btrfs likewise raise it only at I/O completion; so
+// such a file comes back empty or short, never with stale blocks inside its
+// size. Open indexes it with its short size, which no digest (whose size
+// is part of it) matches, and Get checks the file's size against the
+// digest at every open and drops a mismatch as damaged: the size checks are
+// what makes this order safe, which is why they stay. Filesystems without
+// that ordering get Options.StrictFsync (Open forces it), which writes the
+// bytes to disk before the rename.
+func (s *Store) install(src string, d digest.Digest, k key, epoch int64) (*entry, error) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if e := s.index[k]; e != nil {
 		if e.size == d.Size {
 			s.reserved -= d.Size
 			s.touchLocked(e)
-			s.mu.Unlock()
 			_ = os.Remove(src)
-			return nil
+			return e, nil
 		}
 		// The indexed file has the wrong size for its hash: it is corrupt
 		// (found so at Open); the verified bytes replace it.
 		s.dropLocked(e, false)
 	}
 	if err := ensureShard(&s.blobShards, d.Hash, s.Path(d)); err != nil {
-		s.mu.Unlock()
-		return err
+		return nil, err
 	}
 	if err := os.Rename(src, s.Path(d)); err != nil {
-		s.mu.Unlock()
-		return err
+		return nil, err
 	}
-	e := &entry{key: k, size: d.Size}
+	e := &entry{key: k, size: d.Size, dur: &durability{epoch: epoch, pending: true}}
 	s.index[k] = e
 	s.lru.pushFront(e)
 	s.reserved -= d.Size
 	s.bytes += d.Size
-	s.mu.Unlock()
-	if err := syncDir(filepath.Dir(s.Path(d))); err != nil {
-		return rpcstatus.Wrapf(err, "blob %s: syncing directory", d)
-	}
-	return nil
+	return e, nil
 }
 
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
+// awaitBlob returns once blob e's file is known to be on disk, waiting for
+// a shared filesystem flush if it is not yet. Every path that acknowledges
+// a blob as stored goes through here, those that found it already stored
+// included: the writer that renamed it in may still be waiting for its
+// flush. If the flush fails, the blob is removed (see awaitDurable).
+func (s *Store) awaitBlob(ctx context.Context, e *entry) error {
+	s.mu.Lock()
+	dur := e.dur
+	s.mu.Unlock()
+	return s.awaitDurable(ctx, dur, func() {
+		if s.index[e.key] == e {
+			s.dropLocked(e, true)
+			s.logger.LogAttrs(ctx, slog.LevelError, "cas: removed a blob whose flush to disk failed",
+				slog.String("digest", hex.EncodeToString(e.key[:])), slog.Int64("size", e.size))
+		}
+	})
+}
+
+// awaitDurable waits for a flush that began after the call (and so after
+// the file was renamed in) and confirms the file dur belongs to: it is on
+// disk if that flush succeeded and no flush failed since the file's bytes
+// were written (dur.epoch). Otherwise the file may have lost its bytes: a
+// failed writeback leaves correct bytes in the page cache only until they
+// are evicted, and the disk with whatever it holds. Such a file, visible
+// but never acknowledged, is not kept: drop (called under s.mu) removes
+// it, and everybody waiting on it gets the error (INTERNAL), so a client
+// uploads it again. Only a caller that gave up (ctx) leaves the verdict to
+// the next one. A nil dur means durable.
+func (s *Store) awaitDurable(ctx context.Context, dur *durability, drop func()) error {
+	if dur == nil {
+		return nil
+	}
+	s.mu.Lock()
+	pending, verdict := dur.pending, dur.err
+	s.mu.Unlock()
+	if !pending {
+		return verdict
+	}
+	err := s.syncer.sync(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case !dur.pending: // another waiter's flush gave the verdict
+		return dur.err
+	case err == nil && s.syncer.failureEpoch() == dur.epoch:
+		dur.pending = false
+		return nil
+	case err == nil:
+		err = rpcstatus.Newf(codes.Internal, "cas: a filesystem flush failed while the blob was being written, so it may not be on disk")
+	case ctx.Err() != nil:
 		return err
 	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	dur.pending = false
+	dur.err = err
+	drop()
 	return err
 }
 
@@ -463,12 +609,12 @@ func (s *Store) createTemp() (*os.File, error) {
 	return f, nil
 }
 
-// finishTemp sets a complete temp file's mode, fsyncs and closes it. On
-// error the file is removed.
+// finishTemp sets a complete temp file's mode and closes it, writing its
+// bytes to disk first in strict mode. On error the file is removed.
 func (s *Store) finishTemp(f *os.File, mode os.FileMode) error {
 	err := f.Chmod(mode)
-	if err == nil {
-		err = f.Sync()
+	if err == nil && s.strict {
+		err = datasync(f)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -621,40 +767,44 @@ func (s *Store) Put(ctx context.Context, d digest.Digest, data []byte) error {
 	if e, ok := s.lookupLocked(d); ok {
 		s.touchLocked(e)
 		s.mu.Unlock()
-		return nil
+		return rpcstatus.Wrapf(s.awaitBlob(ctx, e), "blob %s", d)
 	}
 	err = s.reserveLocked(d, d.Size)
 	s.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	if err := s.putTemp(d, k, func(f *os.File) error { _, err := f.Write(data); return err }); err != nil {
+	e, err := s.putTemp(d, k, func(f *os.File) error { _, err := f.Write(data); return err })
+	if err != nil {
 		s.unreserve(d.Size)
 		return rpcstatus.Wrapf(err, "blob %s", d)
 	}
-	return nil
+	return rpcstatus.Wrapf(s.awaitBlob(ctx, e), "blob %s", d)
 }
 
 // putTemp writes a temp file with fill, finishes and installs it. The caller
-// has reserved d.Size bytes and releases them on error.
-func (s *Store) putTemp(d digest.Digest, k key, fill func(*os.File) error) error {
+// has reserved d.Size bytes and releases them on error, and awaits the
+// returned entry.
+func (s *Store) putTemp(d digest.Digest, k key, fill func(*os.File) error) (*entry, error) {
+	epoch := s.syncer.failureEpoch()
 	f, err := s.createTemp()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := fill(f); err != nil {
 		_ = f.Close()
 		_ = os.Remove(f.Name())
-		return err
+		return nil, err
 	}
 	if err := s.finishTemp(f, blobMode); err != nil {
-		return err
+		return nil, err
 	}
-	if err := s.install(f.Name(), d, k); err != nil {
+	e, err := s.install(f.Name(), d, k, epoch)
+	if err != nil {
 		_ = os.Remove(f.Name())
-		return err
+		return nil, err
 	}
-	return nil
+	return e, nil
 }
 
 func validKey(d digest.Digest) (key, error) {
@@ -744,6 +894,11 @@ func changed(a, b fs.FileInfo) bool {
 // moveFile tries to rename f into the store. done is false when the caller
 // should copy instead.
 func (s *Store) moveFile(ctx context.Context, f *os.File, fi fs.FileInfo, path string) (d digest.Digest, done bool, err error) {
+	// The file's bytes were written before this call, so a writeback
+	// failure of them may already have been reported to an earlier flush
+	// and go unnoticed here; strict mode's fdatasync does catch it (the
+	// per-file error is kept until a descriptor of the file sees it).
+	epoch := s.syncer.failureEpoch()
 	d, err = hashFile(ctx, f)
 	if err != nil {
 		return d, true, rpcstatus.Wrapf(err, "storing %s: hashing", path)
@@ -759,7 +914,7 @@ func (s *Store) moveFile(ctx context.Context, f *os.File, fi fs.FileInfo, path s
 		if err := os.Remove(path); err != nil {
 			return d, true, rpcstatus.Wrapf(err, "storing %s: removing the moved file", path)
 		}
-		return d, true, nil
+		return d, true, rpcstatus.Wrapf(s.awaitBlob(ctx, e), "storing %s", path)
 	}
 	err = s.reserveLocked(d, d.Size)
 	s.mu.Unlock()
@@ -776,23 +931,27 @@ func (s *Store) moveFile(ctx context.Context, f *os.File, fi fs.FileInfo, path s
 		s.unreserve(d.Size)
 		return d, false, nil
 	}
-	if err := f.Sync(); err != nil {
-		s.unreserve(d.Size)
-		return d, true, rpcstatus.Wrapf(err, "storing %s: fsync", path)
+	if s.strict {
+		if err := datasync(f); err != nil {
+			s.unreserve(d.Size)
+			return d, true, rpcstatus.Wrapf(err, "storing %s: fdatasync", path)
+		}
 	}
-	if err := s.install(path, d, k); err != nil {
+	e, err := s.install(path, d, k, epoch)
+	if err != nil {
 		s.unreserve(d.Size)
 		if errors.Is(err, syscall.EXDEV) {
 			return d, false, nil
 		}
 		return d, true, rpcstatus.Wrapf(err, "storing %s", path)
 	}
-	return d, true, nil
+	return d, true, rpcstatus.Wrapf(s.awaitBlob(ctx, e), "storing %s", path)
 }
 
 // copyFile copies f into a temp file (copy_file_range where the kernel can)
 // and stores that, hashing the copy so the stored bytes are the hashed ones.
 func (s *Store) copyFile(ctx context.Context, f *os.File, fi fs.FileInfo, path string) (digest.Digest, error) {
+	epoch := s.syncer.failureEpoch()
 	t, err := s.createTemp()
 	if err != nil {
 		return digest.Digest{}, err
@@ -826,7 +985,7 @@ func (s *Store) copyFile(ctx context.Context, f *os.File, fi fs.FileInfo, path s
 		s.mu.Unlock()
 		_ = t.Close()
 		_ = os.Remove(t.Name())
-		return d, nil
+		return d, rpcstatus.Wrapf(s.awaitBlob(ctx, e), "storing %s", path)
 	}
 	err = s.reserveLocked(d, d.Size)
 	s.mu.Unlock()
@@ -837,9 +996,13 @@ func (s *Store) copyFile(ctx context.Context, f *os.File, fi fs.FileInfo, path s
 		s.unreserve(d.Size)
 		return digest.Digest{}, err
 	}
-	if err := s.install(t.Name(), d, k); err != nil {
+	e, err := s.install(t.Name(), d, k, epoch)
+	if err != nil {
 		s.unreserve(d.Size)
 		_ = os.Remove(t.Name())
+		return digest.Digest{}, rpcstatus.Wrapf(err, "storing %s", path)
+	}
+	if err := s.awaitBlob(ctx, e); err != nil {
 		return digest.Digest{}, rpcstatus.Wrapf(err, "storing %s", path)
 	}
 	return d, nil
@@ -860,7 +1023,12 @@ func (s *Store) LinkExecutable(ctx context.Context, d digest.Digest) (path strin
 	unpin = s.unpinFunc(e)
 	s.mu.Lock()
 	if e.hasExec {
+		dur := e.execDur
 		s.mu.Unlock()
+		if err := s.awaitExec(ctx, e, dur); err != nil {
+			unpin()
+			return "", nil, rpcstatus.Wrapf(err, "blob %s: making executable copy", d)
+		}
 		return s.execPath(d), unpin, nil
 	}
 	err = s.reserveLocked(d, d.Size)
@@ -869,67 +1037,88 @@ func (s *Store) LinkExecutable(ctx context.Context, d digest.Digest) (path strin
 		unpin()
 		return "", nil, err
 	}
-	if err := s.makeExec(d, e); err != nil {
+	dur, err := s.makeExec(d, e)
+	if err != nil {
 		s.unreserve(d.Size)
+		unpin()
+		return "", nil, rpcstatus.Wrapf(err, "blob %s: making executable copy", d)
+	}
+	if err := s.awaitExec(ctx, e, dur); err != nil {
 		unpin()
 		return "", nil, rpcstatus.Wrapf(err, "blob %s: making executable copy", d)
 	}
 	return s.execPath(d), unpin, nil
 }
 
-// makeExec creates the executable variant of the pinned entry e. On success
-// the reservation of d.Size bytes is used up.
-func (s *Store) makeExec(d digest.Digest, e *entry) error {
+// awaitExec is awaitBlob for the executable variant of e, whose durability
+// state was dur when the caller saw it. Executable variants are flushed like
+// blobs, although only a running action uses them, so that a failed
+// writeback cannot leave one with lost bytes for later actions.
+func (s *Store) awaitExec(ctx context.Context, e *entry, dur *durability) error {
+	return s.awaitDurable(ctx, dur, func() {
+		if s.index[e.key] == e && e.hasExec && e.execDur == dur {
+			d := digest.Digest{Hash: hex.EncodeToString(e.key[:]), Size: e.size}
+			_ = os.Remove(s.execPath(d))
+			e.hasExec = false
+			e.execDur = nil
+			s.bytes -= e.size
+		}
+	})
+}
+
+// makeExec creates the executable variant of the pinned entry e and returns
+// its durability state for awaitExec. On success the reservation of d.Size
+// bytes is used up.
+func (s *Store) makeExec(d digest.Digest, e *entry) (*durability, error) {
+	epoch := s.syncer.failureEpoch()
 	src, err := os.Open(s.Path(d))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer src.Close()
 	t, err := s.createTemp()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := cloneFile(t, src); err != nil {
 		if _, err := io.Copy(t, src); err != nil {
 			_ = t.Close()
 			_ = os.Remove(t.Name())
-			return err
+			return nil, err
 		}
 	}
 	if fi, err := t.Stat(); err != nil || fi.Size() != d.Size {
 		_ = t.Close()
 		_ = os.Remove(t.Name())
-		return rpcstatus.Newf(codes.Internal, "copy has the wrong size")
+		return nil, rpcstatus.Newf(codes.Internal, "copy has the wrong size")
 	}
 	if err := s.finishTemp(t, execMode); err != nil {
-		return err
+		return nil, err
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.index[e.key] != e {
 		// Dropped as damaged meanwhile.
-		s.mu.Unlock()
 		_ = os.Remove(t.Name())
-		return rpcstatus.Newf(codes.NotFound, "blob %s not found", d)
+		return nil, rpcstatus.Newf(codes.NotFound, "blob %s not found", d)
 	}
 	if e.hasExec {
 		// Another caller made the variant first.
 		s.reserved -= d.Size
-		s.mu.Unlock()
 		_ = os.Remove(t.Name())
-		return nil
+		return e.execDur, nil
 	}
 	err = ensureShard(&s.execShards, d.Hash, s.execPath(d))
 	if err == nil {
 		err = os.Rename(t.Name(), s.execPath(d))
 	}
 	if err != nil {
-		s.mu.Unlock()
 		_ = os.Remove(t.Name())
-		return err
+		return nil, err
 	}
 	e.hasExec = true
+	e.execDur = &durability{epoch: epoch, pending: true}
 	s.reserved -= d.Size
 	s.bytes += d.Size
-	s.mu.Unlock()
-	return syncDir(filepath.Dir(s.execPath(d)))
+	return e.execDur, nil
 }

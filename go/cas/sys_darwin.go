@@ -53,3 +53,27 @@ func availableBytes(path string) (int64, error) {
 	}
 	return int64(st.Bavail) * int64(st.Bsize), nil
 }
+
+// syncFilesystem flushes the filesystem holding the open directory fd.
+// macOS has no syncfs: sync(2) schedules every dirty buffer (it may return
+// before they are written) and F_FULLFSYNC on the directory then waits for
+// its metadata and makes the drive flush its cache. Blob bytes are not
+// trusted to this: strictFsyncRequired makes every blob F_FULLFSYNC its
+// data before its rename.
+func syncFilesystem(fd int) error {
+	if err := unix.Sync(); err != nil {
+		return err
+	}
+	_, err := unix.FcntlInt(uintptr(fd), unix.F_FULLFSYNC, 0)
+	return err
+}
+
+// datasync writes f's data to the drive's permanent storage (File.Sync is
+// F_FULLFSYNC on macOS).
+func datasync(f *os.File) error { return f.Sync() }
+
+// strictFsyncRequired is true on macOS, see syncFilesystem.
+const strictFsyncRequired = true
+
+// filesystemOrdersData is not relied on on macOS (strictFsyncRequired).
+func filesystemOrdersData(path string) (string, bool) { return "apfs", true }

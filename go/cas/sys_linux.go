@@ -1,6 +1,7 @@
 package cas
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"syscall"
@@ -51,4 +52,53 @@ func availableBytes(path string) (int64, error) {
 		return 0, err
 	}
 	return int64(st.Bavail) * int64(st.Bsize), nil
+}
+
+// syncFilesystem flushes the whole filesystem holding the open directory fd
+// (syncfs(2)): dirty data and metadata of every file, the renames included.
+// Since Linux 5.8 it also reports a writeback error that happened anywhere
+// on the filesystem since fd was opened.
+func syncFilesystem(fd int) error {
+	return unix.Syncfs(fd)
+}
+
+// datasync writes f's data (and the size needed to read it) to disk.
+func datasync(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = unix.Fdatasync(int(fd)) }); err != nil {
+		return err
+	}
+	return serr
+}
+
+// strictFsyncRequired is false on Linux: whether the filesystem suits group
+// commit is judged by filesystemOrdersData.
+const strictFsyncRequired = false
+
+// filesystemOrdersData reports the type of the filesystem holding path and
+// whether it is one on which a file renamed into place before its data is
+// flushed can, after a crash, be short or empty but never show garbage
+// within its size (see Store.install): ext4 (in its default data=ordered
+// mode), xfs and btrfs, which all update the on-disk size only once the data
+// it covers is written, and tmpfs, which has nothing to lose to a crash.
+func filesystemOrdersData(path string) (string, bool) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return "unknown", false
+	}
+	switch uint32(st.Type) {
+	case unix.EXT4_SUPER_MAGIC: // also ext2 and ext3
+		return "ext4", true
+	case unix.XFS_SUPER_MAGIC:
+		return "xfs", true
+	case unix.BTRFS_SUPER_MAGIC:
+		return "btrfs", true
+	case unix.TMPFS_MAGIC:
+		return "tmpfs", true
+	}
+	return fmt.Sprintf("type %#x", st.Type), false
 }

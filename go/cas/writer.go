@@ -38,6 +38,7 @@ type Writer struct {
 	existing  func() // unpins the already stored blob
 	entry     *entry // the already stored blob
 	reserved  int64
+	epoch     int64 // groupSyncer.failureEpoch before the first byte
 	err       error // sticky failure
 	done      bool  // committed or closed
 	committed bool
@@ -54,7 +55,7 @@ func (s *Store) NewWriter(ctx context.Context, d digest.Digest) (*Writer, error)
 	if err != nil {
 		return nil, err
 	}
-	w := &Writer{s: s, d: d, k: k, h: sha256.New()}
+	w := &Writer{s: s, d: d, k: k, h: sha256.New(), epoch: s.syncer.failureEpoch()}
 	s.mu.Lock()
 	if e, ok := s.lookupLocked(d); ok {
 		s.pinLocked(e)
@@ -118,9 +119,10 @@ func (w *Writer) Written() int64 {
 // Digest returns the digest being written.
 func (w *Writer) Digest() digest.Digest { return w.d }
 
-// Commit verifies the bytes and stores the blob. Wrong size or hash fails
-// with INVALID_ARGUMENT and stores nothing. If the blob is already stored,
-// Commit succeeds. The Writer is finished afterwards either way; calling
+// Commit verifies the bytes and stores the blob, returning once it is on
+// disk. Wrong size or hash fails with INVALID_ARGUMENT and stores nothing.
+// If the blob is already stored, Commit succeeds (once that copy is on
+// disk). The Writer is finished afterwards either way; calling
 // Commit again returns the same result.
 func (w *Writer) Commit() error {
 	w.mu.Lock()
@@ -160,7 +162,9 @@ func (w *Writer) commit() error {
 			// Dropped as damaged while pinned: the bytes were not kept.
 			return rpcstatus.Newf(codes.Aborted, "blob %s: stored copy was found damaged during the upload; upload it again", w.d)
 		}
-		return nil
+		// Commit has no context (a ByteStream upload may outlive the call
+		// that finishes it); a flush always ends.
+		return rpcstatus.Wrapf(w.s.awaitBlob(context.Background(), w.entry), "blob %s", w.d)
 	}
 	if w.buf != nil {
 		if err := w.buf.Flush(); err != nil {
@@ -175,14 +179,15 @@ func (w *Writer) commit() error {
 		w.reserved = 0
 		return rpcstatus.Wrapf(err, "blob %s", w.d)
 	}
-	err := w.s.install(f.Name(), w.d, w.k)
+	e, err := w.s.install(f.Name(), w.d, w.k, w.epoch)
 	if err != nil {
 		_ = os.Remove(f.Name())
 		w.s.unreserve(w.reserved)
-		err = rpcstatus.Wrapf(err, "blob %s: installing", w.d)
+		w.reserved = 0
+		return rpcstatus.Wrapf(err, "blob %s: installing", w.d)
 	}
 	w.reserved = 0
-	return err
+	return rpcstatus.Wrapf(w.s.awaitBlob(context.Background(), e), "blob %s", w.d)
 }
 
 // abort releases everything the Writer holds. w.mu is held.

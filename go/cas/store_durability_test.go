@@ -1,0 +1,367 @@
+package cas
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/actiond/actiond/go/digest"
+)
+
+// openStalled opens a store whose flushes the test controls.
+func openStalled(t *testing.T) (*Store, *stalledFlush, string) {
+	t.Helper()
+	root := t.TempDir()
+	s, err := Open(context.Background(), Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	f := newStalledFlush()
+	s.syncer.mu.Lock()
+	s.syncer.flush = f.flush
+	s.syncer.mu.Unlock()
+	return s, f, root
+}
+
+func asyncErr(fn func() error) <-chan error {
+	ch := make(chan error, 1)
+	go func() { ch <- fn() }()
+	return ch
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// TestRenameThenFlushThenAcknowledge checks the order of every write path:
+// the blob's file is in place when the flush starts, and the write returns
+// only after the flush has ended.
+func TestRenameThenFlushThenAcknowledge(t *testing.T) {
+	data := []byte("durable bytes\n")
+	d := digest.OfBytes(data)
+	tests := []struct {
+		name  string
+		store func(t *testing.T, s *Store, root string) error
+		path  func(s *Store) string // the file that must be in place
+	}{
+		{
+			name:  "Put",
+			store: func(t *testing.T, s *Store, _ string) error { return s.Put(context.Background(), d, data) },
+		},
+		{
+			name: "Writer",
+			store: func(t *testing.T, s *Store, _ string) error {
+				w, err := s.NewWriter(context.Background(), d)
+				if err != nil {
+					return err
+				}
+				defer w.Close()
+				if _, err := w.Write(data); err != nil {
+					return err
+				}
+				return w.Commit()
+			},
+		},
+		{
+			name: "PutFile move",
+			store: func(t *testing.T, s *Store, root string) error {
+				p := filepath.Join(root, "out")
+				if err := os.WriteFile(p, data, 0o644); err != nil {
+					return err
+				}
+				_, err := s.PutFile(context.Background(), p, true)
+				return err
+			},
+		},
+		{
+			name: "PutFile copy",
+			store: func(t *testing.T, s *Store, root string) error {
+				p := filepath.Join(root, "out")
+				if err := os.WriteFile(p, data, 0o644); err != nil {
+					return err
+				}
+				_, err := s.PutFile(context.Background(), p, false)
+				return err
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, f, root := openStalled(t)
+			done := asyncErr(func() error { return tc.store(t, s, root) })
+			waitStarted(t, f, 1)
+			if !exists(s.Path(d)) {
+				t.Fatalf("blob file is not in place when the flush starts")
+			}
+			wantBlocked(t, tc.name, done)
+			f.release <- nil
+			if err := wantResult(t, tc.name, done); err != nil {
+				t.Fatalf("%s = %v, want nil", tc.name, err)
+			}
+			if got := s.Stats().Syncs; got != 2 { // Open's flush and this one
+				t.Errorf("Stats.Syncs = %d, want 2", got)
+			}
+		})
+	}
+
+	t.Run("LinkExecutable", func(t *testing.T) {
+		s, f, _ := openStalled(t)
+		done := asyncErr(func() error { return s.Put(context.Background(), d, data) })
+		waitStarted(t, f, 1)
+		f.release <- nil
+		if err := wantResult(t, "Put", done); err != nil {
+			t.Fatal(err)
+		}
+		var path string
+		done = asyncErr(func() error {
+			p, unpin, err := s.LinkExecutable(context.Background(), d)
+			if err == nil {
+				unpin()
+				path = p
+			}
+			return err
+		})
+		waitStarted(t, f, 2)
+		if !exists(s.execPath(d)) {
+			t.Fatalf("executable variant is not in place when the flush starts")
+		}
+		wantBlocked(t, "LinkExecutable", done)
+		f.release <- nil
+		if err := wantResult(t, "LinkExecutable", done); err != nil || path != s.execPath(d) {
+			t.Fatalf("LinkExecutable = %q, %v; want %q, nil", path, err, s.execPath(d))
+		}
+	})
+}
+
+// TestStoredButPendingBlobIsNotAcknowledgedEarly: a writer that finds the
+// blob already renamed in by another, still flushing writer must wait too.
+func TestStoredButPendingBlobIsNotAcknowledgedEarly(t *testing.T) {
+	ctx := context.Background()
+	data := []byte("written twice\n")
+	d := digest.OfBytes(data)
+	s, f, root := openStalled(t)
+	first := asyncErr(func() error { return s.Put(ctx, d, data) })
+	waitStarted(t, f, 1)
+	p := filepath.Join(root, "out")
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dups := map[string]<-chan error{
+		"Put":           asyncErr(func() error { return s.Put(ctx, d, data) }),
+		"PutFile move":  asyncErr(func() error { _, err := s.PutFile(ctx, p, true); return err }),
+		"Writer.Commit": asyncErr(func() error { return writeAll(s, d, data) }),
+	}
+	for name, ch := range dups {
+		wantBlocked(t, name, ch)
+	}
+	f.release <- nil
+	if err := wantResult(t, "the first Put", first); err != nil {
+		t.Fatal(err)
+	}
+	waitStarted(t, f, 2)
+	f.release <- nil
+	for name, ch := range dups {
+		if err := wantResult(t, name, ch); err != nil {
+			t.Errorf("%s of a blob stored meanwhile = %v, want nil", name, err)
+		}
+	}
+	// Now durable: no more flushes.
+	syncs := s.Stats().Syncs
+	if err := s.Put(ctx, d, data); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Stats().Syncs; got != syncs {
+		t.Errorf("Put of a durable blob flushed (%d flushes, want %d)", got, syncs)
+	}
+}
+
+func writeAll(s *Store, d digest.Digest, data []byte) error {
+	w, err := s.NewWriter(context.Background(), d)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	if _, err := w.Write(data); err != nil {
+		return err
+	}
+	return w.Commit()
+}
+
+// TestFailedFlushRemovesTheBlob: the writers waiting for a failed flush
+// get INTERNAL, and the blob they renamed in is removed rather than left
+// visible but unacknowledged; so does a writer that joined it later.
+func TestFailedFlushRemovesTheBlob(t *testing.T) {
+	ctx := context.Background()
+	data := []byte("lost to a bad disk\n")
+	d := digest.OfBytes(data)
+	s, f, _ := openStalled(t)
+	first := asyncErr(func() error { return s.Put(ctx, d, data) })
+	waitStarted(t, f, 1)
+	second := asyncErr(func() error { return s.Put(ctx, d, data) })
+	registered(t, s.syncer, 1)
+	f.release <- errors.New("input/output error")
+	if err := wantResult(t, "Put", first); status.Code(err) != codes.Internal {
+		t.Errorf("Put with a failed flush = %v, want INTERNAL", err)
+	}
+	waitStarted(t, f, 2)
+	f.release <- nil
+	if err := wantResult(t, "Put", second); status.Code(err) != codes.Internal {
+		t.Errorf("Put of the same blob = %v, want INTERNAL (its only copy failed to flush)", err)
+	}
+	if s.Contains(ctx, d) {
+		t.Errorf("Contains = true after the flush failed, want false")
+	}
+	if exists(s.Path(d)) {
+		t.Errorf("blob file is still there after the flush failed")
+	}
+	if st := s.Stats(); st.SyncFailures != 1 || st.Bytes != 0 {
+		t.Errorf("Stats = %+v, want SyncFailures 1 and Bytes 0", st)
+	}
+
+	// Storing it again works.
+	again := asyncErr(func() error { return s.Put(ctx, d, data) })
+	waitStarted(t, f, 3)
+	f.release <- nil
+	if err := wantResult(t, "Put", again); err != nil {
+		t.Fatalf("Put after the failure = %v", err)
+	}
+	if !s.Contains(ctx, d) || !exists(s.Path(d)) {
+		t.Errorf("blob missing after a successful Put")
+	}
+}
+
+// TestFlushFailureWhileWritingFailsTheWrite: a writeback error is reported
+// to one flush only, perhaps one that ran for somebody else while this
+// blob's bytes were being written; its own successful flush later does not
+// make it durable.
+func TestFlushFailureWhileWritingFailsTheWrite(t *testing.T) {
+	ctx := context.Background()
+	data := []byte("bytes written while a flush failed\n")
+	d := digest.OfBytes(data)
+	s, f, root := openStalled(t)
+	w, err := s.NewWriter(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	other := []byte("another blob\n")
+	done := asyncErr(func() error { return s.Put(ctx, digest.OfBytes(other), other) })
+	waitStarted(t, f, 1)
+	f.release <- errors.New("input/output error")
+	if err := wantResult(t, "Put", done); status.Code(err) != codes.Internal {
+		t.Fatalf("Put with a failed flush = %v, want INTERNAL", err)
+	}
+	done = asyncErr(w.Commit)
+	waitStarted(t, f, 2)
+	f.release <- nil
+	if err := wantResult(t, "Commit", done); status.Code(err) != codes.Internal {
+		t.Errorf("Commit after a flush failed during the write = %v, want INTERNAL", err)
+	}
+	if s.Contains(ctx, d) || exists(s.Path(d)) {
+		t.Errorf("blob kept after a flush failed during its write")
+	}
+	if n, _ := os.ReadDir(filepath.Join(root, "cas", "tmp")); len(n) != 0 {
+		t.Errorf("temp files left: %v", n)
+	}
+}
+
+// TestCancelledWaitLeavesTheVerdictToTheNextWriter: a caller that stops
+// waiting gets CANCELLED, and the blob stays for the next writer to confirm.
+func TestCancelledWaitLeavesTheVerdictToTheNextWriter(t *testing.T) {
+	data := []byte("abandoned wait\n")
+	d := digest.OfBytes(data)
+	s, f, _ := openStalled(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := asyncErr(func() error { return s.Put(ctx, d, data) })
+	waitStarted(t, f, 1)
+	cancel()
+	if err := wantResult(t, "Put", done); status.Code(err) != codes.Canceled {
+		t.Errorf("cancelled Put = %v, want CANCELLED", err)
+	}
+	f.release <- nil
+	done = asyncErr(func() error { return s.Put(context.Background(), d, data) })
+	waitStarted(t, f, 2)
+	f.release <- nil
+	if err := wantResult(t, "Put", done); err != nil {
+		t.Errorf("Put after a cancelled one = %v, want nil", err)
+	}
+}
+
+// TestConcurrentWritesShareOneFlush: 100 writes that arrive while a flush
+// runs (a BatchUpdateBlobs, or an action's outputs stored in parallel) are
+// all acknowledged by the one next flush, which is a real syncfs.
+func TestConcurrentWritesShareOneFlush(t *testing.T) {
+	const n = 100
+	tests := []struct {
+		name  string
+		write func(s *Store, root string, i int) (digest.Digest, error)
+	}{
+		{"Put", func(s *Store, _ string, i int) (digest.Digest, error) {
+			data := []byte(fmt.Sprintf("shared flush %d", i))
+			d := digest.OfBytes(data)
+			return d, s.Put(context.Background(), d, data)
+		}},
+		{"PutFile move", func(s *Store, root string, i int) (digest.Digest, error) {
+			p := filepath.Join(root, fmt.Sprintf("out-%d", i))
+			if err := os.WriteFile(p, []byte(p), 0o644); err != nil {
+				return digest.Digest{}, err
+			}
+			return s.PutFile(context.Background(), p, true)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, f, root := openStalled(t)
+			s.syncer.mu.Lock()
+			s.syncer.flush = func() error {
+				if err := f.flush(); err != nil {
+					return err
+				}
+				return s.flush()
+			}
+			s.syncer.mu.Unlock()
+			// A write whose flush is running when the 100 arrive.
+			primer := asyncErr(func() error { return s.Put(context.Background(), digest.OfBytes([]byte("primer")), []byte("primer")) })
+			waitStarted(t, f, 1)
+			syncs := s.Stats().Syncs
+			ds := make([]digest.Digest, n)
+			errs := make([]<-chan error, n)
+			for i := range n {
+				errs[i] = asyncErr(func() error {
+					var err error
+					ds[i], err = tc.write(s, root, i)
+					return err
+				})
+			}
+			registered(t, s.syncer, n)
+			f.release <- nil
+			if err := wantResult(t, "the primer", primer); err != nil {
+				t.Fatal(err)
+			}
+			waitStarted(t, f, 2)
+			f.release <- nil
+			for i, ch := range errs {
+				if err := wantResult(t, tc.name, ch); err != nil {
+					t.Fatalf("write %d = %v", i, err)
+				}
+			}
+			if got := s.Stats().Syncs - syncs; got != 2 {
+				t.Errorf("flushes = %d, want 2 (the primer's and one for all %d writes)", got, n)
+			}
+			if missing := s.FindMissing(context.Background(), ds); len(missing) != 0 {
+				t.Errorf("missing after the writes: %v", missing)
+			}
+		})
+	}
+}
