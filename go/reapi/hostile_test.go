@@ -1,0 +1,535 @@
+package reapi_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math"
+	"net"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/longrunning/autogen/longrunningpb"
+	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
+	bspb "google.golang.org/genproto/googleapis/bytestream"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/actiond/actiond/go/actioncache"
+	"github.com/actiond/actiond/go/cas"
+	"github.com/actiond/actiond/go/digest"
+	"github.com/actiond/actiond/go/executor"
+	"github.com/actiond/actiond/go/executor/executortest"
+	"github.com/actiond/actiond/go/reapi"
+)
+
+// fullEnv serves every service on one loopback listener, as the daemon
+// does: the storage services over a real CAS and action cache, and the
+// Execution service over a real executor whose input roots and sandbox are
+// fakes (the sandbox is not what these tests attack).
+type fullEnv struct {
+	store  *cas.Store
+	caps   repb.CapabilitiesClient
+	cas    repb.ContentAddressableStorageClient
+	bs     bspb.ByteStreamClient
+	ac     repb.ActionCacheClient
+	exec   repb.ExecutionClient
+	server *reapi.Server
+}
+
+func newFullEnv(t *testing.T) *fullEnv {
+	t.Helper()
+	ctx := context.Background()
+	root := t.TempDir()
+	store, err := cas.Open(ctx, cas.Options{Root: root, MaxBytes: 1 << 30})
+	if err != nil {
+		t.Fatalf("cas.Open: %v", err)
+	}
+	ac, err := actioncache.Open(ctx, root, store, nil)
+	if err != nil {
+		t.Fatalf("actioncache.Open: %v", err)
+	}
+	opts := reapi.Options{Store: store, ActionCache: ac, ExecutionEnabled: true}
+	srv, err := reapi.NewServer(opts)
+	if err != nil {
+		t.Fatalf("NewServer: %v", err)
+	}
+	ex, err := executor.New(executor.Options{
+		Store:   store,
+		Cache:   ac,
+		Roots:   &executortest.Roots{},
+		Runner:  &executortest.Runner{},
+		Jobs:    2,
+		WorkDir: t.TempDir(),
+	})
+	if err != nil {
+		t.Fatalf("executor.New: %v", err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	gs := grpc.NewServer(reapi.ServerOptions(opts)...)
+	reapi.Register(gs, srv)
+	reapi.NewExecutionServer(ex, nil).Register(gs)
+	go gs.Serve(lis)
+	conn, err := grpc.NewClient("passthrough:///"+lis.Addr().String(),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)))
+	if err != nil {
+		t.Fatalf("grpc.NewClient: %v", err)
+	}
+	t.Cleanup(func() {
+		conn.Close()
+		gs.Stop()
+		ex.Close()
+		srv.Close()
+		store.Close()
+	})
+	return &fullEnv{
+		store:  store,
+		caps:   repb.NewCapabilitiesClient(conn),
+		cas:    repb.NewContentAddressableStorageClient(conn),
+		bs:     bspb.NewByteStreamClient(conn),
+		ac:     repb.NewActionCacheClient(conn),
+		exec:   repb.NewExecutionClient(conn),
+		server: srv,
+	}
+}
+
+func (e *fullEnv) put(t *testing.T, data []byte) digest.Digest {
+	t.Helper()
+	d := digest.OfBytes(data)
+	if err := e.store.Put(context.Background(), d, data); err != nil {
+		t.Fatalf("store.Put(%s): %v", d, err)
+	}
+	return d
+}
+
+func (e *fullEnv) putMessage(t *testing.T, m proto.Message) *repb.Digest {
+	t.Helper()
+	b, _, err := digest.OfMessage(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e.put(t, b).Proto()
+}
+
+// execute runs Execute to the end and returns the stream's error or, when
+// the stream succeeded, the status in the final ExecuteResponse.
+func (e *fullEnv) execute(ctx context.Context, req *repb.ExecuteRequest) error {
+	stream, err := e.exec.Execute(ctx, req)
+	if err != nil {
+		return err
+	}
+	return finalStatus(stream)
+}
+
+func finalStatus(stream grpc.ServerStreamingClient[longrunningpb.Operation]) error {
+	var last *longrunningpb.Operation
+	for {
+		op, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		last = op
+	}
+	if last == nil || !last.GetDone() {
+		return status.Errorf(codes.Unknown, "test: stream ended without a done operation: %v", last)
+	}
+	if last.GetError() != nil {
+		return status.Errorf(codes.Unknown, "test: done operation carries error %v instead of a response", last.GetError())
+	}
+	resp := &repb.ExecuteResponse{}
+	if err := last.GetResponse().UnmarshalTo(resp); err != nil {
+		return status.Errorf(codes.Unknown, "test: done operation has no ExecuteResponse: %v", err)
+	}
+	return status.FromProto(resp.GetStatus()).Err()
+}
+
+// healthy checks that the server still answers after a hostile call.
+func (e *fullEnv) healthy(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := e.caps.GetCapabilities(ctx, &repb.GetCapabilitiesRequest{}); err != nil {
+		t.Fatalf("server stopped answering GetCapabilities: %v", err)
+	}
+	data := []byte("still alive")
+	d := digest.OfBytes(data)
+	resp, err := e.cas.BatchUpdateBlobs(ctx, &repb.BatchUpdateBlobsRequest{Requests: []*repb.BatchUpdateBlobsRequest_Request{{Digest: d.Proto(), Data: data}}})
+	if err != nil || resp.GetResponses()[0].GetStatus().GetCode() != 0 {
+		t.Fatalf("server stopped storing blobs: %v %v", err, resp)
+	}
+}
+
+const tib = int64(1) << 40
+
+// hash is a well-formed hash of no blob in the store.
+const hash = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+// TestHostileRequests throws nil, zero, garbage and oversized requests at
+// every RPC and checks that each gets a proper status (not UNKNOWN, not a
+// dropped connection) and that the server keeps serving.
+func TestHostileRequests(t *testing.T) {
+	e := newFullEnv(t)
+	present := e.put(t, []byte("present blob"))
+	bomb := zstdCompress(t, make([]byte, 8<<20)) // 8 MiB of zeros in a few hundred bytes
+	garbageAction := e.put(t, []byte("\xff\xff\xff not a proto"))
+	emptyDir := e.putMessage(t, &repb.Directory{})
+	noCommand := e.putMessage(t, &repb.Action{InputRootDigest: emptyDir})
+	nilPlatform := e.putMessage(t, &repb.Action{
+		CommandDigest:   e.putMessage(t, &repb.Command{Arguments: []string{"/bin/true"}}),
+		InputRootDigest: emptyDir,
+	})
+	noArgs := e.putMessage(t, &repb.Action{CommandDigest: e.putMessage(t, &repb.Command{}), InputRootDigest: emptyDir})
+	noInputRoot := e.putMessage(t, &repb.Action{CommandDigest: e.putMessage(t, &repb.Command{Arguments: []string{"/bin/true"}})})
+
+	type call func(ctx context.Context) error
+	readAll := func(ctx context.Context, req *bspb.ReadRequest) error {
+		s, err := e.bs.Read(ctx, req)
+		if err != nil {
+			return err
+		}
+		for {
+			if _, err := s.Recv(); err != nil {
+				if errors.Is(err, io.EOF) {
+					return nil
+				}
+				return err
+			}
+		}
+	}
+	write := func(ctx context.Context, reqs ...*bspb.WriteRequest) error {
+		s, err := e.bs.Write(ctx)
+		if err != nil {
+			return err
+		}
+		for _, r := range reqs {
+			if err := s.Send(r); err != nil {
+				break // the server ended the stream; CloseAndRecv has its status
+			}
+		}
+		_, err = s.CloseAndRecv()
+		return err
+	}
+	batchUpdate := func(ctx context.Context, reqs ...*repb.BatchUpdateBlobsRequest_Request) error {
+		resp, err := e.cas.BatchUpdateBlobs(ctx, &repb.BatchUpdateBlobsRequest{Requests: reqs})
+		if err != nil {
+			return err
+		}
+		for _, r := range resp.GetResponses() {
+			if r.GetStatus().GetCode() != 0 {
+				return status.FromProto(r.GetStatus()).Err()
+			}
+		}
+		return nil
+	}
+	batchRead := func(ctx context.Context, ds ...*repb.Digest) error {
+		resp, err := e.cas.BatchReadBlobs(ctx, &repb.BatchReadBlobsRequest{Digests: ds, AcceptableCompressors: []repb.Compressor_Value{repb.Compressor_ZSTD}})
+		if err != nil {
+			return err
+		}
+		for _, r := range resp.GetResponses() {
+			if r.GetStatus().GetCode() != 0 {
+				return status.FromProto(r.GetStatus()).Err()
+			}
+		}
+		return nil
+	}
+	getTree := func(ctx context.Context, req *repb.GetTreeRequest) error {
+		s, err := e.cas.GetTree(ctx, req)
+		if err != nil {
+			return err
+		}
+		for {
+			if _, err := s.Recv(); err != nil {
+				if errors.Is(err, io.EOF) {
+					return nil
+				}
+				return err
+			}
+		}
+	}
+	wait := func(ctx context.Context, name string) error {
+		s, err := e.exec.WaitExecution(ctx, &repb.WaitExecutionRequest{Name: name})
+		if err != nil {
+			return err
+		}
+		return finalStatus(s)
+	}
+	huge := &repb.Digest{Hash: hash, SizeBytes: math.MaxInt64}
+
+	for _, tc := range []struct {
+		name string
+		call call
+		want codes.Code
+	}{
+		{"GetCapabilities empty", func(ctx context.Context) error {
+			_, err := e.caps.GetCapabilities(ctx, &repb.GetCapabilitiesRequest{})
+			return err
+		}, codes.OK},
+
+		{"FindMissingBlobs empty request", func(ctx context.Context) error {
+			_, err := e.cas.FindMissingBlobs(ctx, &repb.FindMissingBlobsRequest{})
+			return err
+		}, codes.OK},
+		{"FindMissingBlobs nil digest", func(ctx context.Context) error {
+			_, err := e.cas.FindMissingBlobs(ctx, &repb.FindMissingBlobsRequest{BlobDigests: []*repb.Digest{nil}})
+			return err
+		}, codes.InvalidArgument},
+		{"FindMissingBlobs negative size", func(ctx context.Context) error {
+			_, err := e.cas.FindMissingBlobs(ctx, &repb.FindMissingBlobsRequest{BlobDigests: []*repb.Digest{{Hash: hash, SizeBytes: -1}}})
+			return err
+		}, codes.InvalidArgument},
+		{"FindMissingBlobs uppercase hash", func(ctx context.Context) error {
+			_, err := e.cas.FindMissingBlobs(ctx, &repb.FindMissingBlobsRequest{BlobDigests: []*repb.Digest{{Hash: "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef"}}})
+			return err
+		}, codes.InvalidArgument},
+		{"FindMissingBlobs unsupported digest function", func(ctx context.Context) error {
+			_, err := e.cas.FindMissingBlobs(ctx, &repb.FindMissingBlobsRequest{DigestFunction: repb.DigestFunction_BLAKE3})
+			return err
+		}, codes.InvalidArgument},
+		{"FindMissingBlobs undefined digest function", func(ctx context.Context) error {
+			_, err := e.cas.FindMissingBlobs(ctx, &repb.FindMissingBlobsRequest{DigestFunction: 999})
+			return err
+		}, codes.InvalidArgument},
+
+		{"BatchUpdateBlobs nil digest", func(ctx context.Context) error {
+			return batchUpdate(ctx, &repb.BatchUpdateBlobsRequest_Request{Data: []byte("x")})
+		}, codes.InvalidArgument},
+		{"BatchUpdateBlobs nil entry", func(ctx context.Context) error {
+			return batchUpdate(ctx, nil)
+		}, codes.InvalidArgument},
+		{"BatchUpdateBlobs 1 TiB declared", func(ctx context.Context) error {
+			return batchUpdate(ctx, &repb.BatchUpdateBlobsRequest_Request{Digest: &repb.Digest{Hash: hash, SizeBytes: tib}, Compressor: repb.Compressor_ZSTD, Data: bomb})
+		}, codes.InvalidArgument},
+		{"BatchUpdateBlobs declared sizes overflowing int64", func(ctx context.Context) error {
+			return batchUpdate(ctx,
+				&repb.BatchUpdateBlobsRequest_Request{Digest: huge, Compressor: repb.Compressor_ZSTD, Data: bomb},
+				&repb.BatchUpdateBlobsRequest_Request{Digest: &repb.Digest{Hash: hash, SizeBytes: 1}, Data: []byte("x")})
+		}, codes.InvalidArgument},
+		{"BatchUpdateBlobs zstd bomb", func(ctx context.Context) error {
+			return batchUpdate(ctx, &repb.BatchUpdateBlobsRequest_Request{Digest: &repb.Digest{Hash: hash, SizeBytes: 1000}, Compressor: repb.Compressor_ZSTD, Data: bomb})
+		}, codes.InvalidArgument},
+		{"BatchUpdateBlobs corrupt zstd", func(ctx context.Context) error {
+			return batchUpdate(ctx, &repb.BatchUpdateBlobsRequest_Request{Digest: &repb.Digest{Hash: hash, SizeBytes: 10}, Compressor: repb.Compressor_ZSTD, Data: []byte("\x28\xb5\x2f\xfdgarbage")})
+		}, codes.InvalidArgument},
+		{"BatchUpdateBlobs undefined compressor", func(ctx context.Context) error {
+			return batchUpdate(ctx, &repb.BatchUpdateBlobsRequest_Request{Digest: digest.OfBytes([]byte("x")).Proto(), Compressor: 77, Data: []byte("x")})
+		}, codes.InvalidArgument},
+		{"BatchUpdateBlobs wrong bytes", func(ctx context.Context) error {
+			return batchUpdate(ctx, &repb.BatchUpdateBlobsRequest_Request{Digest: &repb.Digest{Hash: hash, SizeBytes: 1}, Data: []byte("x")})
+		}, codes.InvalidArgument},
+
+		{"BatchReadBlobs nil digest", func(ctx context.Context) error { return batchRead(ctx, nil) }, codes.InvalidArgument},
+		{"BatchReadBlobs 1 TiB declared", func(ctx context.Context) error {
+			return batchRead(ctx, &repb.Digest{Hash: hash, SizeBytes: tib})
+		}, codes.InvalidArgument},
+		{"BatchReadBlobs declared sizes overflowing int64", func(ctx context.Context) error {
+			return batchRead(ctx, huge, huge, present.Proto())
+		}, codes.InvalidArgument},
+		{"BatchReadBlobs missing", func(ctx context.Context) error {
+			return batchRead(ctx, &repb.Digest{Hash: hash, SizeBytes: 3})
+		}, codes.NotFound},
+		{"BatchReadBlobs empty blob", func(ctx context.Context) error { return batchRead(ctx, digest.Empty.Proto()) }, codes.OK},
+
+		{"GetTree nil root", func(ctx context.Context) error { return getTree(ctx, &repb.GetTreeRequest{}) }, codes.InvalidArgument},
+		{"GetTree missing root", func(ctx context.Context) error {
+			return getTree(ctx, &repb.GetTreeRequest{RootDigest: &repb.Digest{Hash: hash, SizeBytes: 5}})
+		}, codes.NotFound},
+		{"GetTree 1 TiB root", func(ctx context.Context) error {
+			return getTree(ctx, &repb.GetTreeRequest{RootDigest: &repb.Digest{Hash: hash, SizeBytes: tib}})
+		}, codes.ResourceExhausted},
+		{"GetTree root is not a Directory", func(ctx context.Context) error {
+			return getTree(ctx, &repb.GetTreeRequest{RootDigest: garbageAction.Proto()})
+		}, codes.InvalidArgument},
+		{"GetTree garbage page token", func(ctx context.Context) error {
+			return getTree(ctx, &repb.GetTreeRequest{RootDigest: emptyDir, PageToken: "\x00garbage"})
+		}, codes.InvalidArgument},
+		{"GetTree negative page size", func(ctx context.Context) error {
+			return getTree(ctx, &repb.GetTreeRequest{RootDigest: emptyDir, PageSize: -5})
+		}, codes.OK},
+
+		{"Read empty resource name", func(ctx context.Context) error { return readAll(ctx, &bspb.ReadRequest{}) }, codes.InvalidArgument},
+		{"Read garbage resource name", func(ctx context.Context) error {
+			return readAll(ctx, &bspb.ReadRequest{ResourceName: "blobs/../../etc/passwd/5"})
+		}, codes.InvalidArgument},
+		{"Read missing 1 TiB blob", func(ctx context.Context) error {
+			return readAll(ctx, &bspb.ReadRequest{ResourceName: "blobs/" + hash + "/1099511627776"})
+		}, codes.NotFound},
+		{"Read huge read_limit", func(ctx context.Context) error {
+			return readAll(ctx, &bspb.ReadRequest{ResourceName: "blobs/" + present.String(), ReadLimit: math.MaxInt64})
+		}, codes.OK},
+		{"Read offset at the end", func(ctx context.Context) error {
+			return readAll(ctx, &bspb.ReadRequest{ResourceName: "blobs/" + present.String(), ReadOffset: present.Size})
+		}, codes.OK},
+		{"Read offset past the end", func(ctx context.Context) error {
+			return readAll(ctx, &bspb.ReadRequest{ResourceName: "blobs/" + present.String(), ReadOffset: present.Size + 1})
+		}, codes.OutOfRange},
+		{"Read negative offset", func(ctx context.Context) error {
+			return readAll(ctx, &bspb.ReadRequest{ResourceName: "blobs/" + present.String(), ReadOffset: -1})
+		}, codes.OutOfRange},
+		{"Read negative limit", func(ctx context.Context) error {
+			return readAll(ctx, &bspb.ReadRequest{ResourceName: "blobs/" + present.String(), ReadLimit: -1})
+		}, codes.InvalidArgument},
+		{"Read unsupported compressor", func(ctx context.Context) error {
+			return readAll(ctx, &bspb.ReadRequest{ResourceName: "compressed-blobs/brotli/" + present.String()})
+		}, codes.InvalidArgument},
+
+		{"Write with no requests", func(ctx context.Context) error { return write(ctx) }, codes.InvalidArgument},
+		{"Write empty resource name", func(ctx context.Context) error {
+			return write(ctx, &bspb.WriteRequest{Data: []byte("x"), FinishWrite: true})
+		}, codes.InvalidArgument},
+		{"Write read resource name", func(ctx context.Context) error {
+			return write(ctx, &bspb.WriteRequest{ResourceName: "blobs/" + hash + "/1", Data: []byte("x"), FinishWrite: true})
+		}, codes.InvalidArgument},
+		{"Write 1 TiB declared", func(ctx context.Context) error {
+			return write(ctx, &bspb.WriteRequest{ResourceName: "uploads/u1/blobs/" + hash + "/1099511627776", Data: []byte("x")})
+		}, codes.ResourceExhausted},
+		{"Write max int64 declared", func(ctx context.Context) error {
+			return write(ctx, &bspb.WriteRequest{ResourceName: "uploads/u1/blobs/" + hash + "/9223372036854775807", Data: []byte("x")})
+		}, codes.ResourceExhausted},
+		{"Write offset garbage", func(ctx context.Context) error {
+			return write(ctx, &bspb.WriteRequest{ResourceName: "uploads/u2/blobs/" + hash + "/1", WriteOffset: math.MinInt64, Data: []byte("x")})
+		}, codes.InvalidArgument},
+		{"Write past declared size", func(ctx context.Context) error {
+			return write(ctx, &bspb.WriteRequest{ResourceName: "uploads/u3/blobs/" + hash + "/1", Data: []byte("xx"), FinishWrite: true})
+		}, codes.InvalidArgument},
+		{"Write wrong bytes", func(ctx context.Context) error {
+			return write(ctx, &bspb.WriteRequest{ResourceName: "uploads/u4/blobs/" + hash + "/1", Data: []byte("x"), FinishWrite: true})
+		}, codes.InvalidArgument},
+		{"Write zstd bomb", func(ctx context.Context) error {
+			return write(ctx, &bspb.WriteRequest{ResourceName: "uploads/u5/compressed-blobs/zstd/" + hash + "/1000", Data: bomb, FinishWrite: true})
+		}, codes.InvalidArgument},
+		{"Write corrupt zstd", func(ctx context.Context) error {
+			return write(ctx, &bspb.WriteRequest{ResourceName: "uploads/u6/compressed-blobs/zstd/" + hash + "/10", Data: []byte("\x28\xb5\x2f\xfdgarbage"), FinishWrite: true})
+		}, codes.InvalidArgument},
+		{"Write zstd 1 TiB declared", func(ctx context.Context) error {
+			return write(ctx, &bspb.WriteRequest{ResourceName: "uploads/u7/compressed-blobs/zstd/" + hash + "/1099511627776", Data: bomb, FinishWrite: true})
+		}, codes.ResourceExhausted},
+		{"Write resource name changes mid-stream", func(ctx context.Context) error {
+			return write(ctx,
+				&bspb.WriteRequest{ResourceName: "uploads/u8/blobs/" + hash + "/2", Data: []byte("x")},
+				&bspb.WriteRequest{ResourceName: "uploads/u9/blobs/" + hash + "/2", WriteOffset: 1, Data: []byte("x"), FinishWrite: true})
+		}, codes.InvalidArgument},
+
+		{"QueryWriteStatus empty name", func(ctx context.Context) error {
+			_, err := e.bs.QueryWriteStatus(ctx, &bspb.QueryWriteStatusRequest{})
+			return err
+		}, codes.InvalidArgument},
+
+		{"GetActionResult nil digest", func(ctx context.Context) error {
+			_, err := e.ac.GetActionResult(ctx, &repb.GetActionResultRequest{})
+			return err
+		}, codes.InvalidArgument},
+		{"GetActionResult missing with inlining", func(ctx context.Context) error {
+			_, err := e.ac.GetActionResult(ctx, &repb.GetActionResultRequest{ActionDigest: &repb.Digest{Hash: hash, SizeBytes: 1}, InlineStdout: true, InlineOutputFiles: []string{"", "../x"}})
+			return err
+		}, codes.NotFound},
+		{"UpdateActionResult nil result", func(ctx context.Context) error {
+			_, err := e.ac.UpdateActionResult(ctx, &repb.UpdateActionResultRequest{ActionDigest: &repb.Digest{Hash: hash, SizeBytes: 1}})
+			return err
+		}, codes.InvalidArgument},
+		{"UpdateActionResult nil digest", func(ctx context.Context) error {
+			_, err := e.ac.UpdateActionResult(ctx, &repb.UpdateActionResultRequest{ActionResult: &repb.ActionResult{}})
+			return err
+		}, codes.InvalidArgument},
+		{"UpdateActionResult nil entries", func(ctx context.Context) error {
+			_, err := e.ac.UpdateActionResult(ctx, &repb.UpdateActionResultRequest{
+				ActionDigest: &repb.Digest{Hash: hash, SizeBytes: 1},
+				ActionResult: &repb.ActionResult{
+					OutputFiles:       []*repb.OutputFile{nil},
+					OutputDirectories: []*repb.OutputDirectory{nil},
+					OutputSymlinks:    []*repb.OutputSymlink{nil},
+				},
+			})
+			return err
+		}, codes.InvalidArgument},
+		{"UpdateActionResult missing outputs", func(ctx context.Context) error {
+			_, err := e.ac.UpdateActionResult(ctx, &repb.UpdateActionResultRequest{
+				ActionDigest: &repb.Digest{Hash: hash, SizeBytes: 1},
+				ActionResult: &repb.ActionResult{OutputFiles: []*repb.OutputFile{{Path: "out", Digest: &repb.Digest{Hash: hash, SizeBytes: 9}}}},
+			})
+			return err
+		}, codes.FailedPrecondition},
+		{"UpdateActionResult traversal", func(ctx context.Context) error {
+			_, err := e.ac.UpdateActionResult(ctx, &repb.UpdateActionResultRequest{
+				ActionDigest: &repb.Digest{Hash: hash, SizeBytes: 1},
+				ActionResult: &repb.ActionResult{OutputFiles: []*repb.OutputFile{{Path: "../../etc/passwd", Digest: present.Proto()}}},
+			})
+			return err
+		}, codes.InvalidArgument},
+
+		{"Execute nil action digest", func(ctx context.Context) error { return e.execute(ctx, &repb.ExecuteRequest{}) }, codes.InvalidArgument},
+		{"Execute unsupported digest function", func(ctx context.Context) error {
+			return e.execute(ctx, &repb.ExecuteRequest{ActionDigest: nilPlatform, DigestFunction: repb.DigestFunction_MD5})
+		}, codes.InvalidArgument},
+		{"Execute missing action", func(ctx context.Context) error {
+			return e.execute(ctx, &repb.ExecuteRequest{ActionDigest: &repb.Digest{Hash: hash, SizeBytes: 10}})
+		}, codes.FailedPrecondition},
+		{"Execute 1 TiB action", func(ctx context.Context) error {
+			return e.execute(ctx, &repb.ExecuteRequest{ActionDigest: &repb.Digest{Hash: hash, SizeBytes: tib}})
+		}, codes.ResourceExhausted},
+		{"Execute action that is not a proto", func(ctx context.Context) error {
+			return e.execute(ctx, &repb.ExecuteRequest{ActionDigest: garbageAction.Proto()})
+		}, codes.InvalidArgument},
+		{"Execute action without command digest", func(ctx context.Context) error {
+			return e.execute(ctx, &repb.ExecuteRequest{ActionDigest: noCommand})
+		}, codes.InvalidArgument},
+		{"Execute command without arguments", func(ctx context.Context) error {
+			return e.execute(ctx, &repb.ExecuteRequest{ActionDigest: noArgs, SkipCacheLookup: true})
+		}, codes.InvalidArgument},
+		{"Execute action without input root", func(ctx context.Context) error {
+			return e.execute(ctx, &repb.ExecuteRequest{ActionDigest: noInputRoot})
+		}, codes.InvalidArgument},
+		{"Execute without any platform", func(ctx context.Context) error {
+			return e.execute(ctx, &repb.ExecuteRequest{ActionDigest: nilPlatform, DigestFunction: repb.DigestFunction_SHA256})
+		}, codes.OK},
+		{"WaitExecution empty name", func(ctx context.Context) error { return wait(ctx, "") }, codes.NotFound},
+		{"WaitExecution garbage name", func(ctx context.Context) error { return wait(ctx, "operations/../../\u00ff") }, codes.NotFound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			err := tc.call(ctx)
+			if got := status.Code(err); got != tc.want {
+				t.Errorf("got %v (%v), want %v", got, err, tc.want)
+			}
+			e.healthy(t)
+		})
+	}
+}
+
+// TestBatchLimitCountsDeclaredSizes checks that the declared sizes, summed
+// without overflow, decide whether a batch fits, so that a zstd entry whose
+// compressed bytes exceed its (fitting) declared size is still accepted.
+func TestBatchLimitCountsDeclaredSizes(t *testing.T) {
+	e := newEnv(t, func(o *reapi.Options) { o.MaxBatchTotalSizeBytes = 64 << 10 })
+	data := randomBytes(64<<10, 7) // incompressible: the frame is a little larger
+	c := zstdCompress(t, data)
+	if len(c) <= len(data) {
+		t.Fatalf("test setup: compressed %d bytes to %d, want growth", len(data), len(c))
+	}
+	d := digest.OfBytes(data)
+	resp, err := e.cas.BatchUpdateBlobs(t.Context(), &repb.BatchUpdateBlobsRequest{Requests: []*repb.BatchUpdateBlobsRequest_Request{
+		{Digest: d.Proto(), Compressor: repb.Compressor_ZSTD, Data: c},
+	}})
+	if err != nil {
+		t.Fatalf("BatchUpdateBlobs of a blob of exactly the batch limit: %v", err)
+	}
+	if code := resp.GetResponses()[0].GetStatus().GetCode(); code != 0 {
+		t.Fatalf("entry status %v, want OK", codes.Code(code))
+	}
+	e.assertPresent(t, d, data)
+	if got, _, err := e.read(t.Context(), &bspb.ReadRequest{ResourceName: "blobs/" + d.String()}); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("Read after batch upload: err %v, %d bytes", err, len(got))
+	}
+}
