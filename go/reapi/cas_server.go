@@ -1,16 +1,15 @@
 package reapi
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"math"
 	"strconv"
 	"sync"
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
+	"github.com/klauspost/compress/zstd"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -148,27 +147,20 @@ func (s *casServer) updateBlob(ctx context.Context, r *repb.BatchUpdateBlobsRequ
 }
 
 // inflate decompresses a zstd blob that must inflate to exactly d.Size
-// bytes; it never produces more than that.
+// bytes; it never allocates or produces more than that.
 func inflate(data []byte, d digest.Digest) ([]byte, error) {
-	dec, err := zstdCodecs.decoder(bytes.NewReader(data))
+	dec, err := inflater()
 	if err != nil {
 		return nil, rpcstatus.Wrapf(err, "zstd decoder")
 	}
-	defer zstdCodecs.putDecoder(dec)
-	out := make([]byte, d.Size)
-	n, err := io.ReadFull(dec, out)
+	out, err := dec.DecodeAll(data, make([]byte, 0, d.Size))
 	switch {
-	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
-		return nil, rpcstatus.Newf(codes.InvalidArgument, "blob %s: zstd data inflates to %d bytes, want %d", d, n, d.Size)
+	case errors.Is(err, zstd.ErrDecoderSizeExceeded):
+		return nil, rpcstatus.Newf(codes.InvalidArgument, "blob %s: zstd data inflates beyond the declared size %d", d, d.Size)
 	case err != nil:
 		return nil, rpcstatus.Newf(codes.InvalidArgument, "blob %s: corrupt zstd data: %v", d, err)
-	}
-	var one [1]byte
-	switch m, err := dec.Read(one[:]); {
-	case m > 0:
-		return nil, rpcstatus.Newf(codes.InvalidArgument, "blob %s: zstd data inflates beyond the declared size %d", d, d.Size)
-	case err != io.EOF:
-		return nil, rpcstatus.Newf(codes.InvalidArgument, "blob %s: corrupt zstd data: %v", d, err)
+	case int64(len(out)) != d.Size:
+		return nil, rpcstatus.Newf(codes.InvalidArgument, "blob %s: zstd data inflates to %d bytes, want %d", d, len(out), d.Size)
 	}
 	return out, nil
 }

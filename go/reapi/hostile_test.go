@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"runtime"
 	"testing"
 	"time"
 
@@ -531,5 +532,64 @@ func TestBatchLimitCountsDeclaredSizes(t *testing.T) {
 	e.assertPresent(t, d, data)
 	if got, _, err := e.read(t.Context(), &bspb.ReadRequest{ResourceName: "blobs/" + d.String()}); err != nil || !bytes.Equal(got, data) {
 		t.Errorf("Read after batch upload: err %v, %d bytes", err, len(got))
+	}
+}
+
+// wideWindowFrame returns a zstd frame whose header claims a 128 MiB
+// window (and no content size) and which holds n RLE blocks of 128 KiB - 1
+// bytes of 'a': a few dozen bytes that a streaming decoder answers by
+// allocating the whole window.
+func wideWindowFrame(n int) ([]byte, []byte) {
+	frame := []byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, 17 << 3} // window 2^(10+17)
+	const block = 128<<10 - 1
+	for i := range n {
+		h := uint32(block)<<3 | 1<<1 // RLE block
+		if i == n-1 {
+			h |= 1 // last
+		}
+		frame = append(frame, byte(h), byte(h>>8), byte(h>>16), 'a')
+	}
+	return frame, bytes.Repeat([]byte("a"), n*block)
+}
+
+// TestZstdWindowClaimsCostNoMemory sends many batch entries whose frames
+// claim a 128 MiB window: legitimate ones must be stored, bogus ones
+// refused, and neither may make the server allocate windows.
+func TestZstdWindowClaimsCostNoMemory(t *testing.T) {
+	e := newEnv(t, nil)
+	frame, data := wideWindowFrame(8) // 1 MiB
+	good := digest.OfBytes(data)
+	var reqs []*repb.BatchUpdateBlobsRequest_Request
+	for range 3 {
+		reqs = append(reqs, &repb.BatchUpdateBlobsRequest_Request{Digest: good.Proto(), Compressor: repb.Compressor_ZSTD, Data: frame})
+	}
+	for i := range 64 {
+		// Declares 1000 bytes but inflates to 1 MiB.
+		reqs = append(reqs, &repb.BatchUpdateBlobsRequest_Request{
+			Digest:     &repb.Digest{Hash: digest.OfBytes([]byte{byte(i)}).Hash, SizeBytes: 1000},
+			Compressor: repb.Compressor_ZSTD, Data: frame,
+		})
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	resp, err := e.cas.BatchUpdateBlobs(t.Context(), &repb.BatchUpdateBlobsRequest{Requests: reqs})
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatalf("BatchUpdateBlobs: %v", err)
+	}
+	for i, r := range resp.GetResponses() {
+		want := codes.OK
+		if i >= 3 {
+			want = codes.InvalidArgument
+		}
+		if got := codes.Code(r.GetStatus().GetCode()); got != want {
+			t.Errorf("entry %d: got %v (%s), want %v", i, got, r.GetStatus().GetMessage(), want)
+		}
+	}
+	e.assertPresent(t, good, data)
+	// The client and the server share this process; 67 windows would be
+	// over 8 GiB, the data involved is a few MiB.
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 256<<20 {
+		t.Errorf("the batch allocated %d MiB, want well under one 128 MiB window per entry", alloc>>20)
 	}
 }

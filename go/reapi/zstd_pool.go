@@ -2,6 +2,7 @@ package reapi
 
 import (
 	"io"
+	"runtime"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
@@ -22,6 +23,22 @@ type zstdPool struct {
 }
 
 var zstdCodecs zstdPool
+
+// inflater decodes whole zstd blobs (BatchUpdateBlobs entries) into a
+// buffer of their declared size and no further: with the cap limit,
+// DecodeAll writes straight into dst and keeps its history there, so a
+// frame header claiming a 128 MiB window costs nothing and output beyond
+// cap(dst) is ErrDecoderSizeExceeded. A streaming decoder instead
+// allocates its whole window up front, which 64 parallel batch entries of
+// 46 bytes each could turn into 8 GiB. The decoder is shared: DecodeAll is
+// safe for concurrent use and runs up to the concurrency given here at once.
+var inflater = sync.OnceValues(func() (*zstd.Decoder, error) {
+	return zstd.NewReader(nil,
+		zstd.WithDecoderConcurrency(max(4, runtime.GOMAXPROCS(0))),
+		zstd.WithDecodeAllCapLimit(true),
+		zstd.WithDecoderMaxWindow(maxZstdWindow),
+		zstd.WithDecoderMaxMemory(maxZstdWindow))
+})
 
 // decoder returns a decoder reading r. Concurrency 1 makes it decode
 // synchronously in the caller's goroutine, so a request's decoding stops
