@@ -1,11 +1,13 @@
 package reapi
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"sync"
 
+	"github.com/klauspost/compress/zstd"
 	bspb "google.golang.org/genproto/googleapis/bytestream"
 	"google.golang.org/grpc/codes"
 
@@ -268,11 +270,19 @@ func (s *byteStreamServer) writeCompressed(stream bspb.ByteStream_WriteServer, r
 	defer w.Close()
 
 	src := &writeRequestReader{stream: stream, name: name, next: req}
-	dec, err := zstdCodecs.decoder(src)
+	// The frame header tells how much memory the decoder will want, so it
+	// is read first, however the client chunked it.
+	header := make([]byte, zstd.HeaderMaxSize)
+	n, err := io.ReadFull(src, header)
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return src.err
+	}
+	header = header[:n]
+	dec, release, err := zstdCodecs.streamDecoder(ctx, header, io.MultiReader(bytes.NewReader(header), src))
 	if err != nil {
 		return rpcstatus.Wrapf(err, "zstd decoder")
 	}
-	defer zstdCodecs.putDecoder(dec)
+	defer release()
 	dst := &boundedWriter{w: w, limit: d.Size}
 	if _, err := dec.WriteTo(dst); err != nil {
 		switch {

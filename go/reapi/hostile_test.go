@@ -593,3 +593,58 @@ func TestZstdWindowClaimsCostNoMemory(t *testing.T) {
 		t.Errorf("the batch allocated %d MiB, want well under one 128 MiB window per entry", alloc>>20)
 	}
 }
+
+// TestWideZstdWindowsAreRationed opens many compressed uploads whose frames
+// claim a 128 MiB window and stops each after its first block: only a few
+// may hold a window at once, and all must complete once they go on.
+// Narrow-window uploads (what Bazel sends) are not held up meanwhile.
+func TestWideZstdWindowsAreRationed(t *testing.T) {
+	e := newEnv(t, nil)
+	frame, data := wideWindowFrame(4)
+	d := digest.OfBytes(data)
+	const streams = 12
+	header := 6 + 4 // frame header and the first block
+	type open struct {
+		stream bspb.ByteStream_WriteClient
+		name   string
+	}
+	var opened []open
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for i := range streams {
+		s, err := e.bs.Write(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := "uploads/wide" + string(rune('a'+i)) + "/compressed-blobs/zstd/" + d.String()
+		if err := s.Send(&bspb.WriteRequest{ResourceName: name, Data: frame[:header]}); err != nil {
+			t.Fatal(err)
+		}
+		opened = append(opened, open{s, name})
+	}
+
+	// Meanwhile a narrow-window upload goes through.
+	narrow := compressible(100 << 10)
+	nd := digest.OfBytes(narrow)
+	if _, err := e.write(t.Context(), chunked("uploads/narrow/compressed-blobs/zstd/"+nd.String(), zstdCompress(t, narrow), 0, 16<<10)...); err != nil {
+		t.Fatalf("narrow upload while wide ones wait: %v", err)
+	}
+
+	time.Sleep(200 * time.Millisecond) // let the server decode what it may
+	var during runtime.MemStats
+	runtime.ReadMemStats(&during)
+	if grew := int64(during.HeapAlloc) - int64(before.HeapAlloc); grew > 6*(128<<20) {
+		t.Errorf("heap grew by %d MiB with %d wide uploads started, want at most a few windows", grew>>20, streams)
+	}
+
+	for _, o := range opened {
+		if err := o.stream.Send(&bspb.WriteRequest{WriteOffset: int64(header), Data: frame[header:], FinishWrite: true}); err != nil && !errors.Is(err, io.EOF) {
+			t.Fatalf("%s: %v", o.name, err)
+		}
+		if _, err := o.stream.CloseAndRecv(); err != nil {
+			t.Errorf("%s: %v", o.name, err)
+		}
+	}
+	e.assertPresent(t, d, data)
+}
