@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
@@ -647,4 +648,42 @@ func TestWideZstdWindowsAreRationed(t *testing.T) {
 		}
 	}
 	e.assertPresent(t, d, data)
+}
+
+// TestAbandonedUploadsAreCapped abandons more uploads than the server keeps:
+// the least recently used are dropped with their temp files, the newest
+// stay resumable.
+func TestAbandonedUploadsAreCapped(t *testing.T) {
+	const kept = 3
+	e := newEnv(t, func(o *reapi.Options) { o.MaxKeptUploads = kept })
+	var names []string
+	for i := range 10 {
+		data := randomBytes(64<<10, uint64(100+i))
+		d := digest.OfBytes(data)
+		name := "uploads/abandoned" + string(rune('a'+i)) + "/blobs/" + d.String()
+		names = append(names, name)
+		if resp, err := e.write(t.Context(), &bspb.WriteRequest{ResourceName: name, Data: data[:1000]}); err != nil || resp.GetCommittedSize() != 1000 {
+			t.Fatalf("partial write %d: %v, %v", i, resp, err)
+		}
+	}
+	if n := e.server.PendingUploads(); n != kept {
+		t.Errorf("%d uploads kept, want %d", n, kept)
+	}
+	for i, name := range names {
+		st, err := e.bs.QueryWriteStatus(t.Context(), &bspb.QueryWriteStatusRequest{ResourceName: name})
+		if err != nil {
+			t.Fatalf("QueryWriteStatus: %v", err)
+		}
+		want := int64(0)
+		if i >= len(names)-kept {
+			want = 1000
+		}
+		if st.GetCommittedSize() != want {
+			t.Errorf("upload %d: committed_size %d, want %d", i, st.GetCommittedSize(), want)
+		}
+	}
+	tmps, _ := filepath.Glob(filepath.Join(e.root, "cas", "tmp", "*"))
+	if len(tmps) > kept {
+		t.Errorf("%d temp files left for %d kept uploads", len(tmps), kept)
+	}
 }

@@ -10,6 +10,7 @@ const (
 	DefaultMaxBatchTotalSizeBytes = 4 << 20
 	DefaultUploadIdleTimeout      = 10 * time.Minute
 	DefaultInlineBudgetBytes      = 1 << 20
+	DefaultMaxKeptUploads         = 1000
 )
 
 // Options configures the storage services.
@@ -32,6 +33,14 @@ type Options struct {
 	// for resumption after its last write. Zero means
 	// DefaultUploadIdleTimeout.
 	UploadIdleTimeout time.Duration
+	// MaxKeptUploads caps the incomplete ByteStream uploads kept for
+	// resumption. Each holds an open temp file and a CAS space reservation
+	// of its declared size, so a client opening uploads and abandoning them
+	// could otherwise exhaust file descriptors and evict the whole CAS; past
+	// the cap the least recently used idle ones are dropped (their clients
+	// start over, as after the idle timeout). Zero means
+	// DefaultMaxKeptUploads.
+	MaxKeptUploads int
 	// LogRPCs makes ServerOptions add the LoggingInterceptor, logging every
 	// call to Logger at debug level.
 	LogRPCs bool

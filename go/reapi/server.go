@@ -39,13 +39,16 @@ func NewServer(opts Options) (*Server, error) {
 	if opts.UploadIdleTimeout <= 0 {
 		opts.UploadIdleTimeout = DefaultUploadIdleTimeout
 	}
+	if opts.MaxKeptUploads <= 0 {
+		opts.MaxKeptUploads = DefaultMaxKeptUploads
+	}
 	switch {
 	case opts.InlineBudgetBytes == 0:
 		opts.InlineBudgetBytes = DefaultInlineBudgetBytes
 	case opts.InlineBudgetBytes < 0:
 		opts.InlineBudgetBytes = 0
 	}
-	uploads := newUploadTable(opts.Logger, opts.UploadIdleTimeout)
+	uploads := newUploadTable(opts.Logger, opts.UploadIdleTimeout, opts.MaxKeptUploads)
 	return &Server{
 		opts:         opts,
 		uploads:      uploads,

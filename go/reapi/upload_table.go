@@ -3,6 +3,7 @@ package reapi
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,16 +28,18 @@ type upload struct {
 type uploadTable struct {
 	logger  *slog.Logger
 	idle    time.Duration
+	maxKept int
 	mu      sync.Mutex
 	uploads map[string]*upload
 	stop    chan struct{}
 	done    chan struct{}
 }
 
-func newUploadTable(logger *slog.Logger, idle time.Duration) *uploadTable {
+func newUploadTable(logger *slog.Logger, idle time.Duration, maxKept int) *uploadTable {
 	t := &uploadTable{
 		logger:  logger,
 		idle:    idle,
+		maxKept: maxKept,
 		uploads: map[string]*upload{},
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
@@ -85,6 +88,7 @@ func (t *uploadTable) release(u *upload, keep bool) {
 			delete(t.uploads, u.name)
 		}
 	}
+	over := len(t.uploads) > t.maxKept
 	t.mu.Unlock()
 	if !keep && u.w != nil {
 		if err := u.w.Close(); err != nil {
@@ -93,6 +97,45 @@ func (t *uploadTable) release(u *upload, keep bool) {
 		u.w = nil
 	}
 	<-u.slot
+	if over {
+		t.trim()
+	}
+}
+
+// trim drops the least recently used idle uploads while more than maxKept
+// are kept. Uploads being written are never dropped, so the table may stay
+// above the cap while that many streams are open.
+func (t *uploadTable) trim() {
+	t.mu.Lock()
+	excess := len(t.uploads) - t.maxKept
+	if excess <= 0 {
+		t.mu.Unlock()
+		return
+	}
+	byAge := make([]*upload, 0, len(t.uploads))
+	for _, u := range t.uploads {
+		byAge = append(byAge, u)
+	}
+	slices.SortFunc(byAge, func(a, b *upload) int { return a.lastUsed.Compare(b.lastUsed) })
+	var victims []*upload
+	for _, u := range byAge {
+		if len(victims) == excess {
+			break
+		}
+		select {
+		case u.slot <- struct{}{}:
+		default:
+			continue // a stream is writing it
+		}
+		u.removed = true
+		delete(t.uploads, u.name)
+		victims = append(victims, u)
+	}
+	t.mu.Unlock()
+	if len(victims) > 0 {
+		t.logger.Warn("too many incomplete uploads kept, dropping the least recently used", slog.Int("dropped", len(victims)), slog.Int("max_kept", t.maxKept))
+	}
+	t.abort(victims)
 }
 
 // committed reports the bytes written so far for name, if an upload is in
@@ -149,6 +192,12 @@ func (t *uploadTable) collect(cutoff time.Time) {
 		victims = append(victims, u)
 	}
 	t.mu.Unlock()
+	t.abort(victims)
+}
+
+// abort closes the writers of removed uploads whose slots the caller holds,
+// and gives the slots back.
+func (t *uploadTable) abort(victims []*upload) {
 	for _, u := range victims {
 		if u.w != nil {
 			t.logger.Debug("dropping idle upload", slog.String("resource_name", u.name), slog.Int64("committed_size", u.committed.Load()))
