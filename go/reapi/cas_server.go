@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"math"
+	"runtime/debug"
 	"strconv"
 	"sync"
 
@@ -328,7 +329,9 @@ func statusProto(err error) *spb.Status {
 	return status.New(rpcstatus.Code(err), err.Error()).Proto()
 }
 
-// parallel calls fn(0..n-1) on up to batchWorkers goroutines.
+// parallel calls fn(0..n-1) on up to batchWorkers goroutines. A panic in
+// fn is raised again in the caller's goroutine once all workers are done,
+// where the RecoveryInterceptor can turn it into an error for the call.
 func parallel(n int, fn func(i int)) {
 	workers := min(n, batchWorkers)
 	if workers <= 1 {
@@ -340,10 +343,27 @@ func parallel(n int, fn func(i int)) {
 	var next sync.Mutex
 	i := 0
 	var wg sync.WaitGroup
+	var panicked sync.Once
+	var first *repanicked
+	defer func() {
+		if first != nil {
+			panic(*first)
+		}
+	}()
+	defer wg.Wait()
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer func() {
+				if p := recover(); p != nil {
+					panicked.Do(func() { first = &repanicked{value: p, stack: debug.Stack()} })
+					// Stop the other workers from taking more entries.
+					next.Lock()
+					i = n
+					next.Unlock()
+				}
+			}()
 			for {
 				next.Lock()
 				j := i
@@ -356,5 +376,4 @@ func parallel(n int, fn func(i int)) {
 			}
 		}()
 	}
-	wg.Wait()
 }

@@ -687,3 +687,52 @@ func TestAbandonedUploadsAreCapped(t *testing.T) {
 		t.Errorf("%d temp files left for %d kept uploads", len(tmps), kept)
 	}
 }
+
+// panickyStore panics where a bug in the store or in a handler might.
+type panickyStore struct{ reapi.Store }
+
+func (panickyStore) FindMissing(ctx context.Context, ds []digest.Digest) []digest.Digest {
+	panic("FindMissing exploded")
+}
+
+func (panickyStore) Put(ctx context.Context, d digest.Digest, data []byte) error {
+	var m map[string]int
+	m["nil map"]++ // a runtime error, as a real bug would raise
+	return nil
+}
+
+// TestPanicsAreContained checks that a panic in a handler, or in one of the
+// goroutines a batch call spreads its entries over, fails that call with
+// INTERNAL instead of killing the server.
+func TestPanicsAreContained(t *testing.T) {
+	e := newEnv(t, func(o *reapi.Options) { o.Store = panickyStore{o.Store} })
+	var reqs []*repb.BatchUpdateBlobsRequest_Request
+	for i := range 100 {
+		b := []byte{byte(i), 'x'}
+		reqs = append(reqs, &repb.BatchUpdateBlobsRequest_Request{Digest: digest.OfBytes(b).Proto(), Data: b})
+	}
+	for _, tc := range []struct {
+		name string
+		call func() error
+	}{
+		{"FindMissingBlobs", func() error {
+			_, err := e.cas.FindMissingBlobs(t.Context(), &repb.FindMissingBlobsRequest{BlobDigests: []*repb.Digest{{Hash: hash, SizeBytes: 1}}})
+			return err
+		}},
+		{"BatchUpdateBlobs over many goroutines", func() error {
+			_, err := e.cas.BatchUpdateBlobs(t.Context(), &repb.BatchUpdateBlobsRequest{Requests: reqs})
+			return err
+		}},
+		{"BatchUpdateBlobs of one blob", func() error {
+			_, err := e.cas.BatchUpdateBlobs(t.Context(), &repb.BatchUpdateBlobsRequest{Requests: reqs[:1]})
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wantCode(t, tc.call(), codes.Internal, "panic")
+			if _, err := e.caps.GetCapabilities(t.Context(), &repb.GetCapabilitiesRequest{}); err != nil {
+				t.Fatalf("server stopped answering after the panic: %v", err)
+			}
+		})
+	}
+}

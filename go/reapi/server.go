@@ -84,16 +84,17 @@ func (s *Server) PendingUploads() int {
 // limit that admits a full batch plus its framing (so an oversized batch
 // gets the spec's INVALID_ARGUMENT, not a transport error), and flow-control
 // windows and buffers sized for streaming large blobs over a fast local
-// link; with LogRPCs, the LoggingInterceptor too. Zero
+// link; the RecoveryInterceptor; with LogRPCs, the LoggingInterceptor too. Zero
 // MaxBatchTotalSizeBytes means the default.
 func ServerOptions(opts Options) []grpc.ServerOption {
 	maxBatch := opts.MaxBatchTotalSizeBytes
 	if maxBatch <= 0 {
 		maxBatch = DefaultMaxBatchTotalSizeBytes
 	}
-	var so []grpc.ServerOption
+	// Recovery first, so that it also catches panics in the logging.
+	so := NewRecoveryInterceptor(opts.Logger).ServerOptions()
 	if opts.LogRPCs && opts.Logger != nil {
-		so = NewLoggingInterceptor(opts.Logger).ServerOptions()
+		so = append(so, NewLoggingInterceptor(opts.Logger).ServerOptions()...)
 	}
 	return append(so,
 		grpc.MaxRecvMsgSize(int(max(2*maxBatch, 64<<20))),
