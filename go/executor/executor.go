@@ -7,9 +7,11 @@ package executor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	goruntime "runtime"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -232,9 +234,24 @@ func (e *Executor) Execute(ctx context.Context, req *repb.ExecuteRequest) (*Oper
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
+		defer e.recoverRun(ex)
 		e.run(ex, action)
 	}()
 	return op, nil
+}
+
+// recoverRun completes ex with INTERNAL if its run panicked. A panic in an
+// execution goroutine (in the executor or in the input-root, sandbox or
+// output code it calls, all fed by client data) would otherwise kill the
+// daemon with every build using it; run's own defers have released the job
+// slot and the input root by the time this runs.
+func (e *Executor) recoverRun(ex *execution) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	e.log.Error("panic while running an action", "action_digest", ex.actionDigest.String(), "operation", ex.name, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+	e.complete(ex, errorResponse(rpcstatus.Newf(codes.Internal, "internal error while running the action (panic: %v); the server logged the details", p), nil))
 }
 
 // join attaches to an in-flight execution of d, if there is one. Only

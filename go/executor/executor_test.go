@@ -791,3 +791,45 @@ func TestTimingLog(t *testing.T) {
 		t.Errorf("total_ms = %v, want > 0", got)
 	}
 }
+
+// TestPanicsCompleteTheOperation checks that a panic while running an
+// action (in the sandbox or in output collection, both fed by client data)
+// completes that operation with INTERNAL, releases its job slot and input
+// root, and leaves the executor serving.
+func TestPanicsCompleteTheOperation(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		run     func(ctx context.Context, spec sandbox.Spec) (sandbox.Result, error)
+		collect func(context.Context, *repb.Command, *repb.ActionResult) error
+	}{
+		{name: "in the sandbox", run: func(ctx context.Context, spec sandbox.Spec) (sandbox.Result, error) {
+			var m map[string]int
+			m["boom"]++
+			return sandbox.Result{}, nil
+		}},
+		{name: "collecting outputs", collect: func(ctx context.Context, cmd *repb.Command, res *repb.ActionResult) error {
+			_ = res.GetOutputFiles()[7] // index out of range
+			return nil
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, func(o *executor.Options) { o.Jobs = 1 })
+			e.runner.Func = tc.run
+			e.roots.Collect = tc.collect
+			resp := e.run(t, &repb.ExecuteRequest{ActionDigest: e.action(echoCommand(), nil)})
+			wantCode(t, resp, codes.Internal)
+			if !strings.Contains(resp.GetStatus().GetMessage(), "panic") {
+				t.Errorf("message %q does not mention the panic", resp.GetStatus().GetMessage())
+			}
+			if n := e.roots.Open(); n != 0 {
+				t.Errorf("%d input roots left open", n)
+			}
+			if !strings.Contains(e.logs.String(), "panic while running an action") {
+				t.Errorf("the panic was not logged: %s", e.logs.String())
+			}
+			// The only job slot must be free again.
+			e.runner.Func, e.roots.Collect = nil, nil
+			wantCode(t, e.run(t, &repb.ExecuteRequest{ActionDigest: e.action(&repb.Command{Arguments: []string{"/bin/true"}}, nil)}), codes.OK)
+		})
+	}
+}
