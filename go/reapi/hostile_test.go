@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -734,5 +735,62 @@ func TestPanicsAreContained(t *testing.T) {
 				t.Fatalf("server stopped answering after the panic: %v", err)
 			}
 		})
+	}
+}
+
+// TestFrequentClientPingsAreAccepted keeps an upload open for 45 s on a
+// connection whose client pings every 10 s (the least grpc-go allows;
+// Bazel users set --grpc_keepalive_time=30s or so): the server must not
+// answer with GOAWAY too_many_pings, which would fail the call.
+func TestFrequentClientPingsAreAccepted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes 45 s of keepalive pings")
+	}
+	ctx := context.Background()
+	root := t.TempDir()
+	store, err := cas.Open(ctx, cas.Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac, err := actioncache.Open(ctx, root, store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := reapi.Options{Store: store, ActionCache: ac}
+	srv, err := reapi.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer(reapi.ServerOptions(opts)...)
+	reapi.Register(gs, srv)
+	go gs.Serve(lis)
+	conn, err := grpc.NewClient("passthrough:///"+lis.Addr().String(),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(); gs.Stop(); srv.Close(); store.Close() })
+
+	data := []byte("slowly uploaded")
+	d := digest.OfBytes(data)
+	s, err := bspb.NewByteStreamClient(conn).Write(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "uploads/slow/blobs/" + d.String()
+	if err := s.Send(&bspb.WriteRequest{ResourceName: name, Data: data[:4]}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(45 * time.Second)
+	if err := s.Send(&bspb.WriteRequest{WriteOffset: 4, Data: data[4:], FinishWrite: true}); err != nil && !errors.Is(err, io.EOF) {
+		t.Fatalf("Send after 45 s: %v", err)
+	}
+	if resp, err := s.CloseAndRecv(); err != nil || resp.GetCommittedSize() != d.Size {
+		t.Fatalf("upload across 45 s of pings = %v, %v; want committed_size %d", resp, err, d.Size)
 	}
 }

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"time"
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
 	bspb "google.golang.org/genproto/googleapis/bytestream"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
 )
 
 // Server holds the storage services. Register them on a grpc.Server with
@@ -84,7 +86,8 @@ func (s *Server) PendingUploads() int {
 // limit that admits a full batch plus its framing (so an oversized batch
 // gets the spec's INVALID_ARGUMENT, not a transport error), and flow-control
 // windows and buffers sized for streaming large blobs over a fast local
-// link; the RecoveryInterceptor; with LogRPCs, the LoggingInterceptor too. Zero
+// link; keepalive settings that admit client pings every 10 s and find dead
+// peers; the RecoveryInterceptor; with LogRPCs, the LoggingInterceptor too. Zero
 // MaxBatchTotalSizeBytes means the default.
 func ServerOptions(opts Options) []grpc.ServerOption {
 	maxBatch := opts.MaxBatchTotalSizeBytes
@@ -97,6 +100,15 @@ func ServerOptions(opts Options) []grpc.ServerOption {
 		so = append(so, NewLoggingInterceptor(opts.Logger).ServerOptions()...)
 	}
 	return append(so,
+		// Clients such as Bazel with --grpc_keepalive_time=30s ping while
+		// they wait on a long Execute; grpc-go's default policy answers
+		// pings more often than every 5 minutes with GOAWAY too_many_pings,
+		// cutting every call on the connection.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		// Pinging idle clients finds connections whose peer vanished without
+		// a reset, so that their Execute waiters and upload slots are
+		// released within a minute or two rather than after TCP gives up.
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
 		grpc.MaxRecvMsgSize(int(max(2*maxBatch, 64<<20))),
 		grpc.InitialWindowSize(16<<20),
 		grpc.InitialConnWindowSize(64<<20),
