@@ -80,6 +80,10 @@ type Store struct {
 	reserved  int64 // space promised to in-flight writes
 	evictions int64
 
+	// installMu serialises the installs of blobs whose keys share a first
+	// byte, so a rename need not hold mu (see install).
+	installMu [256]sync.Mutex
+
 	// blobShards and execShards record which shard directories exist, so
 	// that Open need not create all 512 and writes need not stat them.
 	blobShards [256]atomic.Bool
@@ -515,13 +519,22 @@ func (s *Store) unreserve(n int64) {
 // what makes this order safe, which is why they stay. Filesystems without
 // that ordering get Options.StrictFsync (Open forces it), which writes the
 // bytes to disk before the rename.
+//
+// The rename runs outside mu, which concurrent writers would otherwise
+// queue on, under the key's installMu instead: only install adds a blob to
+// the index, so while it holds installMu nothing can index this key, and
+// so nothing (eviction, a drop) can unlink the path between the check and
+// the rename.
 func (s *Store) install(src string, d digest.Digest, k key, epoch int64) (*entry, error) {
+	l := &s.installMu[k[0]]
+	l.Lock()
+	defer l.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if e := s.index[k]; e != nil {
 		if e.size == d.Size {
 			s.reserved -= d.Size
 			s.touchLocked(e)
+			s.mu.Unlock()
 			_ = os.Remove(src)
 			return e, nil
 		}
@@ -529,6 +542,7 @@ func (s *Store) install(src string, d digest.Digest, k key, epoch int64) (*entry
 		// (found so at Open); the verified bytes replace it.
 		s.dropLocked(e, false)
 	}
+	s.mu.Unlock()
 	if err := ensureShard(&s.blobShards, d.Hash, s.Path(d)); err != nil {
 		return nil, err
 	}
@@ -536,10 +550,12 @@ func (s *Store) install(src string, d digest.Digest, k key, epoch int64) (*entry
 		return nil, err
 	}
 	e := &entry{key: k, size: d.Size, dur: &durability{epoch: epoch, pending: true}}
+	s.mu.Lock()
 	s.index[k] = e
 	s.lru.pushFront(e)
 	s.reserved -= d.Size
 	s.bytes += d.Size
+	s.mu.Unlock()
 	return e, nil
 }
 
