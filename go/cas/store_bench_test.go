@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -150,6 +151,7 @@ func benchmarkPutFileMove(b *testing.B, workers int) {
 	}
 	syscall.Sync() // the setup's writes are not what is measured
 	syncs0 := s.Stats().Syncs
+	lat := make([]time.Duration, b.N)
 	var next atomic.Int64
 	b.ResetTimer()
 	start := time.Now()
@@ -159,13 +161,17 @@ func benchmarkPutFileMove(b *testing.B, workers int) {
 			if i >= int64(b.N) {
 				return
 			}
+			t0 := time.Now()
 			if _, err := s.PutFile(ctx, paths[i], true); err != nil {
 				b.Error(err)
 				return
 			}
+			lat[i] = time.Since(t0)
 		}
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "files/s")
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(s.Stats().Syncs-syncs0)/float64(b.N), "syncs/op")
 }
 
