@@ -401,5 +401,9 @@ func (s *byteStreamServer) QueryWriteStatus(ctx context.Context, req *bspb.Query
 			return &bspb.QueryWriteStatusResponse{CommittedSize: n}, nil
 		}
 	}
+	// The ByteStream spec says NOT_FOUND for a resource no Write reached,
+	// but Bazel queries after any retriable Write failure and treats an
+	// error other than UNIMPLEMENTED as fatal for the upload, while
+	// committed_size 0 makes it start over, which is the right outcome.
 	return &bspb.QueryWriteStatusResponse{}, nil
 }
