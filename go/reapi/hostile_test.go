@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net"
@@ -28,6 +29,7 @@ import (
 	"github.com/actiond/actiond/go/executor"
 	"github.com/actiond/actiond/go/executor/executortest"
 	"github.com/actiond/actiond/go/reapi"
+	"github.com/actiond/actiond/go/sandbox"
 )
 
 // fullEnv serves every service on one loopback listener, as the daemon
@@ -42,6 +44,7 @@ type fullEnv struct {
 	ac     repb.ActionCacheClient
 	exec   repb.ExecutionClient
 	server *reapi.Server
+	runner *executortest.Runner
 }
 
 func newFullEnv(t *testing.T) *fullEnv {
@@ -61,13 +64,15 @@ func newFullEnv(t *testing.T) *fullEnv {
 	if err != nil {
 		t.Fatalf("NewServer: %v", err)
 	}
+	runner := &executortest.Runner{}
 	ex, err := executor.New(executor.Options{
-		Store:   store,
-		Cache:   ac,
-		Roots:   &executortest.Roots{},
-		Runner:  &executortest.Runner{},
-		Jobs:    2,
-		WorkDir: t.TempDir(),
+		Store:       store,
+		Cache:       ac,
+		Roots:       &executortest.Roots{},
+		Runner:      runner,
+		Jobs:        2,
+		WorkDir:     t.TempDir(),
+		CancelGrace: 50 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatalf("executor.New: %v", err)
@@ -101,6 +106,7 @@ func newFullEnv(t *testing.T) *fullEnv {
 		ac:     repb.NewActionCacheClient(conn),
 		exec:   repb.NewExecutionClient(conn),
 		server: srv,
+		runner: runner,
 	}
 }
 
@@ -793,4 +799,95 @@ func TestFrequentClientPingsAreAccepted(t *testing.T) {
 	if resp, err := s.CloseAndRecv(); err != nil || resp.GetCommittedSize() != d.Size {
 		t.Fatalf("upload across 45 s of pings = %v, %v; want committed_size %d", resp, err, d.Size)
 	}
+}
+
+// TestCancelledCallsLeaveNoGoroutines cancels every kind of long call
+// midway (a Read of a large blob, plain and compressed Writes, a compressed
+// Write waiting for a wide-window slot, Execute and WaitExecution on a
+// running action) and checks that the server's goroutines go back to
+// where they were.
+func TestCancelledCallsLeaveNoGoroutines(t *testing.T) {
+	e := newFullEnv(t)
+	e.runner.Func = func(ctx context.Context, spec sandbox.Spec) (sandbox.Result, error) {
+		<-ctx.Done()
+		return sandbox.Result{}, ctx.Err()
+	}
+	big := e.put(t, randomBytes(64<<20, 3))
+	wide, wideData := wideWindowFrame(2)
+	wd := digest.OfBytes(wideData)
+	action := e.putMessage(t, &repb.Action{
+		CommandDigest:   e.putMessage(t, &repb.Command{Arguments: []string{"/bin/sleep", "1000"}}),
+		InputRootDigest: e.putMessage(t, &repb.Directory{}),
+	})
+	e.healthy(t)
+	time.Sleep(100 * time.Millisecond)
+	baseline := runtime.NumGoroutine()
+
+	for round := range 3 {
+		ctx, cancel := context.WithCancel(t.Context())
+		r, err := e.bs.Read(ctx, &bspb.ReadRequest{ResourceName: "blobs/" + big.String()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Recv(); err != nil {
+			t.Fatal(err)
+		}
+		for i, name := range []string{
+			"uploads/c%d/blobs/" + big.String(),
+			"uploads/c%d/compressed-blobs/zstd/" + big.String(),
+		} {
+			w, err := e.bs.Write(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data := zstdCompress(t, []byte("partial"))
+			if i == 0 {
+				data = []byte("partial")
+			}
+			if err := w.Send(&bspb.WriteRequest{ResourceName: fmt.Sprintf(name, round), Data: data}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// More wide-window uploads than there are slots: some wait.
+		for i := range 6 {
+			w, err := e.bs.Write(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Send(&bspb.WriteRequest{ResourceName: fmt.Sprintf("uploads/w%d-%d/compressed-blobs/zstd/%s", round, i, wd), Data: wide[:10]}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		x, err := e.exec.Execute(ctx, &repb.ExecuteRequest{ActionDigest: action, SkipCacheLookup: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, err := x.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		wt, err := e.exec.WaitExecution(ctx, &repb.WaitExecutionRequest{Name: first.GetName()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := wt.Recv(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond) // let the server get into every call
+		cancel()
+	}
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n := runtime.NumGoroutine()
+		if n <= baseline+2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines 10 s after cancelling, %d before:\n%s", n, baseline, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	e.healthy(t)
 }
