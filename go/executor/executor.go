@@ -37,8 +37,12 @@ const (
 	DefaultRetention = 10 * time.Minute
 	// MaxStdioBytes caps stdout and stderr each, as in the reference design.
 	MaxStdioBytes = 16 << 20
-	// maxMessageBytes caps the Action and Command blobs we read.
+	// maxMessageBytes caps the Command blobs we read.
 	maxMessageBytes = 64 << 20
+	// maxActionBytes caps Action blobs: an Action holds two digests, a
+	// timeout, a salt and platform properties, a few hundred bytes in
+	// practice.
+	maxActionBytes = 1 << 20
 	// Sandbox identity: nobody/nogroup.
 	sandboxUID, sandboxGID = 65534, 65534
 	// ExecRoot is where the input root appears in the sandbox.

@@ -424,6 +424,7 @@ func TestInvalidRequests(t *testing.T) {
 		{name: "two memory aliases", action: props("memory", "1G", "memory_bytes", "2G"), want: []string{"same limit"}},
 		{name: "repeated property", action: props("libc", "none", "libc", "glibc2.35"), want: []string{"twice"}},
 		{name: "negative timeout", action: func(a *repb.Action) { a.Timeout = durationpb.New(-time.Second) }, want: []string{"negative"}},
+		{name: "oversized action", action: func(a *repb.Action) { a.Salt = make([]byte, 2<<20) }, want: []string{"more than the 1048576 bytes"}},
 		{name: "no arguments", cmd: &repb.Command{}, want: []string{"arguments empty"}},
 		{name: "env name with =", cmd: &repb.Command{Arguments: []string{"x"}, EnvironmentVariables: []*repb.Command_EnvironmentVariable{{Name: "A=B"}}}, want: []string{`"A=B"`}},
 		{name: "empty env name", cmd: &repb.Command{Arguments: []string{"x"}, EnvironmentVariables: []*repb.Command_EnvironmentVariable{{Value: "v"}}}, want: []string{"empty name"}},

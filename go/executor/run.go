@@ -361,6 +361,11 @@ func unknownLibc(libc string, names []string) error {
 
 // loadAction reads the Action; missing is FAILED_PRECONDITION with details.
 func (e *Executor) loadAction(ctx context.Context, d digest.Digest) (*repb.Action, error) {
+	if d.Size > maxActionBytes {
+		// Checked before reading: every Execute call reads its Action into
+		// memory, before any job slot bounds how many do so at once.
+		return nil, rpcstatus.Newf(codes.InvalidArgument, "action %s is %d bytes, more than the %d bytes this server accepts for an Action", d, d.Size, maxActionBytes)
+	}
 	action := &repb.Action{}
 	if err := e.loadMessage(ctx, d, "action", action); err != nil {
 		return nil, err

@@ -486,7 +486,7 @@ func TestHostileRequests(t *testing.T) {
 		}, codes.FailedPrecondition},
 		{"Execute 1 TiB action", func(ctx context.Context) error {
 			return e.execute(ctx, &repb.ExecuteRequest{ActionDigest: &repb.Digest{Hash: hash, SizeBytes: tib}})
-		}, codes.ResourceExhausted},
+		}, codes.InvalidArgument},
 		{"Execute action that is not a proto", func(ctx context.Context) error {
 			return e.execute(ctx, &repb.ExecuteRequest{ActionDigest: garbageAction.Proto()})
 		}, codes.InvalidArgument},
