@@ -178,7 +178,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
-	if err := s.ensureEmpty(ctx); err != nil {
+	if err := s.ensureEmpty(); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -190,7 +190,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	s.mu.Lock()
 	s.index[emptyKey()].dur = nil
+	s.mu.Unlock()
 	s.max = opts.MaxBytes
 	if s.max <= 0 {
 		s.max = defaultMaxBytes(opts.Root, s.bytes)
@@ -317,7 +319,7 @@ func emptyKey() key {
 
 // ensureEmpty makes sure the empty blob is in place and pins it forever. If
 // it has to be created, it is left pending for Open's flush.
-func (s *Store) ensureEmpty(ctx context.Context) error {
+func (s *Store) ensureEmpty() error {
 	k := emptyKey()
 	if e := s.index[k]; e == nil || e.size != 0 {
 		if e != nil {
