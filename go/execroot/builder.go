@@ -27,10 +27,17 @@ const (
 	DefaultMaxOutputFileBytes  = 1 << 30
 	DefaultMaxTotalOutputBytes = 4 << 30
 	DefaultMaxEntries          = 262144
+
+	DefaultMaxInputEntries        = 4_000_000
+	DefaultMaxInputBytes          = 64 << 30
+	DefaultMaxInputDirectories    = 1_000_000
+	DefaultMaxInputDirectoryBytes = 512 << 20
 )
 
-// Budgets bound what one action may output. Going over any of them fails
-// CollectOutputs with RESOURCE_EXHAUSTED. Zero means the default.
+// Budgets bound what one action may take in and put out. Going over an
+// input limit fails Prepare, going over an output limit fails
+// CollectOutputs, both with RESOURCE_EXHAUSTED naming the limit. Zero means
+// the default.
 type Budgets struct {
 	// MaxOutputFileBytes bounds each output file (default 1 GiB).
 	MaxOutputFileBytes int64
@@ -40,6 +47,23 @@ type Budgets struct {
 	// MaxEntries bounds the files, directories and symlinks of all outputs
 	// together (default 262144).
 	MaxEntries int
+
+	// MaxInputEntries bounds the files, directories and symlinks of an input
+	// root as materialized, counting a Directory that occurs under several
+	// names once per occurrence (default 4,000,000). Merkle trees can repeat
+	// a child at every level, so a few tiny Directory protos can describe
+	// 2^n entries; such trees are refused before anything is created.
+	MaxInputEntries int64
+	// MaxInputBytes bounds the file bytes of an input root, counted the same
+	// way (default 64 GiB).
+	MaxInputBytes int64
+	// MaxInputDirectories bounds the distinct Directory protos of an input
+	// root, each read and kept in memory while the tree is cached (default
+	// 1,000,000).
+	MaxInputDirectories int
+	// MaxInputDirectoryBytes bounds those protos' bytes together (default
+	// 512 MiB). Each one is also limited to 64 MiB.
+	MaxInputDirectoryBytes int64
 }
 
 // Options configure a Builder.
@@ -145,6 +169,11 @@ func New(ctx context.Context, opts Options) (*Builder, error) {
 			MaxOutputFileBytes:  orDefault(opts.MaxOutputFileBytes, DefaultMaxOutputFileBytes),
 			MaxTotalOutputBytes: orDefault(opts.MaxTotalOutputBytes, DefaultMaxTotalOutputBytes),
 			MaxEntries:          orDefault(opts.MaxEntries, DefaultMaxEntries),
+
+			MaxInputEntries:        orDefault(opts.MaxInputEntries, DefaultMaxInputEntries),
+			MaxInputBytes:          orDefault(opts.MaxInputBytes, DefaultMaxInputBytes),
+			MaxInputDirectories:    orDefault(opts.MaxInputDirectories, DefaultMaxInputDirectories),
+			MaxInputDirectoryBytes: orDefault(opts.MaxInputDirectoryBytes, DefaultMaxInputDirectoryBytes),
 		},
 	}
 	if b.log == nil {
@@ -197,7 +226,12 @@ func (b *Builder) Prepare(ctx context.Context, inputRoot digest.Digest, cmd *rep
 		return nil, err
 	}
 	tree, hit, err := b.trees.get(ctx, inputRoot.FileName(), func() (*inputTree, error) {
-		return fetchTree(ctx, b.store, inputRoot)
+		return fetchTree(ctx, b.store, inputRoot, treeLimits{
+			entries:  b.budgets.MaxInputEntries,
+			bytes:    b.budgets.MaxInputBytes,
+			dirs:     b.budgets.MaxInputDirectories,
+			dirBytes: b.budgets.MaxInputDirectoryBytes,
+		})
 	})
 	if err != nil {
 		return nil, err

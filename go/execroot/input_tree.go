@@ -2,6 +2,7 @@ package execroot
 
 import (
 	"context"
+	"math"
 	"sort"
 	"strings"
 
@@ -29,20 +30,38 @@ const (
 // the Merkle tree, keyed by digest, with per-directory facts computed once so
 // that a cached tree answers every later question without touching the CAS.
 type inputTree struct {
-	root  digest.Digest
-	dirs  map[digest.Digest]*inputDir
-	files int64 // files and symlinks in the whole tree, with multiplicity
-	bytes int64 // file bytes in the whole tree, with multiplicity
+	root    digest.Digest
+	dirs    map[digest.Digest]*inputDir
+	files   int64 // files and symlinks in the whole tree, with multiplicity
+	bytes   int64 // file bytes in the whole tree, with multiplicity
+	entries int64 // files, symlinks and directories below the root, with multiplicity
 }
 
-// inputDir is one validated Directory.
+// inputDir is one validated Directory. The counts are of its subtree as it
+// is materialized, so a child Directory used under several names counts
+// once per name; they saturate at math.MaxInt64.
 type inputDir struct {
 	dir      *repb.Directory
 	fileDigs []digest.Digest // parallel to dir.Files
 	subDigs  []digest.Digest // parallel to dir.Directories
 	subs     []*inputDir     // parallel to dir.Directories, linked after fetching
+	counted  bool            // files, bytes, entries and height are set
 	files    int64           // files and symlinks in this subtree
 	bytes    int64           // file bytes in this subtree
+	entries  int64           // files, symlinks and directories in this subtree
+	height   int             // levels of directories below this one
+}
+
+// treeLimits bound an input tree before anything of it is materialized (see
+// Budgets). A Merkle tree can name one child Directory many times, so a few
+// small protos can describe an exponentially large tree: the expanded
+// entries and bytes are what materializing costs, and the unique Directories
+// and their bytes are what fetching and keeping the tree in memory cost.
+type treeLimits struct {
+	entries  int64 // files, symlinks and directories, each occurrence counted
+	bytes    int64 // file bytes, each occurrence counted
+	dirs     int   // distinct Directory protos
+	dirBytes int64 // bytes of the distinct Directory protos together
 }
 
 // lookupKind is what a name in an input Directory refers to.
@@ -75,17 +94,37 @@ func (d *inputDir) lookup(name string) (lookupKind, int) {
 }
 
 // fetchTree reads every Directory of the tree rooted at root breadth first,
-// validates each, and checks in bulk that every file blob is present. All
-// missing blobs (Directories and files) are reported together in one
-// FAILED_PRECONDITION carrying a PreconditionFailure, as REAPI asks.
-func fetchTree(ctx context.Context, store BlobStore, root digest.Digest) (*inputTree, error) {
+// validates each, checks the tree against lim, and checks in bulk that every
+// file blob is present. All missing blobs (Directories and files) are
+// reported together in one FAILED_PRECONDITION carrying a
+// PreconditionFailure, as REAPI asks. A tree over a limit fails with
+// RESOURCE_EXHAUSTED after reading at most lim.dirs Directories of at most
+// lim.dirBytes together, and before any FindMissing or materializing.
+func fetchTree(ctx context.Context, store BlobStore, root digest.Digest, lim treeLimits) (*inputTree, error) {
 	t := &inputTree{root: root, dirs: make(map[digest.Digest]*inputDir)}
 	var missing []digest.Digest
-	seen := map[digest.Digest]bool{root: true}
+	seen := make(map[digest.Digest]bool)
+	var dirBytes, entries, bytes int64
+	// admit accounts for a Directory about to be read, so that the reads
+	// themselves stay within the limits on distinct Directories.
+	admit := func(d digest.Digest) error {
+		seen[d] = true
+		dirBytes = satAdd(dirBytes, d.Size)
+		if len(seen) > lim.dirs {
+			return rpcstatus.Newf(codes.ResourceExhausted, "input root %s: more than %d distinct Directories (MaxInputDirectories)", root, lim.dirs)
+		}
+		if dirBytes > lim.dirBytes {
+			return rpcstatus.Newf(codes.ResourceExhausted, "input root %s: Directory protos larger than %d bytes together (MaxInputDirectoryBytes)", root, lim.dirBytes)
+		}
+		return nil
+	}
+	if err := admit(root); err != nil {
+		return nil, err
+	}
 	level := []digest.Digest{root}
 	for depth := 0; len(level) > 0; depth++ {
 		if depth > maxDepth {
-			return nil, rpcstatus.Newf(codes.InvalidArgument, "input root %s: directories nested deeper than %d levels", root, maxDepth)
+			return nil, tooDeep(root)
 		}
 		var next []digest.Digest
 		for _, d := range level {
@@ -114,14 +153,48 @@ func fetchTree(ctx context.Context, store BlobStore, root digest.Digest) (*input
 				return nil, err
 			}
 			t.dirs[d] = info
+			// Every Directory occurs at least once in the tree, so the
+			// sums over distinct ones are lower bounds of the expanded
+			// counts: a tree that is large without repetition fails here,
+			// before the rest of it is read.
+			entries = satAdd(entries, ownEntries(dir))
+			for _, fd := range info.fileDigs {
+				bytes = satAdd(bytes, fd.Size)
+			}
+			if err := checkExpanded(root, entries, bytes, lim); err != nil {
+				return nil, err
+			}
 			for _, c := range info.subDigs {
 				if !seen[c] {
-					seen[c] = true
+					if err := admit(c); err != nil {
+						return nil, err
+					}
 					next = append(next, c)
 				}
 			}
 		}
 		level = next
+	}
+
+	if len(missing) == 0 {
+		// With every Directory at hand: link the children, then count the
+		// tree as it would be materialized (and check its true depth,
+		// which breadth-first levels understate when a Directory also
+		// occurs higher up) before asking the CAS about any file.
+		for _, info := range t.dirs {
+			info.subs = make([]*inputDir, len(info.subDigs))
+			for i, c := range info.subDigs {
+				info.subs[i] = t.dirs[c]
+			}
+		}
+		ri := t.dirs[root]
+		if err := t.count(ri, 0); err != nil {
+			return nil, err
+		}
+		t.files, t.bytes, t.entries = ri.files, ri.bytes, ri.entries
+		if err := checkExpanded(root, t.entries, t.bytes, lim); err != nil {
+			return nil, err
+		}
 	}
 
 	var blobs []digest.Digest
@@ -140,35 +213,72 @@ func fetchTree(ctx context.Context, store BlobStore, root digest.Digest) (*input
 	if len(missing) > 0 {
 		return nil, missingBlobsError(root, missing)
 	}
-	for _, info := range t.dirs {
-		info.subs = make([]*inputDir, len(info.subDigs))
-		for i, c := range info.subDigs {
-			info.subs[i] = t.dirs[c]
-		}
-	}
-	t.files, t.bytes = t.count(root)
 	return t, nil
 }
 
-// count fills in the recursive file counts bottom up. Directory digests
-// repeat across the tree, so each is computed once.
-func (t *inputTree) count(d digest.Digest) (int64, int64) {
-	info := t.dirs[d]
-	if info.files >= 0 {
-		return info.files, info.bytes
+func tooDeep(root digest.Digest) error {
+	return rpcstatus.Newf(codes.InvalidArgument, "input root %s: directories nested deeper than %d levels", root, maxDepth)
+}
+
+// checkExpanded fails with RESOURCE_EXHAUSTED if the tree (or a lower bound
+// of it) is over the limits on what materializing it creates.
+func checkExpanded(root digest.Digest, entries, bytes int64, lim treeLimits) error {
+	if entries > lim.entries {
+		return rpcstatus.Newf(codes.ResourceExhausted, "input root %s: more than %d files, directories and symlinks, counting each occurrence of a repeated Directory (MaxInputEntries)", root, lim.entries)
+	}
+	if bytes > lim.bytes {
+		return rpcstatus.Newf(codes.ResourceExhausted, "input root %s: more than %d bytes of files, counting each occurrence of a repeated Directory (MaxInputBytes)", root, lim.bytes)
+	}
+	return nil
+}
+
+// ownEntries is the number of names in dir itself.
+func ownEntries(dir *repb.Directory) int64 {
+	return int64(len(dir.Files)) + int64(len(dir.Directories)) + int64(len(dir.Symlinks))
+}
+
+// count fills in the expanded counts and the height of info's subtree,
+// bottom up, each Directory once; info occurs depth levels below the root.
+// It fails as soon as a path is deeper than maxDepth, which also bounds its
+// recursion. The sums saturate: a Directory repeated at every level doubles
+// the count per level and overflows int64 after 63 of them.
+func (t *inputTree) count(info *inputDir, depth int) error {
+	if info.counted {
+		if depth+info.height > maxDepth {
+			return tooDeep(t.root)
+		}
+		return nil
+	}
+	if depth > maxDepth {
+		return tooDeep(t.root)
 	}
 	files := int64(len(info.dir.Files) + len(info.dir.Symlinks))
+	entries := ownEntries(info.dir)
 	var bytes int64
 	for _, fd := range info.fileDigs {
-		bytes += fd.Size
+		bytes = satAdd(bytes, fd.Size)
 	}
-	for _, c := range info.subDigs {
-		f, b := t.count(c)
-		files += f
-		bytes += b
+	height := 0
+	for _, c := range info.subs {
+		if err := t.count(c, depth+1); err != nil {
+			return err
+		}
+		files = satAdd(files, c.files)
+		bytes = satAdd(bytes, c.bytes)
+		entries = satAdd(entries, c.entries)
+		height = max(height, c.height+1)
 	}
-	info.files, info.bytes = files, bytes
-	return files, bytes
+	info.files, info.bytes, info.entries, info.height = files, bytes, entries, height
+	info.counted = true
+	return nil
+}
+
+// satAdd adds two non-negative counts, saturating at math.MaxInt64.
+func satAdd(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 // missingBlobsError builds the FAILED_PRECONDITION that REAPI specifies for
@@ -198,7 +308,7 @@ func validateDirectory(dg digest.Digest, dir *repb.Directory, depth int) (*input
 	bad := func(format string, args ...any) error {
 		return rpcstatus.Newf(codes.InvalidArgument, "directory %s: %s", dg, sprintf(format, args...))
 	}
-	info := &inputDir{dir: dir, files: -1, fileDigs: make([]digest.Digest, len(dir.Files)), subDigs: make([]digest.Digest, len(dir.Directories))}
+	info := &inputDir{dir: dir, fileDigs: make([]digest.Digest, len(dir.Files)), subDigs: make([]digest.Digest, len(dir.Directories))}
 	for i, f := range dir.Files {
 		if err := validateName(f.Name); err != nil {
 			return nil, bad("file %q: %v", f.Name, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/actiond/actiond/go/cas"
@@ -11,11 +12,18 @@ import (
 )
 
 // testStore is the real cas.Store in a temp dir, counting the pins execroot
-// holds so tests can check that they are released.
+// holds so tests can check that they are released, and the blobs it reads
+// whole (Directory protos).
 type testStore struct {
 	*cas.Store
-	mu   sync.Mutex
-	pins int
+	mu    sync.Mutex
+	pins  int
+	reads atomic.Int64
+}
+
+func (s *testStore) ReadAll(ctx context.Context, d digest.Digest, limit int64) ([]byte, error) {
+	s.reads.Add(1)
+	return s.Store.ReadAll(ctx, d, limit)
 }
 
 func newStore(t testing.TB) *testStore {
