@@ -73,13 +73,25 @@
 // name is used by two kinds; digests are valid; symlink targets are
 // relative (we advertise symlink_absolute_path_strategy DISALLOWED) and do
 // not climb above the input root from where the directory occurs; nesting
-// is at most 128 levels; a Directory proto is at most 64 MiB. Violations are
-// INVALID_ARGUMENT naming the Directory's digest. Missing Directories and
-// file blobs are all collected (files with one FindMissing) and reported as
-// one FAILED_PRECONDITION with a PreconditionFailure listing each as
-// MISSING blobs/<hash>/<size>. Output paths and the working directory must
-// be clean relative paths; a parent that is an input file or symlink is
-// INVALID_ARGUMENT.
+// is at most 128 levels along every path; a Directory proto is at most 64
+// MiB. Violations are INVALID_ARGUMENT naming the Directory's digest.
+//
+// A Directory may be named many times (one whose two entries name the same
+// child, nested 40 deep, is 41 tiny protos but 2^40 files), so the tree is
+// also measured as it would be materialized, counting each occurrence, with
+// saturating counts: at most Budgets.MaxInputEntries files, directories and
+// symlinks (4,000,000) and MaxInputBytes of files (64 GiB). Fetching is
+// bounded by distinct Directories: at most MaxInputDirectories (1,000,000)
+// of MaxInputDirectoryBytes (512 MiB) together, each accounted before it is
+// read. Over a limit, Prepare fails with RESOURCE_EXHAUSTED naming the limit
+// and the input root, before asking the CAS about any file and before
+// creating anything.
+//
+// Missing Directories and file blobs are all collected (files with one
+// FindMissing) and reported as one FAILED_PRECONDITION with a
+// PreconditionFailure listing each as MISSING blobs/<hash>/<size>. Output
+// paths and the working directory must be clean relative paths; a parent
+// that is an input file or symlink is INVALID_ARGUMENT.
 //
 // # Outputs
 //
