@@ -228,15 +228,21 @@ func TestNewCleansWorkDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
 	r, err := b.Prepare(context.Background(), putTree(t, s, []ent{{path: "d/a", content: "1"}}), &repb.Command{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	lower := lowerOf(r)
-	// A crash: nothing is closed. Make a directory unwritable too.
+	// A crash: the Root is not closed and its trees stay. Make a directory
+	// unwritable too. The crashed process is gone, though, so stop the
+	// first Builder's background work, which would otherwise keep making
+	// per-action directories while the second New cleans up.
 	if err := os.Chmod(filepath.Join(upperOf(r)), 0o555); err != nil {
 		t.Fatal(err)
+	}
+	b.Close()
+	if _, err := os.Stat(lower); err != nil {
+		t.Fatalf("lower tree before the restart: %v; want it left in place", err)
 	}
 	b2, err := execroot.New(context.Background(), execroot.Options{Store: s, WorkDir: wd})
 	if err != nil {
