@@ -37,11 +37,17 @@
 // Eviction is least-recently-used over the index. A blob in use (opened by
 // Get, pinned by Pin or LinkExecutable, or the target of an open Writer) is
 // never evicted: pinned entries leave the LRU list until their last unpin.
-// Space for a new blob is reserved before it is written, evicting unpinned
-// blobs as needed; when the limit cannot be met because everything left is
-// pinned or reserved, the write fails with RESOURCE_EXHAUSTED, so the store
-// never holds more than MaxBytes (counted as the sum of blob sizes, plus the
-// sizes of executable variants).
+// Space for a new blob is reserved before its bytes are written, evicting
+// unpinned blobs as needed; when the limit cannot be met because everything
+// left is pinned or reserved, the write fails with RESOURCE_EXHAUSTED, so the
+// store never holds more than MaxBytes (counted as the sum of blob sizes,
+// plus the sizes of executable variants, plus the reservations of in-flight
+// writes, which cover their temp files). A streaming Writer reserves as its
+// bytes arrive, at most one chunk (4 MiB, or MaxBytes/16 in a small store)
+// ahead of them, never the declared size up front: an upload that declares
+// a large blob and sends nothing evicts nothing, and one that stalls has
+// evicted at most one chunk more than it sent. Only a declared size above
+// MaxBytes is refused at once.
 //
 // LRU order survives a restart only roughly: Open orders blobs by the later
 // of their atime and mtime.

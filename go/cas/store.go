@@ -47,6 +47,11 @@ type Stats struct {
 	Bytes     int64 // bytes counted against MaxBytes
 	MaxBytes  int64 // the eviction limit in force
 	Evictions int64 // blobs evicted since Open
+	// Reserved is the space promised to in-flight writes: bytes they
+	// hold (Writers reserve as bytes arrive, at most one reservation chunk
+	// ahead of them; see Writer) and will count against MaxBytes once
+	// installed. Bytes+Reserved never exceeds MaxBytes.
+	Reserved int64
 	// Syncs counts the filesystem flushes (syncfs) run since Open. Writes
 	// that commit concurrently share flushes, so it grows far slower than
 	// the number of blobs written.
@@ -63,6 +68,7 @@ type Store struct {
 	execDir string // Root/cas/sha256x
 	tmpDir  string // Root/cas/tmp
 	max     int64
+	chunk   int64 // how far ahead of its bytes a Writer reserves space
 	logger  *slog.Logger
 	uid     int
 	gid     int
@@ -197,6 +203,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if s.max <= 0 {
 		s.max = defaultMaxBytes(opts.Root, s.bytes)
 	}
+	s.chunk = reserveChunk(s.max)
 	s.mu.Lock()
 	for s.bytes > s.max {
 		e := s.lru.back()
@@ -363,7 +370,7 @@ func (s *Store) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return Stats{
-		Blobs: int64(len(s.index)), Bytes: s.bytes, MaxBytes: s.max, Evictions: s.evictions,
+		Blobs: int64(len(s.index)), Bytes: s.bytes, MaxBytes: s.max, Evictions: s.evictions, Reserved: s.reserved,
 		Syncs: s.syncer.syncs.Load(), SyncFailures: s.syncer.failures.Load(),
 	}
 }
@@ -492,6 +499,13 @@ func (s *Store) reserveLocked(d digest.Digest, n int64) error {
 	}
 	s.reserved += n
 	return nil
+}
+
+// reserve is reserveLocked taking s.mu.
+func (s *Store) reserve(d digest.Digest, n int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reserveLocked(d, n)
 }
 
 func (s *Store) unreserve(n int64) {

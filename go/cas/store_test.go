@@ -530,8 +530,20 @@ func TestResourceExhaustedWhenAllPinned(t *testing.T) {
 	}
 	cData, c := blob("c", 100)
 	wantCode(t, "Put", s.Put(ctx, c, cData), codes.ResourceExhausted)
-	_, err := s.NewWriter(ctx, c)
-	wantCode(t, "NewWriter", err, codes.ResourceExhausted)
+	// A Writer reserves as bytes arrive, so it is Write that finds no room;
+	// the refused bytes are not taken and the Writer stays usable.
+	w, err := s.NewWriter(ctx, c)
+	if err != nil {
+		t.Fatalf("NewWriter = %v, want success (space is reserved by Write)", err)
+	}
+	defer w.Close()
+	_, err = w.Write(cData)
+	wantCode(t, "Write", err, codes.ResourceExhausted)
+	if got := w.Written(); got != 0 {
+		t.Errorf("Written after a refused Write = %d, want 0", got)
+	}
+	_, err = s.NewWriter(ctx, digest.Digest{Hash: c.Hash, Size: 201})
+	wantCode(t, "NewWriter declaring more than the store holds", err, codes.ResourceExhausted)
 	path := filepath.Join(t.TempDir(), "out")
 	if err := os.WriteFile(path, cData, 0o644); err != nil {
 		t.Fatal(err)
@@ -547,8 +559,14 @@ func TestResourceExhaustedWhenAllPinned(t *testing.T) {
 		t.Errorf("Stats = %+v: over the limit", st)
 	}
 	unpins[0]()
-	if err := s.Put(ctx, c, cData); err != nil {
-		t.Errorf("Put after unpin = %v, want success", err)
+	if _, err := w.Write(cData); err != nil {
+		t.Fatalf("Write after unpin = %v, want success", err)
+	}
+	if err := w.Commit(); err != nil {
+		t.Fatalf("Commit after unpin = %v", err)
+	}
+	if !s.Contains(ctx, c) {
+		t.Error("blob written after unpin is missing")
 	}
 }
 

@@ -19,12 +19,38 @@ import (
 // write syscalls; larger writes bypass the buffer.
 const writeBufferSize = 256 << 10
 
+// maxReserveChunk caps how far a Writer's space reservation runs ahead of
+// the bytes it has received. Reserving per chunk rather than per Write keeps
+// a stream of 16 KiB writes from taking the store mutex for each one; the
+// cap bounds what an upload that stalls can make the store evict.
+const maxReserveChunk = 4 << 20
+
+// reserveChunk is the reservation chunk of a store limited to max bytes:
+// maxReserveChunk, but no more than a sixteenth of the store, so that in a
+// small store one stalled upload cannot evict much of it either.
+func reserveChunk(limit int64) int64 {
+	return min(maxReserveChunk, max(limit/16, 1))
+}
+
 // Writer streams one blob into the store. Bytes are hashed as they arrive
 // and go to a private temp file; Commit verifies and installs them. A Writer
 // holds no context and is safe for use from several goroutines, so a
 // ByteStream service can keep it open between the calls of a resumable
 // upload. It must be closed: an open Writer holds a temp file and a space
 // reservation (or, for a blob already stored, a pin).
+//
+// Space is reserved as bytes arrive, not for the declared size up front:
+// a client declaring a large blob and sending nothing (hostile, or an
+// upload abandoned and kept for resumption) must not make the store evict
+// what it holds. Each Write that goes past the reservation reserves up to
+// one chunk more (reserveChunk: 4 MiB, or MaxBytes/16 in a store under
+// 64 MiB), evicting least recently used blobs as needed, so a Writer's
+// reservation is never more than one chunk ahead of the bytes it has
+// accepted. Bytes stored plus bytes reserved stay within MaxBytes at all
+// times, temp files included: what in-flight writes hold on disk is part of
+// their reservation. The price is that a large upload can fail part way, with
+// RESOURCE_EXHAUSTED from Write, when everything else is pinned or reserved
+// by other writes.
 type Writer struct {
 	s *Store
 	d digest.Digest
@@ -37,19 +63,20 @@ type Writer struct {
 	n         int64
 	existing  func() // unpins the already stored blob
 	entry     *entry // the already stored blob
-	reserved  int64
-	epoch     int64 // groupSyncer.failureEpoch before the first byte
-	err       error // sticky failure
-	done      bool  // committed or closed
+	reserved  int64  // space reserved: from n to n+chunk, never above d.Size
+	epoch     int64  // groupSyncer.failureEpoch before the first byte
+	err       error  // sticky failure
+	done      bool   // committed or closed
 	committed bool
 	commitErr error
 }
 
 // NewWriter starts a streaming write of blob d. It fails with
-// INVALID_ARGUMENT for a malformed digest and RESOURCE_EXHAUSTED when the
-// store cannot make room for d.Size bytes. If the store already holds d the
-// Writer only hashes what it is given (to still reject wrong bytes) and
-// keeps d pinned until it is closed.
+// INVALID_ARGUMENT for a malformed digest and RESOURCE_EXHAUSTED when d.Size
+// exceeds MaxBytes. It reserves no space and evicts nothing: Write does, as
+// bytes arrive. If the store already holds d the Writer only hashes what it
+// is given (to still reject wrong bytes) and keeps d pinned until it is
+// closed.
 func (s *Store) NewWriter(ctx context.Context, d digest.Digest) (*Writer, error) {
 	k, err := validKey(d)
 	if err != nil {
@@ -64,15 +91,14 @@ func (s *Store) NewWriter(ctx context.Context, d digest.Digest) (*Writer, error)
 		w.entry = e
 		return w, nil
 	}
-	err = s.reserveLocked(d, d.Size)
 	s.mu.Unlock()
-	if err != nil {
-		return nil, err
+	// Refusing a blob that can never fit costs nothing; anything smaller
+	// may fit by the time its bytes arrive.
+	if d.Size > s.max {
+		return nil, rpcstatus.Newf(codes.ResourceExhausted, "blob %s: %d bytes exceed the store's limit of %d bytes", d, d.Size, s.max)
 	}
-	w.reserved = d.Size
 	f, err := s.createTemp()
 	if err != nil {
-		s.unreserve(d.Size)
 		return nil, err
 	}
 	w.f = f
@@ -83,7 +109,10 @@ func (s *Store) NewWriter(ctx context.Context, d digest.Digest) (*Writer, error)
 }
 
 // Write appends p. Writing past the digest's size fails with
-// INVALID_ARGUMENT and spoils the Writer.
+// INVALID_ARGUMENT and spoils the Writer. When the store cannot make room
+// for p (everything it could evict is pinned or reserved by other writes)
+// Write fails with RESOURCE_EXHAUSTED, accepting none of p; the Writer stays
+// usable, so the write can be retried or the Writer closed.
 func (w *Writer) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -97,6 +126,9 @@ func (w *Writer) Write(p []byte) (int, error) {
 		w.err = rpcstatus.Newf(codes.InvalidArgument, "blob %s: writing %d bytes at offset %d goes past the declared size %d", w.d, len(p), w.n, w.d.Size)
 		return 0, w.err
 	}
+	if err := w.reserveFor(int64(len(p))); err != nil {
+		return 0, err
+	}
 	w.h.Write(p)
 	if w.buf != nil {
 		if _, err := w.buf.Write(p); err != nil {
@@ -106,6 +138,23 @@ func (w *Writer) Write(p []byte) (int, error) {
 	}
 	w.n += int64(len(p))
 	return len(p), nil
+}
+
+// reserveFor makes sure the reservation covers n more bytes, reserving up to
+// one chunk beyond them (never beyond d.Size, which Commit's install uses
+// up). A Writer of an already stored blob writes no file and reserves
+// nothing. w.mu is held.
+func (w *Writer) reserveFor(n int64) error {
+	need := w.n + n
+	if w.f == nil || need <= w.reserved {
+		return nil
+	}
+	want := min(w.d.Size, max(need, w.reserved+w.s.chunk))
+	if err := w.s.reserve(w.d, want-w.reserved); err != nil {
+		return err
+	}
+	w.reserved = want
+	return nil
 }
 
 // Written returns the number of bytes accepted so far (the committed size of
