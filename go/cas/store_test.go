@@ -1005,3 +1005,146 @@ func TestCommitAfterClose(t *testing.T) {
 		t.Errorf("blob committed after Close is missing")
 	}
 }
+
+// TestWriterReservesAsBytesArrive: an upload declaring a large blob evicts
+// nothing until its bytes arrive, then only as much as they (plus one
+// reservation chunk) need, and Close gives its reservation back. Before,
+// NewWriter reserved the declared size at once, so one upload that sent
+// nothing could empty the store.
+func TestWriterReservesAsBytesArrive(t *testing.T) {
+	ctx := context.Background()
+	const (
+		maxBytes = 1 << 20
+		blobSize = 100 << 10
+		chunk    = maxBytes / 16 // the reservation chunk of a store this small
+		piece    = 16 << 10      // what Bazel sends per WriteRequest
+	)
+	root := t.TempDir()
+	s := open(t, root, maxBytes)
+	var ds []digest.Digest
+	for i := range 10 {
+		data, _ := blob(fmt.Sprintf("stored%d-", i), blobSize)
+		ds = append(ds, mustPut(t, s, data))
+	}
+	before := s.Stats()
+	free := before.MaxBytes - before.Bytes
+
+	// Several hostile or abandoned uploads, each declaring the whole store.
+	var ws []*cas.Writer
+	for i := range 5 {
+		_, d := blob(fmt.Sprintf("declared%d-", i), maxBytes)
+		w, err := s.NewWriter(ctx, d)
+		if err != nil {
+			t.Fatalf("NewWriter(%s) = %v", d, err)
+		}
+		defer w.Close()
+		ws = append(ws, w)
+	}
+	if got := s.Stats(); got != before {
+		t.Fatalf("Stats after NewWriter with no data = %+v, want unchanged %+v", got, before)
+	}
+	for i, d := range ds {
+		if !s.Contains(ctx, d) {
+			t.Errorf("blob %d evicted by a NewWriter that sent no data", i)
+		}
+	}
+
+	// Bytes arriving on one of them evict gradually, least recently used
+	// first (the loop above touched ds in order, so ds[0] goes first).
+	big, bigD := blob("big-", maxBytes)
+	w, err := s.NewWriter(ctx, bigD)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	for written := int64(0); written < 512<<10; {
+		if _, err := w.Write(big[written : written+piece]); err != nil {
+			t.Fatalf("Write at %d = %v", written, err)
+		}
+		written += piece
+		st := s.Stats()
+		if st.Bytes+st.Reserved > st.MaxBytes {
+			t.Fatalf("after %d bytes: Stats = %+v, stored+reserved over the limit", written, st)
+		}
+		if st.Reserved < written || st.Reserved >= written+chunk {
+			t.Fatalf("after %d bytes: Reserved = %d, want in [%d, %d)", written, st.Reserved, written, written+chunk)
+		}
+		// Room was made for what arrived, and for no more than that plus
+		// one chunk: one blob fewer would not have been enough.
+		room := free + st.Evictions*blobSize
+		if room < written || room-blobSize >= written+chunk {
+			t.Fatalf("after %d bytes: %d evictions made %d bytes of room, want at least %d and under %d plus one blob",
+				written, st.Evictions, room, written, written+chunk)
+		}
+		for i, d := range ds {
+			if want := int64(i) >= st.Evictions; s.Contains(ctx, d) != want {
+				t.Fatalf("after %d bytes and %d evictions: Contains(blob %d) = %v, want %v (least recently used first)",
+					written, st.Evictions, i, !want, want)
+			}
+		}
+	}
+	mid := s.Stats()
+	if mid.Evictions == 0 || mid.Evictions >= int64(len(ds)) {
+		t.Fatalf("after half the upload: %d evictions, want some but not all %d blobs", mid.Evictions, len(ds))
+	}
+
+	// Closing the abandoned upload returns its reservation and evicts
+	// nothing more; the space is there for the next write.
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st := s.Stats()
+	if st.Reserved != 0 || st.Bytes != mid.Bytes || st.Evictions != mid.Evictions {
+		t.Fatalf("after Close: Stats = %+v, want Reserved 0 and Bytes, Evictions as before Close (%+v)", st, mid)
+	}
+	fill, _ := blob("fill-", int(st.MaxBytes-st.Bytes))
+	mustPut(t, s, fill)
+	if got := s.Stats().Evictions; got != mid.Evictions {
+		t.Errorf("Put into the released space evicted %d blobs, want none", got-mid.Evictions)
+	}
+	for _, w := range ws {
+		w.Close()
+	}
+	if n := tmpEntries(t, root); len(n) != 0 {
+		t.Errorf("temp files left after Close: %v", n)
+	}
+}
+
+// TestWriterFillsStoreGradually: an upload of the store's whole size
+// succeeds by evicting everything unpinned, chunk by chunk.
+func TestWriterFillsStoreGradually(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir(), 1<<20)
+	for i := range 10 {
+		data, _ := blob(fmt.Sprintf("stored%d-", i), 100<<10)
+		mustPut(t, s, data)
+	}
+	big, d := blob("big-", 1<<20)
+	w, err := s.NewWriter(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	var evictions []int64
+	for off := 0; off < len(big); off += 16 << 10 {
+		if _, err := w.Write(big[off : off+16<<10]); err != nil {
+			t.Fatalf("Write at %d = %v", off, err)
+		}
+		evictions = append(evictions, s.Stats().Evictions)
+	}
+	if err := w.Commit(); err != nil {
+		t.Fatalf("Commit = %v", err)
+	}
+	st := s.Stats()
+	if st.Bytes != 1<<20 || st.Reserved != 0 || st.Evictions != 10 || st.Blobs != 2 {
+		t.Errorf("Stats = %+v, want only the big blob (and the empty one): 1 MiB, 10 evictions, nothing reserved", st)
+	}
+	// Gradual: the count grows over many Writes, not at the first.
+	distinct := map[int64]bool{}
+	for _, e := range evictions {
+		distinct[e] = true
+	}
+	if evictions[0] >= 10 || len(distinct) < 5 {
+		t.Errorf("evictions after each Write = %v, want them spread over the upload", evictions)
+	}
+}
