@@ -43,11 +43,12 @@
 // store never holds more than MaxBytes (counted as the sum of blob sizes,
 // plus the sizes of executable variants, plus the reservations of in-flight
 // writes, which cover their temp files). A streaming Writer reserves as its
-// bytes arrive, at most one chunk (4 MiB, or MaxBytes/16 in a small store)
-// ahead of them, never the declared size up front: an upload that declares
-// a large blob and sends nothing evicts nothing, and one that stalls has
-// evicted at most one chunk more than it sent. Only a declared size above
-// MaxBytes is refused at once.
+// bytes arrive, never the declared size up front: after n bytes it holds at
+// most n + min(n, chunk), chunk being 4 MiB (MaxBytes/16 in a store under
+// 64 MiB). So an upload that declares a large blob and sends nothing evicts
+// nothing, and one that stalls has made room for at most one chunk, and
+// never more than its own byte count, beyond what it sent. Only a declared
+// size above MaxBytes is refused at once.
 //
 // LRU order survives a restart only roughly: Open orders blobs by the later
 // of their atime and mtime.

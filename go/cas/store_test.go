@@ -1048,6 +1048,23 @@ func TestWriterReservesAsBytesArrive(t *testing.T) {
 			t.Errorf("blob %d evicted by a NewWriter that sent no data", i)
 		}
 	}
+	// Sending a byte each and stalling reserves about that much, not a
+	// chunk apiece.
+	for _, w := range ws {
+		if _, err := w.Write([]byte("d")); err != nil {
+			t.Fatalf("Write(1 byte) = %v", err)
+		}
+	}
+	if st := s.Stats(); st.Reserved > 2*int64(len(ws)) || st.Evictions != 0 || st.Bytes != before.Bytes {
+		t.Fatalf("after %d writers sent a byte each: Stats = %+v, want at most %d reserved and nothing evicted",
+			len(ws), st, 2*len(ws))
+	}
+	for _, w := range ws {
+		w.Close()
+	}
+	if st := s.Stats(); st.Reserved != 0 {
+		t.Fatalf("after closing the stalled writers: Reserved = %d, want 0", st.Reserved)
+	}
 
 	// Bytes arriving on one of them evict gradually, least recently used
 	// first (the loop above touched ds in order, so ds[0] goes first).
@@ -1066,8 +1083,8 @@ func TestWriterReservesAsBytesArrive(t *testing.T) {
 		if st.Bytes+st.Reserved > st.MaxBytes {
 			t.Fatalf("after %d bytes: Stats = %+v, stored+reserved over the limit", written, st)
 		}
-		if st.Reserved < written || st.Reserved >= written+chunk {
-			t.Fatalf("after %d bytes: Reserved = %d, want in [%d, %d)", written, st.Reserved, written, written+chunk)
+		if ahead := st.Reserved - written; ahead < 0 || ahead > min(chunk, written) {
+			t.Fatalf("after %d bytes: Reserved = %d, want %d plus at most min(chunk %d, %d)", written, st.Reserved, written, chunk, written)
 		}
 		// Room was made for what arrived, and for no more than that plus
 		// one chunk: one blob fewer would not have been enough.
@@ -1075,6 +1092,10 @@ func TestWriterReservesAsBytesArrive(t *testing.T) {
 		if room < written || room-blobSize >= written+chunk {
 			t.Fatalf("after %d bytes: %d evictions made %d bytes of room, want at least %d and under %d plus one blob",
 				written, st.Evictions, room, written, written+chunk)
+		}
+		if st.Evictions > 0 && room-blobSize >= 2*written {
+			t.Fatalf("after %d bytes: %d evictions made %d bytes of room, want under twice the bytes sent plus one blob",
+				written, st.Evictions, room)
 		}
 		for i, d := range ds {
 			if want := int64(i) >= st.Evictions; s.Contains(ctx, d) != want {
@@ -1101,9 +1122,6 @@ func TestWriterReservesAsBytesArrive(t *testing.T) {
 	mustPut(t, s, fill)
 	if got := s.Stats().Evictions; got != mid.Evictions {
 		t.Errorf("Put into the released space evicted %d blobs, want none", got-mid.Evictions)
-	}
-	for _, w := range ws {
-		w.Close()
 	}
 	if n := tmpEntries(t, root); len(n) != 0 {
 		t.Errorf("temp files left after Close: %v", n)

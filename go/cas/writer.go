@@ -42,13 +42,15 @@ func reserveChunk(limit int64) int64 {
 // Space is reserved as bytes arrive, not for the declared size up front:
 // a client declaring a large blob and sending nothing (hostile, or an
 // upload abandoned and kept for resumption) must not make the store evict
-// what it holds. Each Write that goes past the reservation reserves up to
-// one chunk more (reserveChunk: 4 MiB, or MaxBytes/16 in a store under
-// 64 MiB), evicting least recently used blobs as needed, so a Writer's
-// reservation is never more than one chunk ahead of the bytes it has
-// accepted. Bytes stored plus bytes reserved stay within MaxBytes at all
-// times, temp files included: what in-flight writes hold on disk is part of
-// their reservation. The price is that a large upload can fail part way, with
+// what it holds. A Write that goes past the reservation extends it to
+// cover its bytes and some more, evicting least recently used blobs as
+// needed. The bound: a Writer that has accepted n bytes has reserved at
+// most n + min(n, chunk) (chunk is reserveChunk: 4 MiB, or MaxBytes/16 in
+// a store under 64 MiB), so what it has made the store evict beyond its own
+// bytes is less than one chunk and never more than it sent. Bytes stored
+// plus bytes reserved stay within MaxBytes at all times, temp files
+// included: what in-flight writes hold on disk is part of their
+// reservation. The price is that a large upload can fail part way, with
 // RESOURCE_EXHAUSTED from Write, when everything else is pinned or reserved
 // by other writes.
 type Writer struct {
@@ -63,7 +65,7 @@ type Writer struct {
 	n         int64
 	existing  func() // unpins the already stored blob
 	entry     *entry // the already stored blob
-	reserved  int64  // space reserved: from n to n+chunk, never above d.Size
+	reserved  int64  // space reserved: n plus at most min(chunk, n), never above d.Size
 	epoch     int64  // groupSyncer.failureEpoch before the first byte
 	err       error  // sticky failure
 	done      bool   // committed or closed
@@ -140,16 +142,19 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// reserveFor makes sure the reservation covers n more bytes, reserving up to
-// one chunk beyond them (never beyond d.Size, which Commit's install uses
-// up). A Writer of an already stored blob writes no file and reserves
-// nothing. w.mu is held.
+// reserveFor makes sure the reservation covers n more bytes, reserving
+// ahead of them by one chunk, or by as many bytes as the Writer will then
+// have accepted if that is less (never beyond d.Size, which Commit's
+// install uses up). The second limit makes the reservation grow by
+// doubling at first, so that many uploads that each send a byte and stall
+// cannot make the store evict a chunk apiece. A Writer of an already stored
+// blob writes no file and reserves nothing. w.mu is held.
 func (w *Writer) reserveFor(n int64) error {
 	need := w.n + n
 	if w.f == nil || need <= w.reserved {
 		return nil
 	}
-	want := min(w.d.Size, max(need, w.reserved+w.s.chunk))
+	want := min(w.d.Size, need+min(w.s.chunk, need))
 	if err := w.s.reserve(w.d, want-w.reserved); err != nil {
 		return err
 	}
