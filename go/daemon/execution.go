@@ -20,7 +20,9 @@ import (
 // startExecution builds the sandbox runner, the input-root builder, the
 // runtime catalog and the executor, and registers the Execution service.
 func (d *Daemon) startExecution(ctx context.Context) error {
-	runner, err := sandbox.NewRunner(d.logger, sandbox.Options{Rootless: os.Geteuid() != 0})
+	// One pre-started init per job keeps clone() of this large process off
+	// the critical path of every action that runs at once.
+	runner, err := sandbox.NewRunner(d.logger, sandbox.Options{Rootless: os.Geteuid() != 0, Prestart: max(d.cfg.Jobs, 2)})
 	if err != nil {
 		return fmt.Errorf("daemon: sandbox: %w", err)
 	}
