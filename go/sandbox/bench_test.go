@@ -111,3 +111,53 @@ func BenchmarkPlainExec(b *testing.B) {
 	}
 	reportPercentiles(b, d)
 }
+
+// BenchmarkRunActionShape runs the no-op probe with the mounts of a typical
+// remote action: the execroot as an overlay, 16 read-only binds of cached
+// input subtrees and 5 runtime binds, one action at a time (20 ms apart), so
+// setup-p50-ms is the sandbox's own cost for that many mounts.
+func BenchmarkRunActionShape(b *testing.B) {
+	requireRoot(b)
+	requireProbe(b)
+	r := newRunner(b, sandbox.Options{})
+	spec := probeSpec(b, "true")
+	base := b.TempDir()
+	mk := func(p string) string {
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		return p
+	}
+	lower := mk(filepath.Join(base, "lower"))
+	for i := range 16 {
+		mk(filepath.Join(lower, "src", string(rune('a'+i))))
+	}
+	spec.Mounts = append(spec.Mounts, sandbox.Mount{Kind: sandbox.Overlay, Target: "/execroot",
+		Lower: []string{lower}, Upper: mk(filepath.Join(base, "upper")), Work: mk(filepath.Join(base, "work"))})
+	for i := range 16 {
+		name := string(rune('a' + i))
+		spec.Mounts = append(spec.Mounts, sandbox.Mount{Kind: sandbox.Bind, ReadOnly: true,
+			Source: mk(filepath.Join(base, "cache", name)), Target: "/execroot/src/" + name})
+	}
+	for _, t := range []string{"/lib", "/lib64", "/usr/lib", "/bin", "/usr/bin"} {
+		spec.Mounts = append(spec.Mounts, sandbox.Mount{Kind: sandbox.Bind, ReadOnly: true,
+			Source: mk(filepath.Join(base, "rt", t)), Target: t})
+	}
+	var setup []time.Duration
+	d := make([]time.Duration, 0, b.N)
+	for b.Loop() {
+		b.StopTimer()
+		time.Sleep(20 * time.Millisecond)
+		b.StartTimer()
+		start := time.Now()
+		res, err := r.Run(context.Background(), spec)
+		if err != nil || res.ExitCode != 0 {
+			b.Fatalf("Run = %+v, %v", res, err)
+		}
+		d = append(d, time.Since(start))
+		setup = append(setup, res.Timings.Setup)
+	}
+	reportPercentiles(b, d)
+	slices.Sort(setup)
+	b.ReportMetric(float64(setup[len(setup)/2].Microseconds())/1000, "setup-p50-ms")
+}
