@@ -189,7 +189,9 @@ func (r *Runner) Run(ctx context.Context, spec Spec) (Result, error) {
 	if cg == nil {
 		init = r.takePrestarted(cfgBytes)
 	}
-	if init == nil {
+	if init != nil {
+		defer r.refill() // see takePrestarted
+	} else {
 		cgroupFD := -1
 		if cg != nil {
 			cgroupFD = cg.fd
