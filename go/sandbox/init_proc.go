@@ -112,17 +112,9 @@ func (p *initProc) discard() {
 	_, _ = p.proc.Wait()
 }
 
-// takePrestarted hands out a pre-started init with config sent, or nil. The
-// caller starts its replacement (refill) when the action's processes are
-// gone: started at once, the replacement's fork (which copies the mount
-// namespace and creates a network namespace, under the locks the init's
-// mounts and lo setup need) and its Go runtime start compete with the
-// init's setup, and started when the command runs, with the command, both
-// on the action's critical path; after it, they overlap the output
-// collection, which mostly waits for the disk. The pool holds one init per
-// concurrent action, so the next action still finds one. When the pool is
-// empty a replacement starts at once. A pre-started init that died
-// meanwhile (the write fails) is dropped and replaced.
+// takePrestarted hands out a pre-started init with config sent, or nil, and
+// starts a replacement in the background. A pre-started init that died
+// meanwhile (the write fails) is dropped.
 func (r *Runner) takePrestarted(config []byte) *initProc {
 	if r.pool == nil {
 		return nil
@@ -135,9 +127,9 @@ func (r *Runner) takePrestarted(config []byte) *initProc {
 			r.refill()
 			return nil
 		}
+		r.refill()
 		if err := p.send(config); err != nil {
 			p.discard()
-			r.refill()
 			continue
 		}
 		return p

@@ -189,9 +189,7 @@ func (r *Runner) Run(ctx context.Context, spec Spec) (Result, error) {
 	if cg == nil {
 		init = r.takePrestarted(cfgBytes)
 	}
-	if init != nil {
-		defer r.refill() // see takePrestarted
-	} else {
+	if init == nil {
 		cgroupFD := -1
 		if cg != nil {
 			cgroupFD = cg.fd
