@@ -171,38 +171,18 @@ func (e *Executor) run(ex *execution, action *repb.Action) {
 	// Outputs are collected after a timeout too: REAPI lets the result of a
 	// failed execution carry what was produced, which helps debugging.
 	t.outputStart = e.now()
-	// stdout and stderr are stored while the outputs are collected: each
-	// store waits for a CAS flush (syncfs), and concurrent waits share one,
-	// where one after the other cost a flush apiece.
-	stdio := [2]struct {
-		file string
-		d    digest.Digest
-		ok   bool
-		err  error
-		done chan struct{}
-	}{{file: spec.Stdout}, {file: spec.Stderr}}
-	for i := range stdio {
-		s := &stdio[i]
-		s.done = make(chan struct{})
-		go func() {
-			defer close(s.done)
-			s.d, s.ok, s.err = e.storeStdio(ctx, s.file)
-		}()
-	}
 	if err := root.CollectOutputs(ctx, cmd, res); err != nil {
 		fail(rpcstatus.Wrapf(err, "collecting outputs"))
 	}
-	for i, name := range []string{"stdout", "stderr"} {
-		s := &stdio[i]
-		<-s.done
-		switch {
-		case s.err != nil:
-			fail(rpcstatus.Wrapf(s.err, "storing %s", name))
-		case s.ok && i == 0:
-			res.StdoutDigest = s.d.Proto()
-		case s.ok:
-			res.StderrDigest = s.d.Proto()
-		}
+	if d, ok, err := e.storeStdio(ctx, spec.Stdout); err != nil {
+		fail(rpcstatus.Wrapf(err, "storing stdout"))
+	} else if ok {
+		res.StdoutDigest = d.Proto()
+	}
+	if d, ok, err := e.storeStdio(ctx, spec.Stderr); err != nil {
+		fail(rpcstatus.Wrapf(err, "storing stderr"))
+	} else if ok {
+		res.StderrDigest = d.Proto()
 	}
 	t.outputCompleted = e.now()
 	finish()
