@@ -11,6 +11,8 @@
 package main
 
 import (
+	"golang.org/x/sync/errgroup"
+
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -26,7 +28,6 @@ import (
 	"runtime/pprof"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
@@ -341,37 +342,14 @@ func download(ctx context.Context, bs bspb.ByteStreamClient, d digest.Digest) er
 }
 
 // forEach runs fn(0..n-1) on up to workers goroutines, returning the first
-// error.
+// error; after an error no further fn is started.
 func forEach(n, workers int, fn func(int) error) error {
-	var mu sync.Mutex
-	next := 0
-	var first error
-	var wg sync.WaitGroup
-	for w := 0; w < min(n, workers); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				mu.Lock()
-				i := next
-				next++
-				stop := first != nil
-				mu.Unlock()
-				if i >= n || stop {
-					return
-				}
-				if err := fn(i); err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-				}
-			}
-		}()
+	g, ctx := errgroup.WithContext(context.Background())
+	g.SetLimit(workers)
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		g.Go(func() error { return fn(i) })
 	}
-	wg.Wait()
-	return first
+	return g.Wait()
 }
 
 func splitBatches(reqs []*repb.BatchUpdateBlobsRequest_Request, limit int64) [][]*repb.BatchUpdateBlobsRequest_Request {

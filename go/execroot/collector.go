@@ -1,10 +1,11 @@
 package execroot
 
 import (
+	"golang.org/x/sync/errgroup"
+
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
 	"google.golang.org/grpc/codes"
@@ -170,42 +171,17 @@ type outDirNode struct {
 const maxParallelStores = 8
 
 // parallel runs f(0..n-1) on up to maxParallelStores goroutines and returns
-// the first error.
+// the first error; after an error no further f is started.
 func parallel(n int, f func(i int) error) error {
 	if n == 1 {
 		return f(0)
 	}
-	var (
-		mu    sync.Mutex
-		next  int
-		first error
-		wg    sync.WaitGroup
-	)
-	for range min(n, maxParallelStores) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				mu.Lock()
-				i := next
-				next++
-				stop := first != nil
-				mu.Unlock()
-				if i >= n || stop {
-					return
-				}
-				if err := f(i); err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-				}
-			}
-		}()
+	g, ctx := errgroup.WithContext(context.Background())
+	g.SetLimit(maxParallelStores)
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		g.Go(func() error { return f(i) })
 	}
-	wg.Wait()
-	return first
+	return g.Wait()
 }
 
 // collector holds the budgets and pending files of one CollectOutputs call.
