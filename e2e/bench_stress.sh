@@ -1,23 +1,34 @@
 #!/usr/bin/env bash
-# Benchmarks the stress workspace (test/stress, 34 actions) once per mode:
+# Benchmarks the stress workspace (test/stress, 34 actions) in four modes:
 #   linux-sandbox   Bazel's own sandbox (network blocked, checks enforced)
 #   local           no sandbox (--spawn_strategy=local)
 #   actiond cold    remote through a fresh `linux_actiond serve` (empty CAS)
 #   actiond warm    the same daemon again after `bazel clean`: every input is
 #                   already in its CAS (--noremote_accept_cached, so all
 #                   actions still execute)
-# and reports wall times plus actiond's per-action stage times (p50, p95) from
-# its "action done" log lines. Prints a Markdown table and writes it to
-# e2e/out/bench_stress.md (BENCH_OUT overrides).
+#
+# Each build follows `bazel clean`. By default one Bazel server serves every
+# build, as on a developer's machine; a first round, not reported, warms its
+# JIT for every mode, then ROUNDS rounds (default 3) run the modes in turn,
+# so that load from elsewhere spreads over all modes alike. Each round's cold
+# build gets a new daemon with an empty root. BENCH_BATCH=1 runs every build
+# with `bazel --batch` (a fresh JVM each time) instead.
+#
+# Prints a Markdown table (median and best wall time per mode, ratios of the
+# medians, actiond's per-action stage times p50/p95 over all reported rounds
+# from its "action done" log lines) and writes it to e2e/out/bench_stress.md
+# (BENCH_OUT overrides). Every remote build's outputs are checked against the
+# local build's.
 #
 # Usage: e2e/bench_stress.sh
 # Environment: as e2e/stress.sh (RUNTIME_IMAGE, RUNTIME_DIR, RUNTIME_LIBC,
-# ACTIOND_BIN, JOBS, ACTIOND_E2E_KEEP_TMP); BENCH_SKIP_SANDBOX=1 skips the
-# linux-sandbox run (it needs user namespaces).
+# ACTIOND_BIN, JOBS, ACTIOND_E2E_KEEP_TMP), ROUNDS, BENCH_BATCH;
+# BENCH_SKIP_SANDBOX=1 skips linux-sandbox (it needs user namespaces).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 jobs=${JOBS:-8}
+rounds=${ROUNDS:-3}
 out=${BENCH_OUT:-$E2E_REPO/e2e/out/bench_stress.md}
 
 e2e_init bench-stress
@@ -32,34 +43,106 @@ e2e_runtime_flags
 ws="$E2E_WORK/ws"
 e2e_stress_workspace "$ws" "$E2E_WORK/action-tool"
 cd "$ws"
+
+if [ "${BENCH_BATCH:-}" = 1 ]; then
+  bench_bazel() { e2e_bazel "$@"; }
+  server_note="every build in \`bazel --batch\` (a fresh JVM each)"
+else
+  bench_bazel() { bazel --output_user_root="$E2E_WORK/bazel" "$@"; }
+  server_note="one Bazel server for all builds, its JIT warmed by an unreported first round"
+  trap 'bench_bazel shutdown >/dev/null 2>&1 || true; e2e_cleanup' EXIT
+fi
 common=(--nosandbox_debug "--jobs=$jobs" --color=no --curses=no)
 
-rows=()
-# measure LABEL LOG FLAGS... runs `bazel clean` and one timed build, then
-# appends a table row: wall time, Bazel's elapsed time and critical path, and
-# the process summary.
-measure() {
-  local label=$1 log=$2 start end
-  shift 2
-  e2e_log "$label"
-  e2e_bazel clean >/dev/null 2>&1
+modes=()
+[ "${BENCH_SKIP_SANDBOX:-}" = 1 ] || modes+=(sandbox)
+modes+=(local cold warm)
+declare -A label=(
+  [sandbox]="Bazel linux-sandbox"
+  [local]="Bazel local (no sandbox)"
+  [cold]="actiond, cold CAS"
+  [warm]="actiond, warm CAS"
+)
+declare -A walls elapsed critical daemon_lines
+local_manifest="$E2E_WORK/local.manifest"
+
+# build MODE ROUND runs `bazel clean` and one timed build; reported rounds
+# (ROUND > 0) append its wall time, Bazel's elapsed time and critical path.
+build() {
+  local mode=$1 round=$2 log="$E2E_WORK/$1-$2.log" flags=() start end from
+  case $mode in
+    sandbox) flags=(--spawn_strategy=linux-sandbox --genrule_strategy=linux-sandbox
+      --sandbox_default_allow_network=false --action_env=ACTIOND_EXPECT_SANDBOX=1) ;;
+    local) flags=(--spawn_strategy=local --genrule_strategy=local) ;;
+    cold | warm) flags=("${E2E_REMOTE_FLAGS[@]}") ;;
+  esac
+  bench_bazel clean >/dev/null 2>&1
+  [ -z "$E2E_DAEMON_LOG" ] || from=$(($(wc -l <"$E2E_DAEMON_LOG") + 1))
   start=$(date +%s.%N)
-  if ! e2e_bazel build "${common[@]}" "$@" //:stress_all >"$log" 2>&1; then
+  if ! bench_bazel build "${common[@]}" "${flags[@]}" //:stress_all >"$log" 2>&1; then
     e2e_show_failure "$log"
-    e2e_die "$label build failed"
+    e2e_die "${label[$mode]} build failed (round $round)"
   fi
   end=$(date +%s.%N)
-  local elapsed critical procs
-  elapsed=$(grep -oE 'Elapsed time: [0-9.]+s' "$log" | tail -n 1 | grep -oE '[0-9.]+' || echo '?')
-  critical=$(grep -oE 'Critical Path: [0-9.]+s' "$log" | tail -n 1 | grep -oE '[0-9.]+' || echo '?')
-  procs=$(grep -E 'INFO: [0-9]+ process' "$log" | tail -n 1 | sed -E 's/^INFO: //; s/\.$//')
-  rows+=("| $label | $(awk -v a="$start" -v b="$end" 'BEGIN{printf "%.2f", b-a}') | $elapsed | $critical | $procs |")
+  case $mode in
+    local) [ -s "$local_manifest" ] || e2e_tree_manifest bazel-bin/ >"$local_manifest" ;;
+    cold | warm)
+      e2e_tree_manifest bazel-bin/ >"$E2E_WORK/remote.manifest"
+      diff -q "$local_manifest" "$E2E_WORK/remote.manifest" >/dev/null ||
+        e2e_die "${label[$mode]}: outputs differ from the local build (round $round); run e2e/stress.sh linux"
+      ;;
+  esac
+  [ "$round" -gt 0 ] || return 0
+  walls[$mode]+="$(awk -v a="$start" -v b="$end" 'BEGIN{printf "%.3f", b-a}') "
+  elapsed[$mode]+="$(grep -oE 'Elapsed time: [0-9.]+s' "$log" | tail -n 1 | grep -oE '[0-9.]+' || echo nan) "
+  critical[$mode]+="$(grep -oE 'Critical Path: [0-9.]+s' "$log" | tail -n 1 | grep -oE '[0-9.]+' || echo nan) "
+  if [ -n "$E2E_DAEMON_LOG" ]; then
+    sed -n "$from,\$p" "$E2E_DAEMON_LOG" | { grep '"msg":"action done"' || true; } >>"$E2E_WORK/$mode.actions"
+  fi
 }
 
-# stage_row LABEL FROM TO prints a table row of p50/p95 per stage over the
-# daemon's "action done" lines FROM..TO of its log (TO may be "$").
+round() {
+  local r=$1 mode
+  e2e_log "round $r of $rounds$([ "$r" -gt 0 ] || echo ' (warm-up, not reported)')"
+  for mode in "${modes[@]}"; do
+    case $mode in
+      cold)
+        e2e_stop_daemon
+        rm -rf "$E2E_WORK/root" "$E2E_WORK/root.log"
+        e2e_start_daemon "$daemon" "$E2E_WORK/root" "--jobs=$jobs" "${E2E_RUNTIME_FLAGS[@]}"
+        e2e_remote_flags "$E2E_DAEMON_PORT"
+        ;;
+    esac
+    build "$mode" "$r"
+  done
+  e2e_stop_daemon
+  E2E_DAEMON_LOG=
+}
+
+e2e_bazel clean --expunge >/dev/null 2>&1 || true
+for ((r = 0; r <= rounds; r++)); do
+  round "$r"
+done
+
+# median and min of the numbers in $1.
+stats() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{v[NR]=$1} END{m=(NR%2)?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2; printf "%.2f %.2f", m, v[1]}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f×", a/b; else printf "–" }'; }
+
+sandbox_med=0
+[ -z "${walls[sandbox]:-}" ] || read -r sandbox_med _ <<<"$(stats "${walls[sandbox]}")"
+read -r local_med _ <<<"$(stats "${walls[local]}")"
+rows=()
+for mode in "${modes[@]}"; do
+  read -r med best <<<"$(stats "${walls[$mode]}")"
+  read -r el _ <<<"$(stats "${elapsed[$mode]}")"
+  read -r cp _ <<<"$(stats "${critical[$mode]}")"
+  rows+=("| ${label[$mode]} | $med | $best | $el | $cp | $(ratio "$med" "$sandbox_med") | $(ratio "$med" "$local_med") |")
+done
+
+# stage_row LABEL FILE prints p50/p95 per stage over the "action done" lines
+# in FILE.
 stage_row() {
-  sed -n "$2,$3p" "$E2E_DAEMON_LOG" | { grep '"msg":"action done"' || true; } | awk -v label="$1" '
+  awk -v label="$1" '
     function val(key,   m) {
       if (match($0, "\"" key "\":[-0-9.eE+]+")) {
         m = substr($0, RSTART, RLENGTH); sub(/^[^:]*:/, "", m); return m + 0
@@ -74,64 +157,42 @@ stage_row() {
     {
       n++
       q[n] = val("queue_ms"); in_[n] = val("input_ms"); s[n] = val("setup_ms")
-      r[n] = val("run_ms"); o[n] = val("output_ms"); t[n] = val("total_ms"); ov[n] = t[n] - r[n]
+      r[n] = val("run_ms"); td[n] = val("teardown_ms"); o[n] = val("output_ms"); t[n] = val("total_ms"); ov[n] = t[n] - r[n]
     }
     END {
-      if (n == 0) { printf "| %s | 0 | | | | | | | |\n", label; exit }
-      sortn(q, n); sortn(in_, n); sortn(s, n); sortn(r, n); sortn(o, n); sortn(t, n); sortn(ov, n)
+      if (n == 0) { printf "| %s | 0 | | | | | | | | |\n", label; exit }
+      sortn(q, n); sortn(in_, n); sortn(s, n); sortn(r, n); sortn(td, n); sortn(o, n); sortn(t, n); sortn(ov, n)
       printf "| %s | %d", label, n
       printf " | %.2f / %.2f", pct(q, n, 50), pct(q, n, 95)
       printf " | %.2f / %.2f", pct(in_, n, 50), pct(in_, n, 95)
       printf " | %.2f / %.2f", pct(s, n, 50), pct(s, n, 95)
       printf " | %.2f / %.2f", pct(r, n, 50), pct(r, n, 95)
+      printf " | %.2f / %.2f", pct(td, n, 50), pct(td, n, 95)
       printf " | %.2f / %.2f", pct(o, n, 50), pct(o, n, 95)
       printf " | %.2f / %.2f", pct(t, n, 50), pct(t, n, 95)
       printf " | %.2f / %.2f |\n", pct(ov, n, 50), pct(ov, n, 95)
-    }'
+    }' "$2"
 }
-
-e2e_bazel clean --expunge >/dev/null 2>&1
-if [ "${BENCH_SKIP_SANDBOX:-}" != 1 ]; then
-  measure "Bazel linux-sandbox" "$E2E_WORK/sandbox.log" \
-    --spawn_strategy=linux-sandbox --genrule_strategy=linux-sandbox \
-    --sandbox_default_allow_network=false --action_env=ACTIOND_EXPECT_SANDBOX=1
-fi
-measure "Bazel local (no sandbox)" "$E2E_WORK/local.log" --spawn_strategy=local --genrule_strategy=local
-e2e_tree_manifest bazel-bin/ >"$E2E_WORK/local.manifest"
-
-e2e_start_daemon "$daemon" "$E2E_WORK/root" "--jobs=$jobs" "${E2E_RUNTIME_FLAGS[@]}"
-e2e_remote_flags "$E2E_DAEMON_PORT"
-cold_from=$(($(wc -l <"$E2E_DAEMON_LOG") + 1))
-measure "actiond, cold CAS" "$E2E_WORK/cold.log" "${E2E_REMOTE_FLAGS[@]}"
-e2e_tree_manifest bazel-bin/ >"$E2E_WORK/cold.manifest"
-warm_from=$(($(wc -l <"$E2E_DAEMON_LOG") + 1))
-measure "actiond, warm CAS" "$E2E_WORK/warm.log" "${E2E_REMOTE_FLAGS[@]}"
-e2e_stop_daemon
-diff -q "$E2E_WORK/local.manifest" "$E2E_WORK/cold.manifest" >/dev/null ||
-  e2e_die "actiond's outputs differ from the local build; run e2e/stress.sh linux"
-
-cold_stages=$(stage_row "cold CAS" "$cold_from" $((warm_from - 1)))
-warm_stages=$(stage_row "warm CAS" "$warm_from" '$')
 
 report=$(
   cat <<EOF
 ## Stress workspace benchmark ($(date -u +%Y-%m-%dT%H:%MZ))
 
-One run per mode of \`bazel build //:stress_all\` (34 actions) after \`bazel clean\`, Bazel $(dpkg-query -W -f='${Version}' bazel-bootstrap 2>/dev/null || bazel --version 2>/dev/null | awk '{print $2}'), --jobs=$jobs, $(nproc) cores, runtime ${RUNTIME_IMAGE:-${RUNTIME_DIR:-}} (libc=${RUNTIME_LIBC:-glibc2.36}), as $(id -un).
-Wall is the whole \`bazel --batch build\` (JVM start, loading and analysis included); "Elapsed" and "Critical path" are Bazel's own figures.
+\`bazel build //:stress_all\` (34 actions) after \`bazel clean\`, $rounds rounds, $server_note. Bazel $(dpkg-query -W -f='${Version}' bazel-bootstrap 2>/dev/null || bazel --version 2>/dev/null | awk '{print $2}'), --jobs=$jobs, $(nproc) cores, load average before the run $(cut -d' ' -f1-3 /proc/loadavg | tr ' ' '/'), runtime ${RUNTIME_IMAGE:-${RUNTIME_DIR:-}} (libc=${RUNTIME_LIBC:-glibc2.36}), as $(id -un).
+Wall is the \`bazel build\` client call; "Elapsed" and "Critical path" are Bazel's own figures (medians). Ratios compare median walls.
 
-| Mode | Wall (s) | Elapsed (s) | Critical path (s) | Processes |
-|---|---:|---:|---:|---|
+| Mode | Wall median (s) | Wall best (s) | Elapsed (s) | Critical path (s) | vs linux-sandbox | vs local |
+|---|---:|---:|---:|---:|---:|---:|
 $(printf '%s\n' "${rows[@]}")
 
-### actiond per-action stage times (ms, p50 / p95)
+### actiond per-action stage times (ms, p50 / p95, all reported rounds)
 
-From the daemon's \`action done\` log lines; overhead = total_ms − run_ms.
+From the daemon's \`action done\` log lines. run is the command from its exec to its exit; teardown is the sandbox's end after that (reaping, unmounting, namespaces); overhead = total − run.
 
-| Run | Actions | queue | input | setup | run | output | total | overhead |
-|---|---:|---:|---:|---:|---:|---:|---:|---:|
-$cold_stages
-$warm_stages
+| Run | Actions | queue | input | setup | run | teardown | output | total | overhead |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+$(stage_row "cold CAS" "$E2E_WORK/cold.actions")
+$(stage_row "warm CAS" "$E2E_WORK/warm.actions")
 EOF
 )
 echo "$report"

@@ -750,7 +750,7 @@ func TestTimingLog(t *testing.T) {
 	})
 	e.runner.Func = func(ctx context.Context, spec sandbox.Spec) (sandbox.Result, error) {
 		executortest.WriteStdio(spec, "", "")
-		return sandbox.Result{Timings: sandbox.Timings{Setup: 1500 * time.Microsecond, Run: 7 * time.Millisecond}}, nil
+		return sandbox.Result{Timings: sandbox.Timings{Setup: 1500 * time.Microsecond, Run: 7 * time.Millisecond, Teardown: 250 * time.Microsecond}}, nil
 	}
 	ad := e.action(echoCommand(), nil)
 	e.run(t, &repb.ExecuteRequest{ActionDigest: ad})
@@ -776,7 +776,7 @@ func TestTimingLog(t *testing.T) {
 		if rec["action_digest"] != d.String() || rec["cached"] != wantCached || rec["exit_code"] != float64(0) {
 			t.Errorf("line %d = %v, want action_digest %s, cached %v, exit_code 0", i, rec, d, wantCached)
 		}
-		for _, key := range []string{"queue_ms", "input_ms", "setup_ms", "run_ms", "output_ms", "total_ms"} {
+		for _, key := range []string{"queue_ms", "input_ms", "setup_ms", "run_ms", "teardown_ms", "output_ms", "total_ms"} {
 			if _, ok := rec[key].(float64); !ok {
 				t.Errorf("line %d: %s = %v, want a number", i, key, rec[key])
 			}
@@ -787,6 +787,9 @@ func TestTimingLog(t *testing.T) {
 	}
 	if got := lines[0]["run_ms"]; got != float64(7) {
 		t.Errorf("run_ms = %v, want 7", got)
+	}
+	if got := lines[0]["teardown_ms"]; got != 0.25 {
+		t.Errorf("teardown_ms = %v, want 0.25", got)
 	}
 	if got := lines[0]["total_ms"].(float64); got <= 0 {
 		t.Errorf("total_ms = %v, want > 0", got)

@@ -44,7 +44,13 @@ func benchmarkRun(b *testing.B, opts sandbox.Options, gap time.Duration) {
 	requireProbe(b)
 	r := newRunner(b, opts)
 	spec := probeSpec(b, "true")
-	var setup []time.Duration
+	runSpaced(b, r, spec, gap)
+}
+
+// runSpaced runs spec b.N times, gap apart (not timed), and reports the
+// percentiles of whole runs plus the p50 of the sandbox's own stages.
+func runSpaced(b *testing.B, r *sandbox.Runner, spec sandbox.Spec, gap time.Duration) {
+	var setup, run, teardown []time.Duration
 	d := make([]time.Duration, 0, b.N)
 	for b.Loop() {
 		if gap > 0 {
@@ -59,10 +65,17 @@ func benchmarkRun(b *testing.B, opts sandbox.Options, gap time.Duration) {
 		}
 		d = append(d, time.Since(start))
 		setup = append(setup, res.Timings.Setup)
+		run = append(run, res.Timings.Run)
+		teardown = append(teardown, res.Timings.Teardown)
 	}
 	reportPercentiles(b, d)
-	slices.Sort(setup)
-	b.ReportMetric(float64(setup[len(setup)/2].Microseconds())/1000, "setup-p50-ms")
+	for _, m := range []struct {
+		name string
+		d    []time.Duration
+	}{{"setup", setup}, {"run", run}, {"teardown", teardown}} {
+		slices.Sort(m.d)
+		b.ReportMetric(float64(m.d[len(m.d)/2].Microseconds())/1000, m.name+"-p50-ms")
+	}
 }
 
 // BenchmarkRunHostLibs runs the host's dynamically linked /bin/true with
@@ -143,21 +156,5 @@ func BenchmarkRunActionShape(b *testing.B) {
 		spec.Mounts = append(spec.Mounts, sandbox.Mount{Kind: sandbox.Bind, ReadOnly: true,
 			Source: mk(filepath.Join(base, "rt", t)), Target: t})
 	}
-	var setup []time.Duration
-	d := make([]time.Duration, 0, b.N)
-	for b.Loop() {
-		b.StopTimer()
-		time.Sleep(20 * time.Millisecond)
-		b.StartTimer()
-		start := time.Now()
-		res, err := r.Run(context.Background(), spec)
-		if err != nil || res.ExitCode != 0 {
-			b.Fatalf("Run = %+v, %v", res, err)
-		}
-		d = append(d, time.Since(start))
-		setup = append(setup, res.Timings.Setup)
-	}
-	reportPercentiles(b, d)
-	slices.Sort(setup)
-	b.ReportMetric(float64(setup[len(setup)/2].Microseconds())/1000, "setup-p50-ms")
+	runSpaced(b, r, spec, 20*time.Millisecond)
 }

@@ -507,7 +507,8 @@ func (p *initProcess) runCommand() int {
 		if wpid != pid {
 			continue
 		}
-		r := initReport{Kind: reportExit, ExitCode: ws.ExitStatus()}
+		_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+		r := initReport{Kind: reportExit, ExitCode: ws.ExitStatus(), Mono: ts.Nano()}
 		if ws.Signaled() {
 			r.Signal = int(ws.Signal())
 			r.ExitCode = 128 + r.Signal

@@ -41,7 +41,8 @@ const (
 	reportExec = "exec"
 	// reportStarted: the command runs; Mono is CLOCK_MONOTONIC at that point.
 	reportStarted = "started"
-	// reportExit: the command ended with ExitCode / Signal.
+	// reportExit: the command ended with ExitCode / Signal; Mono is
+	// CLOCK_MONOTONIC when the init reaped it, before the sandbox's teardown.
 	reportExit = "exit"
 )
 

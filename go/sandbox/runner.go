@@ -272,9 +272,17 @@ wait:
 			execFailure = rep
 		}
 	}
-	if started != 0 {
+	switch {
+	case started != 0 && exit != nil && exit.Mono >= started && exit.Mono <= end:
+		res.Timings = Timings{
+			Setup:    time.Duration(started - start),
+			Run:      time.Duration(exit.Mono - started),
+			Teardown: time.Duration(end - exit.Mono),
+		}
+	case started != 0:
+		// Killed: the command's end is the sandbox's.
 		res.Timings = Timings{Setup: time.Duration(started - start), Run: time.Duration(end - started)}
-	} else {
+	default:
 		res.Timings = Timings{Setup: time.Duration(end - start)}
 	}
 	killed := ctxErr != nil || res.TimedOut || res.OutputTooLarge

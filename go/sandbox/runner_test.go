@@ -518,6 +518,10 @@ func TestTimings(t *testing.T) {
 	if o.res.Timings.Run < 200*time.Millisecond || o.res.Timings.Run > 5*time.Second {
 		t.Errorf("Run = %v, want about 200ms", o.res.Timings.Run)
 	}
+	// The init's exit (unmounting, namespaces) comes after the command's.
+	if o.res.Timings.Teardown <= 0 || o.res.Timings.Teardown > 5*time.Second {
+		t.Errorf("Teardown = %v, want a small positive duration", o.res.Timings.Teardown)
+	}
 }
 
 // TestTextFileBusy covers golang/go#22315: a descriptor open for writing

@@ -111,6 +111,10 @@ type Timings struct {
 	// Setup is from the start of Run until the command was started
 	// (namespaces, mounts, privilege drop, exec).
 	Setup time.Duration
-	// Run is from the start of the command until the sandbox was gone.
+	// Run is from the start of the command until it exited.
 	Run time.Duration
+	// Teardown is from the command's exit until the sandbox was gone:
+	// killing and reaping what it left behind, and the kernel's unmounting
+	// and freeing of its namespaces, which the init's exit waits for.
+	Teardown time.Duration
 }
