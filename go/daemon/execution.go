@@ -45,6 +45,9 @@ func (d *Daemon) startExecution(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Inits pre-started so far have a copy of the mount namespace from
+	// before the runtime images were mounted.
+	runner.Refresh()
 
 	// Scratch directories of actions that were running when an earlier
 	// run stopped are worthless now.

@@ -8,28 +8,33 @@
 // Go cannot run code between fork and exec, so Runner.Run re-executes the
 // daemon's own binary (/proc/self/exe) with InitArg, in new mount, pid, net,
 // ipc, uts and cgroup namespaces (plus a user namespace in rootless mode).
-// That process, the init, is PID 1 of the action. It reads its
-// configuration from a pipe, makes / rprivate, brings lo up (the only
-// interface), sets the host name to "localhost", opens the host paths of
-// the mounts, mounts a tmpfs root with a skeleton (/dev/null, zero, random,
-// urandom bound from the host; /dev/fd and /dev/std*; /dev/shm and /tmp
-// 1777; /proc of the new pid namespace, nosuid,nodev,noexec; a minimal /etc
-// unless a mount targets /etc), chroots into it, then makes the caller's
-// mounts. Mount targets are resolved inside the chroot and sources are
-// referred to through /proc/self/fd, so a symlink planted in a writable
-// mount cannot redirect a mount or mkdir to the host.
+// That process, the init, is PID 1 of the action. Before it needs its
+// action it makes / rprivate, brings lo up (the only interface), sets the
+// host name to "localhost", mounts a tmpfs root with a skeleton (/dev/null,
+// zero, random, urandom bound from the host; /dev/fd and /dev/std*;
+// /dev/shm and /tmp 1777; /proc of the new pid namespace,
+// nosuid,nodev,noexec; a minimal /etc, which a runtime's /etc shadows), and
+// drops what an exec could gain: it empties the capability bounding,
+// inheritable and ambient sets, sets no_new_privs and installs the seccomp
+// filter of package sandbox/seccomp. The effective set stays for the
+// mounts. It then reads its configuration from a pipe, opens the host paths
+// of the mounts, chroots into the skeleton and makes the caller's mounts.
+// Mount targets are resolved inside the chroot and sources are referred to
+// through /proc/self/fd, so a symlink planted in a writable mount cannot
+// redirect a mount or mkdir to the host.
 //
-// The init then empties the capability bounding, inheritable and ambient
-// sets, sets no_new_privs, installs the seccomp filter of package
-// sandbox/seccomp, and forks the command as uid/gid 65534 with no
-// supplementary groups (the uid switch clears the remaining capabilities).
-// The command gets stdin /dev/null, stdout and stderr on the files named in
-// the Spec, and no other descriptor. The init reaps every process until the
-// command ends, reports its status and exits; the kernel then kills whatever
-// the command left behind, since a pid namespace dies with its init. A
-// timeout, a cancelled context or too much output SIGKILL the init, which
-// has the same effect. Run returns only after every process of the action
-// is gone.
+// The init forks the command as uid/gid 65534 with no supplementary groups
+// (the uid switch clears the remaining capabilities). The command gets
+// stdin /dev/null, stdout and stderr on the files named in the Spec, and no
+// other descriptor. The init reaps every process until the command ends,
+// then kills (kill -1 reaches every process of the pid namespace but its
+// init) and reaps whatever the command left behind, reports how the command
+// ended and closes the report pipe. Run returns on that report: no process
+// of the action is left, and the init's own exit, in which the kernel
+// unmounts everything and frees the namespaces (1-3 ms), finishes in the
+// background; Close waits for it. A timeout, a cancelled context or too
+// much output SIGKILL the init, which kills the whole pid namespace; Run
+// then returns once the init is gone.
 //
 // The init reports over a second pipe whether setup failed (Run returns an
 // error, which the executor reports as INTERNAL), whether the command could
@@ -73,18 +78,21 @@
 //
 // # Cost
 //
-// The init is a Go process, so each action needs one Go runtime start and
-// the creation of its namespaces. In root mode the Runner keeps
-// Options.Prestart inits started ahead, waiting on their config pipe, so
-// both happen off the action's critical path; when it gets its action, an
-// init copies the daemon's current mount namespace afresh (setns + unshare
-// on its locked thread) so it sees host mounts made since it started. The
-// output files are opened by the init, from the config, so that a
-// pre-started init needs nothing else from its action. To keep a cold start
-// small as well, the init runs from this package's initialization, before
-// packages that do not depend on it (gRPC, protobuf registries) pay for
-// theirs; it decodes its configuration without reflection; the
-// configuration pipe is filled before the init starts; it forks with
-// syscall.ForkExec (os.StartProcess would first probe pidfd support with an
-// extra fork). Call MaybeRunInit first thing in main anyway.
+// The init is a Go process, so each action needs one Go runtime start, the
+// creation of its namespaces and the skeleton. In root mode the Runner
+// keeps Options.Prestart inits started and prepared ahead, waiting on their
+// config pipe, so all of that happens off the action's critical path; what
+// remains is opening the sources, the action's own mounts and the fork and
+// exec of the command. A pre-started init has the daemon's mount namespace
+// as it was when the init started, so Runner.Refresh replaces the waiting
+// inits after the daemon mounts something (its runtime images, at
+// start-up). The output files are opened by the init, from the config, so
+// that a pre-started init needs nothing else from its action. To keep a
+// cold start small as well, the init runs from this package's
+// initialization, before packages that do not depend on it (gRPC, protobuf
+// registries) pay for theirs; it decodes its configuration without
+// reflection; the configuration pipe is filled before the init starts; it
+// forks with syscall.ForkExec (os.StartProcess would first probe pidfd
+// support with an extra fork). Call MaybeRunInit first thing in main
+// anyway.
 package sandbox

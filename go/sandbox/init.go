@@ -77,18 +77,11 @@ func runInit() int {
 	// Everything the daemon passed beyond stdio is for the init alone.
 	_ = unix.CloseRange(configFD, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	p := &initProcess{report: os.NewFile(reportFD, "report")}
-	if err := p.readConfig(); err != nil {
-		return p.setupFailed(err)
+	if len(os.Args) != 4 {
+		return p.setupFailed(fmt.Errorf("init arguments %q: want %s ROOT MODE", os.Args[1:], InitArg))
 	}
-	if err := p.openOutputs(); err != nil {
-		return p.setupFailed(err)
-	}
-	if !p.cfg.Rootless {
-		if err := reenterMountNamespace(); err != nil {
-			return p.setupFailed(err)
-		}
-	}
-	if p.cfg.Rootless {
+	root, rootless := os.Args[2], os.Args[3] == initModeRootless
+	if rootless {
 		// As PID 1 we only get signals we handle, but the Go runtime handles
 		// them all and exits on SIGTERM and the like. In rootless mode the
 		// command shares our uid and could thus kill us; catching (and
@@ -101,6 +94,19 @@ func runInit() int {
 			syscall.SIGPROF, syscall.SIGXCPU, syscall.SIGXFSZ, syscall.SIGSTKFLT, syscall.SIGIO, syscall.SIGPWR)
 	}
 	unix.Umask(0)
+	// A pre-started init does all of this before its action arrives.
+	if err := prepare(root); err != nil {
+		return p.setupFailed(err)
+	}
+	if err := p.readConfig(); err != nil {
+		return p.setupFailed(err)
+	}
+	if p.cfg.Root != root || p.cfg.Rootless != rootless {
+		return p.setupFailed(fmt.Errorf("config for root %q (rootless %v) sent to an init for %q (rootless %v)", p.cfg.Root, p.cfg.Rootless, root, rootless))
+	}
+	if err := p.openOutputs(); err != nil {
+		return p.setupFailed(err)
+	}
 	if err := p.setup(); err != nil {
 		return p.setupFailed(err)
 	}
@@ -108,12 +114,50 @@ func runInit() int {
 	return p.runCommand()
 }
 
+// Values of the init's mode argument.
+const (
+	initModeRoot     = "root"
+	initModeRootless = "rootless"
+)
+
+// prepare does the part of the setup that is the same for every action:
+// makes the mount namespace private, brings lo up, names the host, mounts
+// the skeleton root and drops the privileges an exec could use. All of it
+// only touches this init's own namespaces. Dropping privileges first is
+// safe: the bounding set, no_new_privs and the seccomp filter limit what
+// an exec can gain and a few syscalls the init never makes, while the
+// mounts that follow use the effective set, which stays.
+func prepare(root string) error {
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make / rprivate: %w", err)
+	}
+	if err := loopbackUp(); err != nil {
+		return err
+	}
+	if err := unix.Sethostname([]byte("localhost")); err != nil {
+		return fmt.Errorf("set hostname: %w", err)
+	}
+	if err := skeleton(root); err != nil {
+		return err
+	}
+	return dropPrivileges()
+}
+
 func (p *initProcess) send(r initReport) {
 	_, _ = p.report.Write(r.appendTo(nil))
 }
 
+// finish sends the init's last report and closes the report pipe: the
+// daemon takes its EOF as the end of the action, without waiting for this
+// process to exit (which includes the kernel unmounting everything and
+// freeing the namespaces).
+func (p *initProcess) finish(r initReport) {
+	p.send(r)
+	_ = p.report.Close()
+}
+
 func (p *initProcess) setupFailed(err error) int {
-	p.send(initReport{Kind: reportSetup, Error: err.Error()})
+	p.finish(initReport{Kind: reportSetup, Error: err.Error()})
 	return initSetupFailed
 }
 
@@ -162,25 +206,6 @@ func (p *initProcess) openOutputs() error {
 	return nil
 }
 
-// reenterMountNamespace replaces, for this (locked) thread, the mount
-// namespace copied when the init started by a fresh copy of the daemon's
-// current one: a pre-started init then sees host mounts made since. The
-// thread needs its own fs_struct (root, cwd) for setns; from here on only
-// this thread's view matters, as it does all mounting and forks the command.
-func reenterMountNamespace() error {
-	if err := unix.Unshare(unix.CLONE_FS); err != nil {
-		return fmt.Errorf("unshare fs attributes: %w", err)
-	}
-	if err := unix.Setns(mountNSFD, unix.CLONE_NEWNS); err != nil {
-		return fmt.Errorf("enter the daemon's mount namespace: %w", err)
-	}
-	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-		return fmt.Errorf("unshare mount namespace: %w", err)
-	}
-	unix.Close(mountNSFD)
-	return nil
-}
-
 // source is a host path opened before chroot so that mounts made after it
 // can refer to it as /proc/self/fd/N: resolving targets inside the chroot
 // keeps symlinks planted in writable mounts from pointing mounts or mkdirs at
@@ -205,17 +230,9 @@ func openSource(path string) (source, error) {
 	return source{fd: fd, mode: st.Mode}, nil
 }
 
+// setup makes the action's mounts on the prepared skeleton and enters it.
 func (p *initProcess) setup() error {
 	cfg := &p.cfg
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return fmt.Errorf("make / rprivate: %w", err)
-	}
-	if err := loopbackUp(); err != nil {
-		return err
-	}
-	if err := unix.Sethostname([]byte("localhost")); err != nil {
-		return fmt.Errorf("set hostname: %w", err)
-	}
 	// Open every host path first; mounts happen after chroot.
 	sources := make([][]source, len(cfg.Mounts))
 	for i, m := range cfg.Mounts {
@@ -236,9 +253,6 @@ func (p *initProcess) setup() error {
 			}
 			sources[i] = append(sources[i], s)
 		}
-	}
-	if err := p.skeleton(); err != nil {
-		return err
 	}
 	if err := unix.Chroot(cfg.Root); err != nil {
 		return fmt.Errorf("chroot: %w", err)
@@ -283,8 +297,8 @@ func loopbackUp() error {
 }
 
 // skeleton mounts the tmpfs root and fills in /dev, /proc, /tmp and /etc.
-func (p *initProcess) skeleton() error {
-	root := p.cfg.Root
+// The /etc files are shadowed when the action mounts a runtime's /etc.
+func skeleton(root string) error {
 	if err := unix.Mount("tmpfs", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755"); err != nil {
 		return fmt.Errorf("mount tmpfs root: %w", err)
 	}
@@ -310,29 +324,18 @@ func (p *initProcess) skeleton() error {
 			return fmt.Errorf("create /dev/%s: %w", l[0], err)
 		}
 	}
-	if !p.mountsEtc() {
-		if err := unix.Mkdir(root+"/etc", 0o755); err != nil {
-			return fmt.Errorf("create /etc: %w", err)
-		}
-		for _, f := range etcFiles {
-			if err := createFile(root+"/etc/"+f[0], 0o644, f[1]); err != nil {
-				return err
-			}
+	if err := unix.Mkdir(root+"/etc", 0o755); err != nil {
+		return fmt.Errorf("create /etc: %w", err)
+	}
+	for _, f := range etcFiles {
+		if err := createFile(root+"/etc/"+f[0], 0o644, f[1]); err != nil {
+			return err
 		}
 	}
 	if err := unix.Mount("proc", root+"/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return fmt.Errorf("mount /proc: %w", err)
 	}
 	return nil
-}
-
-func (p *initProcess) mountsEtc() bool {
-	for _, m := range p.cfg.Mounts {
-		if m.Target == "/etc" {
-			return true
-		}
-	}
-	return false
 }
 
 func createFile(path string, mode uint32, content string) error {
@@ -463,9 +466,6 @@ func (p *initProcess) runCommand() int {
 	if err != nil {
 		return p.execFailed(err)
 	}
-	if err := dropPrivileges(); err != nil {
-		return p.setupFailed(err)
-	}
 	// syscall.ForkExec rather than os.StartProcess: the latter probes pidfd
 	// support with an extra fork the first time, i.e. in every init.
 	attr := &syscall.ProcAttr{
@@ -492,8 +492,8 @@ func (p *initProcess) runCommand() int {
 	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
 	p.send(initReport{Kind: reportStarted, Mono: ts.Nano()})
 	// Reap everything (we are PID 1, orphans are re-parented to us) until
-	// the command itself ends; returning then tears the namespace down and
-	// the kernel kills whatever the command left behind.
+	// the command itself ends.
+	var exit initReport
 	for {
 		var ws unix.WaitStatus
 		wpid, err := unix.Wait4(-1, &ws, 0, nil)
@@ -508,14 +508,29 @@ func (p *initProcess) runCommand() int {
 			continue
 		}
 		_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-		r := initReport{Kind: reportExit, ExitCode: ws.ExitStatus(), Mono: ts.Nano()}
+		exit = initReport{Kind: reportExit, ExitCode: ws.ExitStatus(), Mono: ts.Nano()}
 		if ws.Signaled() {
-			r.Signal = int(ws.Signal())
-			r.ExitCode = 128 + r.Signal
+			exit.Signal = int(ws.Signal())
+			exit.ExitCode = 128 + exit.Signal
 		}
-		p.send(r)
-		return r.ExitCode
+		break
 	}
+	// Kill what the command left behind and reap it all, so that no
+	// process of the action is left when the daemon reads the report and
+	// collects the outputs. kill(-1) in a pid namespace reaches every
+	// process in it but its init.
+	_ = unix.Kill(-1, unix.SIGKILL)
+	for {
+		_, err := unix.Wait4(-1, nil, 0, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil { // ECHILD: nothing is left
+			break
+		}
+	}
+	p.finish(exit)
+	return exit.ExitCode
 }
 
 // explainExecError makes the common ENOENT on an existing file say what is
@@ -558,7 +573,7 @@ func elfInterpreter(path string) (string, bool) {
 func (p *initProcess) execFailed(err error) int {
 	msg := fmt.Sprintf("cannot execute %q: %v", p.cfg.Args[0], err)
 	fmt.Fprintf(os.Stderr, "actiond sandbox: %s\n", msg)
-	p.send(initReport{Kind: reportExec, Error: msg})
+	p.finish(initReport{Kind: reportExec, Error: msg})
 	return 127
 }
 

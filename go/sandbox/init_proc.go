@@ -56,13 +56,15 @@ func (r *Runner) startInit(cgroupFD int, config []byte) (*initProc, error) {
 		sys.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}}
 		sys.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}
 		sys.GidMappingsEnableSetgroups = false
-	} else {
-		files = append(files, r.mountNS)
+	}
+	mode := initModeRoot
+	if r.rootless {
+		mode = initModeRootless
 	}
 	if cgroupFD >= 0 {
 		sys.UseCgroupFD, sys.CgroupFD = true, cgroupFD
 	}
-	p.proc, err = os.StartProcess(initExe, []string{"actiond-sandbox-init", InitArg}, &os.ProcAttr{
+	p.proc, err = os.StartProcess(initExe, []string{"actiond-sandbox-init", InitArg, r.rootDir, mode}, &os.ProcAttr{
 		Env:   []string{},
 		Files: files,
 		Sys:   sys,
@@ -144,21 +146,56 @@ func (r *Runner) refill() {
 		return
 	}
 	r.spawning++
+	generation := r.generation
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
 		p, err := r.startInit(-1, nil)
 		r.mu.Lock()
-		defer r.mu.Unlock()
 		r.spawning--
 		if err != nil {
+			r.mu.Unlock()
 			r.logger.Warn("cannot pre-start a sandbox init", slog.String("error", err.Error()))
 			return
 		}
-		if r.closed {
-			go p.discard()
+		if r.closed || generation != r.generation {
+			stale := !r.closed
+			r.mu.Unlock()
+			p.discard()
+			if stale {
+				r.refill()
+			}
 			return
 		}
 		r.pool <- p // cannot block: spawning+len(pool) < cap(pool) held
+		r.mu.Unlock()
 	}()
+}
+
+// Refresh replaces the pre-started inits, including those starting now, so
+// that the next actions see the host mounts made until now (see
+// Options.Prestart).
+func (r *Runner) Refresh() {
+	if r.pool == nil {
+		return
+	}
+	// Everything in the pool now started before the new generation; an
+	// init starting now is discarded when it comes up (see refill).
+	r.mu.Lock()
+	r.generation++
+	var stale []*initProc
+drain:
+	for {
+		select {
+		case p := <-r.pool:
+			stale = append(stale, p)
+		default:
+			break drain
+		}
+	}
+	r.mu.Unlock()
+	for _, p := range stale {
+		p.discard()
+		r.refill()
+	}
 }

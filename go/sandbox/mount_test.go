@@ -142,7 +142,7 @@ func TestReadOnlyBindIsRecursive(t *testing.T) {
 }
 
 // TestHostMountAfterStart mounts on the host after the Runner pre-started
-// its inits; the action must still see the new mount.
+// its inits; after Refresh, every action must see the new mount.
 func TestHostMountAfterStart(t *testing.T) {
 	requireRoot(t)
 	requireProbe(t)
@@ -160,6 +160,7 @@ func TestHostMountAfterStart(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "new"), []byte("fresh"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	r.Refresh()
 	for i := 0; i < 3; i++ { // more runs than pre-started inits
 		spec := probeSpec(t, "cat", "/in/new")
 		spec.Mounts = append(spec.Mounts, sandbox.Mount{Kind: sandbox.Bind, Source: dir, Target: "/in", ReadOnly: true})

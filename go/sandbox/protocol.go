@@ -6,13 +6,12 @@ package sandbox
 // encoded initConfig to fd configFD and closes it; the init writes a
 // sequence of encoded reports (codec.go) to fd reportFD, each with one
 // write, far below PIPE_BUF so that none is torn. The report pipe is
-// close-on-exec in the command, so the daemon reads it to EOF after the init
-// is gone.
+// close-on-exec in the command; the init closes it after its last report,
+// once no other process of the action is left, so its EOF ends the action
+// while the init itself may still be exiting.
 const (
 	configFD = 3
 	reportFD = 4
-	// mountNSFD is the daemon's mount namespace (root mode only).
-	mountNSFD = 5
 )
 
 // initConfig is everything the init needs; paths of Mounts are host paths

@@ -36,11 +36,13 @@ type Options struct {
 	// Prestart is how many inits wait, already started and in their
 	// namespaces, for the next actions: this takes the init's Go runtime
 	// start and the namespace creation (several ms) off each action's
-	// critical path. 0 means 2; negative disables. Root mode only: an init
-	// re-enters a fresh copy of the daemon's mount namespace when it gets
-	// its action, so it sees host mounts made after it started; a rootless
-	// init cannot, so rootless actions always start a fresh init. Actions
-	// with enforced Limits also start a fresh init (in their cgroup).
+	// critical path, with the tmpfs skeleton, lo and the privilege drop.
+	// 0 means 2; negative disables. Root mode only (a rootless init needs
+	// its user namespace made by the daemon's own uid and gets no benefit
+	// from waiting). A pre-started init has a copy of the daemon's mount
+	// namespace from when it started: call Refresh after mounting anything
+	// actions use on the host. Actions with enforced Limits also start a
+	// fresh init (in their cgroup).
 	Prestart int
 }
 
@@ -53,15 +55,15 @@ type Runner struct {
 	rootDir string
 	devNull *os.File
 	cgroups *cgroupParent // nil: limits are not enforced
-	// mountNS is the daemon's mount namespace, which a root-mode init
-	// copies afresh when it gets its action.
-	mountNS *os.File
 
 	pool     chan *initProc // pre-started inits; nil when disabled
 	mu       sync.Mutex
 	closed   bool
 	spawning int // refills in flight
-	wg       sync.WaitGroup
+	// generation counts Refresh calls; an init started before the last
+	// one is discarded.
+	generation int
+	wg         sync.WaitGroup
 }
 
 // outputPollInterval is how often Run checks the output file sizes against
@@ -96,11 +98,6 @@ func NewRunner(logger *slog.Logger, opts Options) (*Runner, error) {
 		r.cgroups = cg
 	}
 	if !r.rootless {
-		if r.mountNS, err = os.Open("/proc/self/ns/mnt"); err != nil {
-			r.devNull.Close()
-			os.Remove(r.rootDir)
-			return nil, fmt.Errorf("open own mount namespace: %w", err)
-		}
 		n := opts.Prestart
 		if n == 0 {
 			n = 2
@@ -141,9 +138,6 @@ func (r *Runner) Close() error {
 	for r.pool != nil && len(r.pool) > 0 {
 		(<-r.pool).discard()
 	}
-	if r.mountNS != nil {
-		r.mountNS.Close()
-	}
 	err := os.Remove(r.rootDir)
 	if cerr := r.devNull.Close(); err == nil {
 		err = cerr
@@ -177,11 +171,16 @@ func (r *Runner) Run(ctx context.Context, spec Spec) (Result, error) {
 		if cg, err = r.cgroups.create(spec.Limits); err != nil {
 			return Result{}, err
 		}
-		defer func() {
-			if err := cg.remove(); err != nil {
-				r.logger.Warn("cannot remove action cgroup", slog.String("error", err.Error()))
-			}
-		}()
+	}
+	// removeCgroup runs once the init is gone: a group with a process
+	// left cannot be removed.
+	removeCgroup := func() {
+		if cg == nil {
+			return
+		}
+		if err := cg.remove(); err != nil {
+			r.logger.Warn("cannot remove action cgroup", slog.String("error", err.Error()))
+		}
 	}
 
 	cfgBytes := cfg.marshal()
@@ -195,18 +194,28 @@ func (r *Runner) Run(ctx context.Context, spec Spec) (Result, error) {
 			cgroupFD = cg.fd
 		}
 		if init, err = r.startInit(cgroupFD, cfgBytes); err != nil {
+			removeCgroup()
 			return Result{}, err
 		}
 	}
-	defer init.reportR.Close()
-	proc, reportR := init.proc, init.reportR
+	proc := init.proc
 
-	waited := make(chan error, 1)
+	gone := make(chan struct{}) // closed once the init is reaped
 	var state *os.ProcessState
+	var waitErr error
 	go func() {
-		var err error
-		state, err = proc.Wait()
-		waited <- err
+		state, waitErr = proc.Wait()
+		close(gone)
+	}()
+	type reportsRead struct {
+		reports []initReport
+		err     error
+	}
+	reported := make(chan reportsRead, 1)
+	go func() {
+		reports, err := readReports(init.reportR)
+		init.reportR.Close()
+		reported <- reportsRead{reports, err}
 	}()
 	var timeout <-chan time.Time
 	if spec.Timeout > 0 {
@@ -227,12 +236,27 @@ func (r *Runner) Run(ctx context.Context, spec Spec) (Result, error) {
 		_ = proc.Kill() // the kernel kills the rest of the pid namespace
 		done, timeout, poll = nil, nil, nil
 	}
-	var waitErr error
+	// The action is over when the init's last report says the command
+	// ended (or could not start) and nothing else of it is left, or else
+	// when the init is gone. In the first case the init's own exit, in
+	// which the kernel unmounts everything and frees the namespaces,
+	// finishes in the background.
+	var rr reportsRead
+	reportsIn, initGone := false, false
+	goneCh := (<-chan struct{})(gone)
 wait:
 	for {
 		select {
-		case waitErr = <-waited:
-			break wait
+		case rr = <-reported:
+			reportsIn, reported = true, nil
+			if initGone || endsAction(rr.reports) {
+				break wait
+			}
+		case <-goneCh:
+			initGone, goneCh = true, nil
+			if reportsIn {
+				break wait
+			}
 		case <-done:
 			ctxErr = ctx.Err()
 			kill()
@@ -247,21 +271,30 @@ wait:
 		}
 	}
 	end := monoNow()
-	if waitErr != nil {
-		return Result{}, fmt.Errorf("wait for sandbox init: %w", waitErr)
+	if initGone {
+		removeCgroup()
+		if waitErr != nil {
+			return Result{}, fmt.Errorf("wait for sandbox init: %w", waitErr)
+		}
+	} else {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			<-gone
+			removeCgroup()
+		}()
 	}
 	if spec.MaxOutputBytes > 0 && capOutputs(spec.MaxOutputBytes, stdout, stderr) {
 		res.OutputTooLarge = true
 	}
-
-	reports, err := readReports(reportR)
-	if err != nil {
-		return Result{}, err
+	if rr.err != nil {
+		return Result{}, rr.err
 	}
+
 	started := int64(0)
 	var exit, setupFailure, execFailure *initReport
-	for i := range reports {
-		switch rep := &reports[i]; rep.Kind {
+	for i := range rr.reports {
+		switch rep := &rr.reports[i]; rep.Kind {
 		case reportStarted:
 			started = rep.Mono
 		case reportExit:
@@ -299,6 +332,18 @@ wait:
 		return res, fmt.Errorf("sandbox init ended (%v) without reporting a result%s", state, stderrTail(spec.Stderr))
 	}
 	return res, ctxErr
+}
+
+// endsAction reports whether reports hold one the init sends only once no
+// process of the action but itself is left: the command's exit (after the
+// init killed and reaped everything else) or its failure to start.
+func endsAction(reports []initReport) bool {
+	for _, r := range reports {
+		if r.Kind == reportExit || r.Kind == reportExec {
+			return true
+		}
+	}
+	return false
 }
 
 // config validates spec and turns it into the init's configuration.
