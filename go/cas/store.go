@@ -85,6 +85,10 @@ type Store struct {
 	bytes     int64
 	reserved  int64 // space promised to in-flight writes
 	evictions int64
+	// unsettled are executable variants not yet known to be on disk;
+	// settling is set while settle runs.
+	unsettled []unsettledExec
+	settling  bool
 
 	// installMu serialises the installs of blobs whose keys share a first
 	// byte, so a rename need not hold mu (see install).
@@ -604,18 +608,38 @@ func (s *Store) awaitBlob(ctx context.Context, e *entry) error {
 // uploads it again. Only a caller that gave up (ctx) leaves the verdict to
 // the next one. A nil dur means durable.
 func (s *Store) awaitDurable(ctx context.Context, dur *durability, drop func()) error {
-	if dur == nil {
-		return nil
-	}
+	return s.awaitDurableAll(ctx, []*durability{dur}, []func(){drop})
+}
+
+// awaitDurableAll is awaitDurable for several files with one flush for all
+// of them; drops[i] removes the file of durs[i]. It returns the first error.
+func (s *Store) awaitDurableAll(ctx context.Context, durs []*durability, drops []func()) error {
 	s.mu.Lock()
-	pending, verdict := dur.pending, dur.err
-	s.mu.Unlock()
-	if !pending {
-		return verdict
+	pending := false
+	for _, dur := range durs {
+		pending = pending || dur != nil && dur.pending
 	}
-	err := s.syncer.sync(ctx)
+	s.mu.Unlock()
+	var syncErr error
+	if pending {
+		syncErr = s.syncer.sync(ctx)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var first error
+	for i, dur := range durs {
+		if dur == nil {
+			continue
+		}
+		if err := s.verdictLocked(ctx, dur, syncErr, drops[i]); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// verdictLocked settles dur after a flush that ended with err.
+func (s *Store) verdictLocked(ctx context.Context, dur *durability, err error, drop func()) error {
 	switch {
 	case !dur.pending: // another waiter's flush gave the verdict
 		return dur.err
@@ -1048,46 +1072,116 @@ func (s *Store) copyFile(ctx context.Context, f *os.File, fi fs.FileInfo, path s
 // copy), counts against MaxBytes like a blob and is evicted with d. d stays
 // pinned until unpin is called. NOT_FOUND if the store does not hold d.
 func (s *Store) LinkExecutable(ctx context.Context, d digest.Digest) (path string, unpin func(), err error) {
-	e, err := s.pinDigest(d)
+	paths, unpins, err := s.LinkExecutables(ctx, []digest.Digest{d})
 	if err != nil {
 		return "", nil, err
 	}
-	unpin = s.unpinFunc(e)
-	s.mu.Lock()
-	if e.hasExec {
-		dur := e.execDur
-		s.mu.Unlock()
-		if err := s.awaitExec(ctx, e, dur); err != nil {
-			unpin()
-			return "", nil, rpcstatus.Wrapf(err, "blob %s: making executable copy", d)
-		}
-		return s.execPath(d), unpin, nil
+	if paths[0] == "" {
+		return "", nil, rpcstatus.Newf(codes.NotFound, "blob %s not found", d)
 	}
-	err = s.reserveLocked(d, d.Size)
-	s.mu.Unlock()
-	if err != nil {
-		unpin()
-		return "", nil, err
-	}
-	dur, err := s.makeExec(d, e)
-	if err != nil {
-		s.unreserve(d.Size)
-		unpin()
-		return "", nil, rpcstatus.Wrapf(err, "blob %s: making executable copy", d)
-	}
-	if err := s.awaitExec(ctx, e, dur); err != nil {
-		unpin()
-		return "", nil, rpcstatus.Wrapf(err, "blob %s: making executable copy", d)
-	}
-	return s.execPath(d), unpin, nil
+	return paths[0], unpins[0], nil
 }
 
-// awaitExec is awaitBlob for the executable variant of e, whose durability
-// state was dur when the caller saw it. Executable variants are flushed like
-// blobs, although only a running action uses them, so that a failed
-// writeback cannot leave one with lost bytes for later actions.
-func (s *Store) awaitExec(ctx context.Context, e *entry, dur *durability) error {
-	return s.awaitDurable(ctx, dur, func() {
+// LinkExecutables is LinkExecutable for many blobs. For a blob the store
+// does not hold, paths[i] is "" and unpins[i] nil. On error nothing stays
+// pinned.
+//
+// Unlike a blob, a new variant is returned before it is flushed to disk:
+// it is a copy of a blob the store holds, so nothing a client sent is at
+// stake, and waiting would cost a filesystem flush per input tree (Bazel
+// marks every input executable, so a cold tree makes a variant per file),
+// with everything other processes wrote to the filesystem in that flush.
+// A variant torn by a crash is shorter than its blob and dropped when the
+// store opens; a variant whose flush fails is dropped then (see settle),
+// while actions already running keep the page cache's correct bytes.
+func (s *Store) LinkExecutables(ctx context.Context, ds []digest.Digest) (paths []string, unpins []func(), err error) {
+	unpins = make([]func(), len(ds))
+	fail := func(err error) ([]string, []func(), error) {
+		for _, u := range unpins {
+			if u != nil {
+				u()
+			}
+		}
+		return nil, nil, err
+	}
+	for i, d := range ds {
+		e, err := s.pinDigest(d)
+		if rpcstatus.Code(err) == codes.NotFound {
+			continue
+		}
+		if err != nil {
+			return fail(err)
+		}
+		unpins[i] = s.unpinFunc(e)
+		s.mu.Lock()
+		dur, made := e.execDur, e.hasExec
+		if !made {
+			err = s.reserveLocked(d, d.Size)
+		}
+		s.mu.Unlock()
+		if err != nil {
+			return fail(err)
+		}
+		if !made {
+			if dur, err = s.makeExec(d, e); err != nil {
+				s.unreserve(d.Size)
+				return fail(rpcstatus.Wrapf(err, "blob %s: making executable copy", d))
+			}
+			s.settleLater(e, dur)
+		}
+	}
+	paths = make([]string, len(ds))
+	for i, d := range ds {
+		if unpins[i] != nil {
+			paths[i] = s.execPath(d)
+		}
+	}
+	return paths, unpins, nil
+}
+
+// settleLater queues e's new executable variant, whose durability state is
+// dur, for settle, starting it unless it runs.
+func (s *Store) settleLater(e *entry, dur *durability) {
+	s.mu.Lock()
+	s.unsettled = append(s.unsettled, unsettledExec{e, dur})
+	start := !s.settling
+	s.settling = true
+	s.mu.Unlock()
+	if start {
+		go s.settle()
+	}
+}
+
+// settle waits, in the background, for flushes covering the queued
+// executable variants and drops each whose flush failed, so that a failed
+// writeback cannot leave one with lost bytes for later actions. Like the
+// group syncer it runs only while there is work: no goroutine outlives it.
+func (s *Store) settle() {
+	for {
+		s.mu.Lock()
+		batch := s.unsettled
+		s.unsettled = nil
+		if len(batch) == 0 {
+			s.settling = false
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+		durs := make([]*durability, len(batch))
+		drops := make([]func(), len(batch))
+		for i, u := range batch {
+			durs[i], drops[i] = u.dur, s.dropExec(u.e, u.dur)
+		}
+		if err := s.awaitDurableAll(context.Background(), durs, drops); err != nil {
+			s.logger.Error("cas: removed executable copies whose flush to disk failed", slog.Int("copies", len(batch)), slog.String("error", err.Error()))
+		}
+	}
+}
+
+// dropExec returns the drop function for awaitDurable of e's executable
+// variant, whose durability state is dur.
+func (s *Store) dropExec(e *entry, dur *durability) func() {
+	return func() {
 		if s.index[e.key] == e && e.hasExec && e.execDur == dur {
 			d := digest.Digest{Hash: hex.EncodeToString(e.key[:]), Size: e.size}
 			_ = os.Remove(s.execPath(d))
@@ -1095,7 +1189,7 @@ func (s *Store) awaitExec(ctx context.Context, e *entry, dur *durability) error 
 			e.execDur = nil
 			s.bytes -= e.size
 		}
-	})
+	}
 }
 
 // makeExec creates the executable variant of the pinned entry e and returns

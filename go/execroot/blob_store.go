@@ -20,8 +20,9 @@ type BlobStore interface {
 	Pin(ctx context.Context, d digest.Digest) (unpin func(), err error)
 	// Path is the file holding d's bytes (mode 0444), a source for hard links.
 	Path(d digest.Digest) string
-	// LinkExecutable returns a pinned 0555 variant of d for hard links.
-	LinkExecutable(ctx context.Context, d digest.Digest) (path string, unpin func(), err error)
+	// LinkExecutables returns pinned 0555 variants of ds for hard links,
+	// paths[i] "" (and unpins[i] nil) for a blob the store does not hold.
+	LinkExecutables(ctx context.Context, ds []digest.Digest) (paths []string, unpins []func(), err error)
 	// PutFile hashes the file at path and stores it; move renames it in.
 	PutFile(ctx context.Context, path string, move bool) (digest.Digest, error)
 	// Put stores data, which must hash to d.

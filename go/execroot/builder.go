@@ -339,7 +339,7 @@ func createdChildren(mkdirs []string) map[string][]string {
 func (b *Builder) build(ctx context.Context, tree *inputTree, d digest.Digest, skip map[string]bool, mkdirs []string, chown bool, final string) (string, []func(), int64, error) {
 	start := time.Now()
 	m := &materializer{b: b, tree: tree, chown: chown, skip: skip, srcs: make(map[digest.Digest]string), xsrcs: make(map[digest.Digest]string)}
-	missing, err := m.pinAll(ctx, d, "")
+	missing, err := m.pinAll(ctx, d)
 	if err == nil && len(missing) > 0 {
 		err = missingBlobsError(tree.root, missing)
 	}

@@ -30,8 +30,35 @@ type materializer struct {
 }
 
 // pinAll pins every blob the tree (minus skipped subtrees) links, collecting
-// every absent blob, and records each blob's link source.
-func (m *materializer) pinAll(ctx context.Context, d digest.Digest, prefix string) (missing []digest.Digest, err error) {
+// every absent blob, and records each blob's link source. Executable
+// variants are made together, so that they wait for one flush.
+func (m *materializer) pinAll(ctx context.Context, d digest.Digest) (missing []digest.Digest, err error) {
+	var execs []digest.Digest
+	if missing, err = m.pinPlain(ctx, d, "", &execs); err != nil {
+		return nil, err
+	}
+	if len(execs) == 0 {
+		return missing, nil
+	}
+	paths, unpins, err := m.b.store.LinkExecutables(ctx, execs)
+	if err != nil {
+		return nil, rpcstatus.Wrapf(err, "pin executable inputs")
+	}
+	for i, fd := range execs {
+		m.xsrcs[fd] = paths[i]
+		if paths[i] == "" {
+			missing = append(missing, fd)
+			continue
+		}
+		m.pins = append(m.pins, unpins[i])
+		m.bytes += fd.Size
+	}
+	return missing, nil
+}
+
+// pinPlain pins the non-executable blobs of the tree below d and lists the
+// executable ones, each once, in execs.
+func (m *materializer) pinPlain(ctx context.Context, d digest.Digest, prefix string, execs *[]digest.Digest) (missing []digest.Digest, err error) {
 	info := m.tree.dirs[d]
 	for i, f := range info.dir.Files {
 		fd := info.fileDigs[i]
@@ -39,36 +66,26 @@ func (m *materializer) pinAll(ctx context.Context, d digest.Digest, prefix strin
 			continue
 		}
 		if f.IsExecutable {
-			if _, ok := m.xsrcs[fd]; ok {
-				continue
-			}
-			path, unpin, err := m.b.store.LinkExecutable(ctx, fd)
-			if rpcstatus.Code(err) == codes.NotFound {
+			if _, ok := m.xsrcs[fd]; !ok {
 				m.xsrcs[fd] = ""
-				missing = append(missing, fd)
-				continue
+				*execs = append(*execs, fd)
 			}
-			if err != nil {
-				return nil, rpcstatus.Wrapf(err, "pin executable %s", fd)
-			}
-			m.xsrcs[fd] = path
-			m.pins = append(m.pins, unpin)
-		} else {
-			if _, ok := m.srcs[fd]; ok {
-				continue
-			}
-			unpin, err := m.b.store.Pin(ctx, fd)
-			if rpcstatus.Code(err) == codes.NotFound {
-				m.srcs[fd] = ""
-				missing = append(missing, fd)
-				continue
-			}
-			if err != nil {
-				return nil, rpcstatus.Wrapf(err, "pin %s", fd)
-			}
-			m.srcs[fd] = m.b.store.Path(fd)
-			m.pins = append(m.pins, unpin)
+			continue
 		}
+		if _, ok := m.srcs[fd]; ok {
+			continue
+		}
+		unpin, err := m.b.store.Pin(ctx, fd)
+		if rpcstatus.Code(err) == codes.NotFound {
+			m.srcs[fd] = ""
+			missing = append(missing, fd)
+			continue
+		}
+		if err != nil {
+			return nil, rpcstatus.Wrapf(err, "pin %s", fd)
+		}
+		m.srcs[fd] = m.b.store.Path(fd)
+		m.pins = append(m.pins, unpin)
 		m.bytes += fd.Size
 	}
 	for i, sub := range info.dir.Directories {
@@ -76,7 +93,7 @@ func (m *materializer) pinAll(ctx context.Context, d digest.Digest, prefix strin
 		if m.skip[rel] {
 			continue
 		}
-		more, err := m.pinAll(ctx, info.subDigs[i], rel+"/")
+		more, err := m.pinPlain(ctx, info.subDigs[i], rel+"/", execs)
 		if err != nil {
 			return nil, err
 		}

@@ -59,12 +59,17 @@ func (s *testStore) Pin(ctx context.Context, d digest.Digest) (func(), error) {
 	return s.counted(unpin), nil
 }
 
-func (s *testStore) LinkExecutable(ctx context.Context, d digest.Digest) (string, func(), error) {
-	p, unpin, err := s.Store.LinkExecutable(ctx, d)
+func (s *testStore) LinkExecutables(ctx context.Context, ds []digest.Digest) ([]string, []func(), error) {
+	paths, unpins, err := s.Store.LinkExecutables(ctx, ds)
 	if err != nil {
-		return "", nil, err
+		return nil, nil, err
 	}
-	return p, s.counted(unpin), nil
+	for i, u := range unpins {
+		if u != nil {
+			unpins[i] = s.counted(u)
+		}
+	}
+	return paths, unpins, nil
 }
 
 func (s *testStore) pinned() int {
