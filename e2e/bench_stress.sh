@@ -23,7 +23,10 @@
 # Usage: e2e/bench_stress.sh
 # Environment: as e2e/stress.sh (RUNTIME_IMAGE, RUNTIME_DIR, RUNTIME_LIBC,
 # ACTIOND_BIN, JOBS, ACTIOND_E2E_KEEP_TMP), ROUNDS, BENCH_BATCH;
-# BENCH_SKIP_SANDBOX=1 skips linux-sandbox (it needs user namespaces).
+# BENCH_SKIP_SANDBOX=1 skips linux-sandbox (it needs user namespaces);
+# BASELINE_BIN=FILE adds cold and warm rows for that linux_actiond binary,
+# run in the same rounds, to compare two builds of the daemon under the
+# same conditions.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -57,11 +60,14 @@ common=(--nosandbox_debug "--jobs=$jobs" --color=no --curses=no)
 modes=()
 [ "${BENCH_SKIP_SANDBOX:-}" = 1 ] || modes+=(sandbox)
 modes+=(local cold warm)
+[ -z "${BASELINE_BIN:-}" ] || modes+=(basecold basewarm)
 declare -A label=(
   [sandbox]="Bazel linux-sandbox"
   [local]="Bazel local (no sandbox)"
   [cold]="actiond, cold CAS"
   [warm]="actiond, warm CAS"
+  [basecold]="baseline actiond, cold CAS"
+  [basewarm]="baseline actiond, warm CAS"
 )
 declare -A walls elapsed critical daemon_lines
 local_manifest="$E2E_WORK/local.manifest"
@@ -74,7 +80,7 @@ build() {
     sandbox) flags=(--spawn_strategy=linux-sandbox --genrule_strategy=linux-sandbox
       --sandbox_default_allow_network=false --action_env=ACTIOND_EXPECT_SANDBOX=1) ;;
     local) flags=(--spawn_strategy=local --genrule_strategy=local) ;;
-    cold | warm) flags=("${E2E_REMOTE_FLAGS[@]}") ;;
+    cold | warm | basecold | basewarm) flags=("${E2E_REMOTE_FLAGS[@]}") ;;
   esac
   bench_bazel clean >/dev/null 2>&1
   [ -z "$E2E_DAEMON_LOG" ] || from=$(($(wc -l <"$E2E_DAEMON_LOG") + 1))
@@ -86,7 +92,7 @@ build() {
   end=$(date +%s.%N)
   case $mode in
     local) [ -s "$local_manifest" ] || e2e_tree_manifest bazel-bin/ >"$local_manifest" ;;
-    cold | warm)
+    cold | warm | basecold | basewarm)
       e2e_tree_manifest bazel-bin/ >"$E2E_WORK/remote.manifest"
       diff -q "$local_manifest" "$E2E_WORK/remote.manifest" >/dev/null ||
         e2e_die "${label[$mode]}: outputs differ from the local build (round $round); run e2e/stress.sh linux"
@@ -102,14 +108,16 @@ build() {
 }
 
 round() {
-  local r=$1 mode
+  local r=$1 mode bin
   e2e_log "round $r of $rounds$([ "$r" -gt 0 ] || echo ' (warm-up, not reported)')"
   for mode in "${modes[@]}"; do
     case $mode in
-      cold)
+      cold | basecold)
         e2e_stop_daemon
         rm -rf "$E2E_WORK/root" "$E2E_WORK/root.log"
-        e2e_start_daemon "$daemon" "$E2E_WORK/root" "--jobs=$jobs" "${E2E_RUNTIME_FLAGS[@]}"
+        bin=$daemon
+        [ "$mode" = cold ] || bin=$BASELINE_BIN
+        e2e_start_daemon "$bin" "$E2E_WORK/root" "--jobs=$jobs" "${E2E_RUNTIME_FLAGS[@]}"
         e2e_remote_flags "$E2E_DAEMON_PORT"
         ;;
     esac
@@ -179,6 +187,7 @@ report=$(
 ## Stress workspace benchmark ($(date -u +%Y-%m-%dT%H:%MZ))
 
 \`bazel build //:stress_all\` (34 actions) after \`bazel clean\`, $rounds rounds, $server_note. Bazel $(dpkg-query -W -f='${Version}' bazel-bootstrap 2>/dev/null || bazel --version 2>/dev/null | awk '{print $2}'), --jobs=$jobs, $(nproc) cores, load average before the run $(cut -d' ' -f1-3 /proc/loadavg | tr ' ' '/'), runtime ${RUNTIME_IMAGE:-${RUNTIME_DIR:-}} (libc=${RUNTIME_LIBC:-glibc2.36}), as $(id -un).
+$([ -z "${BASELINE_BIN:-}" ] || echo "actiond is $daemon, the baseline $BASELINE_BIN.")
 Wall is the \`bazel build\` client call; "Elapsed" and "Critical path" are Bazel's own figures (medians). Ratios compare median walls.
 
 | Mode | Wall median (s) | Wall best (s) | Elapsed (s) | Critical path (s) | vs linux-sandbox | vs local |
@@ -193,6 +202,8 @@ From the daemon's \`action done\` log lines. run is the command from its exec to
 |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 $(stage_row "cold CAS" "$E2E_WORK/cold.actions")
 $(stage_row "warm CAS" "$E2E_WORK/warm.actions")
+$([ -z "${BASELINE_BIN:-}" ] || stage_row "baseline, cold CAS" "$E2E_WORK/basecold.actions")
+$([ -z "${BASELINE_BIN:-}" ] || stage_row "baseline, warm CAS" "$E2E_WORK/basewarm.actions")
 EOF
 )
 echo "$report"

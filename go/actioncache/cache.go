@@ -281,7 +281,8 @@ func (c *Cache) missing(ctx context.Context, r *repb.ActionResult) ([]digest.Dig
 			continue
 		}
 		seenTree[td] = true
-		files, err := c.treeFiles(ctx, td, r.GetOutputDirectories()[i].GetPath())
+		od := r.GetOutputDirectories()[i]
+		files, dirs, err := c.treeFiles(ctx, td, od.GetPath())
 		if rpcstatus.Code(err) == codes.NotFound {
 			// Evicted between FindMissing and the read.
 			ds = append(ds, td)
@@ -291,30 +292,41 @@ func (c *Cache) missing(ctx context.Context, r *repb.ActionResult) ([]digest.Dig
 			return nil, err
 		}
 		ds = append(ds, files...)
+		if od.GetRootDirectoryDigest() != nil {
+			// The client may walk the Directories instead of the Tree.
+			ds = append(ds, dirs...)
+		}
 	}
 	return c.store.FindMissing(ctx, ds), nil
 }
 
-// treeFiles returns the digests of every file in the Tree blob td.
-func (c *Cache) treeFiles(ctx context.Context, td digest.Digest, path string) ([]digest.Digest, error) {
+// treeFiles returns the digests of every file in the Tree blob td and of
+// every Directory below its root.
+func (c *Cache) treeFiles(ctx context.Context, td digest.Digest, path string) (files, subdirs []digest.Digest, err error) {
 	data, err := c.store.ReadAll(ctx, td, MaxTreeBytes)
 	if err != nil {
-		return nil, rpcstatus.Wrapf(err, "output directory %q: reading tree %s", path, td)
+		return nil, nil, rpcstatus.Wrapf(err, "output directory %q: reading tree %s", path, td)
 	}
 	tree := &repb.Tree{}
 	if err := proto.Unmarshal(data, tree); err != nil {
-		return nil, rpcstatus.Newf(codes.InvalidArgument, "output directory %q: tree %s is not a valid Tree: %v", path, td, err)
+		return nil, nil, rpcstatus.Newf(codes.InvalidArgument, "output directory %q: tree %s is not a valid Tree: %v", path, td, err)
 	}
-	var ds []digest.Digest
 	dirs := append([]*repb.Directory{tree.GetRoot()}, tree.GetChildren()...)
 	for _, dir := range dirs {
 		for _, f := range dir.GetFiles() {
 			d, err := digest.FromProto(f.GetDigest())
 			if err != nil {
-				return nil, rpcstatus.Wrapf(err, "output directory %q: tree %s: file %q", path, td, f.GetName())
+				return nil, nil, rpcstatus.Wrapf(err, "output directory %q: tree %s: file %q", path, td, f.GetName())
 			}
-			ds = append(ds, d)
+			files = append(files, d)
+		}
+		for _, sub := range dir.GetDirectories() {
+			d, err := digest.FromProto(sub.GetDigest())
+			if err != nil {
+				return nil, nil, rpcstatus.Wrapf(err, "output directory %q: tree %s: directory %q", path, td, sub.GetName())
+			}
+			subdirs = append(subdirs, d)
 		}
 	}
-	return ds, nil
+	return files, subdirs, nil
 }

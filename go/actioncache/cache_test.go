@@ -67,7 +67,8 @@ func actionDigest(name string) digest.Digest { return digest.OfBytes([]byte("act
 func blobsSubject(d digest.Digest) string { return fmt.Sprintf("blobs/%s/%d", d.Hash, d.Size) }
 
 // result builds an ActionResult with one output file, stdout, stderr and an
-// output directory whose Tree has a file in its root and one in a child.
+// output directory whose Tree has a file in its root and one in a child,
+// its Directories also stored on their own.
 // Each blob whose name is in missing is left out of the CAS.
 func (e *env) result(t *testing.T, missing ...string) (*repb.ActionResult, map[string]digest.Digest) {
 	t.Helper()
@@ -89,9 +90,14 @@ func (e *env) result(t *testing.T, missing ...string) (*repb.ActionResult, map[s
 		Children: []*repb.Directory{child},
 	}
 	ds["tree"] = e.putTree(t, tree, skip["tree"])
+	// The Directories stored on their own too (root_directory_digest).
+	childBytes, _, _ := digest.OfMessage(child)
+	ds["childDir"] = e.put(t, childBytes, skip["childDir"])
+	rootBytes, _, _ := digest.OfMessage(tree.Root)
+	ds["rootDir"] = e.put(t, rootBytes, skip["rootDir"])
 	return &repb.ActionResult{
 		OutputFiles:       []*repb.OutputFile{{Path: "out/file", Digest: ds["file"].Proto()}},
-		OutputDirectories: []*repb.OutputDirectory{{Path: "out/dir", TreeDigest: ds["tree"].Proto()}},
+		OutputDirectories: []*repb.OutputDirectory{{Path: "out/dir", TreeDigest: ds["tree"].Proto(), RootDirectoryDigest: ds["rootDir"].Proto()}},
 		StdoutDigest:      ds["stdout"].Proto(),
 		StderrDigest:      ds["stderr"].Proto(),
 		ExitCode:          3,
@@ -151,6 +157,8 @@ func TestPutMissingBlobs(t *testing.T) {
 		{"tree", []string{"tree"}, []string{"tree"}},
 		{"file in tree root", []string{"treeRootFile"}, []string{"treeRootFile"}},
 		{"file in tree child", []string{"treeChildFile"}, []string{"treeChildFile"}},
+		{"root directory", []string{"rootDir"}, []string{"rootDir"}},
+		{"child directory", []string{"childDir"}, []string{"childDir"}},
 		{"everything", []string{"file", "stdout", "stderr", "tree"}, []string{"file", "stdout", "stderr", "tree"}},
 	}
 	for _, tc := range tests {

@@ -122,12 +122,20 @@ func (r *Root) CollectOutputs(ctx context.Context, cmd *repb.Command, res *repb.
 	for _, f := range files {
 		f.out.Digest = f.file.d.Proto()
 	}
+	// REAPI lets a server store a superset of the requested format, so
+	// DIRECTORY_ONLY gets the Tree as well; TREE_ONLY (the default, and
+	// what an unknown value means) gets the Tree alone.
+	format := cmd.GetOutputDirectoryFormat()
+	withDirs := format == repb.Command_DIRECTORY_ONLY || format == repb.Command_TREE_AND_DIRECTORY
 	return parallel(len(trees), func(i int) error {
-		d, err := c.storeTree(trees[i].dir, trees[i].out.Path)
+		td, rd, err := c.storeTree(trees[i].dir, trees[i].out.Path, withDirs)
 		if err != nil {
 			return err
 		}
-		trees[i].out.TreeDigest = d.Proto()
+		trees[i].out.TreeDigest = td.Proto()
+		if withDirs {
+			trees[i].out.RootDirectoryDigest = rd.Proto()
+		}
 		return nil
 	})
 }
@@ -289,21 +297,23 @@ type builtDir struct {
 	bytes []byte
 }
 
-// storeTree encodes and stores the Tree of a walked output directory. The
-// Tree is topologically sorted (root first, each child after its parent,
-// each distinct Directory once, in breadth-first order) and encoded as the
+// storeTree encodes and stores the Tree of a walked output directory and
+// returns its digest and that of the root Directory. The Tree is
+// topologically sorted (root first, each child after its parent, each
+// distinct Directory once, in breadth-first order) and encoded as the
 // record stream OutputDirectory.is_topologically_sorted describes, which is
-// also the standard encoding of the Tree message.
-func (c *collector) storeTree(od *walkedDir, rel string) (digest.Digest, error) {
+// also the standard encoding of the Tree message. withDirs also stores each
+// Directory on its own (OutputDirectory.root_directory_digest).
+func (c *collector) storeTree(od *walkedDir, rel string, withDirs bool) (tree, root digest.Digest, err error) {
 	built := make(map[digest.Digest]builtDir)
-	root, rootBytes, _, err := encodeDir(od, built)
+	rootDir, rootBytes, rd, err := encodeDir(od, built)
 	if err != nil {
-		return digest.Digest{}, err
+		return digest.Digest{}, digest.Digest{}, err
 	}
 	buf := protowire.AppendTag(nil, 1, protowire.BytesType)
 	buf = protowire.AppendBytes(buf, rootBytes)
 	seen := make(map[digest.Digest]bool)
-	queue := []*repb.Directory{root}
+	queue := []*repb.Directory{rootDir}
 	for len(queue) > 0 {
 		dir := queue[0]
 		queue = queue[1:]
@@ -320,13 +330,23 @@ func (c *collector) storeTree(od *walkedDir, rel string) (digest.Digest, error) 
 		}
 	}
 	if len(buf) > maxDirectoryBytes {
-		return digest.Digest{}, rpcstatus.Newf(codes.ResourceExhausted, "output directory %q: Tree has %d bytes, over the %d byte limit", rel, len(buf), maxDirectoryBytes)
+		return digest.Digest{}, digest.Digest{}, rpcstatus.Newf(codes.ResourceExhausted, "output directory %q: Tree has %d bytes, over the %d byte limit", rel, len(buf), maxDirectoryBytes)
 	}
 	td := digest.OfBytes(buf)
-	if err := c.r.b.store.Put(c.ctx, td, buf); err != nil {
-		return digest.Digest{}, rpcstatus.Wrapf(err, "store Tree of output directory %q", rel)
+	blobs := []storedBlob{{td, buf}}
+	if withDirs {
+		blobs = append(blobs, storedBlob{rd, rootBytes})
+		for d, b := range built {
+			blobs = append(blobs, storedBlob{d, b.bytes})
+		}
 	}
-	return td, nil
+	// In parallel, so that the stores share the CAS's flushes.
+	if err := parallel(len(blobs), func(i int) error {
+		return c.r.b.store.Put(c.ctx, blobs[i].d, blobs[i].data)
+	}); err != nil {
+		return digest.Digest{}, digest.Digest{}, rpcstatus.Wrapf(err, "store Tree of output directory %q", rel)
+	}
+	return td, rd, nil
 }
 
 // encodeDir builds the Directory protos of od bottom up, recording the

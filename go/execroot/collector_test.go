@@ -339,3 +339,67 @@ func TestCollectSeesCreatedParents(t *testing.T) {
 		t.Errorf("a: got %d child directories; want 2 (b and the empty c)", len(children))
 	}
 }
+
+// TestOutputDirectoryFormat checks that a Command asking for separately
+// stored Directories gets root_directory_digest, with the root and every
+// descendant Directory in the store and matching the Tree, while the
+// default (TREE_ONLY) gets the Tree alone.
+func TestOutputDirectoryFormat(t *testing.T) {
+	for _, tc := range []struct {
+		format   repb.Command_OutputDirectoryFormat
+		withDirs bool
+	}{
+		{repb.Command_TREE_ONLY, false},
+		{repb.Command_DIRECTORY_ONLY, true},
+		{repb.Command_TREE_AND_DIRECTORY, true},
+		{repb.Command_OutputDirectoryFormat(99), false},
+	} {
+		t.Run(tc.format.String(), func(t *testing.T) {
+			s := newStore(t)
+			root := putTree(t, s, []ent{{path: "in.txt", content: "in"}})
+			b := newBuilder(t, s, nil)
+			cmd := &repb.Command{OutputDirectories: []string{"out"}, OutputDirectoryFormat: tc.format}
+			r := prepare(t, b, root, cmd)
+			up := upperOf(r)
+			writeFile(t, filepath.Join(up, "out/a/x"), "x", 0o644)
+			writeFile(t, filepath.Join(up, "out/a/b/y"), "y", 0o644)
+			writeFile(t, filepath.Join(up, "out/z"), "z", 0o644)
+			res := &repb.ActionResult{}
+			if err := r.CollectOutputs(context.Background(), cmd, res); err != nil {
+				t.Fatalf("CollectOutputs: %v", err)
+			}
+			if len(res.OutputDirectories) != 1 {
+				t.Fatalf("output directories: %v; want out", res.OutputDirectories)
+			}
+			od := res.OutputDirectories[0]
+			top, children := readTree(t, s, od.TreeDigest)
+			if !tc.withDirs {
+				if od.RootDirectoryDigest != nil {
+					t.Errorf("root_directory_digest = %v; want unset for %v", od.RootDirectoryDigest, tc.format)
+				}
+				return
+			}
+			_, wantRoot, _ := digest.OfMessage(top)
+			got, err := digest.FromProto(od.RootDirectoryDigest)
+			if err != nil || got != wantRoot {
+				t.Fatalf("root_directory_digest = %v, %v; want %s, the Tree's root", od.RootDirectoryDigest, err, wantRoot)
+			}
+			if len(children) != 2 {
+				t.Errorf("Tree has %d children; want 2 (a and a/b)", len(children))
+			}
+			for _, d := range append([]digest.Digest{wantRoot}, keys(children)...) {
+				if !s.has(d) {
+					t.Errorf("Directory %s is not stored on its own", d)
+				}
+			}
+		})
+	}
+}
+
+func keys[K comparable, V any](m map[K]V) []K {
+	var out []K
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
