@@ -23,10 +23,11 @@
 // through /proc/self/fd, so a symlink planted in a writable mount cannot
 // redirect a mount or mkdir to the host.
 //
-// The init forks the command as uid/gid 65534 with no supplementary groups
-// (the uid switch clears the remaining capabilities). The command gets
-// stdin /dev/null, stdout and stderr on the files named in the Spec, and no
-// other descriptor. The init reaps every process until the command ends,
+// The init does its setup at nice -10 (root mode), as every action waits
+// for it and it is short, and forks the command at nice 0 again, as uid/gid
+// 65534 with no supplementary groups (the uid switch clears the remaining
+// capabilities). The command gets stdin /dev/null, stdout and stderr on the
+// files named in the Spec, and no other descriptor. The init reaps every process until the command ends,
 // then kills (kill -1 reaches every process of the pid namespace but its
 // init) and reaps whatever the command left behind, reports how the command
 // ended and closes the report pipe. Run returns on that report: no process

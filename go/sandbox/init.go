@@ -94,6 +94,12 @@ func runInit() int {
 			syscall.SIGPROF, syscall.SIGXCPU, syscall.SIGXFSZ, syscall.SIGSTKFLT, syscall.SIGIO, syscall.SIGPWR)
 	}
 	unix.Umask(0)
+	// Setup is short and every action waits for it, so on a busy machine
+	// it runs ahead of the commands (and anything else at nice 0); the
+	// command gets nice 0 again (runCommand). Nice is per thread on Linux,
+	// and this locked thread does all of the setup. Without CAP_SYS_NICE
+	// (rootless) this fails and setup keeps nice 0.
+	_ = unix.Setpriority(unix.PRIO_PROCESS, 0, setupNice)
 	// A pre-started init does all of this before its action arrives.
 	if err := prepare(root); err != nil {
 		return p.setupFailed(err)
@@ -113,6 +119,9 @@ func runInit() int {
 	unix.Umask(0o022)
 	return p.runCommand()
 }
+
+// setupNice is the init's nice value until it forks the command.
+const setupNice = -10
 
 // Values of the init's mode argument.
 const (
@@ -466,6 +475,8 @@ func (p *initProcess) runCommand() int {
 	if err != nil {
 		return p.execFailed(err)
 	}
+	// The command inherits this thread's nice value.
+	_ = unix.Setpriority(unix.PRIO_PROCESS, 0, 0)
 	// syscall.ForkExec rather than os.StartProcess: the latter probes pidfd
 	// support with an extra fork the first time, i.e. in every init.
 	attr := &syscall.ProcAttr{

@@ -507,6 +507,26 @@ func TestOutputTooLarge(t *testing.T) {
 	}
 }
 
+// TestCommandRunsAtNiceZero: the init sets up at a raised priority, but the
+// command must compete like any other process.
+func TestCommandRunsAtNiceZero(t *testing.T) {
+	requireRoot(t)
+	requireProbe(t)
+	r := newRunner(t, sandbox.Options{})
+	for i := range 3 { // pre-started and fresh inits alike
+		o := mustRun(t, r, probeSpec(t, "cat", "/proc/self/stat"))
+		_, rest, ok := strings.Cut(o.stdout, ") ")
+		fields := strings.Fields(rest)
+		if !ok || len(fields) < 17 {
+			t.Fatalf("run %d: cannot parse /proc/self/stat %q", i, o.stdout)
+		}
+		// Field 19 of stat is nice; fields[0] is field 3.
+		if nice := fields[16]; nice != "0" {
+			t.Errorf("run %d: command runs at nice %s, want 0", i, nice)
+		}
+	}
+}
+
 func TestTimings(t *testing.T) {
 	requireRoot(t)
 	requireProbe(t)
