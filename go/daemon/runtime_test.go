@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/actiond/actiond/go/daemon"
+	"github.com/actiond/actiond/go/runtime/builder"
 )
 
 // runtimeImageEnv names a runtime image holding glibc2.31 and glibc2.36 (from
@@ -107,4 +108,43 @@ func executeProgram(t *testing.T, conn *grpc.ClientConn, program []byte, libc st
 		t.Fatalf("ExecuteResponse.status = %v", resp.GetStatus())
 	}
 	return resp.GetResult()
+}
+
+// TestShellRuntimeApplets runs a script in the shell runtime of the real
+// image (requires-bash) checking that every command the runtime builder
+// links to busybox is an applet of the packaged busybox and is on /bin and
+// /usr/bin, so genrules calling them work remotely.
+func TestShellRuntimeApplets(t *testing.T) {
+	image := os.Getenv(runtimeImageEnv)
+	switch {
+	case os.Geteuid() != 0:
+		t.Skip("needs root to mount the runtime image and run namespace sandboxes")
+	case image == "":
+		t.Skipf("set %s to a runtime image built by e2e/build_local_runtimes.sh", runtimeImageEnv)
+	}
+	dir := t.TempDir()
+	conn, _ := startDaemon(t, daemon.Config{
+		Root:         filepath.Join(dir, "root"),
+		Execution:    true,
+		RuntimeImage: image,
+		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	script := `list=" $(busybox --list | tr '\n' ' ') "
+for a in ` + strings.Join(builder.BusyboxApplets(), " ") + `; do
+  case "$list" in *" $a "*) ;; *) echo "not a busybox applet: $a" ;; esac
+  [ -x "/bin/$a" ] && [ -x "/usr/bin/$a" ] || echo "not linked: $a"
+done
+echo checked`
+	platform := &repb.Platform{Properties: []*repb.Platform_Property{{Name: "requires-bash", Value: ""}}}
+	resp := execute(t, conn, actionSpec{
+		cmd: &repb.Command{Arguments: []string{"/bin/bash", "-c", script}, Platform: platform},
+	})
+	if resp.GetStatus().GetCode() != 0 {
+		t.Fatalf("ExecuteResponse.status = %v", resp.GetStatus())
+	}
+	res := resp.GetResult()
+	stdout, stderr := readBlob(t, conn, res.GetStdoutDigest()), readBlob(t, conn, res.GetStderrDigest())
+	if res.GetExitCode() != 0 || stdout != "checked\n" {
+		t.Errorf("exit code %d, stdout %q, stderr %q; want 0 and only \"checked\"", res.GetExitCode(), stdout, stderr)
+	}
 }

@@ -7,18 +7,29 @@ import (
 )
 
 // busyboxApplets are the commands a shell runtime offers when it includes
-// Debian's busybox-static: what genrules and small scripts commonly call
-// besides bash builtins. busybox picks the applet from argv[0], so each is a
-// hard link to the one binary.
+// Debian's busybox-static: what genrules, test wrappers and build scripts
+// commonly call besides bash builtins (no network or system administration
+// tools: actions have no use for them). busybox picks the applet from
+// argv[0], so each is a hard link to the one binary.
 var busyboxApplets = []string{
-	"awk", "basename", "cat", "chmod", "cmp", "cp", "cut", "date", "diff",
-	"dirname", "du", "env", "expr", "false", "find", "grep", "gunzip",
-	"gzip", "head", "id", "ln", "ls", "md5sum", "mkdir", "mktemp", "mv",
-	"od", "paste", "printf", "readlink", "realpath", "rm", "rmdir", "sed",
-	"seq", "sh", "sha1sum", "sha256sum", "sleep", "sort", "split", "stat",
-	"tail", "tar", "tee", "test", "touch", "tr", "true", "uname", "uniq",
-	"wc", "xargs", "zcat",
+	"ar", "awk", "base64", "basename", "bc", "bunzip2", "bzcat", "bzip2",
+	"cat", "chgrp", "chmod", "chown", "cmp", "cp", "cpio", "cut", "date",
+	"dd", "diff", "dirname", "dos2unix", "du", "echo", "egrep", "env",
+	"expand", "expr", "false", "fgrep", "find", "fold", "getopt", "grep",
+	"groups", "gunzip", "gzip", "head", "hexdump", "hostname", "id", "kill",
+	"link", "ln", "logname", "ls", "lzcat", "lzma", "md5sum", "mkdir",
+	"mkfifo", "mktemp", "mv", "nl", "nproc", "od", "paste", "patch", "pidof",
+	"printf", "ps", "pwd", "readlink", "realpath", "rev", "rm", "rmdir",
+	"sed", "seq", "sh", "sha1sum", "sha256sum", "sha3sum", "sha512sum",
+	"shuf", "sleep", "sort", "stat", "strings", "sync", "tac",
+	"tail", "tar", "tee", "test", "time", "timeout", "touch", "tr", "true",
+	"truncate", "uname", "uncompress", "unexpand", "uniq", "unix2dos",
+	"unlink", "unlzma", "unxz", "unzip", "usleep", "uudecode", "uuencode",
+	"wc", "which", "whoami", "xargs", "xxd", "xz", "xzcat", "yes", "zcat",
 }
+
+// BusyboxApplets returns the names linkBusybox links to busybox.
+func BusyboxApplets() []string { return append([]string(nil), busyboxApplets...) }
 
 // linkBusybox links the applets into bin and usr/bin when the tree has
 // bin/busybox, leaving alone any name a package already provides.

@@ -30,6 +30,8 @@ func TestBuildShellWithBusybox(t *testing.T) {
 		{"root/bin/cat", true},
 		{"root/usr/bin/cat", true},
 		{"root/bin/sha256sum", true},
+		{"root/usr/bin/which", true},
+		{"root/bin/xz", true},
 		{"root/bin/sed", false}, // a package's own file wins
 		{"root/bin/bash", false},
 	}
