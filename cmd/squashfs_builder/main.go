@@ -10,9 +10,10 @@
 // Each --map puts the contents of HOST_DIR at IMAGE_PATH in the image;
 // missing parent directories are created with mode 0755. Two maps providing
 // the same path are an error. Sockets, device nodes and FIFOs are refused.
-// Unless --common-etc=false, the image also gets common/root/etc/hosts and
-// common/root/etc/nsswitch.conf, which the sandbox bind-mounts so name
-// lookups inside actions resolve localhost from files alone.
+// Unless --common-etc=false, the image also gets common/root/etc/hosts,
+// nsswitch.conf, passwd and group, which the sandbox bind-mounts so name
+// lookups inside actions resolve localhost and the action's user from files
+// alone.
 //
 // An argument of the form @FILE is replaced by the lines of FILE, one
 // argument per line, as Bazel passes them with use_param_file.
@@ -37,6 +38,11 @@ import (
 
 const (
 	etcHosts = "127.0.0.1 localhost\n::1 localhost\n"
+	// The users actions run as (65534 as root, 0 in rootless mode), so
+	// that whoami, id -un and getpwuid work: git, ssh and Python's getpass
+	// fail without an entry for their uid.
+	etcPasswd = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+	etcGroup  = "root:x:0:\nnogroup:x:65534:\n"
 	// nsswitch.conf resolving everything from files: the sandbox has no
 	// daemons or network name services.
 	etcNsswitch = `passwd: files
@@ -86,7 +92,7 @@ func run(args []string) error {
 	compression := fs.String("compression", "zstd", "compression: zstd, gzip or none")
 	blockSize := fs.Int("block-size", squashfs.DefaultBlockSize, "data block size in bytes, a power of two from 4096 to 1048576")
 	level := fs.Int("level", 0, "compression level (zstd 1-22, gzip 1-9); 0 means the mksquashfs default")
-	commonEtc := fs.Bool("common-etc", true, "add common/root/etc/hosts and common/root/etc/nsswitch.conf")
+	commonEtc := fs.Bool("common-etc", true, "add common/root/etc/{hosts,nsswitch.conf,passwd,group}")
 	var maps mapFlag
 	fs.Var(&maps, "map", "IMAGE_PATH=HOST_DIR to add (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -126,6 +132,12 @@ func run(args []string) error {
 			return fmt.Errorf("--common-etc: %w", err)
 		}
 		if err := b.AddFile("common/root/etc/nsswitch.conf", []byte(etcNsswitch), 0o644); err != nil {
+			return fmt.Errorf("--common-etc: %w", err)
+		}
+		if err := b.AddFile("common/root/etc/passwd", []byte(etcPasswd), 0o644); err != nil {
+			return fmt.Errorf("--common-etc: %w", err)
+		}
+		if err := b.AddFile("common/root/etc/group", []byte(etcGroup), 0o644); err != nil {
 			return fmt.Errorf("--common-etc: %w", err)
 		}
 	}

@@ -71,6 +71,8 @@ func TestParamsFileAndCommonEtc(t *testing.T) {
 	for _, want := range []string{
 		"squashfs-root/common/root/etc/hosts",
 		"squashfs-root/common/root/etc/nsswitch.conf",
+		"squashfs-root/common/root/etc/passwd",
+		"squashfs-root/common/root/etc/group",
 		"squashfs-root/libc/glibc2.36/x86_64/root/lib/libc.so.6",
 		"squashfs-root/shell/bash/x86_64/root/bin/bash",
 	} {
@@ -78,9 +80,11 @@ func TestParamsFileAndCommonEtc(t *testing.T) {
 			t.Errorf("image lacks %s:\n%s", want, ls)
 		}
 	}
-	hosts, err := exec.Command(unsquashfs, "-cat", img, "common/root/etc/hosts").Output()
-	if err != nil || string(hosts) != etcHosts {
-		t.Errorf("common/root/etc/hosts = %q (%v), want %q", hosts, err, etcHosts)
+	for name, want := range map[string]string{"hosts": etcHosts, "passwd": etcPasswd, "group": etcGroup} {
+		got, err := exec.Command(unsquashfs, "-cat", img, "common/root/etc/"+name).Output()
+		if err != nil || string(got) != want {
+			t.Errorf("common/root/etc/%s = %q (%v), want %q", name, got, err, want)
+		}
 	}
 }
 

@@ -113,7 +113,8 @@ func executeProgram(t *testing.T, conn *grpc.ClientConn, program []byte, libc st
 // TestShellRuntimeApplets runs a script in the shell runtime of the real
 // image (requires-bash) checking that every command the runtime builder
 // links to busybox is an applet of the packaged busybox and is on /bin and
-// /usr/bin, so genrules calling them work remotely.
+// /usr/bin, so genrules calling them work remotely, and that the action's
+// user has a name.
 func TestShellRuntimeApplets(t *testing.T) {
 	image := os.Getenv(runtimeImageEnv)
 	switch {
@@ -134,6 +135,7 @@ for a in ` + strings.Join(builder.BusyboxApplets(), " ") + `; do
   case "$list" in *" $a "*) ;; *) echo "not a busybox applet: $a" ;; esac
   [ -x "/bin/$a" ] && [ -x "/usr/bin/$a" ] || echo "not linked: $a"
 done
+echo "user $(whoami) $(id -gn)"
 echo checked`
 	platform := &repb.Platform{Properties: []*repb.Platform_Property{{Name: "requires-bash", Value: ""}}}
 	resp := execute(t, conn, actionSpec{
@@ -144,7 +146,8 @@ echo checked`
 	}
 	res := resp.GetResult()
 	stdout, stderr := readBlob(t, conn, res.GetStdoutDigest()), readBlob(t, conn, res.GetStderrDigest())
-	if res.GetExitCode() != 0 || stdout != "checked\n" {
-		t.Errorf("exit code %d, stdout %q, stderr %q; want 0 and only \"checked\"", res.GetExitCode(), stdout, stderr)
+	// The image's /etc names the action's user (uid 65534 as root).
+	if want := "user nobody nogroup\nchecked\n"; res.GetExitCode() != 0 || stdout != want {
+		t.Errorf("exit code %d, stdout %q, stderr %q; want 0 and %q", res.GetExitCode(), stdout, stderr, want)
 	}
 }

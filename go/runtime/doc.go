@@ -4,7 +4,7 @@
 //
 // An image has this layout (see runtimes/README.md for the manifest format):
 //
-//	common/root/etc/{hosts,nsswitch.conf}      always mounted at /etc
+//	common/root/etc/{hosts,nsswitch.conf,passwd,group}  always mounted at /etc
 //	libc/<name>/<arch>/runtime_manifest.json   one per libc runtime
 //	libc/<name>/<arch>/root/...
 //	shell/bash/<arch>/runtime_manifest.json    the static bash

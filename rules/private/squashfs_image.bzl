@@ -69,7 +69,7 @@ gets common/root/etc unless common_etc is False.""",
             values = ["zstd", "gzip", "none"],
         ),
         "common_etc": attr.bool(
-            doc = "Add common/root/etc/{hosts,nsswitch.conf}, which the sandbox mounts at /etc.",
+            doc = "Add common/root/etc/{hosts,nsswitch.conf,passwd,group}, which the sandbox mounts at /etc.",
             default = True,
         ),
         "_tool": attr.label(

@@ -9,15 +9,16 @@ import (
 // busyboxApplets are the commands a shell runtime offers when it includes
 // Debian's busybox-static: what genrules, test wrappers and build scripts
 // commonly call besides bash builtins (no network or system administration
-// tools: actions have no use for them). busybox picks the applet from
+// tools: actions have no use for them; no ar, xz or lzma, which this busybox
+// builds without their creating side, so a missing command says it clearly). busybox picks the applet from
 // argv[0], so each is a hard link to the one binary.
 var busyboxApplets = []string{
-	"ar", "awk", "base64", "basename", "bc", "bunzip2", "bzcat", "bzip2",
+	"awk", "base64", "basename", "bc", "bunzip2", "bzcat", "bzip2",
 	"cat", "chgrp", "chmod", "chown", "cmp", "cp", "cpio", "cut", "date",
 	"dd", "diff", "dirname", "dos2unix", "du", "echo", "egrep", "env",
 	"expand", "expr", "false", "fgrep", "find", "fold", "getopt", "grep",
 	"groups", "gunzip", "gzip", "head", "hexdump", "hostname", "id", "kill",
-	"link", "ln", "logname", "ls", "lzcat", "lzma", "md5sum", "mkdir",
+	"link", "ln", "logname", "ls", "lzcat", "md5sum", "mkdir",
 	"mkfifo", "mktemp", "mv", "nl", "nproc", "od", "paste", "patch", "pidof",
 	"printf", "ps", "pwd", "readlink", "realpath", "rev", "rm", "rmdir",
 	"sed", "seq", "sh", "sha1sum", "sha256sum", "sha3sum", "sha512sum",
@@ -25,7 +26,7 @@ var busyboxApplets = []string{
 	"tail", "tar", "tee", "test", "time", "timeout", "touch", "tr", "true",
 	"truncate", "uname", "uncompress", "unexpand", "uniq", "unix2dos",
 	"unlink", "unlzma", "unxz", "unzip", "usleep", "uudecode", "uuencode",
-	"wc", "which", "whoami", "xargs", "xxd", "xz", "xzcat", "yes", "zcat",
+	"wc", "which", "whoami", "xargs", "xxd", "xzcat", "yes", "zcat",
 }
 
 // BusyboxApplets returns the names linkBusybox links to busybox.

@@ -31,7 +31,7 @@ func TestBuildShellWithBusybox(t *testing.T) {
 		{"root/usr/bin/cat", true},
 		{"root/bin/sha256sum", true},
 		{"root/usr/bin/which", true},
-		{"root/bin/xz", true},
+		{"root/bin/xzcat", true},
 		{"root/bin/sed", false}, // a package's own file wins
 		{"root/bin/bash", false},
 	}
