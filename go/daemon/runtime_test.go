@@ -21,6 +21,20 @@ import (
 // builds one and sets it.
 const runtimeImageEnv = "ACTIOND_TEST_RUNTIME_IMAGE"
 
+// requireRuntimeImage returns the image named by runtimeImageEnv, or skips
+// the test when there is none or it cannot be mounted.
+func requireRuntimeImage(t *testing.T) string {
+	t.Helper()
+	image := os.Getenv(runtimeImageEnv)
+	switch {
+	case os.Geteuid() != 0:
+		t.Skip("needs root to mount the runtime image and run namespace sandboxes")
+	case image == "":
+		t.Skipf("set %s to a runtime image with glibc2.31 and glibc2.36 (e2e/build_local_runtimes.sh --suites bullseye,bookworm OUT.sqfs)", runtimeImageEnv)
+	}
+	return image
+}
+
 const glibcVersionProgram = `#include <stdio.h>
 #include <gnu/libc-version.h>
 int main(void) { printf("glibc %s\n", gnu_get_libc_version()); return 0; }
@@ -32,13 +46,7 @@ int main(void) { printf("glibc %s\n", gnu_get_libc_version()); return 0; }
 // interpreter is absent), and under glibc2.31 the loader refuses it, which
 // proves the image's glibc is the one used.
 func TestDynamicProgramUsesTheRuntimeGlibc(t *testing.T) {
-	image := os.Getenv(runtimeImageEnv)
-	switch {
-	case os.Geteuid() != 0:
-		t.Skip("needs root to mount the runtime image and run namespace sandboxes")
-	case image == "":
-		t.Skipf("set %s to a runtime image with glibc2.31 and glibc2.36 (e2e/build_local_runtimes.sh --suites bullseye,bookworm OUT.sqfs)", runtimeImageEnv)
-	}
+	image := requireRuntimeImage(t)
 	if _, err := exec.LookPath("gcc"); err != nil {
 		t.Skip("needs gcc to build the dynamically linked test program")
 	}
@@ -116,13 +124,7 @@ func executeProgram(t *testing.T, conn *grpc.ClientConn, program []byte, libc st
 // /usr/bin, so genrules calling them work remotely, and that the action's
 // user has a name.
 func TestShellRuntimeApplets(t *testing.T) {
-	image := os.Getenv(runtimeImageEnv)
-	switch {
-	case os.Geteuid() != 0:
-		t.Skip("needs root to mount the runtime image and run namespace sandboxes")
-	case image == "":
-		t.Skipf("set %s to a runtime image built by e2e/build_local_runtimes.sh", runtimeImageEnv)
-	}
+	image := requireRuntimeImage(t)
 	dir := t.TempDir()
 	conn, _ := startDaemon(t, daemon.Config{
 		Root:         filepath.Join(dir, "root"),
