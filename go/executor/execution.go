@@ -19,6 +19,8 @@ type execution struct {
 	name         string
 	actionDigest digest.Digest
 	queued       time.Time
+	priority     int32  // ExecutionPolicy.priority of the request that started it
+	seq          uint64 // order of creation, for first come first served
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc

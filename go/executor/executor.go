@@ -13,6 +13,7 @@ import (
 	goruntime "runtime"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
@@ -61,7 +62,8 @@ type Options struct {
 	// asking for libc or requires-bash are INVALID_ARGUMENT.
 	Runtimes Runtimes
 	// Jobs is how many actions run at once; zero means runtime.NumCPU().
-	// Further actions wait in an unbounded FIFO queue (stage QUEUED).
+	// Further actions wait in an unbounded queue (stage QUEUED), lowest
+	// ExecutionPolicy.priority first, then in arrival order.
 	Jobs int
 	// DefaultTimeout applies to actions without Action.timeout; zero means
 	// the package's DefaultTimeout.
@@ -89,7 +91,8 @@ type Executor struct {
 	allowed map[string]bool
 	log     *slog.Logger
 	now     func() time.Time
-	sem     chan struct{}
+	slots   *jobSlots
+	seq     atomic.Uint64 // numbers executions for jobSlots
 
 	ctx    context.Context // parent of every execution; cancelled by Close
 	cancel context.CancelCauseFunc
@@ -153,7 +156,7 @@ func New(opts Options) (*Executor, error) {
 		allowed:  allowed,
 		log:      opts.Logger,
 		now:      opts.Now,
-		sem:      make(chan struct{}, opts.Jobs),
+		slots:    newJobSlots(opts.Jobs),
 		ctx:      ctx,
 		cancel:   cancel,
 		ops:      map[string]*execution{},
@@ -229,6 +232,8 @@ func (e *Executor) Execute(ctx context.Context, req *repb.ExecuteRequest) (*Oper
 		}
 	}
 	ex := newExecution(e.ctx, newOperationName(), d, queued)
+	ex.priority = req.GetExecutionPolicy().GetPriority()
+	ex.seq = e.seq.Add(1)
 	e.ops[ex.name] = ex
 	if !action.GetDoNotCache() {
 		e.inflight[d] = ex

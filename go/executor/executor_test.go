@@ -723,6 +723,40 @@ func TestQueueIsBoundedByJobs(t *testing.T) {
 	}
 }
 
+// TestQueueOrdersByPriority: with every job slot busy, queued actions start
+// in order of ExecutionPolicy.priority, lowest value first.
+func TestQueueOrdersByPriority(t *testing.T) {
+	e := newEnv(t, func(o *executor.Options) { o.Jobs = 1 })
+	release := make(chan struct{})
+	e.runner.Func = executortest.BlockUntil(release)
+	started := e.runner.Started()
+	blocker := e.start(t, t.Context(), &repb.ExecuteRequest{ActionDigest: e.action(&repb.Command{Arguments: []string{"job", "blocker"}}, nil)})
+	<-started
+	var ops []*executor.Operation
+	for _, job := range []struct {
+		name     string
+		priority int32
+	}{{"late", 5}, {"urgent", -3}, {"default", 0}, {"urgent2", -3}} {
+		cmd := &repb.Command{Arguments: []string{"job", job.name}}
+		ops = append(ops, e.start(t, t.Context(), &repb.ExecuteRequest{
+			ActionDigest:    e.action(cmd, nil),
+			ExecutionPolicy: &repb.ExecutionPolicy{Priority: job.priority},
+		}))
+	}
+	time.Sleep(50 * time.Millisecond) // let all four reach the queue
+	close(release)
+	var order []string
+	for range ops {
+		order = append(order, (<-started).Args[1])
+	}
+	if want := []string{"urgent", "urgent2", "default", "late"}; !slices.Equal(order, want) {
+		t.Errorf("queued actions started in order %v, want %v", order, want)
+	}
+	for _, op := range append(ops, blocker) {
+		wantCode(t, waitDone(t, op), codes.OK)
+	}
+}
+
 func TestCloseKillsRunningActions(t *testing.T) {
 	e := newEnv(t, nil)
 	release := make(chan struct{})

@@ -96,14 +96,12 @@ func (e *Executor) run(ex *execution, action *repb.Action) {
 		e.complete(ex, resp)
 	}
 
-	select {
-	case e.sem <- struct{}{}:
-	case <-ctx.Done():
-		fail(context.Cause(ctx))
+	if err := e.slots.acquire(ctx, ex.priority, ex.seq); err != nil {
+		fail(err)
 		finish()
 		return
 	}
-	defer func() { <-e.sem }()
+	defer e.slots.release()
 	t.workerStart = e.now()
 	ex.setStage(repb.ExecutionStage_EXECUTING)
 

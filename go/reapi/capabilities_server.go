@@ -2,6 +2,7 @@ package reapi
 
 import (
 	"context"
+	"math"
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
 	"github.com/bazelbuild/remote-apis/build/bazel/semver"
@@ -38,6 +39,10 @@ func newCapabilitiesServer(opts Options) *capabilitiesServer {
 			DigestFunction:  repb.DigestFunction_SHA256,
 			ExecEnabled:     true,
 			DigestFunctions: []repb.DigestFunction_Value{repb.DigestFunction_SHA256},
+			// Any priority: lower values run first (executor.Options.Jobs).
+			ExecutionPriorityCapabilities: &repb.PriorityCapabilities{
+				Priorities: []*repb.PriorityCapabilities_PriorityRange{{MinPriority: math.MinInt32, MaxPriority: math.MaxInt32}},
+			},
 		}
 	}
 	return &capabilitiesServer{caps: caps}

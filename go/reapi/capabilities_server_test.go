@@ -2,6 +2,7 @@ package reapi_test
 
 import (
 	"context"
+	"math"
 	"testing"
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
@@ -47,6 +48,9 @@ func TestGetCapabilities(t *testing.T) {
 					DigestFunction:  repb.DigestFunction_SHA256,
 					ExecEnabled:     true,
 					DigestFunctions: []repb.DigestFunction_Value{repb.DigestFunction_SHA256},
+					ExecutionPriorityCapabilities: &repb.PriorityCapabilities{
+						Priorities: []*repb.PriorityCapabilities_PriorityRange{{MinPriority: math.MinInt32, MaxPriority: math.MaxInt32}},
+					},
 				},
 				LowApiVersion:  &semver.SemVer{Major: 2},
 				HighApiVersion: &semver.SemVer{Major: 2, Minor: 3},
