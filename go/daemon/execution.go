@@ -49,15 +49,6 @@ func (d *Daemon) startExecution(ctx context.Context) error {
 	// before the runtime images were mounted.
 	runner.Refresh()
 
-	// Scratch directories of actions that were running when an earlier
-	// run stopped are worthless now.
-	actions := filepath.Join(d.cfg.Root, "actions")
-	if err := os.RemoveAll(actions); err != nil {
-		return fmt.Errorf("daemon: clearing %s: %w", actions, err)
-	}
-	if err := os.MkdirAll(actions, 0o755); err != nil {
-		return fmt.Errorf("daemon: %w", err)
-	}
 	opts := executor.Options{
 		Store:             d.store,
 		Cache:             d.cache,
@@ -66,7 +57,6 @@ func (d *Daemon) startExecution(ctx context.Context) error {
 		Jobs:              d.cfg.Jobs,
 		DefaultTimeout:    d.cfg.DefaultTimeout,
 		AllowedProperties: d.cfg.AllowedProperties,
-		WorkDir:           actions,
 		Logger:            d.logger,
 	}
 	if catalog != nil {

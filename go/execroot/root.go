@@ -53,9 +53,15 @@ func (r *Root) Mounts(target string) []sandbox.Mount {
 	return ms
 }
 
+// ScratchDir is an empty directory private to the daemon, on the CAS's
+// file system, for the caller's own files of the action (stdout and stderr,
+// so that storing them is a rename). It goes with Close.
+func (r *Root) ScratchDir() string { return filepath.Join(r.dir, "scratch") }
+
 // Close removes the per-action directories and releases the cached trees
-// (which may then be evicted) and, with them, their CAS pins. Mounts must be
-// gone by then; the sandbox's mount namespace ends with the action.
+// (which may then be evicted) and, with them, their CAS pins. No process may
+// use the mounts any more; a dying sandbox may still hold them in its mount
+// namespace, which does not keep the directories from being removed.
 func (r *Root) Close() error {
 	r.closeOnce.Do(func() {
 		if r.dir != "" {

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	goruntime "runtime"
 	"runtime/debug"
 	"sync"
@@ -71,10 +70,6 @@ type Options struct {
 	// AllowedProperties are exec property names accepted and ignored (for
 	// example OSFamily, container-image), from --allow-property.
 	AllowedProperties []string
-	// WorkDir holds per-action scratch directories (stdout and stderr
-	// files). Best on the CAS's filesystem, so storing them is a rename.
-	// Empty means os.TempDir().
-	WorkDir string
 	// CancelGrace: see DefaultCancelGrace. Zero means the default.
 	CancelGrace time.Duration
 	// Retention: see DefaultRetention. Zero means the default.
@@ -130,9 +125,6 @@ func New(opts Options) (*Executor, error) {
 	}
 	if opts.DefaultTimeout == 0 {
 		opts.DefaultTimeout = DefaultTimeout
-	}
-	if opts.WorkDir == "" {
-		opts.WorkDir = os.TempDir()
 	}
 	if opts.CancelGrace <= 0 {
 		opts.CancelGrace = DefaultCancelGrace

@@ -70,7 +70,6 @@ func newEnv(t *testing.T, configure func(*executor.Options)) *env {
 		Roots:       e.roots,
 		Runner:      e.runner,
 		Jobs:        4,
-		WorkDir:     t.TempDir(),
 		CancelGrace: 20 * time.Millisecond,
 		Logger:      slog.New(slog.NewJSONHandler(e.logs, nil)),
 	}

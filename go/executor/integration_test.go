@@ -102,17 +102,12 @@ func newRealEnv(t testing.TB) *realEnv {
 	if err != nil {
 		t.Fatalf("sandbox.NewRunner: %v", err)
 	}
-	work := filepath.Join(root, "work")
-	if err := os.Mkdir(work, 0o700); err != nil {
-		t.Fatal(err)
-	}
 	ex, err := executor.New(executor.Options{
 		Store:       store,
 		Cache:       cache,
 		Roots:       executor.ExecRoots(roots),
 		Runner:      runner,
 		Jobs:        2,
-		WorkDir:     work,
 		CancelGrace: 10 * time.Millisecond,
 		Logger:      logger,
 	})

@@ -63,8 +63,8 @@ func (t stageTimes) metadata(virtual time.Duration) *repb.ExecutedActionMetadata
 // run takes ex through the pipeline and completes it. The first error wins:
 // it becomes the response status, and later ones (say, a failed output
 // collection after a timeout) are dropped. The response is published before
-// the input root and scratch directory are removed, so clients do not wait
-// for the cleanup (the job slot does).
+// the input root (with the scratch directory) is released, so clients do not
+// wait for the cleanup (the job slot does).
 func (e *Executor) run(ex *execution, action *repb.Action) {
 	ctx := ex.ctx
 	t := stageTimes{queued: ex.queued}
@@ -130,17 +130,9 @@ func (e *Executor) run(ex *execution, action *repb.Action) {
 		}
 	}()
 	spec.Mounts = append(root.Mounts(ExecRoot), spec.Mounts...)
+	spec.Stdout = filepath.Join(root.ScratchDir(), "stdout")
+	spec.Stderr = filepath.Join(root.ScratchDir(), "stderr")
 	t.inputCompleted = e.now()
-
-	scratch, err := os.MkdirTemp(e.opts.WorkDir, "action-"+ex.actionDigest.Hash[:12]+"-")
-	if err != nil {
-		fail(rpcstatus.WrapWithCode(err, codes.Internal, "creating the action's work directory"))
-		finish()
-		return
-	}
-	defer os.RemoveAll(scratch)
-	spec.Stdout = filepath.Join(scratch, "stdout")
-	spec.Stderr = filepath.Join(scratch, "stderr")
 
 	t.executionStart = e.now()
 	result, err := e.opts.Runner.Run(ctx, spec)

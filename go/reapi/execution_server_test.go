@@ -42,7 +42,6 @@ func newExecEnvGrace(t *testing.T, grace time.Duration) *execEnv {
 		Roots:       &executortest.Roots{},
 		Runner:      e.runner,
 		Jobs:        2,
-		WorkDir:     t.TempDir(),
 		CancelGrace: grace,
 	})
 	if err != nil {

@@ -71,7 +71,6 @@ func newFullEnv(t *testing.T) *fullEnv {
 		Roots:       &executortest.Roots{},
 		Runner:      runner,
 		Jobs:        2,
-		WorkDir:     t.TempDir(),
 		CancelGrace: 50 * time.Millisecond,
 	})
 	if err != nil {

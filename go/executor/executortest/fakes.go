@@ -144,9 +144,11 @@ func (r *Roots) Prepare(ctx context.Context, inputRoot digest.Digest, cmd *repb.
 func (r *Roots) Open() int64 { return r.prepared.Load() - r.closed.Load() }
 
 type root struct {
-	roots  *Roots
-	source string
-	once   sync.Once
+	roots       *Roots
+	source      string
+	once        sync.Once
+	scratchOnce sync.Once
+	scratch     string
 }
 
 func (r *root) Mounts(target string) []sandbox.Mount {
@@ -160,8 +162,26 @@ func (r *root) CollectOutputs(ctx context.Context, cmd *repb.Command, res *repb.
 	return nil
 }
 
+// ScratchDir makes a temporary directory on first use; Close removes it.
+func (r *root) ScratchDir() string {
+	r.scratchOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "executortest-scratch-")
+		if err != nil {
+			panic(err)
+		}
+		r.scratch = dir
+	})
+	return r.scratch
+}
+
 func (r *root) Close() error {
-	r.once.Do(func() { r.roots.closed.Add(1) })
+	r.once.Do(func() {
+		r.roots.closed.Add(1)
+		r.scratchOnce.Do(func() {})
+		if r.scratch != "" {
+			_ = os.RemoveAll(r.scratch)
+		}
+	})
 	return nil
 }
 
