@@ -20,6 +20,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/actiond/actiond/go/cas"
@@ -282,7 +283,7 @@ func (c *Cache) missing(ctx context.Context, r *repb.ActionResult) ([]digest.Dig
 		}
 		seenTree[td] = true
 		od := r.GetOutputDirectories()[i]
-		files, dirs, err := c.treeFiles(ctx, td, od.GetPath())
+		files, dirs, root, err := c.treeFiles(ctx, td, od.GetPath())
 		if rpcstatus.Code(err) == codes.NotFound {
 			// Evicted between FindMissing and the read.
 			ds = append(ds, td)
@@ -292,7 +293,10 @@ func (c *Cache) missing(ctx context.Context, r *repb.ActionResult) ([]digest.Dig
 			return nil, err
 		}
 		ds = append(ds, files...)
-		if od.GetRootDirectoryDigest() != nil {
+		if rd := od.GetRootDirectoryDigest(); rd != nil {
+			if d, _ := digest.FromProto(rd); d != root {
+				return nil, rpcstatus.Newf(codes.InvalidArgument, "output directory %q: root_directory_digest %s is not the digest %s of its Tree's root", od.GetPath(), d, root)
+			}
 			// The client may walk the Directories instead of the Tree.
 			ds = append(ds, dirs...)
 		}
@@ -300,33 +304,64 @@ func (c *Cache) missing(ctx context.Context, r *repb.ActionResult) ([]digest.Dig
 	return c.store.FindMissing(ctx, ds), nil
 }
 
-// treeFiles returns the digests of every file in the Tree blob td and of
-// every Directory below its root.
-func (c *Cache) treeFiles(ctx context.Context, td digest.Digest, path string) (files, subdirs []digest.Digest, err error) {
+// treeFiles returns the digests of every file in the Tree blob td, of
+// every Directory below its root, and of the root Directory as encoded in
+// the Tree (the bytes themselves: re-encoding need not reproduce them).
+func (c *Cache) treeFiles(ctx context.Context, td digest.Digest, path string) (files, subdirs []digest.Digest, root digest.Digest, err error) {
 	data, err := c.store.ReadAll(ctx, td, MaxTreeBytes)
 	if err != nil {
-		return nil, nil, rpcstatus.Wrapf(err, "output directory %q: reading tree %s", path, td)
+		return nil, nil, root, rpcstatus.Wrapf(err, "output directory %q: reading tree %s", path, td)
 	}
 	tree := &repb.Tree{}
 	if err := proto.Unmarshal(data, tree); err != nil {
-		return nil, nil, rpcstatus.Newf(codes.InvalidArgument, "output directory %q: tree %s is not a valid Tree: %v", path, td, err)
+		return nil, nil, root, rpcstatus.Newf(codes.InvalidArgument, "output directory %q: tree %s is not a valid Tree: %v", path, td, err)
 	}
+	root = digest.OfBytes(rootBytes(data))
 	dirs := append([]*repb.Directory{tree.GetRoot()}, tree.GetChildren()...)
 	for _, dir := range dirs {
 		for _, f := range dir.GetFiles() {
 			d, err := digest.FromProto(f.GetDigest())
 			if err != nil {
-				return nil, nil, rpcstatus.Wrapf(err, "output directory %q: tree %s: file %q", path, td, f.GetName())
+				return nil, nil, root, rpcstatus.Wrapf(err, "output directory %q: tree %s: file %q", path, td, f.GetName())
 			}
 			files = append(files, d)
 		}
 		for _, sub := range dir.GetDirectories() {
 			d, err := digest.FromProto(sub.GetDigest())
 			if err != nil {
-				return nil, nil, rpcstatus.Wrapf(err, "output directory %q: tree %s: directory %q", path, td, sub.GetName())
+				return nil, nil, root, rpcstatus.Wrapf(err, "output directory %q: tree %s: directory %q", path, td, sub.GetName())
 			}
 			subdirs = append(subdirs, d)
 		}
 	}
-	return files, subdirs, nil
+	return files, subdirs, root, nil
+}
+
+// rootBytes returns the encoded root Directory of a valid Tree message:
+// its field 1, or all of them concatenated, which encodes the message they
+// merge into (an absent root is the empty Directory).
+func rootBytes(tree []byte) []byte {
+	var root []byte
+	for len(tree) > 0 {
+		num, typ, n := protowire.ConsumeTag(tree)
+		if n < 0 {
+			break
+		}
+		tree = tree[n:]
+		if num == 1 && typ == protowire.BytesType {
+			v, m := protowire.ConsumeBytes(tree)
+			if m < 0 {
+				break
+			}
+			root = append(root, v...)
+			tree = tree[m:]
+			continue
+		}
+		m := protowire.ConsumeFieldValue(num, typ, tree)
+		if m < 0 {
+			break
+		}
+		tree = tree[m:]
+	}
+	return root
 }

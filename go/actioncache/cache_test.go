@@ -218,6 +218,11 @@ func TestPutInvalid(t *testing.T) {
 		{"negative size", actionDigest("x"), &repb.ActionResult{StdoutDigest: &repb.Digest{Hash: good.Hash, SizeBytes: -1}}, codes.InvalidArgument},
 		{"output directory without tree", actionDigest("x"), &repb.ActionResult{OutputDirectories: []*repb.OutputDirectory{{Path: "d"}}}, codes.InvalidArgument},
 		{"tree blob not a Tree", actionDigest("x"), &repb.ActionResult{OutputDirectories: []*repb.OutputDirectory{{Path: "d", TreeDigest: notATree.Proto()}}}, codes.InvalidArgument},
+		{"root directory digest not the tree's root", actionDigest("x"), func() *repb.ActionResult {
+			r, _ := e.result(t)
+			r.OutputDirectories[0].RootDirectoryDigest = e.put(t, []byte("some other blob"), false).Proto()
+			return r
+		}(), codes.InvalidArgument},
 		{"tree with bad file digest", actionDigest("x"), &repb.ActionResult{OutputDirectories: []*repb.OutputDirectory{{Path: "d", TreeDigest: badTree.Proto()}}}, codes.InvalidArgument},
 		{"too large", actionDigest("x"), &repb.ActionResult{StdoutRaw: bytes.Repeat([]byte("x"), actioncache.MaxResultBytes+1)}, codes.ResourceExhausted},
 		{"valid", actionDigest("x"), &repb.ActionResult{OutputFiles: []*repb.OutputFile{{Path: "a", Digest: good.Proto()}}}, codes.OK},

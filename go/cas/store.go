@@ -89,6 +89,7 @@ type Store struct {
 	// settling is set while settle runs.
 	unsettled []unsettledExec
 	settling  bool
+	settlers  sync.WaitGroup // the settle goroutine, while it runs
 
 	// installMu serialises the installs of blobs whose keys share a first
 	// byte, so a rename need not hold mu (see install).
@@ -379,10 +380,12 @@ func (s *Store) Stats() Stats {
 	}
 }
 
-// Close releases the store. Blobs and Writers still open keep working on
-// their files (a commit after Close flushes through a descriptor of its
-// own); nothing is deleted.
+// Close releases the store. It first waits for the background check of
+// new executable variants (which drops one whose flush failed); after that
+// nothing is deleted. Blobs and Writers still open keep working on their
+// files (a commit after Close flushes through a descriptor of its own).
 func (s *Store) Close() error {
+	s.settlers.Wait()
 	s.baseMu.Lock()
 	defer s.baseMu.Unlock()
 	if s.baseDir == nil {
@@ -1105,6 +1108,9 @@ func (s *Store) LinkExecutables(ctx context.Context, ds []digest.Digest) (paths 
 		return nil, nil, err
 	}
 	for i, d := range ds {
+		if err := ctx.Err(); err != nil {
+			return fail(rpcstatus.FromContext(ctx))
+		}
 		e, err := s.pinDigest(d)
 		if rpcstatus.Code(err) == codes.NotFound {
 			continue
@@ -1114,19 +1120,29 @@ func (s *Store) LinkExecutables(ctx context.Context, ds []digest.Digest) (paths 
 		}
 		unpins[i] = s.unpinFunc(e)
 		s.mu.Lock()
-		dur, made := e.execDur, e.hasExec
-		if !made {
+		exists := e.hasExec
+		if !exists {
 			err = s.reserveLocked(d, d.Size)
 		}
 		s.mu.Unlock()
 		if err != nil {
 			return fail(err)
 		}
-		if !made {
-			if dur, err = s.makeExec(d, e); err != nil {
-				s.unreserve(d.Size)
-				return fail(rpcstatus.Wrapf(err, "blob %s: making executable copy", d))
+		if exists {
+			continue
+		}
+		dur, made, err := s.makeExec(d, e)
+		if err != nil {
+			s.unreserve(d.Size)
+			if rpcstatus.Code(err) == codes.NotFound {
+				// Dropped as damaged meanwhile: missing, like an absent blob.
+				unpins[i]()
+				unpins[i] = nil
+				continue
 			}
+			return fail(rpcstatus.Wrapf(err, "blob %s: making executable copy", d))
+		}
+		if made {
 			s.settleLater(e, dur)
 		}
 	}
@@ -1139,6 +1155,13 @@ func (s *Store) LinkExecutables(ctx context.Context, ds []digest.Digest) (paths 
 	return paths, unpins, nil
 }
 
+// FlushFailures counts the filesystem flushes that failed since the store
+// opened. Files written before a failure may have lost their bytes: blobs
+// are then dropped and their writers told, and so are executable variants,
+// which LinkExecutables hands out before their flush; a caller keeping
+// links to variants should stop using those made before the count changed.
+func (s *Store) FlushFailures() int64 { return s.syncer.failureEpoch() }
+
 // settleLater queues e's new executable variant, whose durability state is
 // dur, for settle, starting it unless it runs.
 func (s *Store) settleLater(e *entry, dur *durability) {
@@ -1146,6 +1169,9 @@ func (s *Store) settleLater(e *entry, dur *durability) {
 	s.unsettled = append(s.unsettled, unsettledExec{e, dur})
 	start := !s.settling
 	s.settling = true
+	if start {
+		s.settlers.Add(1)
+	}
 	s.mu.Unlock()
 	if start {
 		go s.settle()
@@ -1154,9 +1180,11 @@ func (s *Store) settleLater(e *entry, dur *durability) {
 
 // settle waits, in the background, for flushes covering the queued
 // executable variants and drops each whose flush failed, so that a failed
-// writeback cannot leave one with lost bytes for later actions. Like the
-// group syncer it runs only while there is work: no goroutine outlives it.
+// writeback cannot leave one with lost bytes for later actions (trees that
+// link one already watch FlushFailures). Like the group syncer it runs only
+// while there is work; Close waits for it.
 func (s *Store) settle() {
+	defer s.settlers.Done()
 	for {
 		s.mu.Lock()
 		batch := s.unsettled
@@ -1193,46 +1221,49 @@ func (s *Store) dropExec(e *entry, dur *durability) func() {
 }
 
 // makeExec creates the executable variant of the pinned entry e and returns
-// its durability state for awaitExec. On success the reservation of d.Size
-// bytes is used up.
-func (s *Store) makeExec(d digest.Digest, e *entry) (*durability, error) {
+// its durability state, and whether this call made it (rather than a
+// concurrent one). On success the reservation of d.Size bytes is used up.
+func (s *Store) makeExec(d digest.Digest, e *entry) (dur *durability, made bool, err error) {
 	epoch := s.syncer.failureEpoch()
 	src, err := os.Open(s.Path(d))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, rpcstatus.Newf(codes.NotFound, "blob %s not found (its file is gone)", d)
+	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer src.Close()
 	t, err := s.createTemp()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if err := cloneFile(t, src); err != nil {
 		if _, err := io.Copy(t, src); err != nil {
 			_ = t.Close()
 			_ = os.Remove(t.Name())
-			return nil, err
+			return nil, false, err
 		}
 	}
 	if fi, err := t.Stat(); err != nil || fi.Size() != d.Size {
 		_ = t.Close()
 		_ = os.Remove(t.Name())
-		return nil, rpcstatus.Newf(codes.Internal, "copy has the wrong size")
+		return nil, false, rpcstatus.Newf(codes.Internal, "copy has the wrong size")
 	}
 	if err := s.finishTemp(t, execMode); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.index[e.key] != e {
 		// Dropped as damaged meanwhile.
 		_ = os.Remove(t.Name())
-		return nil, rpcstatus.Newf(codes.NotFound, "blob %s not found", d)
+		return nil, false, rpcstatus.Newf(codes.NotFound, "blob %s not found", d)
 	}
 	if e.hasExec {
 		// Another caller made the variant first.
 		s.reserved -= d.Size
 		_ = os.Remove(t.Name())
-		return e.execDur, nil
+		return e.execDur, false, nil
 	}
 	err = ensureShard(&s.execShards, d.Hash, s.execPath(d))
 	if err == nil {
@@ -1240,11 +1271,11 @@ func (s *Store) makeExec(d digest.Digest, e *entry) (*durability, error) {
 	}
 	if err != nil {
 		_ = os.Remove(t.Name())
-		return nil, err
+		return nil, false, err
 	}
 	e.hasExec = true
 	e.execDur = &durability{epoch: epoch, pending: true}
 	s.reserved -= d.Size
 	s.bytes += d.Size
-	return e.execDur, nil
+	return e.execDur, true, nil
 }

@@ -629,6 +629,46 @@ func mustLinkExecutable(t *testing.T, s *cas.Store, d digest.Digest) (func(), st
 	return unpin, p
 }
 
+// TestLinkExecutables makes variants of several blobs in one call: absent
+// blobs, and blobs whose file vanished from disk, come back as "" without
+// failing the others, and their reservations are given back.
+func TestLinkExecutables(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir(), 1<<20)
+	a := mustPut(t, s, []byte("#!/bin/sh\necho a\n"))
+	gone := mustPut(t, s, []byte("#!/bin/sh\necho gone\n"))
+	b := mustPut(t, s, []byte("#!/bin/sh\necho b\n"))
+	absent := digest.OfBytes([]byte("never stored"))
+	if err := os.Remove(s.Path(gone)); err != nil {
+		t.Fatal(err)
+	}
+	ds := []digest.Digest{a, absent, gone, b, a}
+	paths, unpins, err := s.LinkExecutables(ctx, ds)
+	if err != nil {
+		t.Fatalf("LinkExecutables = %v", err)
+	}
+	for i, d := range ds {
+		wantMissing := d == absent || d == gone
+		if got := paths[i] == ""; got != wantMissing || (unpins[i] == nil) != wantMissing {
+			t.Errorf("%d (%s): path %q, unpin set %v; want missing %v", i, d, paths[i], unpins[i] != nil, wantMissing)
+			continue
+		}
+		if wantMissing {
+			continue
+		}
+		fi, err := os.Stat(paths[i])
+		if err != nil || fi.Mode().Perm() != 0o555 || fi.Size() != d.Size {
+			t.Errorf("%d: variant %v, %v; want a 0555 file of %d bytes", i, fi, err, d.Size)
+		}
+		unpins[i]()
+	}
+	// The reservation for the vanished blob's variant was given back; the
+	// two variants count like blobs.
+	if st, want := s.Stats(), a.Size+gone.Size+b.Size+a.Size+b.Size; st.Reserved != 0 || st.Bytes != want {
+		t.Errorf("Stats() = %+v; want Reserved 0 and Bytes %d", st, want)
+	}
+}
+
 func TestLinkExecutable(t *testing.T) {
 	ctx := context.Background()
 	s := open(t, t.TempDir(), 250)

@@ -20,6 +20,9 @@ type BlobStore interface {
 	Pin(ctx context.Context, d digest.Digest) (unpin func(), err error)
 	// Path is the file holding d's bytes (mode 0444), a source for hard links.
 	Path(d digest.Digest) string
+	// FlushFailures counts the store's failed filesystem flushes: after
+	// one, a variant LinkExecutables returned may have lost its bytes.
+	FlushFailures() int64
 	// LinkExecutables returns pinned 0555 variants of ds for hard links,
 	// paths[i] "" (and unpins[i] nil) for a blob the store does not hold.
 	LinkExecutables(ctx context.Context, ds []digest.Digest) (paths []string, unpins []func(), err error)

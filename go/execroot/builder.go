@@ -190,6 +190,7 @@ func New(ctx context.Context, opts Options) (*Builder, error) {
 		maxBytes:   orDefault(opts.MaxCacheBytes, DefaultMaxCacheBytes),
 		trash:      filepath.Join(wd, tmpDir),
 		seq:        &b.seq,
+		failures:   opts.Store.FlushFailures,
 	}
 	start := time.Now()
 	if err := os.MkdirAll(wd, 0o700); err != nil {

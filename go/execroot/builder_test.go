@@ -91,6 +91,50 @@ func TestPrepareMaterializes(t *testing.T) {
 	}
 }
 
+// TestFlushFailureRetiresCachedTrees: a tree built before a filesystem
+// flush failed may link an executable variant whose bytes were lost, so the
+// next Prepare builds the lower tree and the directory-cache tree anew
+// (while a root still using the old tree keeps it until it closes), and
+// the old trees leave the disk.
+func TestFlushFailureRetiresCachedTrees(t *testing.T) {
+	s := newStore(t)
+	var ents []ent
+	for i := range 40 { // enough files for a directory-cache bind
+		ents = append(ents, ent{path: fmt.Sprintf("lib/f%02d", i), content: fmt.Sprint(i), exec: true})
+	}
+	root := putTree(t, s, append(ents, ent{path: "main", content: "main", exec: true}))
+	b := newBuilder(t, s, nil)
+	cmd := &repb.Command{OutputFiles: []string{"out"}}
+	r1 := prepare(t, b, root, cmd)
+	r1.Close()
+	treePins := s.pinned()         // of the cached lower and directory-cache trees
+	r2 := prepare(t, b, root, cmd) // held across the failure
+	if st := b.Stats(); st.RootHits != 1 || st.DirHits != 1 {
+		t.Fatalf("stats before the failure: %+v; want the trees reused once", st)
+	}
+	oldLower := lowerOf(r2)
+	s.failedFlushes.Add(1)
+	r3 := prepare(t, b, root, cmd)
+	if st := b.Stats(); st.RootMisses != 2 || st.DirMisses != 2 {
+		t.Errorf("stats after the failure: %+v; want the lower and directory-cache trees built again", st)
+	}
+	if lowerOf(r3) == oldLower {
+		t.Errorf("Prepare after a failed flush reused lower tree %s", oldLower)
+	}
+	if _, err := os.Stat(oldLower); err != nil {
+		t.Errorf("old lower tree in use by another root: %v; want it kept until that root closes", err)
+	}
+	r2.Close()
+	r3.Close()
+	b.Close()
+	if _, err := os.Stat(oldLower); !os.IsNotExist(err) {
+		t.Errorf("old lower tree %s after its last root closed: %v; want it removed", oldLower, err)
+	}
+	if n := s.pinned(); n != treePins {
+		t.Errorf("%d pins left; want %d, those of the new trees alone", n, treePins)
+	}
+}
+
 func TestPrepareCachesRoots(t *testing.T) {
 	s := newStore(t)
 	root := putTree(t, s, []ent{{path: "a/f", content: "f"}, {path: "b", content: "b"}})

@@ -25,6 +25,9 @@ type entry struct {
 	unpins []func()      // CAS pins held for the entry's lifetime
 	bytes  int64         // bytes of the CAS blobs it pins
 	elem   *list.Element // in cache.lru while refs == 0
+	// epoch is the store's flush failure count when the build began; the
+	// entry is retired once it changes (see cache.failures).
+	epoch int64
 }
 
 // cache holds entries, builds each at most once at a time, and evicts
@@ -39,6 +42,12 @@ type cache struct {
 	maxBytes   int64
 	trash      string // directory for evicted trees awaiting removal
 	seq        *seqGen
+	// failures returns the store's count of failed flushes. A tree built
+	// before a failure may link an executable variant whose bytes the
+	// failure lost (variants are used before their flush), so it is not
+	// handed out again; failures are rare, so all such trees go.
+	failures func() int64
+	retired  []*entry // unreferenced retired entries awaiting drop
 
 	hits, misses, evictions uint64
 }
@@ -63,8 +72,13 @@ func cancelled(err error) bool {
 }
 
 func (c *cache) acquireOnce(ctx context.Context, key string, build func() (string, []func(), int64, error)) (*entry, bool, error) {
+	epoch := c.failures()
 	c.mu.Lock()
 	e, ok := c.entries[key]
+	if ok && e.epoch != epoch && isClosed(e.ready) {
+		c.retireLocked(e)
+		ok = false
+	}
 	if ok {
 		e.refs++
 		if e.elem != nil {
@@ -85,7 +99,7 @@ func (c *cache) acquireOnce(ctx context.Context, key string, build func() (strin
 		}
 		return e, true, nil
 	}
-	e = &entry{key: key, refs: 1, ready: make(chan struct{})}
+	e = &entry{key: key, refs: 1, ready: make(chan struct{}), epoch: epoch}
 	c.entries[key] = e
 	c.misses++
 	c.mu.Unlock()
@@ -108,22 +122,51 @@ func (c *cache) acquireOnce(ctx context.Context, key string, build func() (strin
 	return e, false, nil
 }
 
-// release drops a reference; an unreferenced entry becomes evictable.
+// release drops a reference; an unreferenced entry becomes evictable, or is
+// removed at once when it was retired meanwhile.
 func (c *cache) release(e *entry) {
 	c.mu.Lock()
 	e.refs--
-	if e.refs == 0 && e.err == nil && c.entries[e.key] == e {
+	var victims []*entry
+	switch {
+	case e.refs > 0 || e.err != nil:
+	case c.entries[e.key] == e:
 		e.elem = c.lru.PushFront(e)
+	default: // retired
+		victims = append(victims, e)
 	}
-	victims := c.evictLocked()
+	victims = append(victims, c.evictLocked()...)
 	c.mu.Unlock()
 	c.drop(victims)
+}
+
+// retireLocked takes a built entry out of the cache so that the next
+// acquire of its key builds it anew. An unreferenced one is removed when
+// the next release or eviction drops; a referenced one on its last release.
+func (c *cache) retireLocked(e *entry) {
+	delete(c.entries, e.key)
+	c.bytes -= e.bytes
+	if e.elem != nil {
+		c.lru.Remove(e.elem)
+		e.elem = nil
+		c.retired = append(c.retired, e)
+	}
+}
+
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // evictLocked unlinks victims from the cache; drop removes them from disk
 // after the lock is released.
 func (c *cache) evictLocked() []*entry {
-	var victims []*entry
+	victims := c.retired
+	c.retired = nil
 	for (len(c.entries) > c.maxEntries || c.bytes > c.maxBytes) && c.lru.Len() > 0 {
 		e := c.lru.Remove(c.lru.Back()).(*entry)
 		e.elem = nil

@@ -31,7 +31,7 @@ type materializer struct {
 
 // pinAll pins every blob the tree (minus skipped subtrees) links, collecting
 // every absent blob, and records each blob's link source. Executable
-// variants are made together, so that they wait for one flush.
+// variants are made in one call.
 func (m *materializer) pinAll(ctx context.Context, d digest.Digest) (missing []digest.Digest, err error) {
 	var execs []digest.Digest
 	if missing, err = m.pinPlain(ctx, d, "", &execs); err != nil {

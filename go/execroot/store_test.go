@@ -19,7 +19,12 @@ type testStore struct {
 	mu    sync.Mutex
 	pins  int
 	reads atomic.Int64
+	// failedFlushes is added to the store's FlushFailures, standing in for
+	// a failed filesystem flush.
+	failedFlushes atomic.Int64
 }
+
+func (s *testStore) FlushFailures() int64 { return s.Store.FlushFailures() + s.failedFlushes.Load() }
 
 func (s *testStore) ReadAll(ctx context.Context, d digest.Digest, limit int64) ([]byte, error) {
 	s.reads.Add(1)

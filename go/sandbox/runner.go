@@ -277,6 +277,8 @@ wait:
 			return Result{}, fmt.Errorf("wait for sandbox init: %w", waitErr)
 		}
 	} else {
+		// Close waits for this; it may only be called once every Run
+		// returned, so the Add cannot race with its Wait.
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()

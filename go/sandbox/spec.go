@@ -113,8 +113,9 @@ type Timings struct {
 	Setup time.Duration
 	// Run is from the start of the command until it exited.
 	Run time.Duration
-	// Teardown is from the command's exit until the sandbox was gone:
-	// killing and reaping what it left behind, and the kernel's unmounting
-	// and freeing of its namespaces, which the init's exit waits for.
+	// Teardown is from the command's exit until Run had the init's last
+	// report: killing and reaping what the command left behind. The
+	// kernel's unmounting and freeing of the namespaces follow in the
+	// background, untimed.
 	Teardown time.Duration
 }
