@@ -11,8 +11,8 @@ import (
 )
 
 // actionDirs hands out per-action directories (each holding an empty upper
-// and work dir for the overlay and a private scratch dir for the caller's
-// own files) and removes them after use, both off the
+// and work dir for the overlay, and room for the caller's own files) and
+// removes them after use, both off the
 // critical path: creating and removing directories is the dominant cost of
 // a warm Prepare and Close (an ext4 mkdir takes from 30 µs to milliseconds
 // on a busy disk), so a goroutine keeps a few ready and another removes
@@ -98,7 +98,7 @@ func (a *actionDirs) make() (string, error) {
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return "", rpcstatus.Newf(codes.Internal, "create action directory: %v", err)
 	}
-	for _, sub := range []string{"upper", "work", "scratch"} {
+	for _, sub := range []string{"upper", "work"} {
 		if err := os.Mkdir(filepath.Join(dir, sub), 0o755); err != nil {
 			return "", rpcstatus.Newf(codes.Internal, "create action directory: %v", err)
 		}

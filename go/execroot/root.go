@@ -53,10 +53,12 @@ func (r *Root) Mounts(target string) []sandbox.Mount {
 	return ms
 }
 
-// ScratchDir is an empty directory private to the daemon, on the CAS's
-// file system, for the caller's own files of the action (stdout and stderr,
-// so that storing them is a rename). It goes with Close.
-func (r *Root) ScratchDir() string { return filepath.Join(r.dir, "scratch") }
+// ScratchDir is a directory private to the daemon, on the CAS's file
+// system, for the caller's own files of the action (stdout and stderr, so
+// that storing them is a rename); the names upper and work are taken. It
+// goes with Close. (It is the per-action directory itself: every inode
+// counts where inode allocation is slow, as on ext4 without a journal.)
+func (r *Root) ScratchDir() string { return r.dir }
 
 // Close removes the per-action directories and releases the cached trees
 // (which may then be evicted) and, with them, their CAS pins. No process may
