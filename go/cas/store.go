@@ -35,9 +35,9 @@ type Options struct {
 	// the blob is renamed into place, on top of the shared filesystem flush
 	// after the rename. It costs one disk flush per blob again, and is only
 	// needed on filesystems that may commit a file's size before its data
-	// (ext4 mounted data=writeback, or filesystems this package does not
-	// know): Open turns it on by itself for filesystems other than ext4,
-	// xfs, btrfs and tmpfs, and always on macOS.
+	// (ext4 without a journal or mounted data=writeback, or filesystems this
+	// package does not know): Open turns it on by itself for all but ext4
+	// with an ordered journal, xfs, btrfs and tmpfs, and always on macOS.
 	StrictFsync bool
 }
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -82,9 +84,11 @@ const strictFsyncRequired = false
 // filesystemOrdersData reports the type of the filesystem holding path and
 // whether it is one on which a file renamed into place before its data is
 // flushed can, after a crash, be short or empty but never show garbage
-// within its size (see Store.install): ext4 (in its default data=ordered
-// mode), xfs and btrfs, which all update the on-disk size only once the data
-// it covers is written, and tmpfs, which has nothing to lose to a crash.
+// within its size (see Store.install): ext4 with a journal in data=ordered
+// (the default) or data=journal mode, xfs and btrfs, which all update the
+// on-disk size only once the data it covers is written, and tmpfs, which
+// has nothing to lose to a crash. ext4 without a journal (and ext2) orders
+// nothing, nor does data=writeback.
 func filesystemOrdersData(path string) (string, bool) {
 	var st unix.Statfs_t
 	if err := unix.Statfs(path, &st); err != nil {
@@ -92,7 +96,8 @@ func filesystemOrdersData(path string) (string, bool) {
 	}
 	switch uint32(st.Type) {
 	case unix.EXT4_SUPER_MAGIC: // also ext2 and ext3
-		return "ext4", true
+		mode := ext4DataMode(path)
+		return "ext4 (" + mode + ")", mode == "data=ordered" || mode == "data=journal"
 	case unix.XFS_SUPER_MAGIC:
 		return "xfs", true
 	case unix.BTRFS_SUPER_MAGIC:
@@ -101,4 +106,38 @@ func filesystemOrdersData(path string) (string, bool) {
 		return "tmpfs", true
 	}
 	return fmt.Sprintf("type %#x", st.Type), false
+}
+
+// ext4DataMode returns the data= mode of the ext4 filesystem holding path
+// from /proc/fs/ext4/<device>/options, which names one only when the
+// filesystem has a journal: "no journal" when it names none, "unknown" when
+// the options cannot be read.
+func ext4DataMode(path string) string {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return "unknown"
+	}
+	uevent, err := os.ReadFile(fmt.Sprintf("/sys/dev/block/%d:%d/uevent", unix.Major(st.Dev), unix.Minor(st.Dev)))
+	if err != nil {
+		return "unknown"
+	}
+	var dev string
+	for _, line := range strings.Split(string(uevent), "\n") {
+		if v, ok := strings.CutPrefix(line, "DEVNAME="); ok {
+			dev = v
+		}
+	}
+	if dev == "" || strings.Contains(dev, "/") {
+		return "unknown"
+	}
+	options, err := os.ReadFile(filepath.Join("/proc/fs/ext4", dev, "options"))
+	if err != nil {
+		return "unknown"
+	}
+	for _, line := range strings.Split(string(options), "\n") {
+		if strings.HasPrefix(line, "data=") {
+			return line
+		}
+	}
+	return "no journal"
 }
