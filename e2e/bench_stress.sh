@@ -196,7 +196,7 @@ $(printf '%s\n' "${rows[@]}")
 
 ### actiond per-action stage times (ms, p50 / p95, all reported rounds)
 
-From the daemon's \`action done\` log lines. run is the command from its exec to its exit; teardown is the sandbox's end after that (reaping, unmounting, namespaces); overhead = total − run.
+From the daemon's \`action done\` log lines. run is the command from its exec to its exit; teardown is killing and reaping what it left (its namespaces are freed afterwards, off the critical path); overhead = total − run.
 
 | Run | Actions | queue | input | setup | run | teardown | output | total | overhead |
 |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
