@@ -185,6 +185,12 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 			slog.String("root", base), slog.String("filesystem", fsType))
 	}
 	start := time.Now()
+	if s.strict {
+		if err := s.dropUntrustedVariants(); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	if err := s.scan(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -386,14 +392,69 @@ func (s *Store) Stats() Stats {
 // files (a commit after Close flushes through a descriptor of its own).
 func (s *Store) Close() error {
 	s.settlers.Wait()
+	var markErr error
+	if s.strict {
+		markErr = s.markVariantsClean()
+	}
 	s.baseMu.Lock()
 	defer s.baseMu.Unlock()
 	if s.baseDir == nil {
-		return nil
+		return markErr
 	}
 	err := s.baseDir.Close()
 	s.baseDir = nil
+	if err == nil {
+		err = markErr
+	}
 	return err
+}
+
+// variantsCleanMarker, in the store's directory, says that the executable
+// variants on disk were all flushed when the last process closed the store.
+// Only strict mode uses it: there a variant is not fdatasynced (it is a copy
+// of a durable blob, and a flush per input file made cold input trees slow),
+// so after a crash, on a filesystem that does not order data before sizes,
+// a variant could hold garbage within its size; without the marker Open
+// removes them all.
+const variantsCleanMarker = "variants-clean"
+
+// dropUntrustedVariants removes the executable variants unless the last
+// Close marked them clean, and removes the marker either way, so that a
+// crash from now on leaves none; Open's flush makes that removal durable
+// before any new variant is made.
+func (s *Store) dropUntrustedVariants() error {
+	marker := filepath.Join(s.base, variantsCleanMarker)
+	err := os.Remove(marker)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return rpcstatus.Wrapf(err, "cas: removing %s", marker)
+	}
+	if err := os.RemoveAll(s.execDir); err != nil {
+		return rpcstatus.Wrapf(err, "cas: removing executable variants not known to be on disk")
+	}
+	if err := os.MkdirAll(s.execDir, 0o755); err != nil {
+		return rpcstatus.Wrapf(err, "cas: creating store directories")
+	}
+	return nil
+}
+
+// markVariantsClean flushes the filesystem, so that every variant is on
+// disk, then writes variantsCleanMarker and flushes again.
+func (s *Store) markVariantsClean() error {
+	if err := s.flush(); err != nil {
+		return rpcstatus.Wrapf(err, "cas: flushing executable variants")
+	}
+	marker := filepath.Join(s.base, variantsCleanMarker)
+	if err := os.WriteFile(marker, nil, 0o644); err != nil {
+		return rpcstatus.Wrapf(err, "cas: writing %s", marker)
+	}
+	if err := s.flush(); err != nil {
+		_ = os.Remove(marker)
+		return rpcstatus.Wrapf(err, "cas: flushing %s", marker)
+	}
+	return nil
 }
 
 // flush is the groupSyncer's flush: syncfs on the store's directory, which
@@ -671,8 +732,18 @@ func (s *Store) createTemp() (*os.File, error) {
 // finishTemp sets a complete temp file's mode and closes it, writing its
 // bytes to disk first in strict mode. On error the file is removed.
 func (s *Store) finishTemp(f *os.File, mode os.FileMode) error {
+	return s.finishTempSync(f, mode, s.strict)
+}
+
+// finishTempUnsynced is finishTemp without the strict mode fdatasync, for
+// executable variants (see variantsCleanMarker).
+func (s *Store) finishTempUnsynced(f *os.File, mode os.FileMode) error {
+	return s.finishTempSync(f, mode, false)
+}
+
+func (s *Store) finishTempSync(f *os.File, mode os.FileMode, sync bool) error {
 	err := f.Chmod(mode)
-	if err == nil && s.strict {
+	if err == nil && sync {
 		err = datasync(f)
 	}
 	if cerr := f.Close(); err == nil {
@@ -1249,7 +1320,7 @@ func (s *Store) makeExec(d digest.Digest, e *entry) (dur *durability, made bool,
 		_ = os.Remove(t.Name())
 		return nil, false, rpcstatus.Newf(codes.Internal, "copy has the wrong size")
 	}
-	if err := s.finishTemp(t, execMode); err != nil {
+	if err := s.finishTempUnsynced(t, execMode); err != nil {
 		return nil, false, err
 	}
 	s.mu.Lock()
