@@ -276,29 +276,43 @@ func (c *Cache) missing(ctx context.Context, r *repb.ActionResult) ([]digest.Dig
 	for _, d := range treeMissing {
 		absent[d] = true
 	}
-	seenTree := make(map[digest.Digest]bool, len(trees))
+	type readTree struct {
+		files, dirs []digest.Digest
+		root        digest.Digest
+		filesAdded  bool
+	}
+	read := make(map[digest.Digest]*readTree, len(trees))
 	for i, td := range trees {
-		if absent[td] || seenTree[td] {
+		if absent[td] {
 			continue
 		}
-		seenTree[td] = true
 		od := r.GetOutputDirectories()[i]
-		files, dirs, root, err := c.treeFiles(ctx, td, od.GetPath())
-		if rpcstatus.Code(err) == codes.NotFound {
-			// Evicted between FindMissing and the read.
-			ds = append(ds, td)
-			continue
+		t := read[td]
+		if t == nil {
+			files, dirs, root, err := c.treeFiles(ctx, td, od.GetPath())
+			if rpcstatus.Code(err) == codes.NotFound {
+				// Evicted between FindMissing and the read.
+				ds = append(ds, td)
+				absent[td] = true
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			t = &readTree{files: files, dirs: dirs, root: root}
+			read[td] = t
 		}
-		if err != nil {
-			return nil, err
+		if !t.filesAdded {
+			ds = append(ds, t.files...)
+			t.filesAdded = true
 		}
-		ds = append(ds, files...)
+		// Every output directory naming this Tree gets its own check.
 		if rd := od.GetRootDirectoryDigest(); rd != nil {
-			if d, _ := digest.FromProto(rd); d != root {
-				return nil, rpcstatus.Newf(codes.InvalidArgument, "output directory %q: root_directory_digest %s is not the digest %s of its Tree's root", od.GetPath(), d, root)
+			if d, _ := digest.FromProto(rd); d != t.root {
+				return nil, rpcstatus.Newf(codes.InvalidArgument, "output directory %q: root_directory_digest %s is not the digest %s of its Tree's root", od.GetPath(), d, t.root)
 			}
 			// The client may walk the Directories instead of the Tree.
-			ds = append(ds, dirs...)
+			ds = append(ds, t.dirs...)
 		}
 	}
 	return c.store.FindMissing(ctx, ds), nil

@@ -218,6 +218,14 @@ func TestPutInvalid(t *testing.T) {
 		{"negative size", actionDigest("x"), &repb.ActionResult{StdoutDigest: &repb.Digest{Hash: good.Hash, SizeBytes: -1}}, codes.InvalidArgument},
 		{"output directory without tree", actionDigest("x"), &repb.ActionResult{OutputDirectories: []*repb.OutputDirectory{{Path: "d"}}}, codes.InvalidArgument},
 		{"tree blob not a Tree", actionDigest("x"), &repb.ActionResult{OutputDirectories: []*repb.OutputDirectory{{Path: "d", TreeDigest: notATree.Proto()}}}, codes.InvalidArgument},
+		{"second directory with the same tree and a wrong root directory digest", actionDigest("x"), func() *repb.ActionResult {
+			r, _ := e.result(t)
+			second := proto.Clone(r.OutputDirectories[0]).(*repb.OutputDirectory)
+			second.Path = "out/dir2"
+			second.RootDirectoryDigest = e.put(t, []byte("yet another blob"), false).Proto()
+			r.OutputDirectories = append(r.OutputDirectories, second)
+			return r
+		}(), codes.InvalidArgument},
 		{"root directory digest not the tree's root", actionDigest("x"), func() *repb.ActionResult {
 			r, _ := e.result(t)
 			r.OutputDirectories[0].RootDirectoryDigest = e.put(t, []byte("some other blob"), false).Proto()

@@ -90,6 +90,15 @@ type Store struct {
 	unsettled []unsettledExec
 	settling  bool
 	settlers  sync.WaitGroup // the settle goroutine, while it runs
+	// closing is set (under mu) when Close begins; makers counts the
+	// LinkExecutables calls that may still make variants.
+	closing bool
+	makers  sync.WaitGroup
+	// lock holds the flock on Root/cas/LOCK: one process per store.
+	lock *os.File
+	// opened is set once Open succeeded; only then may Close vouch for
+	// the variants (variantsCleanMarker).
+	opened bool
 
 	// installMu serialises the installs of blobs whose keys share a first
 	// byte, so a rename need not hold mu (see install).
@@ -166,7 +175,17 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	s.lru.init()
 	s.syncer = newGroupSyncer(s.flush)
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		return nil, rpcstatus.Wrapf(err, "cas: creating %s", base)
+	}
+	lockPath := filepath.Join(base, "LOCK")
+	lock, err := lockRoot(lockPath)
+	if err != nil {
+		return nil, rpcstatus.Newf(codes.FailedPrecondition, "cas: %s is in use by another process (flock on %s: %v); give each daemon its own --root", base, lockPath, err)
+	}
+	s.lock = lock
 	if err := os.RemoveAll(s.tmpDir); err != nil {
+		s.Close()
 		return nil, rpcstatus.Wrapf(err, "cas: removing leftover temp files")
 	}
 	for _, dir := range []string{s.blobDir, s.execDir, s.tmpDir} {
@@ -174,8 +193,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 			return nil, rpcstatus.Wrapf(err, "cas: creating store directories")
 		}
 	}
-	var err error
 	if s.baseDir, err = os.Open(base); err != nil {
+		s.Close()
 		return nil, rpcstatus.Wrapf(err, "cas: opening the store directory")
 	}
 	fsType, ordered := filesystemOrdersData(base)
@@ -185,11 +204,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 			slog.String("root", base), slog.String("filesystem", fsType))
 	}
 	start := time.Now()
-	if s.strict {
-		if err := s.dropUntrustedVariants(); err != nil {
-			s.Close()
-			return nil, err
-		}
+	if err := s.dropUntrustedVariants(); err != nil {
+		s.Close()
+		return nil, err
 	}
 	if err := s.scan(ctx); err != nil {
 		s.Close()
@@ -229,6 +246,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		slog.Int("blobs", len(s.index)),
 		slog.Int64("bytes", s.bytes), slog.Int64("max_bytes", s.max),
 		slog.Int64("evictions", s.evictions), slog.Duration("scan_duration", time.Since(start)))
+	s.opened = true
 	return s, nil
 }
 
@@ -391,18 +409,26 @@ func (s *Store) Stats() Stats {
 // nothing is deleted. Blobs and Writers still open keep working on their
 // files (a commit after Close flushes through a descriptor of its own).
 func (s *Store) Close() error {
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	s.makers.Wait()
 	s.settlers.Wait()
 	var markErr error
-	if s.strict {
+	if s.strict && s.opened {
 		markErr = s.markVariantsClean()
 	}
 	s.baseMu.Lock()
 	defer s.baseMu.Unlock()
-	if s.baseDir == nil {
-		return markErr
+	var err error
+	if s.baseDir != nil {
+		err = s.baseDir.Close()
+		s.baseDir = nil
 	}
-	err := s.baseDir.Close()
-	s.baseDir = nil
+	if s.lock != nil {
+		_ = s.lock.Close() // releases the flock
+		s.lock = nil
+	}
 	if err == nil {
 		err = markErr
 	}
@@ -418,14 +444,18 @@ func (s *Store) Close() error {
 // removes them all.
 const variantsCleanMarker = "variants-clean"
 
-// dropUntrustedVariants removes the executable variants unless the last
-// Close marked them clean, and removes the marker either way, so that a
-// crash from now on leaves none; Open's flush makes that removal durable
-// before any new variant is made.
+// dropUntrustedVariants, in strict mode, removes the executable variants
+// unless the last Close marked them clean. The marker goes either way (also
+// outside strict mode, where it means nothing), so that a crash from now on
+// leaves none; Open's flush makes that removal durable before any new
+// variant is made.
 func (s *Store) dropUntrustedVariants() error {
 	marker := filepath.Join(s.base, variantsCleanMarker)
 	err := os.Remove(marker)
-	if err == nil {
+	if err == nil || !s.strict {
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return rpcstatus.Wrapf(err, "cas: removing %s", marker)
+		}
 		return nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
@@ -733,12 +763,6 @@ func (s *Store) createTemp() (*os.File, error) {
 // bytes to disk first in strict mode. On error the file is removed.
 func (s *Store) finishTemp(f *os.File, mode os.FileMode) error {
 	return s.finishTempSync(f, mode, s.strict)
-}
-
-// finishTempUnsynced is finishTemp without the strict mode fdatasync, for
-// executable variants (see variantsCleanMarker).
-func (s *Store) finishTempUnsynced(f *os.File, mode os.FileMode) error {
-	return s.finishTempSync(f, mode, false)
 }
 
 func (s *Store) finishTempSync(f *os.File, mode os.FileMode, sync bool) error {
@@ -1169,6 +1193,14 @@ func (s *Store) LinkExecutable(ctx context.Context, d digest.Digest) (path strin
 // store opens; a variant whose flush fails is dropped then (see settle),
 // while actions already running keep the page cache's correct bytes.
 func (s *Store) LinkExecutables(ctx context.Context, ds []digest.Digest) (paths []string, unpins []func(), err error) {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return nil, nil, rpcstatus.Newf(codes.Unavailable, "cas: the store is closing")
+	}
+	s.makers.Add(1)
+	s.mu.Unlock()
+	defer s.makers.Done()
 	unpins = make([]func(), len(ds))
 	fail := func(err error) ([]string, []func(), error) {
 		for _, u := range unpins {
@@ -1206,9 +1238,12 @@ func (s *Store) LinkExecutables(ctx context.Context, ds []digest.Digest) (paths 
 		if err != nil {
 			s.unreserve(d.Size)
 			if rpcstatus.Code(err) == codes.NotFound {
-				// Dropped as damaged meanwhile: missing, like an absent blob.
+				// Its file is gone (or it was dropped as damaged meanwhile):
+				// missing, like an absent blob, and out of the index, so
+				// that the client's upload of it is stored again.
 				unpins[i]()
 				unpins[i] = nil
+				s.forget(ctx, e, d, "file is gone")
 				continue
 			}
 			return fail(rpcstatus.Wrapf(err, "blob %s: making executable copy", d))
@@ -1320,7 +1355,10 @@ func (s *Store) makeExec(d digest.Digest, e *entry) (dur *durability, made bool,
 		_ = os.Remove(t.Name())
 		return nil, false, rpcstatus.Newf(codes.Internal, "copy has the wrong size")
 	}
-	if err := s.finishTempUnsynced(t, execMode); err != nil {
+	// Strict mode trusts variants across restarts only after a clean Close
+	// (variantsCleanMarker), so they need no fdatasync of their own, unless
+	// flushes cannot report a failed write.
+	if err := s.finishTempSync(t, execMode, s.strict && !flushReportsWriteErrors); err != nil {
 		return nil, false, err
 	}
 	s.mu.Lock()

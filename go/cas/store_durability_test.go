@@ -389,3 +389,74 @@ func TestConcurrentWritesShareOneFlush(t *testing.T) {
 		})
 	}
 }
+
+// TestStrictModeVariantsAfterCrash: in strict mode executable variants are
+// not fsynced, so they are kept across a reopen only after a clean Close;
+// after a crash (no Close) they are all removed, and made again on demand,
+// while the blobs stay.
+func TestStrictModeVariantsAfterCrash(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		cleanStop bool
+	}{
+		{"clean Close keeps them", true},
+		{"crash drops them", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			root := t.TempDir()
+			opts := Options{Root: root, MaxBytes: 1 << 20, StrictFsync: true}
+			s, err := Open(ctx, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data := []byte("#!/bin/sh\necho variant\n")
+			d := digest.OfBytes(data)
+			if err := s.Put(ctx, d, data); err != nil {
+				t.Fatal(err)
+			}
+			variant, unpin, err := s.LinkExecutable(ctx, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			unpin()
+			if tc.cleanStop {
+				if err := s.Close(); err != nil {
+					t.Fatalf("Close = %v", err)
+				}
+			} else {
+				s.abandon() // the process dies: no Close
+			}
+			s2, err := Open(ctx, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s2.Close() })
+			if _, err := os.Stat(variant); (err == nil) != tc.cleanStop {
+				t.Errorf("variant after reopen: %v; want it kept %v", err, tc.cleanStop)
+			}
+			if st, want := s2.Stats().Bytes, map[bool]int64{true: 2 * d.Size, false: d.Size}[tc.cleanStop]; st != want {
+				t.Errorf("Stats().Bytes after reopen = %d, want %d", st, want)
+			}
+			if got, err := s2.ReadAll(ctx, d, 1<<20); err != nil || string(got) != string(data) {
+				t.Errorf("blob after reopen = %q, %v", got, err)
+			}
+			p, unpin, err := s2.LinkExecutable(ctx, d)
+			if err != nil || p != variant {
+				t.Fatalf("LinkExecutable after reopen = %q, %v; want %q", p, err, variant)
+			}
+			unpin()
+		})
+	}
+}
+
+// abandon lets go of the store's root the way a dying process does: the
+// descriptors close (releasing the flock) and nothing else happens.
+func (s *Store) abandon() {
+	s.baseMu.Lock()
+	defer s.baseMu.Unlock()
+	s.lock.Close()
+	s.lock = nil
+	s.baseDir.Close()
+	s.baseDir = nil
+}

@@ -619,58 +619,6 @@ func TestReopenKeepsData(t *testing.T) {
 	}
 }
 
-// TestStrictModeVariantsAfterCrash: in strict mode executable variants are
-// not fsynced, so they are kept across a reopen only after a clean Close;
-// after a crash (no Close) they are all removed, and made again on demand,
-// while the blobs stay.
-func TestStrictModeVariantsAfterCrash(t *testing.T) {
-	for _, tc := range []struct {
-		name      string
-		cleanStop bool
-	}{
-		{"clean Close keeps them", true},
-		{"crash drops them", false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
-			root := t.TempDir()
-			opts := cas.Options{Root: root, MaxBytes: 1 << 20, StrictFsync: true}
-			s, err := cas.Open(ctx, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			data := []byte("#!/bin/sh\necho variant\n")
-			d := mustPut(t, s, data)
-			unpin, variant := mustLinkExecutable(t, s, d)
-			unpin()
-			if tc.cleanStop {
-				if err := s.Close(); err != nil {
-					t.Fatalf("Close = %v", err)
-				}
-			} // else: the process "dies"; the store is never closed
-			s2, err := cas.Open(ctx, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s2.Close() })
-			if _, err := os.Stat(variant); (err == nil) != tc.cleanStop {
-				t.Errorf("variant after reopen: %v; want it kept %v", err, tc.cleanStop)
-			}
-			if st, want := s2.Stats().Bytes, map[bool]int64{true: 2 * d.Size, false: d.Size}[tc.cleanStop]; st != want {
-				t.Errorf("Stats().Bytes after reopen = %d, want %d", st, want)
-			}
-			if got, err := s2.ReadAll(ctx, d, 1<<20); err != nil || !bytes.Equal(got, data) {
-				t.Errorf("blob after reopen = %q, %v", got, err)
-			}
-			p, unpin, err := s2.LinkExecutable(ctx, d)
-			if err != nil || p != variant {
-				t.Fatalf("LinkExecutable after reopen = %q, %v; want %q", p, err, variant)
-			}
-			unpin()
-		})
-	}
-}
-
 func mustLinkExecutable(t *testing.T, s *cas.Store, d digest.Digest) (func(), string) {
 	t.Helper()
 	p, unpin, err := s.LinkExecutable(context.Background(), d)
@@ -714,11 +662,35 @@ func TestLinkExecutables(t *testing.T) {
 		}
 		unpins[i]()
 	}
-	// The reservation for the vanished blob's variant was given back; the
-	// two variants count like blobs.
-	if st, want := s.Stats(), a.Size+gone.Size+b.Size+a.Size+b.Size; st.Reserved != 0 || st.Bytes != want {
+	// The reservation for the vanished blob's variant was given back, the
+	// blob left the index (so that an upload stores it again), and the two
+	// variants count like blobs.
+	if st, want := s.Stats(), a.Size+b.Size+a.Size+b.Size; st.Reserved != 0 || st.Bytes != want {
 		t.Errorf("Stats() = %+v; want Reserved 0 and Bytes %d", st, want)
 	}
+	if missing := s.FindMissing(ctx, []digest.Digest{gone}); len(missing) != 1 {
+		t.Errorf("FindMissing(vanished blob) = %v; want it missing", missing)
+	}
+}
+
+// TestOneProcessPerRoot: a second store on a root in use is refused with
+// FAILED_PRECONDITION, and the root can be opened again once closed.
+func TestOneProcessPerRoot(t *testing.T) {
+	root := t.TempDir()
+	s, err := cas.Open(context.Background(), cas.Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = cas.Open(context.Background(), cas.Options{Root: root})
+	wantCode(t, "second Open of a root in use", err, codes.FailedPrecondition)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := cas.Open(context.Background(), cas.Options{Root: root})
+	if err != nil {
+		t.Fatalf("Open after Close = %v", err)
+	}
+	s2.Close()
 }
 
 func TestLinkExecutable(t *testing.T) {

@@ -141,3 +141,34 @@ func ext4DataMode(path string) string {
 	}
 	return "no journal"
 }
+
+// flushReportsWriteErrors tells whether syncfs reports writeback errors,
+// which Linux does from 5.8 on; before that only fdatasync of the file
+// itself does.
+var flushReportsWriteErrors = kernelAtLeast(5, 8)
+
+func kernelAtLeast(major, minor int) bool {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return false
+	}
+	var maj, min int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &maj, &min); err != nil {
+		return false
+	}
+	return maj > major || maj == major && min >= minor
+}
+
+// lockRoot takes an exclusive, non-blocking flock on path (created if need
+// be), held while the returned file is open.
+func lockRoot(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}

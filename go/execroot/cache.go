@@ -75,7 +75,7 @@ func (c *cache) acquireOnce(ctx context.Context, key string, build func() (strin
 	epoch := c.failures()
 	c.mu.Lock()
 	e, ok := c.entries[key]
-	if ok && e.epoch != epoch && isClosed(e.ready) {
+	if ok && e.epoch < epoch && isClosed(e.ready) {
 		c.retireLocked(e)
 		ok = false
 	}
