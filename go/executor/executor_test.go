@@ -742,7 +742,11 @@ func TestQueueOrdersByPriority(t *testing.T) {
 			ExecutionPolicy: &repb.ExecutionPolicy{Priority: job.priority},
 		}))
 	}
-	time.Sleep(50 * time.Millisecond) // let all four reach the queue
+	for deadline := time.Now().Add(10 * time.Second); executor.SlotWaiters(e.exec) < len(ops); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d actions wait for a job slot", executor.SlotWaiters(e.exec), len(ops))
+		}
+	}
 	close(release)
 	var order []string
 	for range ops {
