@@ -81,17 +81,3 @@ func filesystemOrdersData(path string) (string, bool) { return "apfs", true }
 // flushReportsWriteErrors is false on macOS: sync(2) reports no writeback
 // errors, so whatever must be durable is fsynced one by one.
 const flushReportsWriteErrors = false
-
-// lockRoot takes an exclusive, non-blocking flock on path (created if need
-// be), held while the returned file is open.
-func lockRoot(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return f, nil
-}

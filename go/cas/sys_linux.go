@@ -158,17 +158,3 @@ func kernelAtLeast(major, minor int) bool {
 	}
 	return maj > major || maj == major && min >= minor
 }
-
-// lockRoot takes an exclusive, non-blocking flock on path (created if need
-// be), held while the returned file is open.
-func lockRoot(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return f, nil
-}
