@@ -68,6 +68,7 @@ func (d *Daemon) startExecution(ctx context.Context) error {
 	}
 	d.closers = append(d.closers, exec.Close)
 	reapi.NewExecutionServer(exec, d.logger).Register(d.grpc)
+	reapi.NewOperationsServer(exec).Register(d.grpc)
 	return nil
 }
 

@@ -102,6 +102,7 @@ type Executor struct {
 var (
 	errNoWaiters = rpcstatus.Newf(codes.Canceled, "execution cancelled: no client waits for it any more")
 	errShutdown  = rpcstatus.Newf(codes.Unavailable, "executor is shutting down")
+	errCancelled = rpcstatus.Newf(codes.Canceled, "execution cancelled by a CancelOperation call")
 )
 
 // New returns an Executor with its worker pool ready.
@@ -287,6 +288,36 @@ func (e *Executor) Wait(ctx context.Context, name string) (*Operation, error) {
 		e.attachLocked(ctx, ex)
 	}
 	return newOperation(ex), nil
+}
+
+// Lookup returns a handle on the operation called name without counting
+// the caller as waiting on it (GetOperation). It is NOT_FOUND when there is
+// no such operation (any more).
+func (e *Executor) Lookup(name string) (*Operation, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ex := e.ops[name]
+	if ex == nil {
+		return nil, rpcstatus.Newf(codes.NotFound, "operation %q does not exist (unknown, or finished more than %s ago)", name, e.opts.Retention)
+	}
+	return newOperation(ex), nil
+}
+
+// Cancel kills the operation called name if it is still queued or running,
+// for every caller waiting on it: it completes with CANCELLED and its
+// result is not cached. A finished operation is left as it is. It is
+// NOT_FOUND when there is no such operation (any more).
+func (e *Executor) Cancel(name string) error {
+	e.mu.Lock()
+	ex := e.ops[name]
+	e.mu.Unlock()
+	if ex == nil {
+		return rpcstatus.Newf(codes.NotFound, "operation %q does not exist (unknown, or finished more than %s ago)", name, e.opts.Retention)
+	}
+	if !ex.done() {
+		ex.cancel(errCancelled)
+	}
+	return nil
 }
 
 // attachLocked counts ctx's caller as a waiter until ctx is done.

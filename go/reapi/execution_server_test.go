@@ -26,6 +26,7 @@ type execEnv struct {
 	store  *executortest.Store
 	runner *executortest.Runner
 	client repb.ExecutionClient
+	ops    longrunningpb.OperationsClient
 }
 
 func newExecEnv(t *testing.T) *execEnv {
@@ -53,6 +54,7 @@ func newExecEnvGrace(t *testing.T, grace time.Duration) *execEnv {
 	}
 	srv := grpc.NewServer()
 	reapi.NewExecutionServer(ex, nil).Register(srv)
+	reapi.NewOperationsServer(ex).Register(srv)
 	go srv.Serve(lis)
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -64,6 +66,7 @@ func newExecEnvGrace(t *testing.T, grace time.Duration) *execEnv {
 		ex.Close()
 	})
 	e.client = repb.NewExecutionClient(conn)
+	e.ops = longrunningpb.NewOperationsClient(conn)
 	return e
 }
 
