@@ -1,0 +1,12 @@
+//go:build !linux
+
+package cas_test
+
+import "testing"
+
+// groupCommitDir returns t.TempDir(): only the Linux tests mount a
+// filesystem of their own.
+func groupCommitDir(t *testing.T) string {
+	t.Helper()
+	return t.TempDir()
+}
