@@ -452,14 +452,11 @@ const variantsCleanMarker = "variants-clean"
 func (s *Store) dropUntrustedVariants() error {
 	marker := filepath.Join(s.base, variantsCleanMarker)
 	err := os.Remove(marker)
-	if err == nil || !s.strict {
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return rpcstatus.Wrapf(err, "cas: removing %s", marker)
-		}
-		return nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return rpcstatus.Wrapf(err, "cas: removing %s", marker)
+	}
+	if !s.strict || err == nil { // nothing to distrust, or marked clean
+		return nil
 	}
 	if err := os.RemoveAll(s.execDir); err != nil {
 		return rpcstatus.Wrapf(err, "cas: removing executable variants not known to be on disk")
@@ -1189,9 +1186,10 @@ func (s *Store) LinkExecutable(ctx context.Context, d digest.Digest) (path strin
 // stake, and waiting would cost a filesystem flush per input tree (Bazel
 // marks every input executable, so a cold tree makes a variant per file),
 // with everything other processes wrote to the filesystem in that flush.
-// A variant torn by a crash is shorter than its blob and dropped when the
-// store opens; a variant whose flush fails is dropped then (see settle),
-// while actions already running keep the page cache's correct bytes.
+// After a crash the store drops variants it cannot trust when it opens
+// (short ones; in strict mode all, see variantsCleanMarker); a variant
+// whose flush fails is dropped then (see settle), while actions already
+// running keep the page cache's correct bytes.
 func (s *Store) LinkExecutables(ctx context.Context, ds []digest.Digest) (paths []string, unpins []func(), err error) {
 	s.mu.Lock()
 	if s.closing {

@@ -47,7 +47,6 @@ type cache struct {
 	// failure lost (variants are used before their flush), so it is not
 	// handed out again; failures are rare, so all such trees go.
 	failures func() int64
-	retired  []*entry // unreferenced retired entries awaiting drop
 
 	hits, misses, evictions uint64
 }
@@ -75,8 +74,11 @@ func (c *cache) acquireOnce(ctx context.Context, key string, build func() (strin
 	epoch := c.failures()
 	c.mu.Lock()
 	e, ok := c.entries[key]
+	var retired []*entry // to drop once unlocked
 	if ok && e.epoch < epoch && isClosed(e.ready) {
-		c.retireLocked(e)
+		if c.retireLocked(e) {
+			retired = append(retired, e)
+		}
 		ok = false
 	}
 	if ok {
@@ -103,6 +105,7 @@ func (c *cache) acquireOnce(ctx context.Context, key string, build func() (strin
 	c.entries[key] = e
 	c.misses++
 	c.mu.Unlock()
+	c.drop(retired)
 
 	path, unpins, bytes, err := build()
 	c.mu.Lock()
@@ -141,16 +144,18 @@ func (c *cache) release(e *entry) {
 }
 
 // retireLocked takes a built entry out of the cache so that the next
-// acquire of its key builds it anew. An unreferenced one is removed when
-// the next release or eviction drops; a referenced one on its last release.
-func (c *cache) retireLocked(e *entry) {
+// acquire of its key builds it anew. It reports whether the entry is
+// unreferenced, for the caller to drop; a referenced one is dropped on its
+// last release.
+func (c *cache) retireLocked(e *entry) bool {
 	delete(c.entries, e.key)
 	c.bytes -= e.bytes
-	if e.elem != nil {
-		c.lru.Remove(e.elem)
-		e.elem = nil
-		c.retired = append(c.retired, e)
+	if e.elem == nil {
+		return false
 	}
+	c.lru.Remove(e.elem)
+	e.elem = nil
+	return true
 }
 
 func isClosed(ch chan struct{}) bool {
@@ -165,8 +170,7 @@ func isClosed(ch chan struct{}) bool {
 // evictLocked unlinks victims from the cache; drop removes them from disk
 // after the lock is released.
 func (c *cache) evictLocked() []*entry {
-	victims := c.retired
-	c.retired = nil
+	var victims []*entry
 	for (len(c.entries) > c.maxEntries || c.bytes > c.maxBytes) && c.lru.Len() > 0 {
 		e := c.lru.Remove(c.lru.Back()).(*entry)
 		e.elem = nil
