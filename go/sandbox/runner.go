@@ -241,20 +241,20 @@ func (r *Runner) Run(ctx context.Context, spec Spec) (Result, error) {
 	// when the init is gone. In the first case the init's own exit, in
 	// which the kernel unmounts everything and frees the namespaces,
 	// finishes in the background.
+	// A channel is set to nil once it delivered.
 	var rr reportsRead
-	reportsIn, initGone := false, false
 	goneCh := (<-chan struct{})(gone)
 wait:
 	for {
 		select {
 		case rr = <-reported:
-			reportsIn, reported = true, nil
-			if initGone || endsAction(rr.reports) {
+			reported = nil
+			if goneCh == nil || endsAction(rr.reports) {
 				break wait
 			}
 		case <-goneCh:
-			initGone, goneCh = true, nil
-			if reportsIn {
+			goneCh = nil
+			if reported == nil {
 				break wait
 			}
 		case <-done:
@@ -271,7 +271,7 @@ wait:
 		}
 	}
 	end := monoNow()
-	if initGone {
+	if goneCh == nil { // the init is gone
 		removeCgroup()
 		if waitErr != nil {
 			return Result{}, fmt.Errorf("wait for sandbox init: %w", waitErr)
