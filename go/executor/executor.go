@@ -280,14 +280,23 @@ func (e *Executor) join(ctx context.Context, d digest.Digest) (*Operation, bool,
 func (e *Executor) Wait(ctx context.Context, name string) (*Operation, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	ex := e.ops[name]
-	if ex == nil {
-		return nil, rpcstatus.Newf(codes.NotFound, "operation %q does not exist (unknown, or finished more than %s ago); call Execute again", name, e.opts.Retention)
+	ex, err := e.opLocked(name)
+	if err != nil {
+		return nil, rpcstatus.Newf(codes.NotFound, "%s; call Execute again", rpcstatus.Message(err))
 	}
 	if !ex.done() {
 		e.attachLocked(ctx, ex)
 	}
 	return newOperation(ex), nil
+}
+
+// opLocked finds the operation called name, or NOT_FOUND.
+func (e *Executor) opLocked(name string) (*execution, error) {
+	ex := e.ops[name]
+	if ex == nil {
+		return nil, rpcstatus.Newf(codes.NotFound, "operation %q does not exist (unknown, or finished more than %s ago)", name, e.opts.Retention)
+	}
+	return ex, nil
 }
 
 // Lookup returns a handle on the operation called name without counting
@@ -296,9 +305,9 @@ func (e *Executor) Wait(ctx context.Context, name string) (*Operation, error) {
 func (e *Executor) Lookup(name string) (*Operation, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	ex := e.ops[name]
-	if ex == nil {
-		return nil, rpcstatus.Newf(codes.NotFound, "operation %q does not exist (unknown, or finished more than %s ago)", name, e.opts.Retention)
+	ex, err := e.opLocked(name)
+	if err != nil {
+		return nil, err
 	}
 	return newOperation(ex), nil
 }
@@ -309,10 +318,10 @@ func (e *Executor) Lookup(name string) (*Operation, error) {
 // NOT_FOUND when there is no such operation (any more).
 func (e *Executor) Cancel(name string) error {
 	e.mu.Lock()
-	ex := e.ops[name]
+	ex, err := e.opLocked(name)
 	e.mu.Unlock()
-	if ex == nil {
-		return rpcstatus.Newf(codes.NotFound, "operation %q does not exist (unknown, or finished more than %s ago)", name, e.opts.Retention)
+	if err != nil {
+		return err
 	}
 	if !ex.done() {
 		ex.cancel(errCancelled)
