@@ -20,17 +20,6 @@ import (
 // startExecution builds the sandbox runner, the input-root builder, the
 // runtime catalog and the executor, and registers the Execution service.
 func (d *Daemon) startExecution(ctx context.Context) error {
-	// One pre-started init per job keeps clone() of this large process off
-	// the critical path of every action that runs at once.
-	runner, err := sandbox.NewRunner(d.logger, sandbox.Options{Rootless: os.Geteuid() != 0, Prestart: max(d.cfg.Jobs, 2)})
-	if err != nil {
-		return fmt.Errorf("daemon: sandbox: %w", err)
-	}
-	d.closers = append(d.closers, runner.Close)
-	if runner.Rootless() {
-		d.logger.InfoContext(ctx, "rootless mode: actions run in a user namespace as its uid 0, runtime images are unpacked instead of mounted")
-	}
-
 	roots, err := execroot.New(ctx, execroot.Options{
 		Store:   d.store,
 		WorkDir: filepath.Join(d.cfg.Root, "execroot"),
@@ -41,13 +30,23 @@ func (d *Daemon) startExecution(ctx context.Context) error {
 	}
 	d.closers = append(d.closers, roots.Close)
 
-	catalog, err := d.openRuntimes(ctx, runner.Rootless())
+	// The runtime images are mounted before the runner pre-starts its
+	// inits, whose copies of the mount namespace must hold them.
+	rootless := os.Geteuid() != 0
+	catalog, err := d.openRuntimes(ctx, rootless)
 	if err != nil {
 		return err
 	}
-	// Inits pre-started so far have a copy of the mount namespace from
-	// before the runtime images were mounted.
-	runner.Refresh()
+	// One pre-started init per job keeps clone() of this large process off
+	// the critical path of every action that runs at once.
+	runner, err := sandbox.NewRunner(d.logger, sandbox.Options{Rootless: rootless, Prestart: max(d.cfg.Jobs, 2)})
+	if err != nil {
+		return fmt.Errorf("daemon: sandbox: %w", err)
+	}
+	d.closers = append(d.closers, runner.Close)
+	if runner.Rootless() {
+		d.logger.InfoContext(ctx, "rootless mode: actions run in a user namespace as its uid 0, runtime images are unpacked instead of mounted")
+	}
 
 	opts := executor.Options{
 		Store:             d.store,

@@ -86,8 +86,8 @@
 // remains is opening the sources, the action's own mounts and the fork and
 // exec of the command. A pre-started init has the daemon's mount namespace
 // as it was when the init started, so Runner.Refresh replaces the waiting
-// inits after the daemon mounts something (its runtime images, at
-// start-up). The output files are opened by the init, from the config, so
+// inits after the daemon mounts something actions use (the daemon mounts
+// its runtime images before it makes the Runner). The output files are opened by the init, from the config, so
 // that a pre-started init needs nothing else from its action. To keep a
 // cold start small as well, the init runs from this package's
 // initialization, before packages that do not depend on it (gRPC, protobuf
