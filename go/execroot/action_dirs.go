@@ -11,12 +11,13 @@ import (
 )
 
 // actionDirs hands out per-action directories (each holding an empty upper
-// and work dir for the overlay, and room for the caller's own files) and
-// removes them after use, both off the
-// critical path: creating and removing directories is the dominant cost of
-// a warm Prepare and Close (an ext4 mkdir takes from 30 µs to milliseconds
-// on a busy disk), so a goroutine keeps a few ready and another removes
-// used ones.
+// and work dir for the overlay and the empty stdout and stderr files) and
+// removes them after use, both off the critical path: creating and removing
+// directories and files is the dominant cost of a warm Prepare and Close (an
+// ext4 mkdir or create takes from 30 µs to milliseconds on a busy disk; on
+// this project's journal-less ext4 test VM, creating the two stdio files
+// in Run took 2.9 ms at p50 against 0.03 ms to open them made ahead), so a
+// goroutine keeps a few ready and another removes used ones.
 type actionDirs struct {
 	b      *Builder
 	ready  chan string
@@ -27,6 +28,12 @@ type actionDirs struct {
 	mu     sync.RWMutex // guards closed against sends on doomed
 	closed bool
 }
+
+// Names of the stdio files in an action directory (see Root.StdioFiles).
+const (
+	stdoutFile = "stdout"
+	stderrFile = "stderr"
+)
 
 const (
 	readyActionDirs  = 4
@@ -105,6 +112,13 @@ func (a *actionDirs) make() (string, error) {
 	}
 	if err := a.b.own(filepath.Join(dir, "upper")); err != nil {
 		return "", err
+	}
+	for _, name := range []string{stdoutFile, stderrFile} {
+		f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			return "", rpcstatus.Newf(codes.Internal, "create action directory: %v", err)
+		}
+		f.Close()
 	}
 	return dir, nil
 }

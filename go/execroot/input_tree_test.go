@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"math"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -44,6 +45,12 @@ func nonDirs(t testing.TB, dir string) int {
 	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			return err
+		}
+		// Action directories made ahead hold their empty stdio files.
+		if rel, _ := filepath.Rel(dir, p); path.Base(rel) == "stdout" || path.Base(rel) == "stderr" {
+			if parts := strings.Split(rel, "/"); len(parts) == 3 && parts[0] == "actions" {
+				return nil
+			}
 		}
 		if !e.IsDir() {
 			n++

@@ -53,12 +53,12 @@ func (r *Root) Mounts(target string) []sandbox.Mount {
 	return ms
 }
 
-// ScratchDir is a directory private to the daemon, on the CAS's file
-// system, for the caller's own files of the action (stdout and stderr, so
-// that storing them is a rename); the names upper and work are taken. It
-// goes with Close. (It is the per-action directory itself: every inode
-// counts where inode allocation is slow, as on ext4 without a journal.)
-func (r *Root) ScratchDir() string { return r.dir }
+// StdioFiles returns two empty files, private to the daemon, made ahead of
+// the action on the CAS's file system (so that storing them is a rename)
+// for its stdout and stderr. They go with Close.
+func (r *Root) StdioFiles() (stdout, stderr string) {
+	return filepath.Join(r.dir, stdoutFile), filepath.Join(r.dir, stderrFile)
+}
 
 // Close removes the per-action directories and releases the cached trees
 // (which may then be evicted) and, with them, their CAS pins. No process may

@@ -49,10 +49,10 @@ type Root interface {
 	// CollectOutputs stores the command's outputs into the CAS and records
 	// them in res. Budget overruns are RESOURCE_EXHAUSTED.
 	CollectOutputs(ctx context.Context, cmd *repb.Command, res *repb.ActionResult) error
-	// ScratchDir is a directory for the executor's own files of the action
-	// (stdout and stderr), best on the CAS's file system so that storing
-	// them is a rename; it goes with Close.
-	ScratchDir() string
+	// StdioFiles names two files for the action's stdout and stderr, best
+	// made ahead and on the CAS's file system so that storing them is a
+	// rename; they go with Close.
+	StdioFiles() (stdout, stderr string)
 	// Close releases the root's directory.
 	Close() error
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -130,8 +129,7 @@ func (e *Executor) run(ex *execution, action *repb.Action) {
 		}
 	}()
 	spec.Mounts = append(root.Mounts(ExecRoot), spec.Mounts...)
-	spec.Stdout = filepath.Join(root.ScratchDir(), "stdout")
-	spec.Stderr = filepath.Join(root.ScratchDir(), "stderr")
+	spec.Stdout, spec.Stderr = root.StdioFiles()
 	t.inputCompleted = e.now()
 
 	t.executionStart = e.now()

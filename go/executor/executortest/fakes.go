@@ -5,6 +5,7 @@ package executortest
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -162,8 +163,9 @@ func (r *root) CollectOutputs(ctx context.Context, cmd *repb.Command, res *repb.
 	return nil
 }
 
-// ScratchDir makes a temporary directory on first use; Close removes it.
-func (r *root) ScratchDir() string {
+// StdioFiles names two files in a temporary directory made on first use;
+// Close removes it.
+func (r *root) StdioFiles() (stdout, stderr string) {
 	r.scratchOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "executortest-scratch-")
 		if err != nil {
@@ -171,7 +173,7 @@ func (r *root) ScratchDir() string {
 		}
 		r.scratch = dir
 	})
-	return r.scratch
+	return filepath.Join(r.scratch, "stdout"), filepath.Join(r.scratch, "stderr")
 }
 
 func (r *root) Close() error {
