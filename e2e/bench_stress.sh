@@ -164,16 +164,18 @@ stage_row() {
     }
     {
       n++
-      q[n] = val("queue_ms"); in_[n] = val("input_ms"); s[n] = val("setup_ms")
-      r[n] = val("run_ms"); td[n] = val("teardown_ms"); o[n] = val("output_ms"); t[n] = val("total_ms"); ov[n] = t[n] - r[n]
+      q[n] = val("queue_ms"); in_[n] = val("input_ms"); s[n] = val("setup_ms"); sp[n] = val("spawn_ms")
+      r[n] = val("run_ms"); td[n] = val("teardown_ms"); o[n] = val("output_ms"); t[n] = val("total_ms")
+      ov[n] = t[n] - sp[n] - r[n]
     }
     END {
-      if (n == 0) { printf "| %s | 0 | | | | | | | | |\n", label; exit }
-      sortn(q, n); sortn(in_, n); sortn(s, n); sortn(r, n); sortn(td, n); sortn(o, n); sortn(t, n); sortn(ov, n)
+      if (n == 0) { printf "| %s | 0 | | | | | | | | | |\n", label; exit }
+      sortn(q, n); sortn(in_, n); sortn(s, n); sortn(sp, n); sortn(r, n); sortn(td, n); sortn(o, n); sortn(t, n); sortn(ov, n)
       printf "| %s | %d", label, n
       printf " | %.2f / %.2f", pct(q, n, 50), pct(q, n, 95)
       printf " | %.2f / %.2f", pct(in_, n, 50), pct(in_, n, 95)
       printf " | %.2f / %.2f", pct(s, n, 50), pct(s, n, 95)
+      printf " | %.2f / %.2f", pct(sp, n, 50), pct(sp, n, 95)
       printf " | %.2f / %.2f", pct(r, n, 50), pct(r, n, 95)
       printf " | %.2f / %.2f", pct(td, n, 50), pct(td, n, 95)
       printf " | %.2f / %.2f", pct(o, n, 50), pct(o, n, 95)
@@ -196,10 +198,10 @@ $(printf '%s\n' "${rows[@]}")
 
 ### actiond per-action stage times (ms, p50 / p95, all reported rounds)
 
-From the daemon's \`action done\` log lines. run is the command from its exec to its exit; teardown is killing and reaping what it left (its namespaces are freed afterwards, off the critical path); overhead = total − run.
+From the daemon's \`action done\` log lines. setup ends when the sandbox forks the command; spawn is the command's fork and exec (the kernel loading the program, paid by any strategy that runs it: a plain fork and exec of the same static Go binary on the host takes as long); run is the command from its exec to its exit; teardown is killing and reaping what it left (its namespaces are freed afterwards, off the critical path); overhead = total − spawn − run, the daemon's own share. Daemons that log no spawn_ms (older builds) count it in setup.
 
-| Run | Actions | queue | input | setup | run | teardown | output | total | overhead |
-|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+| Run | Actions | queue | input | setup | spawn | run | teardown | output | total | overhead |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 $(stage_row "cold CAS" "$E2E_WORK/cold.actions")
 $(stage_row "warm CAS" "$E2E_WORK/warm.actions")
 $([ -z "${BASELINE_BIN:-}" ] || stage_row "baseline, cold CAS" "$E2E_WORK/basecold.actions")

@@ -787,7 +787,7 @@ func TestTimingLog(t *testing.T) {
 	})
 	e.runner.Func = func(ctx context.Context, spec sandbox.Spec) (sandbox.Result, error) {
 		executortest.WriteStdio(spec, "", "")
-		return sandbox.Result{Timings: sandbox.Timings{Setup: 1500 * time.Microsecond, Run: 7 * time.Millisecond, Teardown: 250 * time.Microsecond}}, nil
+		return sandbox.Result{Timings: sandbox.Timings{Setup: 1500 * time.Microsecond, Spawn: 1250 * time.Microsecond, Run: 7 * time.Millisecond, Teardown: 250 * time.Microsecond}}, nil
 	}
 	ad := e.action(echoCommand(), nil)
 	e.run(t, &repb.ExecuteRequest{ActionDigest: ad})
@@ -813,7 +813,7 @@ func TestTimingLog(t *testing.T) {
 		if rec["action_digest"] != d.String() || rec["cached"] != wantCached || rec["exit_code"] != float64(0) {
 			t.Errorf("line %d = %v, want action_digest %s, cached %v, exit_code 0", i, rec, d, wantCached)
 		}
-		for _, key := range []string{"queue_ms", "input_ms", "setup_ms", "run_ms", "teardown_ms", "output_ms", "total_ms"} {
+		for _, key := range []string{"queue_ms", "input_ms", "setup_ms", "spawn_ms", "run_ms", "teardown_ms", "output_ms", "total_ms"} {
 			if _, ok := rec[key].(float64); !ok {
 				t.Errorf("line %d: %s = %v, want a number", i, key, rec[key])
 			}
@@ -821,6 +821,9 @@ func TestTimingLog(t *testing.T) {
 	}
 	if got := lines[0]["setup_ms"]; got != 1.5 {
 		t.Errorf("setup_ms = %v, want 1.5", got)
+	}
+	if got := lines[0]["spawn_ms"]; got != 1.25 {
+		t.Errorf("spawn_ms = %v, want 1.25", got)
 	}
 	if got := lines[0]["run_ms"]; got != float64(7) {
 		t.Errorf("run_ms = %v, want 7", got)

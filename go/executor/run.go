@@ -426,6 +426,7 @@ func (e *Executor) logDone(ctx context.Context, d digest.Digest, res *repb.Actio
 		"queue_ms", ms(t.queued, t.workerStart),
 		"input_ms", ms(t.inputStart, t.inputCompleted),
 		"setup_ms", float64(timings.Setup) / float64(time.Millisecond),
+		"spawn_ms", float64(timings.Spawn) / float64(time.Millisecond),
 		"run_ms", float64(timings.Run) / float64(time.Millisecond),
 		"teardown_ms", float64(timings.Teardown) / float64(time.Millisecond),
 		"output_ms", ms(t.outputStart, t.outputCompleted),

@@ -148,6 +148,7 @@ func (r *initReport) appendTo(b []byte) []byte {
 	e.str(r.Kind)
 	e.str(r.Error)
 	e.int(r.Mono)
+	e.int(r.Forked)
 	e.int(int64(r.ExitCode))
 	e.int(int64(r.Signal))
 	return e.b
@@ -159,7 +160,7 @@ func parseReports(b []byte) ([]initReport, error) {
 	var out []initReport
 	d := decoder{b: b}
 	for len(d.b) > 0 && d.err == nil {
-		r := initReport{Kind: d.str(), Error: d.str(), Mono: d.int(), ExitCode: int(d.int()), Signal: int(d.int())}
+		r := initReport{Kind: d.str(), Error: d.str(), Mono: d.int(), Forked: d.int(), ExitCode: int(d.int()), Signal: int(d.int())}
 		if d.err == nil {
 			out = append(out, r)
 		}

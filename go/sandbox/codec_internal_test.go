@@ -34,7 +34,7 @@ func TestConfigRoundTrip(t *testing.T) {
 
 func TestReportsRoundTrip(t *testing.T) {
 	want := []initReport{
-		{Kind: reportStarted, Mono: 123456789},
+		{Kind: reportStarted, Mono: 123456789, Forked: 123400000},
 		{Kind: reportExit, ExitCode: 137, Signal: 9},
 		{Kind: reportSetup, Error: "mount: no such file"},
 	}

@@ -71,6 +71,8 @@ const defaultPath = "/usr/local/bin:/usr/bin:/bin"
 type initProcess struct {
 	cfg    initConfig
 	report *os.File
+	// resetOnFork: the command gets nice 0 from the kernel (setSetupNice).
+	resetOnFork bool
 }
 
 func runInit() int {
@@ -95,11 +97,10 @@ func runInit() int {
 	}
 	unix.Umask(0)
 	// Setup is short and every action waits for it, so on a busy machine
-	// it runs ahead of the commands (and anything else at nice 0); the
-	// command gets nice 0 again (runCommand). Nice is per thread on Linux,
-	// and this locked thread does all of the setup. Without CAP_SYS_NICE
-	// (rootless) this fails and setup keeps nice 0.
-	_ = unix.Setpriority(unix.PRIO_PROCESS, 0, setupNice)
+	// it runs ahead of the commands (and anything else at nice 0). Nice is
+	// per thread on Linux, and this locked thread does all of the setup.
+	// Without CAP_SYS_NICE (rootless) this fails and setup keeps nice 0.
+	p.resetOnFork = setSetupNice()
 	// A pre-started init does all of this before its action arrives.
 	if err := prepare(root); err != nil {
 		return p.setupFailed(err)
@@ -120,8 +121,25 @@ func runInit() int {
 	return p.runCommand()
 }
 
-// setupNice is the init's nice value until it forks the command.
+// setupNice is the init's nice value.
 const setupNice = -10
+
+// setSetupNice gives this thread setupNice with SCHED_RESET_ON_FORK, so that
+// the command it forks starts at nice 0 while the init keeps setupNice.
+// That matters past setup too: the init's fork returns only once its child
+// has exec'd, and at equal nice the woken init waited for the new command
+// to be preempted (a tick) before it could report the start, 1.0-1.2 ms
+// per action against 0.2-0.3 ms for a first fork and exec in a plain
+// process on this project's test VM. It reports whether the flag is set;
+// if not, the init drops to nice 0 itself before the fork.
+func setSetupNice() (resetOnFork bool) {
+	attr := unix.SchedAttr{Policy: unix.SCHED_NORMAL, Flags: unix.SCHED_FLAG_RESET_ON_FORK, Nice: setupNice}
+	if unix.SchedSetAttr(0, &attr, 0) == nil {
+		return true
+	}
+	_ = unix.Setpriority(unix.PRIO_PROCESS, 0, setupNice)
+	return false
+}
 
 // Values of the init's mode argument.
 const (
@@ -475,8 +493,10 @@ func (p *initProcess) runCommand() int {
 	if err != nil {
 		return p.execFailed(err)
 	}
-	// The command inherits this thread's nice value.
-	_ = unix.Setpriority(unix.PRIO_PROCESS, 0, 0)
+	if !p.resetOnFork {
+		// The command would inherit this thread's nice value.
+		_ = unix.Setpriority(unix.PRIO_PROCESS, 0, 0)
+	}
 	// syscall.ForkExec rather than os.StartProcess: the latter probes pidfd
 	// support with an extra fork the first time, i.e. in every init.
 	attr := &syscall.ProcAttr{
@@ -488,6 +508,9 @@ func (p *initProcess) runCommand() int {
 		attr.Sys.Credential = &syscall.Credential{Uid: uint32(cfg.UID), Gid: uint32(cfg.GID), Groups: []uint32{}}
 	}
 	var pid int
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	forked := ts.Nano()
 	deadline := time.Now().Add(execRetryBudget)
 	for backoff := time.Millisecond; ; backoff = min(2*backoff, 50*time.Millisecond) {
 		pid, err = syscall.ForkExec(path, cfg.Args, attr)
@@ -499,9 +522,8 @@ func (p *initProcess) runCommand() int {
 	if err != nil {
 		return p.execFailed(explainExecError(path, err))
 	}
-	var ts unix.Timespec
 	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	p.send(initReport{Kind: reportStarted, Mono: ts.Nano()})
+	p.send(initReport{Kind: reportStarted, Mono: ts.Nano(), Forked: forked})
 	// Reap everything (we are PID 1, orphans are re-parented to us) until
 	// the command itself ends.
 	var exit initReport

@@ -38,7 +38,8 @@ const (
 	// reportExec: the command could not be executed (Error says why); the
 	// init exits with 127.
 	reportExec = "exec"
-	// reportStarted: the command runs; Mono is CLOCK_MONOTONIC at that point.
+	// reportStarted: the command runs; Mono is CLOCK_MONOTONIC at that point
+	// (its exec succeeded), Forked just before the init forked it.
 	reportStarted = "started"
 	// reportExit: the command ended with ExitCode / Signal; Mono is
 	// CLOCK_MONOTONIC when the init reaped it, before the sandbox's teardown.
@@ -52,6 +53,7 @@ type initReport struct {
 	Kind     string
 	Error    string
 	Mono     int64
+	Forked   int64
 	ExitCode int
 	Signal   int
 }

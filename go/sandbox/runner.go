@@ -293,12 +293,12 @@ wait:
 		return Result{}, rr.err
 	}
 
-	started := int64(0)
+	started, forked := int64(0), int64(0)
 	var exit, setupFailure, execFailure *initReport
 	for i := range rr.reports {
 		switch rep := &rr.reports[i]; rep.Kind {
 		case reportStarted:
-			started = rep.Mono
+			started, forked = rep.Mono, rep.Forked
 		case reportExit:
 			exit = rep
 		case reportSetup:
@@ -307,16 +307,20 @@ wait:
 			execFailure = rep
 		}
 	}
+	if forked < start || forked > started {
+		forked = started // from an init that did not time its fork
+	}
 	switch {
 	case started != 0 && exit != nil && exit.Mono >= started && exit.Mono <= end:
 		res.Timings = Timings{
-			Setup:    time.Duration(started - start),
+			Setup:    time.Duration(forked - start),
+			Spawn:    time.Duration(started - forked),
 			Run:      time.Duration(exit.Mono - started),
 			Teardown: time.Duration(end - exit.Mono),
 		}
 	case started != 0:
 		// Killed: the command's end is the sandbox's.
-		res.Timings = Timings{Setup: time.Duration(started - start), Run: time.Duration(end - started)}
+		res.Timings = Timings{Setup: time.Duration(forked - start), Spawn: time.Duration(started - forked), Run: time.Duration(end - started)}
 	default:
 		res.Timings = Timings{Setup: time.Duration(end - start)}
 	}
