@@ -32,7 +32,9 @@ type Store interface {
 type ActionCache interface {
 	// Get returns NOT_FOUND when there is no entry.
 	Get(ctx context.Context, d digest.Digest) (*repb.ActionResult, error)
-	Put(ctx context.Context, d digest.Digest, r *repb.ActionResult) error
+	// Stage makes r the result of d for Get at once; persist writes it to
+	// disk and may run later, on any goroutine.
+	Stage(ctx context.Context, d digest.Digest, r *repb.ActionResult) (persist func() error, err error)
 }
 
 // RootBuilder turns an input root digest into a directory an action can use.

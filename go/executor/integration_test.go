@@ -66,6 +66,7 @@ func buildTool(t testing.TB) []byte {
 // realEnv is an Executor over the real CAS, action cache, execroot and
 // sandbox.
 type realEnv struct {
+	root  string
 	store *cas.Store
 	cache *actioncache.Cache
 	exec  *executor.Executor
@@ -118,7 +119,7 @@ func newRealEnv(t testing.TB) *realEnv {
 		ex.Close()
 		runner.Close()
 	})
-	e := &realEnv{store: store, cache: cache, exec: ex, tool: digest.OfBytes(tool)}
+	e := &realEnv{root: root, store: store, cache: cache, exec: ex, tool: digest.OfBytes(tool)}
 	if err := store.Put(ctx, e.tool, tool); err != nil {
 		t.Fatalf("storing the tool: %v", err)
 	}
@@ -264,6 +265,31 @@ func TestIntegrationRunsRealCommands(t *testing.T) {
 	}
 }
 
+// TestIntegrationResultOnDiskAfterClose: the executor's results are visible
+// in the action cache when Execute returns and on disk once Close returned,
+// for a daemon that restarts.
+func TestIntegrationResultOnDiskAfterClose(t *testing.T) {
+	e := newRealEnv(t)
+	cmd := &repb.Command{Arguments: []string{"./tool", "write", "out", "kept"}, OutputPaths: []string{"out"}}
+	op, ad := e.execute(t, t.Context(), cmd, e.inputRoot(t), 0)
+	resp := waitDone(t, op)
+	wantCode(t, resp, codes.OK)
+	if _, err := e.cache.Get(t.Context(), ad); err != nil {
+		t.Fatalf("action cache right after Execute: %v", err)
+	}
+	if err := e.exec.Close(); err != nil {
+		t.Fatal(err)
+	}
+	reopened, err := actioncache.Open(t.Context(), e.root, e.store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := reopened.Get(t.Context(), ad)
+	if err != nil || !proto.Equal(got, resp.GetResult()) {
+		t.Errorf("reopened action cache: %v, %v; want the executed result %v", got, err, resp.GetResult())
+	}
+}
+
 func TestIntegrationTimeout(t *testing.T) {
 	e := newRealEnv(t)
 	start := time.Now()
@@ -323,7 +349,8 @@ func TestIntegrationMissingInput(t *testing.T) {
 }
 
 // BenchmarkIntegrationTrivialAction measures the executor's per-action cost
-// over the real stack: a cached input root, one output, skip_cache_lookup,
+// over the real stack: a cached input root, one output, a cacheable result
+// (written to the action cache each time), skip_cache_lookup,
 // actions back to back.
 func BenchmarkIntegrationTrivialAction(b *testing.B) {
 	benchmarkTrivialAction(b, 0)
@@ -341,7 +368,7 @@ func benchmarkTrivialAction(b *testing.B, gap time.Duration) {
 	e := newRealEnv(b)
 	root := e.inputRoot(b)
 	cmd := &repb.Command{Arguments: []string{"./tool", "write", "out", "x"}, OutputPaths: []string{"out"}}
-	ad := e.putMessage(b, &repb.Action{CommandDigest: e.putMessage(b, cmd).Proto(), InputRootDigest: root, DoNotCache: true})
+	ad := e.putMessage(b, &repb.Action{CommandDigest: e.putMessage(b, cmd).Proto(), InputRootDigest: root})
 	for b.Loop() {
 		if gap > 0 {
 			b.StopTimer()

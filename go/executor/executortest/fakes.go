@@ -105,7 +105,7 @@ func (c *ActionCache) Get(ctx context.Context, d digest.Digest) (*repb.ActionRes
 	return proto.Clone(r).(*repb.ActionResult), nil
 }
 
-// Put implements executor.ActionCache.
+// Put stores r as the result of d.
 func (c *ActionCache) Put(ctx context.Context, d digest.Digest, r *repb.ActionResult) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -114,7 +114,16 @@ func (c *ActionCache) Put(ctx context.Context, d digest.Digest, r *repb.ActionRe
 	return nil
 }
 
-// Puts counts Put calls.
+// Stage implements executor.ActionCache: it is Put, with nothing left to
+// persist.
+func (c *ActionCache) Stage(ctx context.Context, d digest.Digest, r *repb.ActionResult) (func() error, error) {
+	if err := c.Put(ctx, d, r); err != nil {
+		return nil, err
+	}
+	return func() error { return nil }, nil
+}
+
+// Puts counts Put and Stage calls.
 func (c *ActionCache) Puts() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
