@@ -59,6 +59,9 @@ go build -o "$shared/linux_actiond" ./cmd/linux_actiond
 export RUNTIME_IMAGE="$shared/runtimes.sqfs" ACTIOND_BIN="$shared/linux_actiond"
 e2e/stress.sh linux
 
+step "e2e: features workspace (tree artifacts, param files, minimal downloads, a failing action)"
+e2e/features.sh
+
 if [ "$(id -u)" = 0 ]; then
   step "e2e: stress workspace, remote execution rootless (as nobody)"
   chmod -R a+rX "$shared"
