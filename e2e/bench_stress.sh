@@ -167,11 +167,12 @@ stage_row() {
       q[n] = val("queue_ms"); in_[n] = val("input_ms"); s[n] = val("setup_ms"); sp[n] = val("spawn_ms")
       r[n] = val("run_ms"); td[n] = val("teardown_ms"); o[n] = val("output_ms"); t[n] = val("total_ms")
       ov[n] = t[n] - sp[n] - r[n]
+      if ($0 ~ /"prestarted":true/) pre++
     }
     END {
-      if (n == 0) { printf "| %s | 0 | | | | | | | | | |\n", label; exit }
+      if (n == 0) { printf "| %s | 0 | | | | | | | | | | |\n", label; exit }
       sortn(q, n); sortn(in_, n); sortn(s, n); sortn(sp, n); sortn(r, n); sortn(td, n); sortn(o, n); sortn(t, n); sortn(ov, n)
-      printf "| %s | %d", label, n
+      printf "| %s | %d | %d", label, n, pre
       printf " | %.2f / %.2f", pct(q, n, 50), pct(q, n, 95)
       printf " | %.2f / %.2f", pct(in_, n, 50), pct(in_, n, 95)
       printf " | %.2f / %.2f", pct(s, n, 50), pct(s, n, 95)
@@ -200,8 +201,8 @@ $(printf '%s\n' "${rows[@]}")
 
 From the daemon's \`action done\` log lines. setup ends when the sandbox forks the command; spawn is the command's fork and exec (the kernel loading the program, paid by any strategy that runs it: a plain fork and exec of the same static Go binary on the host takes as long); run is the command from its exec to its exit; teardown is killing and reaping what it left (its namespaces are freed afterwards, off the critical path); overhead = total − spawn − run, the daemon's own share. Daemons that log no spawn_ms (older builds) count it in setup.
 
-| Run | Actions | queue | input | setup | spawn | run | teardown | output | total | overhead |
-|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+| Run | Actions | with a pre-started init | queue | input | setup | spawn | run | teardown | output | total | overhead |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 $(stage_row "cold CAS" "$E2E_WORK/cold.actions")
 $(stage_row "warm CAS" "$E2E_WORK/warm.actions")
 $([ -z "${BASELINE_BIN:-}" ] || stage_row "baseline, cold CAS" "$E2E_WORK/basecold.actions")

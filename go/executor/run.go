@@ -457,6 +457,7 @@ func (e *Executor) logDone(ctx context.Context, d digest.Digest, res *repb.Actio
 		"spawn_ms", float64(timings.Spawn) / float64(time.Millisecond),
 		"run_ms", float64(timings.Run) / float64(time.Millisecond),
 		"teardown_ms", float64(timings.Teardown) / float64(time.Millisecond),
+		"prestarted", timings.Prestarted,
 		"output_ms", ms(t.outputStart, t.outputCompleted),
 		"total_ms", ms(t.queued, end),
 	}

@@ -188,6 +188,7 @@ func (r *Runner) Run(ctx context.Context, spec Spec) (Result, error) {
 	if cg == nil {
 		init = r.takePrestarted(cfgBytes)
 	}
+	prestarted := init != nil
 	if init == nil {
 		cgroupFD := -1
 		if cg != nil {
@@ -324,6 +325,7 @@ wait:
 	default:
 		res.Timings = Timings{Setup: time.Duration(end - start)}
 	}
+	res.Timings.Prestarted = prestarted
 	killed := ctxErr != nil || res.TimedOut || res.OutputTooLarge
 	switch {
 	case setupFailure != nil && !killed:

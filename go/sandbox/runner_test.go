@@ -548,6 +548,36 @@ func TestTimings(t *testing.T) {
 	}
 }
 
+// TestTimingsTellPrestarted: Timings.Prestarted says whether the action got
+// a waiting init.
+func TestTimingsTellPrestarted(t *testing.T) {
+	requireRoot(t)
+	requireProbe(t)
+	for _, tc := range []struct {
+		name string
+		opts sandbox.Options
+		want bool
+	}{
+		{"pool", sandbox.Options{}, true},
+		{"no pool", sandbox.Options{Prestart: -1}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRunner(t, tc.opts)
+			// The pool fills in the background: give it time.
+			var got bool
+			for i := 0; i < 20; i++ {
+				time.Sleep(50 * time.Millisecond)
+				if got = mustRun(t, r, probeSpec(t, "true")).res.Timings.Prestarted; got == tc.want {
+					break
+				}
+			}
+			if got != tc.want {
+				t.Errorf("Prestarted = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
 // TestTextFileBusy covers golang/go#22315: a descriptor open for writing
 // on a fresh executable makes exec fail with ETXTBSY while any process
 // holds it; the sandbox retries.

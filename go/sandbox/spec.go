@@ -118,6 +118,9 @@ type Timings struct {
 	Spawn time.Duration
 	// Run is from the start of the command (its exec) until it exited.
 	Run time.Duration
+	// Prestarted tells whether the action got a pre-started init (see
+	// Options.Prestart); without one, Setup includes starting the init.
+	Prestarted bool
 	// Teardown is from the command's exit until Run had the init's last
 	// report: killing and reaping what the command left behind. The
 	// kernel's unmounting and freeing of the namespaces follow in the
