@@ -74,6 +74,9 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 		Store:            d.store,
 		ActionCache:      d.cache,
 		ExecutionEnabled: cfg.Execution,
+		// Each RPC is logged only at debug level (--log-level=debug); the
+		// interceptor costs next to nothing otherwise.
+		LogRPCs: true,
 	}
 	d.storage, err = reapi.NewServer(opts)
 	if err != nil {
