@@ -29,7 +29,7 @@ cd "$ws"
 common=(--color=no --curses=no --action_env=FEATURES_ENV=hello-from-action-env)
 
 e2e_log "local baseline build"
-e2e_bazel clean --expunge >/dev/null 2>&1
+e2e_bazel clean --expunge >"$E2E_WORK/clean.log" 2>&1 || { tail -n 20 "$E2E_WORK/clean.log" >&2; e2e_die "bazel clean --expunge failed"; }
 if ! e2e_bazel build "${common[@]}" --spawn_strategy=local --genrule_strategy=local //:all >"$E2E_WORK/local.log" 2>&1; then
   e2e_show_failure "$E2E_WORK/local.log"
   e2e_die "local baseline build failed"
@@ -42,7 +42,7 @@ e2e_start_daemon "$daemon" "$E2E_WORK/root" "${E2E_RUNTIME_FLAGS[@]}"
 e2e_remote_flags "$E2E_DAEMON_PORT"
 
 e2e_log "remote build"
-e2e_bazel clean --expunge >/dev/null 2>&1
+e2e_bazel clean --expunge >"$E2E_WORK/clean.log" 2>&1 || { tail -n 20 "$E2E_WORK/clean.log" >&2; e2e_die "bazel clean --expunge failed"; }
 if ! e2e_bazel build "${common[@]}" "${E2E_REMOTE_FLAGS[@]}" //:all >"$E2E_WORK/remote.log" 2>&1; then
   e2e_show_failure "$E2E_WORK/remote.log"
   e2e_die "remote build failed"
@@ -59,7 +59,7 @@ full_remote=$remote
 e2e_log "remote build: $remote remote actions, $files files identical to the local build"
 
 e2e_log "remote build with --remote_download_minimal"
-e2e_bazel clean >/dev/null 2>&1
+e2e_bazel clean >"$E2E_WORK/clean.log" 2>&1 || { tail -n 20 "$E2E_WORK/clean.log" >&2; e2e_die "bazel clean failed"; }
 if ! e2e_bazel build "${common[@]}" "${E2E_REMOTE_FLAGS[@]}" --remote_download_minimal //:no_symlinks >"$E2E_WORK/minimal.log" 2>&1; then
   e2e_show_failure "$E2E_WORK/minimal.log"
   e2e_die "remote build with --remote_download_minimal failed"
@@ -76,7 +76,7 @@ grep -q 'intentional failure marker' "$E2E_WORK/fails.log" || { tail -n 20 "$E2E
 grep -q 'Exit 3' "$E2E_WORK/fails.log" || { tail -n 20 "$E2E_WORK/fails.log" >&2; e2e_die "Bazel does not report the failing action's exit code 3"; }
 
 e2e_log "the daemon still serves after the failure"
-e2e_bazel clean >/dev/null 2>&1
+e2e_bazel clean >"$E2E_WORK/clean.log" 2>&1 || { tail -n 20 "$E2E_WORK/clean.log" >&2; e2e_die "bazel clean failed"; }
 if ! e2e_bazel build "${common[@]}" "${E2E_REMOTE_FLAGS[@]}" //:tree_listing >"$E2E_WORK/after.log" 2>&1; then
   e2e_show_failure "$E2E_WORK/after.log"
   e2e_die "build after the failure failed"

@@ -190,7 +190,9 @@ e2e_tree_manifest() {
 # "INFO: N processes: ..." summary line of a Bazel log.
 e2e_bazel_processes() {
   local line total remote
-  line=$(grep -E 'INFO: [0-9]+ process' "$1" | tail -n 1)
+  # A log without the summary gives "0 0" (callers then fail with a
+  # message), not a silent exit under set -e.
+  line=$(grep -E 'INFO: [0-9]+ process' "$1" | tail -n 1 || true)
   total=$(sed -E 's/.*INFO: ([0-9]+) process.*/\1/' <<<"$line")
   remote=$(grep -oE '[0-9]+ remote[.,]' <<<"$line" | grep -oE '^[0-9]+' | head -n 1 || true)
   echo "${total:-0} ${remote:-0}"

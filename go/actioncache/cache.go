@@ -197,8 +197,10 @@ func (c *Cache) Put(ctx context.Context, actionDigest digest.Digest, r *repb.Act
 // Stage checks r as Put does and makes it the result of actionDigest for
 // Get at once; persist writes it to disk as Put would (it may run on any
 // goroutine; a Put or Stage of the same digest in between supersedes it,
-// and persist then writes nothing). Until persist returns, the result
-// lives only in memory: a crash loses it, and the action runs again.
+// and persist then writes nothing). Until persist succeeds, the result
+// lives only in memory: a crash loses it, and the action runs again. A
+// failed persist leaves it there, still served, as a result clients may
+// already have seen must not give way to an older one.
 //
 // This is for the executor's own results, which nobody was promised: the
 // client gets its ExecuteResponse without waiting for the file (a new
@@ -217,12 +219,7 @@ func (c *Cache) Stage(ctx context.Context, actionDigest digest.Digest, r *repb.A
 	c.mu.Unlock()
 	return func() error {
 		if err := c.write(actionDigest, data, s); err != nil {
-			c.mu.Lock()
-			if c.staged[actionDigest] == s {
-				delete(c.staged, actionDigest)
-			}
-			c.mu.Unlock()
-			return rpcstatus.Wrapf(err, "action cache: storing result for %s", actionDigest)
+			return rpcstatus.Wrapf(err, "action cache: storing result for %s (it stays in memory until a restart)", actionDigest)
 		}
 		return nil
 	}, nil

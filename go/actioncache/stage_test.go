@@ -3,6 +3,8 @@ package actioncache_test
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -116,6 +118,32 @@ func TestStage(t *testing.T) {
 			}
 			check("reopened", reopened, tc.wantDisk)
 		})
+	}
+}
+
+// TestFailedPersistKeepsTheResult: a result that could not be written stays
+// what Get returns, rather than an older stored one.
+func TestFailedPersistKeepsTheResult(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, 0)
+	older, newer := &repb.ActionResult{ExitCode: 1}, &repb.ActionResult{ExitCode: 2}
+	if err := e.cache.Put(ctx, actionDigest("a"), older); err != nil {
+		t.Fatal(err)
+	}
+	persist, err := e.cache.Stage(ctx, actionDigest("a"), newer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Writes go through ac/tmp: without it, persist fails.
+	tmp := filepath.Join(e.root, "ac", "tmp")
+	if err := os.RemoveAll(tmp); err != nil {
+		t.Fatal(err)
+	}
+	if err := persist(); err == nil {
+		t.Fatal("persist without ac/tmp succeeded, want an error")
+	}
+	if got, err := e.cache.Get(ctx, actionDigest("a")); err != nil || !proto.Equal(got, newer) {
+		t.Errorf("Get after a failed persist = %v, %v; want the staged %v", got, err, newer)
 	}
 }
 

@@ -105,22 +105,31 @@ func (a *actionDirs) make() (string, error) {
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return "", rpcstatus.Newf(codes.Internal, "create action directory: %v", err)
 	}
+	if err := a.fill(dir); err != nil {
+		_ = removeAll(dir)
+		return "", err
+	}
+	return dir, nil
+}
+
+// fill makes the contents of a new action directory.
+func (a *actionDirs) fill(dir string) error {
 	for _, sub := range []string{"upper", "work"} {
 		if err := os.Mkdir(filepath.Join(dir, sub), 0o755); err != nil {
-			return "", rpcstatus.Newf(codes.Internal, "create action directory: %v", err)
+			return rpcstatus.Newf(codes.Internal, "create action directory: %v", err)
 		}
 	}
 	if err := a.b.own(filepath.Join(dir, "upper")); err != nil {
-		return "", err
+		return err
 	}
 	for _, name := range []string{stdoutFile, stderrFile} {
 		f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if err != nil {
-			return "", rpcstatus.Newf(codes.Internal, "create action directory: %v", err)
+			return rpcstatus.Newf(codes.Internal, "create action directory: %v", err)
 		}
 		f.Close()
 	}
-	return dir, nil
+	return nil
 }
 
 // close stops the goroutines after the pending removals.

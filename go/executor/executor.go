@@ -92,6 +92,8 @@ type Executor struct {
 	ctx    context.Context // parent of every execution; cancelled by Close
 	cancel context.CancelCauseFunc
 	wg     sync.WaitGroup
+	// persists holds a token per action cache write running (persistLater).
+	persists chan struct{}
 
 	mu       sync.Mutex
 	closed   bool
@@ -154,6 +156,7 @@ func New(opts Options) (*Executor, error) {
 		cancel:   cancel,
 		ops:      map[string]*execution{},
 		inflight: map[digest.Digest]*execution{},
+		persists: make(chan struct{}, maxPersists),
 	}, nil
 }
 

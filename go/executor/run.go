@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
@@ -93,24 +94,12 @@ func (e *Executor) run(ex *execution, action *repb.Action) {
 			res.ExecutionMetadata = t.metadata(timings.Run)
 		}
 		resp := errorResponse(firstErr, res)
-		persist := e.cacheResult(ctx, ex.actionDigest, action, resp)
+		if persist := e.cacheResult(ctx, ex.actionDigest, action, resp); persist != nil {
+			e.persistLater(ctx, ex.actionDigest, persist)
+		}
 		t.published = e.now()
 		e.logDone(ctx, ex.actionDigest, res, firstErr, false, t, timings)
 		e.complete(ex, resp)
-		if persist == nil {
-			return
-		}
-		// The action cache entry is visible already; writing its file (a
-		// new inode, two fsyncs and a rename: 2.4 ms at p50 on this
-		// project's test VM) need not hold up the client, the job slot or
-		// the release of the input root. Close waits for it.
-		e.wg.Add(1)
-		go func() {
-			defer e.wg.Done()
-			if err := persist(); err != nil {
-				e.log.WarnContext(ctx, "writing the action result to the action cache failed", "action_digest", ex.actionDigest.String(), "error", err.Error())
-			}
-		}()
 	}
 
 	if err := e.slots.acquire(ctx, ex.priority, ex.seq); err != nil {
@@ -207,6 +196,32 @@ func (e *Executor) storeStdio(ctx context.Context, file string) (digest.Digest, 
 	d, err := e.opts.Store.PutFile(ctx, file, true)
 	return d, err == nil, err
 }
+
+// persistLater writes a staged action cache entry in the background. The
+// entry is visible already; writing its file (a new inode, two fsyncs and a
+// rename: 2.4 ms at p50 on this project's test VM) need not hold up the
+// client, the job slot or the release of the input root. At most
+// maxPersists run at once, so that a stalled disk does not pile up open
+// files; Close waits for them all.
+func (e *Executor) persistLater(ctx context.Context, d digest.Digest, persist func() error) {
+	e.wg.Add(1) // the calling run goroutine is counted: Close cannot be past Wait
+	go func() {
+		defer e.wg.Done()
+		defer func() {
+			if p := recover(); p != nil {
+				e.log.Error("panic while writing an action cache entry", "action_digest", d.String(), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			}
+		}()
+		e.persists <- struct{}{}
+		defer func() { <-e.persists }()
+		if err := persist(); err != nil {
+			e.log.WarnContext(ctx, "writing the action result to the action cache failed", "action_digest", d.String(), "error", err.Error())
+		}
+	}()
+}
+
+// maxPersists bounds the action cache writes running at once.
+const maxPersists = 4
 
 // cacheResult stages a successful result in the action cache, visible to
 // lookups at once, and returns the function that writes it to disk (nil
