@@ -21,11 +21,9 @@
 // still unflushed write waits as well. A crash before the flush leaves the
 // blob missing, or with a short or empty file on ext4/xfs/btrfs, which no
 // lookup matches (a digest includes the size) and Get's size check drops
-// (see Store.install); on other filesystems Options.StrictFsync, which
-// Open then turns on, also fdatasyncs each blob before its rename, or,
-// where syncfs reports writeback errors (Linux 5.8 on), has Open re-hash
-// the blobs written since the last flush after a crash (see
-// checkpointFile). When a flush fails, the blobs renamed in since the
+// (see Store.install); on other filesystems
+// Options.StrictFsync, which Open then turns on, also fdatasyncs each blob
+// before its rename. When a flush fails, the blobs renamed in since the
 // last successful one cannot be trusted to be on disk: their writers get
 // INTERNAL and the blobs are removed, not left visible but unacknowledged.
 //

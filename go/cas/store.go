@@ -31,12 +31,9 @@ type Options struct {
 	MaxBytes int64
 	// Logger receives start-up and eviction logs; nil discards them.
 	Logger *slog.Logger
-	// StrictFsync guards against blobs whose bytes did not reach the disk
-	// before a crash although their size did: where syncfs reports
-	// writeback errors (Linux 5.8 on), Open re-hashes the blobs written
-	// since the last recorded flush and drops those that do not match
-	// (see checkpointFile); elsewhere every blob is fdatasynced before its
-	// rename, one disk flush per blob. It is only
+	// StrictFsync makes every blob's bytes reach the disk (fdatasync) before
+	// the blob is renamed into place, on top of the shared filesystem flush
+	// after the rename. It costs one disk flush per blob again, and is only
 	// needed on filesystems that may commit a file's size before its data
 	// (ext4 without a journal or mounted data=writeback, or filesystems this
 	// package does not know): Open turns it on by itself for all but ext4
@@ -76,19 +73,11 @@ type Store struct {
 	uid     int
 	gid     int
 	strict  bool // Options.StrictFsync, or forced for the filesystem
-	// deferData: strict mode where blobs are not fdatasynced one by one but
-	// verified after a crash (see checkpointFile).
-	deferData bool
-	syncer    *groupSyncer
-	// durableBefore is a time (UnixNano) before which every change to the
-	// store is on disk: the start of the last successful flush.
-	durableBefore atomic.Int64
+	syncer  *groupSyncer
 
-	// baseDir is an open descriptor of Root/cas for syncfs, and checkpoint
-	// one of checkpointFile in deferred mode; both nil after Close.
-	baseMu     sync.RWMutex
-	baseDir    *os.File
-	checkpoint *os.File
+	// baseDir is an open descriptor of Root/cas for syncfs, nil after Close.
+	baseMu  sync.RWMutex
+	baseDir *os.File
 
 	mu        sync.Mutex
 	index     map[key]*entry
@@ -185,7 +174,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		index:   make(map[key]*entry),
 	}
 	s.lru.init()
-	s.syncer = newGroupSyncer(s.flushRound)
+	s.syncer = newGroupSyncer(s.flush)
 	if err := os.MkdirAll(base, 0o755); err != nil {
 		return nil, rpcstatus.Wrapf(err, "cas: creating %s", base)
 	}
@@ -210,13 +199,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	fsType, ordered := filesystemOrdersData(base)
 	s.strict = opts.StrictFsync || strictFsyncRequired || !ordered
-	s.deferData = s.strict && flushReportsWriteErrors
 	if s.strict && !opts.StrictFsync && !strictFsyncRequired {
-		how := "fsyncing every blob"
-		if s.deferData {
-			how = "after a crash, blobs written since the last flush are re-hashed"
-		}
-		logger.LogAttrs(ctx, slog.LevelWarn, "cas: filesystem not known to write file data before file sizes; "+how,
+		logger.LogAttrs(ctx, slog.LevelWarn, "cas: filesystem not known to write file data before file sizes; fsyncing every blob",
 			slog.String("root", base), slog.String("filesystem", fsType))
 	}
 	start := time.Now()
@@ -224,32 +208,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
-	// Blobs written since the last flush recorded in checkpointFile may
-	// hold garbage after a crash, or were committed after the last Close
-	// without a flush of their own (deferred mode; see checkpointFile).
-	before, verify := s.readCheckpoint()
-	verifyFrom := time.Unix(0, before).Add(-verifyMargin)
-	if err := s.scan(ctx, verify, verifyFrom); err != nil {
+	if err := s.scan(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
-	if s.deferData {
-		if err := s.openCheckpoint(); err != nil {
-			s.Close()
-			return nil, err
-		}
-	} else if err := os.Remove(filepath.Join(base, checkpointFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		s.Close()
-		return nil, rpcstatus.Wrapf(err, "cas: removing %s", checkpointFile)
-	}
-	// What the checkpoint vouches for stays so. The blobs verified just now
-	// may be on disk only once Open's flush is done, so it is the flush
-	// after it that may record them (flushRound); a store without a
-	// checkpoint holds blobs fdatasynced one by one, or none.
-	if !verify {
-		before = time.Now().UnixNano()
-	}
-	s.durableBefore.Store(before)
 	if err := s.ensureEmpty(); err != nil {
 		s.Close()
 		return nil, err
@@ -280,7 +242,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	s.mu.Unlock()
 	logger.LogAttrs(ctx, slog.LevelInfo, "cas opened",
-		slog.String("root", base), slog.String("filesystem", fsType), slog.Bool("strict_fsync", s.strict), slog.Bool("verify_after_crash", s.deferData),
+		slog.String("root", base), slog.String("filesystem", fsType), slog.Bool("strict_fsync", s.strict),
 		slog.Int("blobs", len(s.index)),
 		slog.Int64("bytes", s.bytes), slog.Int64("max_bytes", s.max),
 		slog.Int64("evictions", s.evictions), slog.Duration("scan_duration", time.Since(start)))
@@ -296,12 +258,8 @@ type scanned struct {
 // scan indexes the blobs on disk. Anything that is not a regular file with a
 // well-formed name in the right shard is removed, as is an executable variant
 // without a matching blob.
-//
-// With verify, blobs whose files changed from verifyFrom on are re-hashed,
-// and those whose bytes do not match their name removed.
-func (s *Store) scan(ctx context.Context, verify bool, verifyFrom time.Time) error {
+func (s *Store) scan(ctx context.Context) error {
 	var found []scanned
-	checked, dropped, started := 0, 0, time.Now()
 	err := s.scanShards(ctx, s.blobDir, &s.blobShards, func(dir, shard string, de fs.DirEntry) bool {
 		k, ok := keyOf(digest.Digest{Hash: de.Name()})
 		if !ok || de.Name()[:2] != shard || !de.Type().IsRegular() {
@@ -311,21 +269,11 @@ func (s *Store) scan(ctx context.Context, verify bool, verifyFrom time.Time) err
 		if err != nil {
 			return false
 		}
-		if verify && !changeTime(fi).Before(verifyFrom) {
-			checked++
-			if match, err := verifyBlob(ctx, filepath.Join(dir, de.Name()), de.Name(), fi.Size()); err != nil || !match {
-				dropped++
-				return false
-			}
-		}
 		found = append(found, scanned{&entry{key: k, size: fi.Size()}, accessTime(fi)})
 		return true
 	})
 	if err != nil {
 		return err
-	}
-	if verify {
-		s.logVerified(ctx, verifyFrom, checked, dropped, time.Since(started))
 	}
 	sort.Slice(found, func(i, j int) bool { return found[i].used.After(found[j].used) })
 	for _, f := range found {
@@ -477,12 +425,6 @@ func (s *Store) Close() error {
 		err = s.baseDir.Close()
 		s.baseDir = nil
 	}
-	if s.checkpoint != nil {
-		if cerr := s.checkpoint.Close(); err == nil {
-			err = cerr
-		}
-		s.checkpoint = nil
-	}
 	if s.lock != nil {
 		_ = s.lock.Close() // releases the flock
 		s.lock = nil
@@ -526,17 +468,10 @@ func (s *Store) dropUntrustedVariants() error {
 }
 
 // markVariantsClean flushes the filesystem, so that every variant is on
-// disk, then writes variantsCleanMarker (and in deferred mode the time that
-// flush started to checkpointFile) and flushes again.
+// disk, then writes variantsCleanMarker and flushes again.
 func (s *Store) markVariantsClean() error {
-	start := time.Now().UnixNano()
 	if err := s.flush(); err != nil {
 		return rpcstatus.Wrapf(err, "cas: flushing executable variants")
-	}
-	if s.deferData {
-		if err := s.writeCheckpoint(start); err != nil {
-			return rpcstatus.Wrapf(err, "cas: recording the flush")
-		}
 	}
 	marker := filepath.Join(s.base, variantsCleanMarker)
 	if err := os.WriteFile(marker, nil, 0o644); err != nil {
@@ -824,12 +759,8 @@ func (s *Store) createTemp() (*os.File, error) {
 // finishTemp sets a complete temp file's mode and closes it, writing its
 // bytes to disk first in strict mode. On error the file is removed.
 func (s *Store) finishTemp(f *os.File, mode os.FileMode) error {
-	return s.finishTempSync(f, mode, s.syncEachBlob())
+	return s.finishTempSync(f, mode, s.strict)
 }
-
-// syncEachBlob tells whether each blob's bytes are fdatasynced before its
-// rename: in strict mode, unless deferred (see checkpointFile).
-func (s *Store) syncEachBlob() bool { return s.strict && !s.deferData }
 
 func (s *Store) finishTempSync(f *os.File, mode os.FileMode, sync bool) error {
 	err := f.Chmod(mode)
@@ -1151,7 +1082,7 @@ func (s *Store) moveFile(ctx context.Context, f *os.File, fi fs.FileInfo, path s
 		s.unreserve(d.Size)
 		return d, false, nil
 	}
-	if s.syncEachBlob() {
+	if s.strict {
 		if err := datasync(f); err != nil {
 			s.unreserve(d.Size)
 			return d, true, rpcstatus.Wrapf(err, "storing %s: fdatasync", path)

@@ -1,7 +1,6 @@
 package cas
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -460,97 +459,4 @@ func (s *Store) abandon() {
 	s.lock = nil
 	s.baseDir.Close()
 	s.baseDir = nil
-}
-
-// crash drops s as a killed process would: its descriptors and lock go, no
-// Close (so no final flush and no clean marker).
-func crash(s *Store) {
-	s.baseMu.Lock()
-	if s.baseDir != nil {
-		s.baseDir.Close()
-		s.baseDir = nil
-	}
-	if s.checkpoint != nil {
-		s.checkpoint.Close()
-		s.checkpoint = nil
-	}
-	s.baseMu.Unlock()
-	s.lock.Close()
-	s.lock = nil
-}
-
-// TestDeferredModeVerifiesAfterCrash: in strict mode without a flush per
-// blob, a blob written shortly before a crash whose bytes on disk are not
-// what was written (as a crash can leave them on a filesystem that commits
-// sizes before data) is dropped by the next Open, while intact ones stay.
-func TestDeferredModeVerifiesAfterCrash(t *testing.T) {
-	if !flushReportsWriteErrors {
-		t.Skip("this kernel's syncfs does not report write errors: strict mode fdatasyncs every blob")
-	}
-	ctx := context.Background()
-	root := t.TempDir()
-	s, err := Open(ctx, Options{Root: root, StrictFsync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !s.deferData {
-		t.Fatal("strict mode did not defer data flushes")
-	}
-	damaged, intact := []byte("bytes the crash will garble\n"), []byte("bytes that survive\n")
-	dd, di := digest.OfBytes(damaged), digest.OfBytes(intact)
-	for _, b := range [][]byte{damaged, intact} {
-		if err := s.Put(ctx, digest.OfBytes(b), b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	crash(s)
-	// Same size, other bytes.
-	p := s.Path(dd)
-	if err := os.Chmod(p, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, bytes.Repeat([]byte{0}, len(damaged)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	s2, err := Open(ctx, Options{Root: root, StrictFsync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
-	if s2.Contains(ctx, dd) || exists(p) {
-		t.Errorf("garbled blob %s survived the reopen", dd)
-	}
-	if !s2.Contains(ctx, di) {
-		t.Errorf("intact blob %s was dropped", di)
-	}
-	if got, err := s2.ReadAll(ctx, di, 1<<10); err != nil || !bytes.Equal(got, intact) {
-		t.Errorf("ReadAll(intact) = %q, %v", got, err)
-	}
-}
-
-// TestCheckpointAdvances: each flush records the start of the one before
-// it, so the time a crash makes Open verify from moves on.
-func TestCheckpointAdvances(t *testing.T) {
-	if !flushReportsWriteErrors {
-		t.Skip("this kernel's syncfs does not report write errors: strict mode fdatasyncs every blob")
-	}
-	ctx := context.Background()
-	s, err := Open(ctx, Options{Root: t.TempDir(), StrictFsync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	first, ok := s.readCheckpoint()
-	if !ok {
-		t.Fatal("no checkpoint after Open")
-	}
-	for i := range 2 { // the second flush records the first one's start
-		b := []byte(fmt.Sprintf("blob %d\n", i))
-		if err := s.Put(ctx, digest.OfBytes(b), b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if got, _ := s.readCheckpoint(); got <= first {
-		t.Errorf("checkpoint after two flushes = %d, want later than %d", got, first)
-	}
 }

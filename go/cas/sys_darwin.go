@@ -55,12 +55,3 @@ func filesystemOrdersData(path string) (string, bool) { return "apfs", true }
 // flushReportsWriteErrors is false on macOS: sync(2) reports no writeback
 // errors, so whatever must be durable is fsynced one by one.
 const flushReportsWriteErrors = false
-
-// changeTime is fi's ctime: the last change to the file's bytes, mode or
-// name (see checkpointFile).
-func changeTime(fi fs.FileInfo) time.Time {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return time.Unix(st.Ctimespec.Sec, st.Ctimespec.Nsec)
-	}
-	return time.Now() // unknown: treat as recent
-}

@@ -132,12 +132,3 @@ func kernelAtLeast(major, minor int) bool {
 	}
 	return maj > major || maj == major && min >= minor
 }
-
-// changeTime is fi's ctime: the last change to the file's bytes, mode or
-// name (see checkpointFile).
-func changeTime(fi fs.FileInfo) time.Time {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return time.Unix(st.Ctim.Sec, st.Ctim.Nsec)
-	}
-	return time.Now() // unknown: treat as recent
-}
