@@ -308,9 +308,6 @@ wait:
 			execFailure = rep
 		}
 	}
-	if forked < start || forked > started {
-		forked = started // from an init that did not time its fork
-	}
 	switch {
 	case started != 0 && exit != nil && exit.Mono >= started && exit.Mono <= end:
 		res.Timings = Timings{
