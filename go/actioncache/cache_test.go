@@ -62,6 +62,24 @@ func (e *env) putTree(t *testing.T, tree *repb.Tree, skip bool) digest.Digest {
 	return e.put(t, b, skip)
 }
 
+// evictOnly makes the store evict ds[victim] and nothing else of ds: it
+// touches everything but the victim, then pushes it out with a blob just
+// big enough that only the victim has to go (the store must be small).
+func (e *env) evictOnly(t *testing.T, ds map[string]digest.Digest, victim string) {
+	t.Helper()
+	var keep []digest.Digest
+	for name, d := range ds {
+		if name != victim {
+			keep = append(keep, d)
+		}
+	}
+	if m := e.store.FindMissing(context.Background(), keep); len(m) != 0 {
+		t.Fatal("blobs missing before eviction")
+	}
+	room := e.store.Stats().MaxBytes - e.store.Stats().Bytes
+	e.put(t, bytes.Repeat([]byte("f"), int(room+1)), false)
+}
+
 func actionDigest(name string) digest.Digest { return digest.OfBytes([]byte("action " + name)) }
 
 func blobsSubject(d digest.Digest) string { return fmt.Sprintf("blobs/%s/%d", d.Hash, d.Size) }
@@ -263,19 +281,7 @@ func TestGetAfterEviction(t *testing.T) {
 			if err := e.cache.Put(ctx, ad, r); err != nil {
 				t.Fatal(err)
 			}
-			// Touch everything but the victim, then push it out with a
-			// blob just big enough that only the victim has to go.
-			var keep []digest.Digest
-			for name, d := range ds {
-				if name != tc.evict {
-					keep = append(keep, d)
-				}
-			}
-			if m := e.store.FindMissing(ctx, keep); len(m) != 0 {
-				t.Fatal("blobs missing before eviction")
-			}
-			room := e.store.Stats().MaxBytes - e.store.Stats().Bytes
-			e.put(t, bytes.Repeat([]byte("f"), int(room+1)), false)
+			e.evictOnly(t, ds, tc.evict)
 			if e.store.Contains(ctx, ds[tc.evict]) {
 				t.Fatalf("%s not evicted", tc.evict)
 			}
