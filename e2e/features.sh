@@ -29,11 +29,8 @@ cd "$ws"
 common=(--color=no --curses=no --action_env=FEATURES_ENV=hello-from-action-env)
 
 e2e_log "local baseline build"
-e2e_bazel clean --expunge >"$E2E_WORK/clean.log" 2>&1 || { tail -n 20 "$E2E_WORK/clean.log" >&2; e2e_die "bazel clean --expunge failed"; }
-if ! e2e_bazel build "${common[@]}" --spawn_strategy=local --genrule_strategy=local //:all >"$E2E_WORK/local.log" 2>&1; then
-  e2e_show_failure "$E2E_WORK/local.log"
-  e2e_die "local baseline build failed"
-fi
+e2e_clean --expunge
+e2e_build_ok "$E2E_WORK/local.log" "local baseline build" "${common[@]}" --spawn_strategy=local --genrule_strategy=local //:all
 e2e_tree_manifest bazel-bin/ >"$E2E_WORK/local.manifest"
 grep -q '^hello-from-action-env$' bazel-bin/env_and_tmp.txt || e2e_die "local build: --action_env did not reach the genrule"
 
@@ -42,11 +39,8 @@ e2e_start_daemon "$daemon" "$E2E_WORK/root" "${E2E_RUNTIME_FLAGS[@]}"
 e2e_remote_flags "$E2E_DAEMON_PORT"
 
 e2e_log "remote build"
-e2e_bazel clean --expunge >"$E2E_WORK/clean.log" 2>&1 || { tail -n 20 "$E2E_WORK/clean.log" >&2; e2e_die "bazel clean --expunge failed"; }
-if ! e2e_bazel build "${common[@]}" "${E2E_REMOTE_FLAGS[@]}" //:all >"$E2E_WORK/remote.log" 2>&1; then
-  e2e_show_failure "$E2E_WORK/remote.log"
-  e2e_die "remote build failed"
-fi
+e2e_clean --expunge
+e2e_build_ok "$E2E_WORK/remote.log" "remote build" "${common[@]}" "${E2E_REMOTE_FLAGS[@]}" //:all
 read -r total remote < <(e2e_bazel_processes "$E2E_WORK/remote.log")
 [ "$remote" -ge 9 ] || e2e_die "want the 9 actions of //:all executed remotely, Bazel reports $remote of $total"
 e2e_tree_manifest bazel-bin/ >"$E2E_WORK/remote.manifest"
@@ -59,11 +53,8 @@ full_remote=$remote
 e2e_log "remote build: $remote remote actions, $files files identical to the local build"
 
 e2e_log "remote build with --remote_download_minimal"
-e2e_bazel clean >"$E2E_WORK/clean.log" 2>&1 || { tail -n 20 "$E2E_WORK/clean.log" >&2; e2e_die "bazel clean failed"; }
-if ! e2e_bazel build "${common[@]}" "${E2E_REMOTE_FLAGS[@]}" --remote_download_minimal //:no_symlinks >"$E2E_WORK/minimal.log" 2>&1; then
-  e2e_show_failure "$E2E_WORK/minimal.log"
-  e2e_die "remote build with --remote_download_minimal failed"
-fi
+e2e_clean
+e2e_build_ok "$E2E_WORK/minimal.log" "remote build with --remote_download_minimal" "${common[@]}" "${E2E_REMOTE_FLAGS[@]}" --remote_download_minimal //:no_symlinks
 [ ! -e bazel-bin/big.bin ] || e2e_die "--remote_download_minimal: big.bin was downloaded"
 read -r total remote < <(e2e_bazel_processes "$E2E_WORK/minimal.log")
 [ "$remote" -ge 7 ] || e2e_die "--remote_download_minimal: want 7 remote actions, Bazel reports $remote of $total"
@@ -76,11 +67,8 @@ grep -q 'intentional failure marker' "$E2E_WORK/fails.log" || { tail -n 20 "$E2E
 grep -q 'Exit 3' "$E2E_WORK/fails.log" || { tail -n 20 "$E2E_WORK/fails.log" >&2; e2e_die "Bazel does not report the failing action's exit code 3"; }
 
 e2e_log "the daemon still serves after the failure"
-e2e_bazel clean >"$E2E_WORK/clean.log" 2>&1 || { tail -n 20 "$E2E_WORK/clean.log" >&2; e2e_die "bazel clean failed"; }
-if ! e2e_bazel build "${common[@]}" "${E2E_REMOTE_FLAGS[@]}" //:tree_listing >"$E2E_WORK/after.log" 2>&1; then
-  e2e_show_failure "$E2E_WORK/after.log"
-  e2e_die "build after the failure failed"
-fi
+e2e_clean
+e2e_build_ok "$E2E_WORK/after.log" "build after the failure" "${common[@]}" "${E2E_REMOTE_FLAGS[@]}" //:tree_listing
 e2e_stop_daemon
 if grep -q '"level":"ERROR"' "$E2E_DAEMON_LOG"; then
   grep '"level":"ERROR"' "$E2E_DAEMON_LOG" | head -n 5 >&2

@@ -186,6 +186,27 @@ e2e_tree_manifest() {
   done)
 }
 
+# e2e_build_ok LOG WHAT ARGS... runs `bazel build ARGS` with its output in
+# LOG and, if the build fails, shows its errors and fails the script.
+e2e_build_ok() {
+  local log=$1 what=$2
+  shift 2
+  if ! e2e_bazel build "$@" >"$log" 2>&1; then
+    e2e_show_failure "$log"
+    e2e_die "$what failed"
+  fi
+}
+
+# e2e_clean ARGS... runs `bazel clean ARGS`; a failure shows its output and
+# fails the script.
+e2e_clean() {
+  local log="$E2E_WORK/clean.log"
+  e2e_bazel clean "$@" >"$log" 2>&1 || {
+    tail -n 20 "$log" >&2
+    e2e_die "bazel clean $* failed"
+  }
+}
+
 # e2e_bazel_processes LOG prints "TOTAL REMOTE" from the last
 # "INFO: N processes: ..." summary line of a Bazel log.
 e2e_bazel_processes() {

@@ -41,11 +41,8 @@ cd "$ws"
 common=(--nosandbox_debug "--jobs=$jobs" --color=no --curses=no)
 
 e2e_log "local baseline build (--spawn_strategy=local)"
-e2e_bazel clean --expunge >/dev/null 2>&1
-if ! e2e_bazel build "${common[@]}" --spawn_strategy=local --genrule_strategy=local //:stress_all >"$E2E_WORK/local.log" 2>&1; then
-  e2e_show_failure "$E2E_WORK/local.log"
-  e2e_die "local baseline build failed"
-fi
+e2e_clean --expunge
+e2e_build_ok "$E2E_WORK/local.log" "local baseline build" "${common[@]}" --spawn_strategy=local --genrule_strategy=local //:stress_all
 e2e_tree_manifest bazel-bin/ >"$E2E_WORK/local.manifest"
 
 e2e_log "starting linux_actiond"
@@ -53,11 +50,8 @@ e2e_start_daemon "$daemon" "$E2E_WORK/root" "--jobs=$jobs" "${E2E_RUNTIME_FLAGS[
 e2e_remote_flags "$E2E_DAEMON_PORT"
 
 e2e_log "remote build through 127.0.0.1:$E2E_DAEMON_PORT"
-e2e_bazel clean --expunge >/dev/null 2>&1
-if ! e2e_bazel build "${common[@]}" "${E2E_REMOTE_FLAGS[@]}" --keep_going //:stress_all >"$E2E_WORK/remote.log" 2>&1; then
-  e2e_show_failure "$E2E_WORK/remote.log"
-  e2e_die "remote build failed"
-fi
+e2e_clean --expunge
+e2e_build_ok "$E2E_WORK/remote.log" "remote build" "${common[@]}" "${E2E_REMOTE_FLAGS[@]}" --keep_going //:stress_all
 e2e_tree_manifest bazel-bin/ >"$E2E_WORK/remote.manifest"
 e2e_stop_daemon
 
