@@ -11,7 +11,7 @@ mkdir -p "$root/bin"
 (cd "$here" && go build -o "$root/bin/linux_actiond" ./cmd/linux_actiond)
 # The image is named after the code that builds it, so a checkout that
 # changes what images hold builds a new one instead of serving a stale one.
-key=$(cd "$here" && find e2e/build_local_runtimes.sh cmd/deb_runtime cmd/squashfs_builder go/runtime/builder go/squashfs go/deb \
+key=$(cd "$here" && find e2e/build_local_runtimes.sh cmd/deb_runtime cmd/squashfs_builder go/runtimes/builder go/squashfs go/deb \
   -name '*_test.go' -prune -o -type f \( -name '*.go' -o -name '*.sh' \) -print | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-12)
 image="$root/runtimes-$key.sqfs"
 if [ ! -s "$image" ]; then

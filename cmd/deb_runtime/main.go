@@ -21,8 +21,8 @@ import (
 	"log"
 	"os"
 
-	"github.com/actiond/actiond/go/runtime"
-	"github.com/actiond/actiond/go/runtime/builder"
+	"github.com/actiond/actiond/go/runtimes"
+	"github.com/actiond/actiond/go/runtimes/builder"
 )
 
 func main() {
@@ -53,7 +53,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	switch {
 	case o.Name == "":
 		return errors.New("--name is required")
-	case o.Kind != runtime.KindLibc && o.Kind != runtime.KindShell:
+	case o.Kind != runtimes.KindLibc && o.Kind != runtimes.KindShell:
 		return fmt.Errorf("--kind=%q: want libc or shell", o.Kind)
 	case o.Arch != "x86_64" && o.Arch != "aarch64":
 		return fmt.Errorf("--arch=%q: want x86_64 or aarch64", o.Arch)

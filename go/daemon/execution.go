@@ -13,7 +13,7 @@ import (
 	"github.com/actiond/actiond/go/execroot"
 	"github.com/actiond/actiond/go/executor"
 	"github.com/actiond/actiond/go/reapi"
-	"github.com/actiond/actiond/go/runtime"
+	"github.com/actiond/actiond/go/runtimes"
 	"github.com/actiond/actiond/go/sandbox"
 )
 
@@ -74,7 +74,7 @@ func (d *Daemon) startExecution(ctx context.Context) error {
 // openRuntimes makes the runtime image readable and catalogs it: as root the
 // image is loop-mounted read-only and private under the root directory; in
 // rootless mode it is unpacked there once (per image content).
-func (d *Daemon) openRuntimes(ctx context.Context, rootless bool) (*runtime.Catalog, error) {
+func (d *Daemon) openRuntimes(ctx context.Context, rootless bool) (*runtimes.Catalog, error) {
 	dir := d.cfg.RuntimeDir
 	if image := d.cfg.RuntimeImage; image != "" {
 		if _, err := os.Stat(image); err != nil {
@@ -85,7 +85,7 @@ func (d *Daemon) openRuntimes(ctx context.Context, rootless bool) (*runtime.Cata
 			if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 				return nil, err
 			}
-			if err := runtime.UnpackImage(ctx, image, dir); err != nil {
+			if err := runtimes.UnpackImage(ctx, image, dir); err != nil {
 				return nil, fmt.Errorf("daemon: unpacking runtime image %s: %w", image, err)
 			}
 		} else {
@@ -96,7 +96,7 @@ func (d *Daemon) openRuntimes(ctx context.Context, rootless bool) (*runtime.Cata
 			// A crashed earlier run may have left its mount behind.
 			for unix.Unmount(dir, unix.MNT_DETACH) == nil {
 			}
-			unmount, err := runtime.MountImage(ctx, image, dir)
+			unmount, err := runtimes.MountImage(ctx, image, dir)
 			if err != nil {
 				return nil, fmt.Errorf("daemon: mounting runtime image: %w", err)
 			}
@@ -107,7 +107,7 @@ func (d *Daemon) openRuntimes(ctx context.Context, rootless bool) (*runtime.Cata
 		d.logger.InfoContext(ctx, "no runtime image: actions asking for libc or requires-bash will be refused")
 		return nil, nil
 	}
-	catalog, err := runtime.Open(ctx, dir)
+	catalog, err := runtimes.Open(ctx, dir)
 	if err != nil {
 		return nil, fmt.Errorf("daemon: runtime image: %w", err)
 	}

@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/actiond/actiond/go/daemon"
-	"github.com/actiond/actiond/go/runtime/builder"
+	"github.com/actiond/actiond/go/runtimes/builder"
 )
 
 // runtimeImageEnv names a runtime image holding glibc2.31 and glibc2.36 (from

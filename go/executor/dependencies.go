@@ -7,14 +7,14 @@ import (
 
 	"github.com/actiond/actiond/go/digest"
 	"github.com/actiond/actiond/go/execroot"
-	"github.com/actiond/actiond/go/runtime"
+	"github.com/actiond/actiond/go/runtimes"
 	"github.com/actiond/actiond/go/sandbox"
 )
 
 // The executor's view of its collaborators. Each interface holds only what the
 // pipeline calls, so tests can pass small hand-written fakes. The daemon
 // passes *cas.Store, *actioncache.Cache, *sandbox.Runner and
-// *runtime.Catalog as they are, and *execroot.Builder through ExecRoots
+// *runtimes.Catalog as they are, and *execroot.Builder through ExecRoots
 // (its Prepare returns the concrete *execroot.Root).
 
 // Store is the CAS: the Action and Command are read from it and stdout and
@@ -73,9 +73,9 @@ type Runtimes interface {
 	Names() []string
 	// Mounts returns the bind mounts for libc ("" or "none": no libc) and,
 	// when requiresBash is set, a static bash.
-	// The error wraps runtime.ErrUnknownRuntime for a runtime the image
+	// The error wraps runtimes.ErrUnknownRuntime for a runtime the image
 	// lacks.
-	Mounts(libc string, requiresBash bool) ([]runtime.Mount, error)
+	Mounts(libc string, requiresBash bool) ([]runtimes.Mount, error)
 }
 
 // ExecRoots adapts an *execroot.Builder to RootBuilder: its Prepare returns
@@ -97,5 +97,5 @@ func (r execRoots) Prepare(ctx context.Context, inputRoot digest.Digest, cmd *re
 var (
 	_ Root     = (*execroot.Root)(nil)
 	_ Runner   = (*sandbox.Runner)(nil)
-	_ Runtimes = (*runtime.Catalog)(nil)
+	_ Runtimes = (*runtimes.Catalog)(nil)
 )

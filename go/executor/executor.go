@@ -9,7 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	goruntime "runtime"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -124,7 +124,7 @@ func New(opts Options) (*Executor, error) {
 		return nil, errors.New("executor: Options.DefaultTimeout must not be negative")
 	}
 	if opts.Jobs == 0 {
-		opts.Jobs = goruntime.NumCPU()
+		opts.Jobs = runtime.NumCPU()
 	}
 	if opts.DefaultTimeout == 0 {
 		opts.DefaultTimeout = DefaultTimeout

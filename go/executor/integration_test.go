@@ -8,7 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	goruntime "runtime"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -46,7 +46,7 @@ func buildTool(t testing.TB) []byte {
 			return
 		}
 		toolPath = filepath.Join(dir, "tool")
-		goTool := filepath.Join(goruntime.GOROOT(), "bin", "go")
+		goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
 		cmd := exec.Command(goTool, "build", "-o", toolPath, "./testdata/tool")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {

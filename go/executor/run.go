@@ -22,7 +22,7 @@ import (
 
 	"github.com/actiond/actiond/go/digest"
 	"github.com/actiond/actiond/go/rpcstatus"
-	"github.com/actiond/actiond/go/runtime"
+	"github.com/actiond/actiond/go/runtimes"
 	"github.com/actiond/actiond/go/sandbox"
 )
 
@@ -368,7 +368,7 @@ func (e *Executor) runtimeMounts(props properties) ([]sandbox.Mount, error) {
 	}
 	rms, err := e.opts.Runtimes.Mounts(props.libc, props.requiresBash)
 	if err != nil {
-		if errors.Is(err, runtime.ErrUnknownRuntime) {
+		if errors.Is(err, runtimes.ErrUnknownRuntime) {
 			return nil, rpcstatus.WrapWithCode(err, codes.InvalidArgument, "exec properties ask for a runtime this server lacks")
 		}
 		return nil, rpcstatus.WrapWithCode(err, codes.Internal, "runtime mounts")

@@ -17,7 +17,7 @@ import (
 	"github.com/actiond/actiond/go/digest"
 	"github.com/actiond/actiond/go/executor"
 	"github.com/actiond/actiond/go/rpcstatus"
-	"github.com/actiond/actiond/go/runtime"
+	"github.com/actiond/actiond/go/runtimes"
 	"github.com/actiond/actiond/go/sandbox"
 )
 
@@ -303,18 +303,18 @@ type Runtimes struct {
 func (r *Runtimes) Names() []string { return append([]string(nil), r.Libcs...) }
 
 // Mounts implements executor.Runtimes.
-func (r *Runtimes) Mounts(libc string, requiresBash bool) ([]runtime.Mount, error) {
-	mounts := []runtime.Mount{{Source: "/runtimes/common/etc", Target: "/etc"}}
+func (r *Runtimes) Mounts(libc string, requiresBash bool) ([]runtimes.Mount, error) {
+	mounts := []runtimes.Mount{{Source: "/runtimes/common/etc", Target: "/etc"}}
 	if libc != "" && libc != "none" {
 		if !slices.Contains(r.Libcs, libc) {
-			return nil, &runtime.UnknownRuntimeError{Requested: libc, Arch: "amd64", Available: r.Names()}
+			return nil, &runtimes.UnknownRuntimeError{Requested: libc, Arch: "amd64", Available: r.Names()}
 		}
-		mounts = append(mounts, runtime.Mount{Source: "/runtimes/" + libc + "/lib", Target: "/lib"})
+		mounts = append(mounts, runtimes.Mount{Source: "/runtimes/" + libc + "/lib", Target: "/lib"})
 	}
 	if requiresBash {
 		mounts = append(mounts,
-			runtime.Mount{Source: "/runtimes/bash/bin", Target: "/bin"},
-			runtime.Mount{Source: "/runtimes/bash/bin", Target: "/usr/bin"})
+			runtimes.Mount{Source: "/runtimes/bash/bin", Target: "/bin"},
+			runtimes.Mount{Source: "/runtimes/bash/bin", Target: "/usr/bin"})
 	}
 	return mounts, nil
 }

@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/actiond/actiond/go/runtime"
-	"github.com/actiond/actiond/go/runtime/builder"
+	"github.com/actiond/actiond/go/runtimes"
+	"github.com/actiond/actiond/go/runtimes/builder"
 )
 
 func TestBuildShellWithBusybox(t *testing.T) {
@@ -15,7 +15,7 @@ func TestBuildShellWithBusybox(t *testing.T) {
 	busybox := makeDeb(t, "busybox-static", "amd64", map[string]string{"bin/busybox": "#!static busybox\n", "bin/sed": "#!a real sed\n"})
 	out := filepath.Join(t.TempDir(), "bash")
 	if _, err := builder.Build(context.Background(), builder.Options{
-		Name: "bash", Kind: runtime.KindShell, Arch: "x86_64", Debs: []string{bash, busybox}, Out: out,
+		Name: "bash", Kind: runtimes.KindShell, Arch: "x86_64", Debs: []string{bash, busybox}, Out: out,
 	}); err != nil {
 		t.Fatalf("Build: %v", err)
 	}

@@ -1,4 +1,4 @@
-package runtime_test
+package runtimes_test
 
 import (
 	"bufio"
@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/actiond/actiond/go/runtime"
+	"github.com/actiond/actiond/go/runtimes"
 )
 
 // squashImage packs dir with the real mksquashfs.
@@ -35,10 +35,10 @@ func TestUnpackImage(t *testing.T) {
 	image := squashImage(t, src)
 	dir := filepath.Join(t.TempDir(), "runtimes")
 
-	if err := runtime.UnpackImage(ctx, image, dir); err != nil {
+	if err := runtimes.UnpackImage(ctx, image, dir); err != nil {
 		t.Fatalf("UnpackImage: %v", err)
 	}
-	catalog, err := runtime.OpenArch(ctx, dir, "x86_64")
+	catalog, err := runtimes.OpenArch(ctx, dir, "x86_64")
 	if err != nil {
 		t.Fatalf("OpenArch on the unpacked image: %v", err)
 	}
@@ -49,7 +49,7 @@ func TestUnpackImage(t *testing.T) {
 	// The same image again: nothing is redone, so a marker survives.
 	marker := filepath.Join(dir, "marker")
 	mustWrite(t, marker, "x")
-	if err := runtime.UnpackImage(ctx, image, dir); err != nil {
+	if err := runtimes.UnpackImage(ctx, image, dir); err != nil {
 		t.Fatalf("second UnpackImage: %v", err)
 	}
 	if _, err := os.Stat(marker); err != nil {
@@ -58,7 +58,7 @@ func TestUnpackImage(t *testing.T) {
 
 	// A different image replaces the directory.
 	mustWrite(t, filepath.Join(src, "common/root/etc/extra"), "new")
-	if err := runtime.UnpackImage(ctx, squashImage(t, src), dir); err != nil {
+	if err := runtimes.UnpackImage(ctx, squashImage(t, src), dir); err != nil {
 		t.Fatalf("UnpackImage of a new image: %v", err)
 	}
 	if _, err := os.Stat(marker); !os.IsNotExist(err) {
@@ -72,7 +72,7 @@ func TestUnpackImage(t *testing.T) {
 		t.Errorf("the parent of the unpacked image holds %d entries, want 1", len(entries))
 	}
 
-	if err := runtime.UnpackImage(ctx, filepath.Join(t.TempDir(), "missing.sqfs"), dir); err == nil {
+	if err := runtimes.UnpackImage(ctx, filepath.Join(t.TempDir(), "missing.sqfs"), dir); err == nil {
 		t.Errorf("UnpackImage of a missing image: got no error")
 	}
 }
@@ -87,7 +87,7 @@ func TestMountImage(t *testing.T) {
 	ctx := context.Background()
 	image := squashImage(t, standardImage(t))
 	mountpoint := t.TempDir()
-	cleanup, err := runtime.MountImage(ctx, image, mountpoint)
+	cleanup, err := runtimes.MountImage(ctx, image, mountpoint)
 	if err != nil {
 		t.Fatalf("MountImage: %v", err)
 	}
@@ -106,7 +106,7 @@ func TestMountImage(t *testing.T) {
 			t.Errorf("mount options %q lack %s", options, want)
 		}
 	}
-	catalog, err := runtime.OpenArch(ctx, mountpoint, "x86_64")
+	catalog, err := runtimes.OpenArch(ctx, mountpoint, "x86_64")
 	if err != nil {
 		t.Fatalf("OpenArch on the mounted image: %v", err)
 	}

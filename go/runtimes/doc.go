@@ -1,4 +1,4 @@
-// Package runtime is the executor's view of runtime images: read-only
+// Package runtimes is the executor's view of runtime images: read-only
 // SquashFS images holding the shared libraries and shells that actions may
 // ask for through exec properties (libc=glibc2.36, requires-bash).
 //
@@ -14,4 +14,4 @@
 // returns a Catalog; Catalog.Mounts turns an action's properties into bind
 // mounts. MountImage loop-mounts an image (as root); UnpackImage unpacks it
 // with unsquashfs for rootless use.
-package runtime
+package runtimes

@@ -6,12 +6,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	goruntime "runtime"
+	"runtime"
 	"strings"
 	"testing"
 
-	"github.com/actiond/actiond/go/runtime"
-	"github.com/actiond/actiond/go/runtime/builder"
+	"github.com/actiond/actiond/go/runtimes"
+	"github.com/actiond/actiond/go/runtimes/builder"
 )
 
 // makeDeb builds a .deb with dpkg-deb. files maps paths to contents; a
@@ -52,13 +52,13 @@ func TestBuildShell(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		files      map[string]string
-		wantMounts []runtime.ManifestMount
+		wantMounts []runtimes.ManifestMount
 		wantBash   []string // paths that must be hard links of bash-static
 	}{
 		{
 			name:  "bookworm layout",
 			files: map[string]string{"bin/bash-static": "#!static bash\n", "usr/share/man/man1/bash-static.1.gz": "man"},
-			wantMounts: []runtime.ManifestMount{
+			wantMounts: []runtimes.ManifestMount{
 				{ImagePath: "root/bin", SandboxPath: "/bin"},
 				{ImagePath: "root/usr/bin", SandboxPath: "/usr/bin"},
 			},
@@ -67,7 +67,7 @@ func TestBuildShell(t *testing.T) {
 		{
 			name:  "merged usr",
 			files: map[string]string{"usr/bin/bash-static": "#!static bash\n"},
-			wantMounts: []runtime.ManifestMount{
+			wantMounts: []runtimes.ManifestMount{
 				{ImagePath: "root/usr/bin", SandboxPath: "/bin"},
 				{ImagePath: "root/usr/bin", SandboxPath: "/usr/bin"},
 			},
@@ -80,7 +80,7 @@ func TestBuildShell(t *testing.T) {
 			for range 2 {
 				out := filepath.Join(t.TempDir(), "bash")
 				m, err := builder.Build(context.Background(), builder.Options{
-					Name: "bash", Kind: runtime.KindShell, Arch: "x86_64", Debs: []string{debFile}, Out: out,
+					Name: "bash", Kind: runtimes.KindShell, Arch: "x86_64", Debs: []string{debFile}, Out: out,
 				})
 				if err != nil {
 					t.Fatalf("Build: %v", err)
@@ -101,11 +101,11 @@ func TestBuildShell(t *testing.T) {
 						t.Errorf("%s: got %v, %v; want a hard link of bash-static", p, info, err)
 					}
 				}
-				b, err := os.ReadFile(filepath.Join(out, runtime.ManifestFileName))
+				b, err := os.ReadFile(filepath.Join(out, runtimes.ManifestFileName))
 				if err != nil {
 					t.Fatal(err)
 				}
-				read, err := runtime.ReadManifest(filepath.Join(out, runtime.ManifestFileName))
+				read, err := runtimes.ReadManifest(filepath.Join(out, runtimes.ManifestFileName))
 				if err != nil {
 					t.Fatalf("ReadManifest: %v", err)
 				}
@@ -131,7 +131,7 @@ func TestBuildErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	otherArch := "aarch64"
-	if goruntime.GOARCH == "arm64" {
+	if runtime.GOARCH == "arm64" {
 		otherArch = "x86_64"
 	}
 	for _, tc := range []struct {
@@ -176,10 +176,10 @@ func TestBuildErrors(t *testing.T) {
 // architecture: ACTIOND_TEST_LIBC6_DEB names a .deb to use, otherwise the
 // test fetches one with `apt-get download libc6`.
 func TestBuildRealLibc6(t *testing.T) {
-	arch := runtime.ArchForGOARCH(goruntime.GOARCH)
+	arch := runtimes.ArchForGOARCH(runtime.GOARCH)
 	wantInterp := map[string]string{"x86_64": "/lib64/ld-linux-x86-64.so.2", "aarch64": "/lib/ld-linux-aarch64.so.1"}[arch]
 	if wantInterp == "" {
-		t.Skipf("no libc runtime is defined for GOARCH %s", goruntime.GOARCH)
+		t.Skipf("no libc runtime is defined for GOARCH %s", runtime.GOARCH)
 	}
 	debFile := os.Getenv("ACTIOND_TEST_LIBC6_DEB")
 	if debFile == "" {
@@ -197,7 +197,7 @@ func TestBuildRealLibc6(t *testing.T) {
 	}
 	out := filepath.Join(t.TempDir(), "glibc")
 	m, err := builder.Build(context.Background(), builder.Options{
-		Name: "glibc-test", Kind: runtime.KindLibc, Arch: arch, Debs: []string{debFile}, Out: out,
+		Name: "glibc-test", Kind: runtimes.KindLibc, Arch: arch, Debs: []string{debFile}, Out: out,
 	})
 	if err != nil {
 		t.Fatalf("Build: %v", err)

@@ -20,14 +20,14 @@ import (
 	"strings"
 
 	"github.com/actiond/actiond/go/deb"
-	"github.com/actiond/actiond/go/runtime"
+	"github.com/actiond/actiond/go/runtimes"
 )
 
 // Options says what to build.
 type Options struct {
 	// Name is the runtime name, such as "glibc2.36" or "bash".
 	Name string
-	// Kind is runtime.KindLibc or runtime.KindShell.
+	// Kind is runtimes.KindLibc or runtimes.KindShell.
 	Kind string
 	// Arch is "x86_64" or "aarch64".
 	Arch string
@@ -52,14 +52,14 @@ var (
 
 // Build extracts the packages into Options.Out/root and writes the
 // manifest, which it also returns. The output depends only on the inputs.
-func Build(ctx context.Context, o Options) (*runtime.Manifest, error) {
-	m := &runtime.Manifest{
-		Version: runtime.ManifestVersion,
+func Build(ctx context.Context, o Options) (*runtimes.Manifest, error) {
+	m := &runtimes.Manifest{
+		Version: runtimes.ManifestVersion,
 		Name:    o.Name,
 		Kind:    o.Kind,
 		Arch:    o.Arch,
-		Debs:    []runtime.Deb{},
-		Mounts:  []runtime.ManifestMount{},
+		Debs:    []runtimes.Deb{},
+		Mounts:  []runtimes.ManifestMount{},
 	}
 	if err := m.Validate(); err != nil {
 		return nil, err
@@ -94,7 +94,7 @@ func Build(ctx context.Context, o Options) (*runtime.Manifest, error) {
 		return nil, err
 	}
 	mounts := libcMounts
-	if o.Kind == runtime.KindShell {
+	if o.Kind == runtimes.KindShell {
 		if err := linkBash(tree); err != nil {
 			return nil, err
 		}
@@ -107,7 +107,7 @@ func Build(ctx context.Context, o Options) (*runtime.Manifest, error) {
 		// Mount the real directory behind a merged-/usr link: a bind
 		// mount of the link would resolve it on the host, not in the image.
 		if resolved, isDir, ok := tree.Lookup(mount[0]); ok && isDir {
-			m.Mounts = append(m.Mounts, runtime.ManifestMount{
+			m.Mounts = append(m.Mounts, runtimes.ManifestMount{
 				ImagePath:   path.Join("root", resolved),
 				SandboxPath: mount[1],
 			})
@@ -126,29 +126,29 @@ func Build(ctx context.Context, o Options) (*runtime.Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(o.Out, runtime.ManifestFileName), b, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(o.Out, runtimes.ManifestFileName), b, 0o644); err != nil {
 		return nil, err
 	}
 	return m, nil
 }
 
-func addDeb(tree *deb.Tree, name, arch string) (runtime.Deb, error) {
+func addDeb(tree *deb.Tree, name, arch string) (runtimes.Deb, error) {
 	sum, err := fileSHA256(name)
 	if err != nil {
-		return runtime.Deb{}, err
+		return runtimes.Deb{}, err
 	}
 	p, err := deb.Open(name)
 	if err != nil {
-		return runtime.Deb{}, err
+		return runtimes.Deb{}, err
 	}
 	defer p.Close()
 	if a := p.Control.Architecture(); a != debArch[arch] && a != "all" {
-		return runtime.Deb{}, fmt.Errorf("%s: package architecture %q does not match runtime arch %s (%s)", name, a, arch, debArch[arch])
+		return runtimes.Deb{}, fmt.Errorf("%s: package architecture %q does not match runtime arch %s (%s)", name, a, arch, debArch[arch])
 	}
 	if err := tree.AddPackage(p); err != nil {
-		return runtime.Deb{}, fmt.Errorf("%s: %w", name, err)
+		return runtimes.Deb{}, fmt.Errorf("%s: %w", name, err)
 	}
-	return runtime.Deb{
+	return runtimes.Deb{
 		File:         filepath.Base(name),
 		SHA256:       sum,
 		Package:      p.Control.Package(),

@@ -1,4 +1,4 @@
-package runtime_test
+package runtimes_test
 
 import (
 	"context"
@@ -9,41 +9,41 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/actiond/actiond/go/runtime"
+	"github.com/actiond/actiond/go/runtimes"
 )
 
 // fakeRuntime is one runtime directory of a fake image.
 type fakeRuntime struct {
 	kind, name, arch string
 	dirs             []string // created under root/
-	mounts           []runtime.ManifestMount
+	mounts           []runtimes.ManifestMount
 }
 
 var (
-	libcMounts = []runtime.ManifestMount{
+	libcMounts = []runtimes.ManifestMount{
 		{ImagePath: "root/lib", SandboxPath: "/lib"},
 		{ImagePath: "root/lib64", SandboxPath: "/lib64"},
 		{ImagePath: "root/usr/lib", SandboxPath: "/usr/lib"},
 	}
-	mergedUsrMounts = []runtime.ManifestMount{
+	mergedUsrMounts = []runtimes.ManifestMount{
 		{ImagePath: "root/usr/lib", SandboxPath: "/lib"},
 		{ImagePath: "root/usr/lib64", SandboxPath: "/lib64"},
 		{ImagePath: "root/usr/lib", SandboxPath: "/usr/lib"},
 	}
-	bashMounts = []runtime.ManifestMount{
+	bashMounts = []runtimes.ManifestMount{
 		{ImagePath: "root/bin", SandboxPath: "/bin"},
 		{ImagePath: "root/usr/bin", SandboxPath: "/usr/bin"},
 	}
 )
 
 // writeFakeImage lays out an unpacked runtime image in a new directory.
-func writeFakeImage(t *testing.T, runtimes ...fakeRuntime) string {
+func writeFakeImage(t *testing.T, fakes ...fakeRuntime) string {
 	t.Helper()
 	dir := t.TempDir()
 	mustWrite(t, filepath.Join(dir, "common/root/etc/hosts"), "127.0.0.1 localhost\n")
-	for _, r := range runtimes {
+	for _, r := range fakes {
 		rdir := filepath.Join(dir, r.kind, r.name, r.arch)
-		if r.kind == runtime.KindShell {
+		if r.kind == runtimes.KindShell {
 			rdir = filepath.Join(dir, "shell", "bash", r.arch)
 		}
 		for _, d := range r.dirs {
@@ -51,15 +51,15 @@ func writeFakeImage(t *testing.T, runtimes ...fakeRuntime) string {
 				t.Fatal(err)
 			}
 		}
-		m := &runtime.Manifest{
-			Version: runtime.ManifestVersion, Name: r.name, Kind: r.kind, Arch: r.arch,
-			Debs: []runtime.Deb{}, Mounts: r.mounts, Interpreters: []string{},
+		m := &runtimes.Manifest{
+			Version: runtimes.ManifestVersion, Name: r.name, Kind: r.kind, Arch: r.arch,
+			Debs: []runtimes.Deb{}, Mounts: r.mounts, Interpreters: []string{},
 		}
 		b, err := m.Marshal()
 		if err != nil {
 			t.Fatal(err)
 		}
-		mustWrite(t, filepath.Join(rdir, runtime.ManifestFileName), string(b))
+		mustWrite(t, filepath.Join(rdir, runtimes.ManifestFileName), string(b))
 	}
 	return dir
 }
@@ -86,30 +86,30 @@ func standardImage(t *testing.T) string {
 
 func TestCatalogMounts(t *testing.T) {
 	dir := standardImage(t)
-	catalog, err := runtime.OpenArch(context.Background(), dir, "x86_64")
+	catalog, err := runtimes.OpenArch(context.Background(), dir, "x86_64")
 	if err != nil {
 		t.Fatalf("OpenArch: %v", err)
 	}
 	if got, want := catalog.Names(), []string{"glibc2.36", "glibc2.41"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("Names() = %q, want %q", got, want)
 	}
-	etc := runtime.Mount{Source: filepath.Join(dir, "common/root/etc"), Target: "/etc"}
+	etc := runtimes.Mount{Source: filepath.Join(dir, "common/root/etc"), Target: "/etc"}
 	libc236 := filepath.Join(dir, "libc/glibc2.36/x86_64/root")
 	libc241 := filepath.Join(dir, "libc/glibc2.41/x86_64/root")
 	bash := filepath.Join(dir, "shell/bash/x86_64/root")
 	for _, tc := range []struct {
 		libc         string
 		requiresBash bool
-		want         []runtime.Mount
+		want         []runtimes.Mount
 	}{
-		{"", false, []runtime.Mount{etc}},
-		{"none", false, []runtime.Mount{etc}},
-		{"glibc2.36", false, []runtime.Mount{etc,
+		{"", false, []runtimes.Mount{etc}},
+		{"none", false, []runtimes.Mount{etc}},
+		{"glibc2.36", false, []runtimes.Mount{etc,
 			{libc236 + "/lib", "/lib"}, {libc236 + "/lib64", "/lib64"}, {libc236 + "/usr/lib", "/usr/lib"}}},
-		{"glibc2.41", true, []runtime.Mount{etc,
+		{"glibc2.41", true, []runtimes.Mount{etc,
 			{libc241 + "/usr/lib", "/lib"}, {libc241 + "/usr/lib64", "/lib64"}, {libc241 + "/usr/lib", "/usr/lib"},
 			{bash + "/bin", "/bin"}, {bash + "/usr/bin", "/usr/bin"}}},
-		{"none", true, []runtime.Mount{etc, {bash + "/bin", "/bin"}, {bash + "/usr/bin", "/usr/bin"}}},
+		{"none", true, []runtimes.Mount{etc, {bash + "/bin", "/bin"}, {bash + "/usr/bin", "/usr/bin"}}},
 	} {
 		got, err := catalog.Mounts(tc.libc, tc.requiresBash)
 		if err != nil {
@@ -135,16 +135,16 @@ func TestCatalogUnknownRuntime(t *testing.T) {
 		{"aarch64", "glibc2.41", false, `(available: glibc2.31, glibc2.36)`},
 		{"aarch64", "", true, `runtime "bash" is not in the runtime image for aarch64 (available: none)`},
 	} {
-		catalog, err := runtime.OpenArch(context.Background(), dir, tc.arch)
+		catalog, err := runtimes.OpenArch(context.Background(), dir, tc.arch)
 		if err != nil {
 			t.Fatalf("OpenArch(%s): %v", tc.arch, err)
 		}
 		_, err = catalog.Mounts(tc.libc, tc.requiresBash)
-		if !errors.Is(err, runtime.ErrUnknownRuntime) {
-			t.Errorf("%s Mounts(%q, %v): got error %v, want %v", tc.arch, tc.libc, tc.requiresBash, err, runtime.ErrUnknownRuntime)
+		if !errors.Is(err, runtimes.ErrUnknownRuntime) {
+			t.Errorf("%s Mounts(%q, %v): got error %v, want %v", tc.arch, tc.libc, tc.requiresBash, err, runtimes.ErrUnknownRuntime)
 			continue
 		}
-		var unknown *runtime.UnknownRuntimeError
+		var unknown *runtimes.UnknownRuntimeError
 		if !errors.As(err, &unknown) {
 			t.Errorf("error %v is not an *UnknownRuntimeError", err)
 		}
@@ -172,18 +172,18 @@ func TestOpenRejectsBrokenImages(t *testing.T) {
 		}, `manifest names runtime "glibc2.36", but it is in directory "glibc2.99"`},
 		{"image path escapes", func(t *testing.T) string {
 			return writeFakeImage(t, fakeRuntime{"libc", "glibc2.36", "x86_64", nil,
-				[]runtime.ManifestMount{{ImagePath: "../../../common", SandboxPath: "/lib"}}})
+				[]runtimes.ManifestMount{{ImagePath: "../../../common", SandboxPath: "/lib"}}})
 		}, `image_path "../../../common"`},
 		{"relative sandbox path", func(t *testing.T) string {
 			return writeFakeImage(t, fakeRuntime{"libc", "glibc2.36", "x86_64", []string{"lib"},
-				[]runtime.ManifestMount{{ImagePath: "root/lib", SandboxPath: "lib"}}})
+				[]runtimes.ManifestMount{{ImagePath: "root/lib", SandboxPath: "lib"}}})
 		}, `sandbox_path "lib"`},
 		{"missing mount source", func(t *testing.T) string {
 			return writeFakeImage(t, fakeRuntime{"libc", "glibc2.36", "x86_64", []string{"lib"}, libcMounts})
 		}, "lib64"},
 		{"mount source is a symlink", func(t *testing.T) string {
 			dir := writeFakeImage(t, fakeRuntime{"libc", "glibc2.36", "x86_64", []string{"usr/lib"},
-				[]runtime.ManifestMount{{ImagePath: "root/lib", SandboxPath: "/lib"}}})
+				[]runtimes.ManifestMount{{ImagePath: "root/lib", SandboxPath: "/lib"}}})
 			os.Symlink("usr/lib", filepath.Join(dir, "libc/glibc2.36/x86_64/root/lib"))
 			return dir
 		}, "is not a directory"},
@@ -200,13 +200,13 @@ func TestOpenRejectsBrokenImages(t *testing.T) {
 		}, `kind "libc", want "shell"`},
 		{"unknown manifest field", func(t *testing.T) string {
 			dir := writeFakeImage(t, fakeRuntime{"libc", "glibc2.36", "x86_64", []string{"lib"}, libcMounts[:1]})
-			mustWrite(t, filepath.Join(dir, "libc/glibc2.36/x86_64", runtime.ManifestFileName),
+			mustWrite(t, filepath.Join(dir, "libc/glibc2.36/x86_64", runtimes.ManifestFileName),
 				`{"version": 1, "name": "glibc2.36", "kind": "libc", "arch": "x86_64", "mountz": []}`)
 			return dir
 		}, `unknown field "mountz"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := runtime.OpenArch(context.Background(), tc.image(t), "x86_64")
+			_, err := runtimes.OpenArch(context.Background(), tc.image(t), "x86_64")
 			if err == nil || !strings.Contains(err.Error(), tc.wantText) {
 				t.Fatalf("OpenArch: got error %v, want one containing %q", err, tc.wantText)
 			}
@@ -216,7 +216,7 @@ func TestOpenRejectsBrokenImages(t *testing.T) {
 
 func TestOpenHostArch(t *testing.T) {
 	dir := standardImage(t)
-	catalog, err := runtime.Open(context.Background(), dir)
+	catalog, err := runtimes.Open(context.Background(), dir)
 	if err != nil {
 		t.Skipf("no runtimes for this host: %v", err)
 	}
