@@ -30,6 +30,13 @@ go mod download
 step "go vet"
 go vet ./...
 
+step "go vet for the other targets: linux/arm64 (the guest on a Mac), darwin/arm64 (the macOS host)"
+GOOS=linux GOARCH=arm64 go vet ./...
+# Linux-only by nature: the binary whose actions run in Linux namespaces.
+# Every other package builds for the macOS host (README: "Portability").
+linux_only='^github.com/actiond/actiond/cmd/linux_actiond$'
+GOOS=darwin GOARCH=arm64 CGO_ENABLED=0 go vet $(GOOS=darwin go list ./... | grep -v -E "$linux_only")
+
 step "format: gofmt, gazelle, buildifier"
 e2e/check_format.sh
 

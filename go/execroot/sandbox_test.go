@@ -1,3 +1,5 @@
+//go:build linux
+
 package execroot_test
 
 import (

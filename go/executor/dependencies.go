@@ -96,6 +96,5 @@ func (r execRoots) Prepare(ctx context.Context, inputRoot digest.Digest, cmd *re
 // The real collaborators fit the interfaces.
 var (
 	_ Root     = (*execroot.Root)(nil)
-	_ Runner   = (*sandbox.Runner)(nil)
 	_ Runtimes = (*runtimes.Catalog)(nil)
 )

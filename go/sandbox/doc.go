@@ -1,5 +1,3 @@
-//go:build linux
-
 // Package sandbox runs one command in fresh namespaces, chrooted, as nobody,
 // with the mounts it is given.
 //

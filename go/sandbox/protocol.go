@@ -1,5 +1,3 @@
-//go:build linux
-
 package sandbox
 
 // The daemon and the sandbox init talk over two pipes: the daemon writes one

@@ -195,7 +195,7 @@ func compareTrees(t *testing.T, want, got string, squashfsLinks bool) {
 						subdirs++
 					}
 				}
-				if gs.Nlink != uint64(2+subdirs) {
+				if uint64(gs.Nlink) != uint64(2+subdirs) {
 					fail("%s: link count %d, want %d", rel, gs.Nlink, 2+subdirs)
 				}
 			}

@@ -68,7 +68,7 @@ func compareImage(t *testing.T, want string, rd *squashfs.Reader) {
 			if gb, err := rd.ReadFile(name); err != nil || !bytes.Equal(gb, wb) {
 				fail("%s: content of %d bytes (%v) differs from the %d wanted", name, len(gb), err, len(wb))
 			}
-			if uint64(gs.Nlink) != ws.Nlink {
+			if uint64(gs.Nlink) != uint64(ws.Nlink) {
 				fail("%s: link count %d, want %d", name, gs.Nlink, ws.Nlink)
 			}
 			if prev, ok := inodes[ws.Ino]; ok && prev != gs.Number {
