@@ -17,8 +17,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/durationpb"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/actiond/actiond/go/digest"
 	"github.com/actiond/actiond/go/rpcstatus"
@@ -26,115 +24,45 @@ import (
 	"github.com/actiond/actiond/go/sandbox"
 )
 
-// stageTimes are the pipeline's clock readings; zero ones were not reached.
-type stageTimes struct {
-	queued, workerStart               time.Time
-	inputStart, inputCompleted        time.Time
-	executionStart, executionComplete time.Time
-	outputStart, outputCompleted      time.Time
-	workerCompleted                   time.Time
-	// published is when the response is ready for the waiters (the action
-	// cache entry staged, the log line next).
-	published time.Time
-}
-
-func (t stageTimes) metadata(virtual time.Duration) *repb.ExecutedActionMetadata {
-	ts := func(t time.Time) *timestamppb.Timestamp {
-		if t.IsZero() {
-			return nil
-		}
-		return timestamppb.New(t)
-	}
-	md := &repb.ExecutedActionMetadata{
-		Worker:                         WorkerName,
-		QueuedTimestamp:                ts(t.queued),
-		WorkerStartTimestamp:           ts(t.workerStart),
-		InputFetchStartTimestamp:       ts(t.inputStart),
-		InputFetchCompletedTimestamp:   ts(t.inputCompleted),
-		ExecutionStartTimestamp:        ts(t.executionStart),
-		ExecutionCompletedTimestamp:    ts(t.executionComplete),
-		OutputUploadStartTimestamp:     ts(t.outputStart),
-		OutputUploadCompletedTimestamp: ts(t.outputCompleted),
-		WorkerCompletedTimestamp:       ts(t.workerCompleted),
-	}
-	if virtual > 0 {
-		md.VirtualExecutionDuration = durationpb.New(virtual)
-	}
-	return md
-}
-
-// run takes ex through the pipeline and completes it. The first error wins:
-// it becomes the response status, and later ones (say, a failed output
-// collection after a timeout) are dropped. The response is published before
-// the input root (with the scratch directory) is released, so clients do not
-// wait for the cleanup (the job slot does).
+// run takes ex through the pipeline and completes it. The response is
+// published before the input root (with the scratch directory) is released,
+// so clients do not wait for the cleanup (the job slot does).
 func (e *Executor) run(ex *execution, action *repb.Action) {
-	ctx := ex.ctx
 	t := stageTimes{queued: ex.queued}
-	var (
-		firstErr error
-		res      *repb.ActionResult
-		timings  sandbox.Timings
-	)
-	fail := func(err error) {
-		if firstErr == nil {
-			firstErr = err
-		}
-	}
-	finish := func() {
-		// Errors caused by our own cancellation (no waiters, shutdown) are
-		// reported as that cause, whatever shape they took on the way up.
-		if cause := context.Cause(ctx); cause != nil && firstErr != nil && ctx.Err() != nil {
-			firstErr = cause
-		}
-		if !t.workerStart.IsZero() {
-			t.workerCompleted = e.now()
-		}
-		if res != nil {
-			res.ExecutionMetadata = t.metadata(timings.Run)
-		}
-		resp := errorResponse(firstErr, res)
-		if persist := e.cacheResult(ctx, ex.actionDigest, action, resp); persist != nil {
-			e.persistLater(ctx, ex.actionDigest, persist)
-		}
-		t.published = e.now()
-		e.logDone(ctx, ex.actionDigest, res, firstErr, false, t, timings)
-		e.complete(ex, resp)
-	}
+	var h held
+	defer e.releaseHeld(ex, &h) // after finish, and after a panic too
+	out := e.attempt(ex, action, &t, &h)
+	e.finish(ex, action, t, out)
+}
 
+// attempt runs the pipeline's steps, from waiting for a job slot to storing
+// the outputs, and returns what the response is made of. The first error
+// wins: it becomes the response status, and later ones (say, a failed output
+// collection after a timeout) are dropped. What it acquires goes into h, for
+// run to release once the response is out.
+func (e *Executor) attempt(ex *execution, action *repb.Action, t *stageTimes, h *held) outcome {
+	ctx := ex.ctx
 	if err := e.slots.acquire(ctx, ex.priority, ex.seq); err != nil {
-		fail(err)
-		finish()
-		return
+		return outcome{err: err}
 	}
-	defer e.slots.release()
+	h.slot = true
 	t.workerStart = e.now()
 	ex.setStage(repb.ExecutionStage_EXECUTING)
 
 	t.inputStart = e.now()
 	cmd, spec, err := e.prepareSpec(ctx, action)
 	if err != nil {
-		fail(err)
-		finish()
-		return
+		return outcome{err: err}
 	}
 	inputRoot, err := digest.FromProto(action.GetInputRootDigest())
 	if err != nil {
-		fail(rpcstatus.Wrapf(err, "input root digest"))
-		finish()
-		return
+		return outcome{err: rpcstatus.Wrapf(err, "input root digest")}
 	}
 	root, err := e.opts.Roots.Prepare(ctx, inputRoot, cmd)
 	if err != nil {
-		fail(rpcstatus.Wrapf(err, "preparing input root %s", inputRoot))
-		finish()
-		return
+		return outcome{err: rpcstatus.Wrapf(err, "preparing input root %s", inputRoot)}
 	}
-	defer func() {
-		if err := root.Close(); err != nil {
-			e.log.WarnContext(ctx, "releasing input root failed", "action_digest", ex.actionDigest.String(), "error", err.Error())
-		}
-	}()
+	h.root = root
 	spec.Mounts = append(root.Mounts(ExecRoot), spec.Mounts...)
 	spec.Stdout, spec.Stderr = root.StdioFiles()
 	t.inputCompleted = e.now()
@@ -143,44 +71,111 @@ func (e *Executor) run(ex *execution, action *repb.Action) {
 	result, err := e.opts.Runner.Run(ctx, spec)
 	t.executionComplete = e.now()
 	if err != nil {
-		if rpcstatus.Code(err) == codes.Unknown {
-			err = rpcstatus.WrapWithCode(err, codes.Internal, "sandbox")
-		}
-		fail(rpcstatus.Wrapf(err, "running the action"))
-		finish()
-		return
+		return outcome{err: sandboxError(err)}
 	}
-	timings = result.Timings
-	res = &repb.ActionResult{ExitCode: int32(result.ExitCode)}
-	if result.Signal != 0 {
-		// The sandbox reports 128+N already; this keeps it so for any Runner.
-		res.ExitCode = signalExitCode(result.Signal)
-	}
-	if result.TimedOut {
-		fail(rpcstatus.Newf(codes.DeadlineExceeded, "action timed out after %s", spec.Timeout))
-	}
-	if result.OutputTooLarge {
-		fail(rpcstatus.Newf(codes.ResourceExhausted, "action wrote more than %d bytes to stdout or stderr", spec.MaxOutputBytes))
-	}
+	out := outcome{timings: result.Timings}
+	out.res, out.err = resultOf(result, spec)
 
 	// Outputs are collected after a timeout too: REAPI lets the result of a
 	// failed execution carry what was produced, which helps debugging.
 	t.outputStart = e.now()
-	if err := root.CollectOutputs(ctx, cmd, res); err != nil {
-		fail(rpcstatus.Wrapf(err, "collecting outputs"))
+	if err := root.CollectOutputs(ctx, cmd, out.res); err != nil {
+		out.fail(rpcstatus.Wrapf(err, "collecting outputs"))
 	}
 	if d, ok, err := e.storeStdio(ctx, spec.Stdout); err != nil {
-		fail(rpcstatus.Wrapf(err, "storing stdout"))
+		out.fail(rpcstatus.Wrapf(err, "storing stdout"))
 	} else if ok {
-		res.StdoutDigest = d.Proto()
+		out.res.StdoutDigest = d.Proto()
 	}
 	if d, ok, err := e.storeStdio(ctx, spec.Stderr); err != nil {
-		fail(rpcstatus.Wrapf(err, "storing stderr"))
+		out.fail(rpcstatus.Wrapf(err, "storing stderr"))
 	} else if ok {
-		res.StderrDigest = d.Proto()
+		out.res.StderrDigest = d.Proto()
 	}
 	t.outputCompleted = e.now()
-	finish()
+	return out
+}
+
+// finish is the one exit of every run: it stages a cacheable result in the
+// action cache (so that a request arriving after the response finds it),
+// logs the "action done" line and publishes the response to the waiters.
+func (e *Executor) finish(ex *execution, action *repb.Action, t stageTimes, out outcome) {
+	ctx := ex.ctx
+	err := reportedError(ctx, out.err)
+	if !t.workerStart.IsZero() {
+		t.workerCompleted = e.now()
+	}
+	if out.res != nil {
+		out.res.ExecutionMetadata = t.metadata(out.timings.Run)
+	}
+	resp := errorResponse(err, out.res)
+	if cacheable(action, resp) {
+		e.cacheResult(ctx, ex.actionDigest, resp.GetResult())
+	}
+	t.published = e.now()
+	e.logDone(ctx, ex.actionDigest, out.res, err, false, t, out.timings)
+	e.complete(ex, resp)
+}
+
+// releaseHeld releases what a run acquired: the input root first, then the
+// job slot, so that the next action starts only once the cleanup is done.
+func (e *Executor) releaseHeld(ex *execution, h *held) {
+	if h.root != nil {
+		if err := h.root.Close(); err != nil {
+			e.log.WarnContext(ex.ctx, "releasing input root failed", "action_digest", ex.actionDigest.String(), "error", err.Error())
+		}
+	}
+	if h.slot {
+		e.slots.release()
+	}
+}
+
+// reportedError is err as the client sees it: an error caused by our own
+// cancellation of ctx (no waiters, shutdown, CancelOperation) is reported
+// as that cause, whatever shape it took on the way up.
+func reportedError(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); cause != nil && err != nil && ctx.Err() != nil {
+		return cause
+	}
+	return err
+}
+
+// sandboxError is the status of a run the sandbox could not carry out. An
+// error without a gRPC code (or with UNKNOWN) is the server's fault:
+// INTERNAL.
+func sandboxError(err error) error {
+	if rpcstatus.Code(err) == codes.Unknown {
+		err = rpcstatus.WrapWithCode(err, codes.Internal, "sandbox")
+	}
+	return rpcstatus.Wrapf(err, "running the action")
+}
+
+// resultOf maps what the sandbox reported for spec to the ActionResult's exit
+// code and the run's error: a timeout is DEADLINE_EXCEEDED and too much
+// stdout or stderr RESOURCE_EXHAUSTED (the timeout wins when both
+// happened). A command killed by signal N exits with 128+N; the sandbox
+// reports it so already, and this keeps it so for any Runner.
+func resultOf(r sandbox.Result, spec sandbox.Spec) (*repb.ActionResult, error) {
+	res := &repb.ActionResult{ExitCode: int32(r.ExitCode)}
+	if r.Signal != 0 {
+		res.ExitCode = signalExitCode(r.Signal)
+	}
+	switch {
+	case r.TimedOut:
+		return res, rpcstatus.Newf(codes.DeadlineExceeded, "action timed out after %s", spec.Timeout)
+	case r.OutputTooLarge:
+		return res, rpcstatus.Newf(codes.ResourceExhausted, "action wrote more than %d bytes to stdout or stderr", spec.MaxOutputBytes)
+	}
+	return res, nil
+}
+
+// cacheable says whether resp may go into the action cache. Non-zero exits
+// are not cached (Bazel's own policy: a flaky failure must not stick), nor
+// is anything with a non-OK status (REAPI: MUST NOT), nor the results of
+// do_not_cache actions.
+func cacheable(action *repb.Action, resp *repb.ExecuteResponse) bool {
+	return resp.GetStatus().GetCode() == int32(codes.OK) && resp.GetResult() != nil &&
+		resp.GetResult().GetExitCode() == 0 && !action.GetDoNotCache()
 }
 
 // storeStdio moves a non-empty stdout or stderr file into the CAS. Empty or
@@ -223,22 +218,16 @@ func (e *Executor) persistLater(ctx context.Context, d digest.Digest, persist fu
 // maxPersists bounds the action cache writes running at once.
 const maxPersists = 4
 
-// cacheResult stages a successful result in the action cache, visible to
-// lookups at once, and returns the function that writes it to disk (nil
-// when nothing was staged). Non-zero exits are not cached (Bazel's own
-// policy: a flaky failure must not stick), nor is anything with a non-OK
-// status (REAPI: MUST NOT), nor do_not_cache actions.
-func (e *Executor) cacheResult(ctx context.Context, d digest.Digest, action *repb.Action, resp *repb.ExecuteResponse) (persist func() error) {
-	if resp.GetStatus().GetCode() != int32(codes.OK) || resp.GetResult() == nil || resp.GetResult().GetExitCode() != 0 || action.GetDoNotCache() {
-		return nil
-	}
-	persist, err := e.opts.Cache.Stage(ctx, d, resp.GetResult())
+// cacheResult stages res as the result of d in the action cache, visible to
+// lookups at once, and writes it to disk in the background.
+func (e *Executor) cacheResult(ctx context.Context, d digest.Digest, res *repb.ActionResult) {
+	persist, err := e.opts.Cache.Stage(ctx, d, res)
 	if err != nil {
 		// The result itself is fine, so the client still gets it.
 		e.log.WarnContext(ctx, "writing the action result to the action cache failed", "action_digest", d.String(), "error", err.Error())
-		return nil
+		return
 	}
-	return persist
+	e.persistLater(ctx, d, persist)
 }
 
 // prepareSpec loads the Command and validates everything about the request
