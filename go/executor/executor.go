@@ -28,14 +28,17 @@ import (
 const (
 	// DefaultTimeout applies to actions without Action.timeout when
 	// Options.DefaultTimeout is zero. REAPI says the server SHOULD impose one.
-	DefaultTimeout = time.Hour
+	// It equals the default of linux_actiond's --default-timeout flag, which
+	// the daemon passes as Options.DefaultTimeout.
+	DefaultTimeout = 15 * time.Minute
 	// DefaultCancelGrace is how long an execution nobody waits for keeps
 	// running: long enough for a client whose stream broke to come back with
 	// WaitExecution (Bazel retries after 100 ms, backing off).
 	DefaultCancelGrace = 2 * time.Second
 	// DefaultRetention is how long a finished operation can be looked up.
 	DefaultRetention = 10 * time.Minute
-	// MaxStdioBytes caps stdout and stderr each, as in the reference design.
+	// MaxStdioBytes caps stdout and stderr each: an action that writes more
+	// is killed and its response is RESOURCE_EXHAUSTED.
 	MaxStdioBytes = 16 << 20
 	// maxMessageBytes caps the Command blobs we read.
 	maxMessageBytes = 64 << 20

@@ -21,8 +21,9 @@ type properties struct {
 	limits       sandbox.Limits
 }
 
-// Property names. The limit aliases are the reference design's, which took
-// them from the spellings other executors use.
+// Property names. Each limit has aliases, the spellings in use with other
+// remote executors, so that a client's existing exec_properties work as they
+// are.
 const (
 	propLibc         = "libc"
 	propRequiresBash = "requires-bash"
@@ -121,7 +122,8 @@ func acceptedProperties(allowed map[string]bool) []string {
 }
 
 // parseBytes reads a positive byte count with an optional K, M, G or T
-// suffix (powers of 1024, as in the reference design), also spelled Ki/KiB/KB.
+// suffix, also spelled Ki/KiB/KB; every spelling is a power of 1024 (512M and
+// 512MB are both 512 MiB).
 func parseBytes(s string) (int64, error) {
 	num, unit := s, ""
 	if i := strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' }); i >= 0 {

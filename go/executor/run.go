@@ -194,8 +194,8 @@ func (e *Executor) storeStdio(ctx context.Context, file string) (digest.Digest, 
 
 // persistLater writes a staged action cache entry in the background. The
 // entry is visible already; writing its file (a new inode, two fsyncs and a
-// rename: 2.4 ms at p50 on this project's test VM) need not hold up the
-// client, the job slot or the release of the input root. At most
+// rename) need not hold up the client, the job slot or the release of the
+// input root. At most
 // maxPersists run at once, so that a stalled disk does not pile up open
 // files; Close waits for them all.
 func (e *Executor) persistLater(ctx context.Context, d digest.Digest, persist func() error) {
