@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -155,6 +156,26 @@ func waitStarted(t *testing.T, r *executortest.Runner) sandbox.Spec {
 		t.Fatal("no run started within 10s")
 		return sandbox.Spec{}
 	}
+}
+
+// eventually polls cond until it holds, failing the test when it still does
+// not after a deadline no busy machine reaches.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("still not so after 10s: %s", what)
+		}
+	}
+}
+
+// waitWaiters waits until n callers wait on the operation called name.
+func waitWaiters(t *testing.T, ex *executor.Executor, name string, n int) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("%d callers wait on %s", n, name), func() bool {
+		got, _ := executor.Waiting(ex, name)
+		return got == n
+	})
 }
 
 func wantCode(t *testing.T, resp *repb.ExecuteResponse, want codes.Code) {
@@ -607,7 +628,9 @@ func TestCancelSoleWaiterKillsAction(t *testing.T) {
 			}
 			ctx, cancel := context.WithCancel(t.Context())
 			op := e.start(t, ctx, &repb.ExecuteRequest{ActionDigest: e.action(echoCommand(), nil)})
-			if !queued {
+			if queued {
+				eventually(t, "the action waits for the job slot", func() bool { return executor.SlotWaiters(e.exec) == 1 })
+			} else {
 				waitStarted(t, e.runner)
 			}
 			cancel()
@@ -627,7 +650,9 @@ func TestCancelSoleWaiterKillsAction(t *testing.T) {
 }
 
 func TestCancelWithOtherWaiterKeepsRunning(t *testing.T) {
-	e := newEnv(t, nil)
+	// A grace longer than the test: a kill scheduled by mistake stays
+	// visible instead of firing at a moment the test cannot know.
+	e := newEnv(t, func(o *executor.Options) { o.CancelGrace = time.Hour })
 	release := make(chan struct{})
 	e.runner.Func = executortest.BlockUntil(release)
 	ad := e.action(echoCommand(), nil)
@@ -635,8 +660,12 @@ func TestCancelWithOtherWaiterKeepsRunning(t *testing.T) {
 	e.start(t, ctx, &repb.ExecuteRequest{ActionDigest: ad})
 	waitStarted(t, e.runner)
 	other := e.start(t, t.Context(), &repb.ExecuteRequest{ActionDigest: ad})
+	waitWaiters(t, e.exec, other.Name(), 2)
 	cancel()
-	time.Sleep(10 * 20 * time.Millisecond) // ten cancel graces
+	waitWaiters(t, e.exec, other.Name(), 1)
+	if _, scheduled := executor.Waiting(e.exec, other.Name()); scheduled {
+		t.Error("the action's kill is scheduled although a caller still waits")
+	}
 	close(release)
 	wantCode(t, waitDone(t, other), codes.OK)
 	if e.cache.Puts() != 1 {
@@ -645,17 +674,26 @@ func TestCancelWithOtherWaiterKeepsRunning(t *testing.T) {
 }
 
 func TestWaitExecutionAfterExecuteStreamDropped(t *testing.T) {
-	e := newEnv(t, func(o *executor.Options) { o.CancelGrace = 5 * time.Second })
+	// A grace longer than the test, so that the reattach cannot race the
+	// kill.
+	e := newEnv(t, func(o *executor.Options) { o.CancelGrace = time.Hour })
 	release := make(chan struct{})
 	e.runner.Func = executortest.BlockUntil(release)
 	ctx, cancel := context.WithCancel(t.Context())
 	op := e.start(t, ctx, &repb.ExecuteRequest{ActionDigest: e.action(echoCommand(), nil)})
 	waitStarted(t, e.runner)
 	cancel() // the Execute stream broke
+	eventually(t, "the kill is scheduled once nobody waits", func() bool {
+		waiters, scheduled := executor.Waiting(e.exec, op.Name())
+		return waiters == 0 && scheduled
+	})
 
 	again, err := e.exec.Wait(t.Context(), op.Name())
 	if err != nil {
 		t.Fatalf("Wait(%q): %v", op.Name(), err)
+	}
+	if waiters, scheduled := executor.Waiting(e.exec, op.Name()); waiters != 1 || scheduled {
+		t.Errorf("after reattaching: %d waiters, kill scheduled %v; want 1 and false", waiters, scheduled)
 	}
 	if got := stage(t, again); got != repb.ExecutionStage_EXECUTING {
 		t.Errorf("stage after reattaching = %v, want EXECUTING", got)
@@ -703,7 +741,8 @@ func TestQueueIsBoundedByJobs(t *testing.T) {
 	}
 	waitStarted(t, e.runner)
 	waitStarted(t, e.runner)
-	time.Sleep(50 * time.Millisecond) // give a third job the chance to start wrongly
+	// Once three wait for a slot, none of them can still start wrongly.
+	eventually(t, "three actions wait for a job slot", func() bool { return executor.SlotWaiters(e.exec) == 3 })
 	var queued int
 	for _, op := range ops {
 		if stage(t, op) == repb.ExecutionStage_QUEUED {
@@ -742,11 +781,7 @@ func TestQueueOrdersByPriority(t *testing.T) {
 			ExecutionPolicy: &repb.ExecutionPolicy{Priority: job.priority},
 		}))
 	}
-	for deadline := time.Now().Add(10 * time.Second); executor.SlotWaiters(e.exec) < len(ops); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d actions wait for a job slot", executor.SlotWaiters(e.exec), len(ops))
-		}
-	}
+	eventually(t, "every queued action waits for the job slot", func() bool { return executor.SlotWaiters(e.exec) == len(ops) })
 	close(release)
 	var order []string
 	for range ops {
