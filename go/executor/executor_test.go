@@ -160,7 +160,7 @@ func waitStarted(t *testing.T, r *executortest.Runner) sandbox.Spec {
 
 // eventually polls cond until it holds, failing the test when it still does
 // not after a deadline no busy machine reaches.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {

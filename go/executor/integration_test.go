@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -75,7 +76,9 @@ type realEnv struct {
 	tool  digest.Digest
 }
 
-func newRealEnv(t testing.TB) *realEnv {
+// newRealEnv makes a realEnv; configure, when set, adjusts the executor's
+// options.
+func newRealEnv(t testing.TB, configure func(*executor.Options)) *realEnv {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: the sandbox mounts and switches users")
@@ -105,7 +108,7 @@ func newRealEnv(t testing.TB) *realEnv {
 	if err != nil {
 		t.Fatalf("sandbox.NewRunner: %v", err)
 	}
-	ex, err := executor.New(executor.Options{
+	opts := executor.Options{
 		Store:       store,
 		Cache:       cache,
 		Roots:       executor.ExecRoots(roots),
@@ -113,7 +116,11 @@ func newRealEnv(t testing.TB) *realEnv {
 		Jobs:        2,
 		CancelGrace: 10 * time.Millisecond,
 		Logger:      logger,
-	})
+	}
+	if configure != nil {
+		configure(&opts)
+	}
+	ex, err := executor.New(opts)
 	if err != nil {
 		t.Fatalf("executor.New: %v", err)
 	}
@@ -126,6 +133,74 @@ func newRealEnv(t testing.TB) *realEnv {
 		t.Fatalf("storing the tool: %v", err)
 	}
 	return e
+}
+
+// newTag returns a tool argument unique to this test run, by which waitRunning
+// and wantGone find the action's process.
+func newTag(t testing.TB) string {
+	return fmt.Sprintf("tag-%d-%d-%s", os.Getpid(), time.Now().UnixNano(), strings.ReplaceAll(t.Name(), "/", "-"))
+}
+
+// awaitCommand runs the tool, tagged, until letGo and then prints "let go".
+func awaitCommand(tag string) *repb.Command {
+	return &repb.Command{Arguments: []string{"./tool", "tag", tag, "await", "go-on", "stdout", "let go"}}
+}
+
+// tagged returns the pids of the processes that have tag as an argument.
+func tagged(t testing.TB, tag string) []int {
+	t.Helper()
+	cmdlines, err := filepath.Glob("/proc/[0-9]*/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, p := range cmdlines {
+		// Processes that ended since the Glob are not found any more.
+		b, err := os.ReadFile(p)
+		if err != nil || !slices.Contains(strings.Split(string(b), "\x00"), tag) {
+			continue
+		}
+		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pids = append(pids, pid)
+	}
+	return pids
+}
+
+// waitRunning waits until the action's command itself runs in the sandbox
+// (the tool's process, not just the job slot or the sandbox set-up) and
+// returns its pid.
+func waitRunning(t testing.TB, tag string) int {
+	t.Helper()
+	var pids []int
+	eventually(t, "the tagged tool runs", func() bool {
+		pids = tagged(t, tag)
+		return len(pids) > 0
+	})
+	if len(pids) != 1 {
+		t.Fatalf("%d processes have tag %s, want 1", len(pids), tag)
+	}
+	return pids[0]
+}
+
+// wantGone fails unless every process of the tagged action is gone: the
+// sandbox returns only after that.
+func wantGone(t testing.TB, tag string) {
+	t.Helper()
+	if pids := tagged(t, tag); len(pids) > 0 {
+		t.Errorf("processes of the action are left: %v", pids)
+	}
+}
+
+// letGo lets the awaitCommand with process pid go on, by creating the file
+// it waits for in its working directory.
+func letGo(t testing.TB, pid int) {
+	t.Helper()
+	if err := os.WriteFile(fmt.Sprintf("/proc/%d/cwd/go-on", pid), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (e *realEnv) put(t testing.TB, b []byte) digest.Digest {
@@ -189,7 +264,7 @@ func (e *realEnv) execute(t *testing.T, ctx context.Context, cmd *repb.Command, 
 }
 
 func TestIntegrationRunsRealCommands(t *testing.T) {
-	e := newRealEnv(t)
+	e := newRealEnv(t, nil)
 	for _, tc := range []struct {
 		name       string
 		cmd        *repb.Command
@@ -271,7 +346,7 @@ func TestIntegrationRunsRealCommands(t *testing.T) {
 // in the action cache when Execute returns and on disk once Close returned,
 // for a daemon that restarts.
 func TestIntegrationResultOnDiskAfterClose(t *testing.T) {
-	e := newRealEnv(t)
+	e := newRealEnv(t, nil)
 	cmd := &repb.Command{Arguments: []string{"./tool", "write", "out", "kept"}, OutputPaths: []string{"out"}}
 	op, ad := e.execute(t, t.Context(), cmd, e.inputRoot(t), 0)
 	resp := waitDone(t, op)
@@ -292,46 +367,125 @@ func TestIntegrationResultOnDiskAfterClose(t *testing.T) {
 	}
 }
 
+// TestIntegrationTimeout: a timed-out action is killed (it would wait
+// forever), fails with DEADLINE_EXCEEDED, keeps what it wrote and is not
+// cached. The timeout leaves the tool ample time for its writes on a busy
+// machine.
 func TestIntegrationTimeout(t *testing.T) {
-	e := newRealEnv(t)
-	start := time.Now()
+	e := newRealEnv(t, nil)
+	tag := newTag(t)
 	cmd := &repb.Command{
-		Arguments:   []string{"./tool", "write", "early.txt", "made it", "stdout", "before", "sleep", "60000"},
+		Arguments:   []string{"./tool", "tag", tag, "write", "early.txt", "made it", "stdout", "before", "await", "never"},
 		OutputPaths: []string{"early.txt"},
 	}
-	op, ad := e.execute(t, t.Context(), cmd, e.inputRoot(t), 300*time.Millisecond)
+	op, ad := e.execute(t, t.Context(), cmd, e.inputRoot(t), 3*time.Second)
 	resp := waitDone(t, op)
 	wantCode(t, resp, codes.DeadlineExceeded)
-	if took := time.Since(start); took > 20*time.Second {
-		t.Errorf("timed-out action took %s", took)
-	}
 	if got := e.blob(t, resp.GetResult().GetStdoutDigest()); got != "before" {
 		t.Errorf("stdout of the timed-out action = %q, want %q", got, "before")
 	}
+	wantGone(t, tag)
 	if _, err := e.cache.Get(t.Context(), ad); status.Code(err) != codes.NotFound {
 		t.Errorf("action cache after timeout: %v, want NOT_FOUND", err)
 	}
 }
 
+// TestIntegrationCancel: when its only caller goes away, a running action
+// (it would wait forever) is killed after the grace and not cached.
 func TestIntegrationCancel(t *testing.T) {
-	e := newRealEnv(t)
+	e := newRealEnv(t, nil)
+	tag := newTag(t)
 	ctx, cancel := context.WithCancel(t.Context())
-	op, ad := e.execute(t, ctx, &repb.Command{Arguments: []string{"./tool", "sleep", "60000"}}, e.inputRoot(t), 0)
-	time.Sleep(300 * time.Millisecond) // let it start
-	start := time.Now()
+	op, ad := e.execute(t, ctx, awaitCommand(tag), e.inputRoot(t), 0)
+	waitRunning(t, tag)
 	cancel()
 	resp := waitDone(t, op)
 	wantCode(t, resp, codes.Canceled)
-	if took := time.Since(start); took > 10*time.Second {
-		t.Errorf("cancellation took %s", took)
-	}
+	wantGone(t, tag)
 	if _, err := e.cache.Get(t.Context(), ad); status.Code(err) != codes.NotFound {
 		t.Errorf("action cache after cancel: %v, want NOT_FOUND", err)
 	}
 }
 
+// TestIntegrationWaitExecutionReattach: the Execute stream of a running
+// action drops; a WaitExecution caller reattaches by the operation name
+// within the grace and gets the result of that same run.
+func TestIntegrationWaitExecutionReattach(t *testing.T) {
+	// A grace longer than the test, so that the reattach cannot race the
+	// kill.
+	e := newRealEnv(t, func(o *executor.Options) { o.CancelGrace = time.Hour })
+	tag := newTag(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	op, ad := e.execute(t, ctx, awaitCommand(tag), e.inputRoot(t), 0)
+	pid := waitRunning(t, tag)
+	cancel() // the Execute stream broke
+	eventually(t, "the kill is scheduled once nobody waits", func() bool {
+		waiters, scheduled := executor.Waiting(e.exec, op.Name())
+		return waiters == 0 && scheduled
+	})
+
+	again, err := e.exec.Wait(t.Context(), op.Name())
+	if err != nil {
+		t.Fatalf("Wait(%q): %v", op.Name(), err)
+	}
+	if got := stage(t, again); got != repb.ExecutionStage_EXECUTING {
+		t.Errorf("stage after reattaching = %v, want EXECUTING", got)
+	}
+	// Only the process started for the first caller is let go on: a run
+	// started anew would wait forever.
+	letGo(t, pid)
+	resp := waitDone(t, again)
+	wantCode(t, resp, codes.OK)
+	if got := e.blob(t, resp.GetResult().GetStdoutDigest()); got != "let go" {
+		t.Errorf("stdout = %q, want %q", got, "let go")
+	}
+	if _, err := e.cache.Get(t.Context(), ad); err != nil {
+		t.Errorf("action cache after the reattached run: %v, want the result", err)
+	}
+}
+
+// TestIntegrationCancelOperationWithSeveralWaiters: callers of Execute and
+// WaitExecution wait on one run of an action; CancelOperation kills it for
+// all of them, and nothing is cached.
+func TestIntegrationCancelOperationWithSeveralWaiters(t *testing.T) {
+	// A grace longer than the test: only the Cancel call may kill.
+	e := newRealEnv(t, func(o *executor.Options) { o.CancelGrace = time.Hour })
+	tag := newTag(t)
+	first, ad := e.execute(t, t.Context(), awaitCommand(tag), e.inputRoot(t), 0)
+	waitRunning(t, tag)
+	second, err := e.exec.Execute(t.Context(), &repb.ExecuteRequest{ActionDigest: ad.Proto()})
+	if err != nil {
+		t.Fatalf("second Execute: %v", err)
+	}
+	if second.Name() != first.Name() {
+		t.Fatalf("operation names %q and %q differ, want the identical action joined", second.Name(), first.Name())
+	}
+	third, err := e.exec.Wait(t.Context(), first.Name())
+	if err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	if waiters, _ := executor.Waiting(e.exec, first.Name()); waiters != 3 {
+		t.Fatalf("%d callers wait, want 3", waiters)
+	}
+
+	if err := e.exec.Cancel(first.Name()); err != nil {
+		t.Fatalf("Cancel: %v", err)
+	}
+	for i, op := range []*executor.Operation{first, second, third} {
+		resp := waitDone(t, op)
+		wantCode(t, resp, codes.Canceled)
+		if msg := resp.GetStatus().GetMessage(); !strings.Contains(msg, "CancelOperation") {
+			t.Errorf("waiter %d: message %q does not name the CancelOperation call", i, msg)
+		}
+	}
+	wantGone(t, tag)
+	if _, err := e.cache.Get(t.Context(), ad); status.Code(err) != codes.NotFound {
+		t.Errorf("action cache after CancelOperation: %v, want NOT_FOUND", err)
+	}
+}
+
 func TestIntegrationMissingInput(t *testing.T) {
-	e := newRealEnv(t)
+	e := newRealEnv(t, nil)
 	missing := digest.OfBytes([]byte("never uploaded"))
 	root := e.inputRoot(t, &repb.FileNode{Name: "data", Digest: missing.Proto()})
 	op, _ := e.execute(t, t.Context(), &repb.Command{Arguments: []string{"./tool"}}, root, 0)
@@ -367,7 +521,7 @@ func BenchmarkIntegrationTrivialActionSpaced(b *testing.B) {
 }
 
 func benchmarkTrivialAction(b *testing.B, gap time.Duration) {
-	e := newRealEnv(b)
+	e := newRealEnv(b, nil)
 	root := e.inputRoot(b)
 	cmd := &repb.Command{Arguments: []string{"./tool", "write", "out", "x"}, OutputPaths: []string{"out"}}
 	ad := e.putMessage(b, &repb.Action{CommandDigest: e.putMessage(b, cmd).Proto(), InputRootDigest: root})

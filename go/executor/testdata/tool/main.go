@@ -7,6 +7,10 @@
 //	pwd               print the working directory to stdout
 //	getenv NAME       print the value of NAME to stdout
 //	sleep MS          sleep MS milliseconds
+//	await NAME        wait until the file NAME exists (a test creates it
+//	                  through /proc/PID/cwd to let the action go on)
+//	tag TEXT          nothing: TEXT in the command line lets a test find
+//	                  the process in /proc
 //	exit N            exit with status N
 package main
 
@@ -54,6 +58,16 @@ func main() {
 		case "sleep":
 			ms, _ := strconv.Atoi(next())
 			time.Sleep(time.Duration(ms) * time.Millisecond)
+		case "await":
+			name := next()
+			for {
+				if _, err := os.Stat(name); err == nil {
+					break
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		case "tag":
+			next()
 		case "exit":
 			n, _ := strconv.Atoi(next())
 			os.Exit(n)
