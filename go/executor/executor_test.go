@@ -682,22 +682,7 @@ func TestWaitExecutionAfterExecuteStreamDropped(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	op := e.start(t, ctx, &repb.ExecuteRequest{ActionDigest: e.action(echoCommand(), nil)})
 	waitStarted(t, e.runner)
-	cancel() // the Execute stream broke
-	eventually(t, "the kill is scheduled once nobody waits", func() bool {
-		waiters, scheduled := executor.Waiting(e.exec, op.Name())
-		return waiters == 0 && scheduled
-	})
-
-	again, err := e.exec.Wait(t.Context(), op.Name())
-	if err != nil {
-		t.Fatalf("Wait(%q): %v", op.Name(), err)
-	}
-	if waiters, scheduled := executor.Waiting(e.exec, op.Name()); waiters != 1 || scheduled {
-		t.Errorf("after reattaching: %d waiters, kill scheduled %v; want 1 and false", waiters, scheduled)
-	}
-	if got := stage(t, again); got != repb.ExecutionStage_EXECUTING {
-		t.Errorf("stage after reattaching = %v, want EXECUTING", got)
-	}
+	again := reattach(t, e.exec, op, cancel)
 	close(release)
 	wantCode(t, waitDone(t, again), codes.OK)
 
@@ -707,6 +692,30 @@ func TestWaitExecutionAfterExecuteStreamDropped(t *testing.T) {
 		t.Fatalf("Wait after completion: %v", err)
 	}
 	wantCode(t, waitDone(t, done), codes.OK)
+}
+
+// reattach drops the Execute stream of op (cancel) and reattaches a
+// WaitExecution caller: once the executor noticed that nobody waits (the
+// kill is scheduled) it calls Wait, and checks that this calls the kill off
+// while the action is still executing.
+func reattach(t *testing.T, ex *executor.Executor, op *executor.Operation, cancel context.CancelFunc) *executor.Operation {
+	t.Helper()
+	cancel()
+	eventually(t, "the kill is scheduled once nobody waits", func() bool {
+		waiters, scheduled := executor.Waiting(ex, op.Name())
+		return waiters == 0 && scheduled
+	})
+	again, err := ex.Wait(t.Context(), op.Name())
+	if err != nil {
+		t.Fatalf("Wait(%q): %v", op.Name(), err)
+	}
+	if waiters, scheduled := executor.Waiting(ex, op.Name()); waiters != 1 || scheduled {
+		t.Errorf("after reattaching: %d waiters, kill scheduled %v; want 1 and false", waiters, scheduled)
+	}
+	if got := stage(t, again); got != repb.ExecutionStage_EXECUTING {
+		t.Errorf("stage after reattaching = %v, want EXECUTING", got)
+	}
+	return again
 }
 
 func TestWaitUnknownOperation(t *testing.T) {

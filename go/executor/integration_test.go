@@ -418,19 +418,7 @@ func TestIntegrationWaitExecutionReattach(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	op, ad := e.execute(t, ctx, awaitCommand(tag), e.inputRoot(t), 0)
 	pid := waitRunning(t, tag)
-	cancel() // the Execute stream broke
-	eventually(t, "the kill is scheduled once nobody waits", func() bool {
-		waiters, scheduled := executor.Waiting(e.exec, op.Name())
-		return waiters == 0 && scheduled
-	})
-
-	again, err := e.exec.Wait(t.Context(), op.Name())
-	if err != nil {
-		t.Fatalf("Wait(%q): %v", op.Name(), err)
-	}
-	if got := stage(t, again); got != repb.ExecutionStage_EXECUTING {
-		t.Errorf("stage after reattaching = %v, want EXECUTING", got)
-	}
+	again := reattach(t, e.exec, op, cancel) // the Execute stream broke
 	// Only the process started for the first caller is let go on: a run
 	// started anew would wait forever.
 	letGo(t, pid)
