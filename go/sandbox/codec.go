@@ -6,8 +6,9 @@ import (
 )
 
 // The config and reports use a tiny length-prefixed encoding instead of
-// encoding/json: decoding JSON by reflection cost the init 0.3-0.6 ms, a
-// sizeable part of the sandbox overhead.
+// encoding/json: the init decodes its config on every action's critical
+// path, and decoding JSON by reflection would be a sizeable part of the
+// sandbox overhead.
 
 var errTruncated = errors.New("truncated message")
 

@@ -25,15 +25,15 @@
 // for it and it is short, and forks the command at nice 0 again, as uid/gid
 // 65534 with no supplementary groups (the uid switch clears the remaining
 // capabilities). The command gets stdin /dev/null, stdout and stderr on the
-// files named in the Spec, and no other descriptor. The init reaps every process until the command ends,
-// then kills (kill -1 reaches every process of the pid namespace but its
-// init) and reaps whatever the command left behind, reports how the command
-// ended and closes the report pipe. Run returns on that report: no process
-// of the action is left, and the init's own exit, in which the kernel
-// unmounts everything and frees the namespaces (1-3 ms), finishes in the
-// background; Close waits for it. A timeout, a cancelled context or too
-// much output SIGKILL the init, which kills the whole pid namespace; Run
-// then returns once the init is gone.
+// files named in the Spec, and no other descriptor. The init reaps every
+// process until the command ends, then kills (kill -1 reaches every process
+// of the pid namespace but its init) and reaps whatever the command left
+// behind, reports how the command ended and closes the report pipe. Run
+// returns on that report: no process of the action is left, and the init's
+// own exit, in which the kernel unmounts everything and frees the
+// namespaces, finishes in the background; Close waits for it. A timeout, a
+// cancelled context or too much output SIGKILL the init, which kills the
+// whole pid namespace; Run then returns once the init is gone.
 //
 // The init reports over a second pipe whether setup failed (Run returns an
 // error, which the executor reports as INTERNAL), whether the command could
@@ -42,6 +42,17 @@
 // a freshly written executable stays busy while any process forked by the
 // daemon in the meantime still holds its write descriptor
 // (golang/go#22315).
+//
+// # Which process runs what
+//
+// The package holds the code of two processes. The daemon side is Runner
+// and the runner*.go files: validating the Spec into the init's config,
+// starting inits (or taking a pre-started one), waiting and killing, and
+// turning the init's reports into a Result. The init side is the
+// sandbox_init*.go files, entered through MaybeRunInit: runSandboxInit
+// lists its steps in order (prepare, readConfig, installOutputs,
+// enterRoot, runCommand). Both sides share only the plain types (spec.go)
+// and the protocol over the two pipes (protocol.go, codec.go).
 //
 // # Rootless mode
 //
@@ -85,9 +96,10 @@
 // exec of the command. A pre-started init has the daemon's mount namespace
 // as it was when the init started, so Runner.Refresh replaces the waiting
 // inits after the daemon mounts something actions use (the daemon mounts
-// its runtime images before it makes the Runner). The output files are opened by the init, from the config, so
-// that a pre-started init needs nothing else from its action. To keep a
-// cold start small as well, the init runs from this package's
+// its runtime images before it makes the Runner). The output files are
+// opened by the init, from the config, so that a pre-started init needs
+// nothing else from its action. To keep a cold start small as well, the
+// init runs from this package's
 // initialization, before packages that do not depend on it (gRPC, protobuf
 // registries) pay for theirs; it decodes its configuration without
 // reflection; the configuration pipe is filled before the init starts; it

@@ -3,11 +3,11 @@
 package sandbox_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -142,12 +142,13 @@ func TestReadOnlyBindIsRecursive(t *testing.T) {
 }
 
 // TestHostMountAfterStart mounts on the host after the Runner pre-started
-// its inits; after Refresh, every action must see the new mount.
+// its inits: a pre-started init does not see the new mount, and after
+// Refresh every action must see it.
 func TestHostMountAfterStart(t *testing.T) {
 	requireRoot(t)
 	requireProbe(t)
 	r := newRunner(t, sandbox.Options{Prestart: 2})
-	time.Sleep(300 * time.Millisecond) // let the pre-started inits come up
+	waitForPrestartedInits(t, 2)
 	dir := mkdir(t, 0o755, nil)
 	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "mode=0755"); err != nil {
 		t.Skipf("cannot mount a tmpfs on the host: %v", err)
@@ -160,11 +161,19 @@ func TestHostMountAfterStart(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "new"), []byte("fresh"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r.Refresh()
-	for i := 0; i < 3; i++ { // more runs than pre-started inits
+	catNew := func() sandbox.Spec {
 		spec := probeSpec(t, "cat", "/in/new")
 		spec.Mounts = append(spec.Mounts, sandbox.Mount{Kind: sandbox.Bind, Source: dir, Target: "/in", ReadOnly: true})
-		if o := mustRun(t, r, spec); o.stdout != "fresh" {
+		return spec
+	}
+	// Without Refresh, the pre-started init still has the mount namespace
+	// of before the mount, where dir is an empty directory.
+	if o := run(context.Background(), t, r, catNew()); !o.res.Timings.Prestarted || o.stdout == "fresh" {
+		t.Errorf("before Refresh: got %+v, stdout %q; want a pre-started init that does not see the new mount", o.res, o.stdout)
+	}
+	r.Refresh()
+	for i := 0; i < 3; i++ { // more runs than pre-started inits
+		if o := mustRun(t, r, catNew()); o.stdout != "fresh" {
 			t.Errorf("run %d: got %q, want the file from the new host mount", i, o.stdout)
 		}
 	}

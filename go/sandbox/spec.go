@@ -110,10 +110,8 @@ type Timings struct {
 	// (namespaces, mounts, privilege drop).
 	Setup time.Duration
 	// Spawn is the command's fork and exec, until its exec succeeded: the
-	// kernel loading the program, which running it anywhere costs as much
-	// (on this project's test VM, a static Go binary: 0.2 ms back to back,
-	// up to 1.4 ms after the CPU was idle, in the sandbox and on the host
-	// alike; see BenchmarkPlainExec).
+	// kernel loading the program, which costs as much outside a sandbox
+	// (BenchmarkPlainExec measures it there).
 	Spawn time.Duration
 	// Run is from the start of the command (its exec) until it exited.
 	Run time.Duration

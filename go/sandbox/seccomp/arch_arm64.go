@@ -4,16 +4,9 @@ package seccomp
 
 import "golang.org/x/sys/unix"
 
+// The audit architecture of native syscalls, and whether x32 syscalls
+// (native architecture, __X32_SYSCALL_BIT set) exist.
 const (
-	nativeArch    = unix.AUDIT_ARCH_AARCH64
-	hasX32        = false
-	sysSocket     = unix.SYS_SOCKET
-	sysSetsockopt = unix.SYS_SETSOCKOPT
+	nativeArch = unix.AUDIT_ARCH_AARCH64
+	hasX32     = false
 )
-
-var deniedSyscalls = []uint32{
-	unix.SYS_BPF,
-	unix.SYS_IO_URING_SETUP,
-	unix.SYS_IO_URING_ENTER,
-	unix.SYS_IO_URING_REGISTER,
-}

@@ -44,6 +44,21 @@ const (
 	maxJumpLen = 255
 )
 
+// Syscall numbers come from x/sys/unix for the architecture being built;
+// the arch_*.go files hold what differs beyond them.
+const (
+	sysSocket     = unix.SYS_SOCKET
+	sysSetsockopt = unix.SYS_SETSOCKOPT
+)
+
+// deniedSyscalls fail with EPERM whatever their arguments.
+var deniedSyscalls = []uint32{
+	unix.SYS_BPF,
+	unix.SYS_IO_URING_SETUP,
+	unix.SYS_IO_URING_ENTER,
+	unix.SYS_IO_URING_REGISTER,
+}
+
 // attachOptions are the SOL_SOCKET options that attach a (c)BPF program to a
 // socket.
 var attachOptions = []uint32{

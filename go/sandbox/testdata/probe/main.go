@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/actiond/actiond/go/sandbox/internal/probeinfo"
 )
 
 // startFDs are the descriptors open when the process started, listed before
@@ -50,13 +52,14 @@ func main() {
 	case "sleep": // sleep DURATION [marker]
 		d, _ := time.ParseDuration(args[0])
 		time.Sleep(d)
-	case "spawn": // spawn MARKER DURATION: leave a background process, then sleep
+	case "spawn": // spawn MARKER DURATION: leave a background process, say so, then sleep
 		_, err := os.StartProcess("/proc/self/exe", []string{"probe", "sleep", "1h", args[0]},
 			&os.ProcAttr{Files: []*os.File{nil, os.Stdout, os.Stderr}})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
+		fmt.Println("spawned")
 		d, _ := time.ParseDuration(args[1])
 		time.Sleep(d)
 	case "forkbomb": // forkbomb MARKER
@@ -86,11 +89,17 @@ func main() {
 				}
 			}
 		}
-	case "killinit": // try to kill the sandbox init, then exit 0 if still alive
+	case "killinit": // try to kill the sandbox init, then exit 0 once it handled the signals
 		for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGPIPE} {
 			fmt.Println(sig, errString(syscall.Kill(1, sig)))
 		}
-		time.Sleep(100 * time.Millisecond)
+		// A signal that would make the init exit does so from its handler,
+		// so once none is pending the init either survived them all or is
+		// already going (and takes this process with it).
+		if err := waitNoSignalPending(1, 10*time.Second); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
 	case "cat":
 		b, err := os.ReadFile(args[0])
 		if err != nil {
@@ -103,6 +112,31 @@ func main() {
 	default:
 		fmt.Fprintln(os.Stderr, "unknown command", os.Args[1])
 		os.Exit(2)
+	}
+}
+
+// waitNoSignalPending polls /proc/PID/status until the process has no
+// signal pending (ShdPnd, the process-wide set that kill fills, is 0).
+func waitNoSignalPending(pid int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+		if err != nil {
+			return err
+		}
+		pending := ""
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "ShdPnd:"); ok {
+				pending = strings.TrimSpace(v)
+			}
+		}
+		if strings.Trim(pending, "0") == "" && pending != "" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("signals %s still pending at pid %d after %v", pending, pid, timeout)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -134,30 +168,6 @@ func forkbomb() {
 	for {
 		syscall.RawSyscall(syscall.SYS_PAUSE, 0, 0, 0)
 	}
-}
-
-type report struct {
-	Hostname  string            `json:"hostname"`
-	UID       int               `json:"uid"`
-	GID       int               `json:"gid"`
-	Groups    []int             `json:"groups"`
-	Pid       int               `json:"pid"`
-	Cwd       string            `json:"cwd"`
-	Status    map[string]string `json:"status"`
-	NetDevs   []string          `json:"net_devs"`
-	Routes    []string          `json:"routes"`
-	IPv6Devs  []string          `json:"ipv6_route_devs"`
-	Vsock     string            `json:"vsock"`
-	IOUring   string            `json:"io_uring_setup"`
-	BPF       string            `json:"bpf"`
-	AttachBPF string            `json:"attach_filter"`
-	TCP       string            `json:"tcp"`
-	Env       []string          `json:"env"`
-	Mountinfo []string          `json:"mountinfo"`
-	Umask     int               `json:"umask"`
-	OpenFDs   []string          `json:"open_fds"`
-	Pids      []int             `json:"pids"`
-	Ppid      int               `json:"ppid"`
 }
 
 func errString(err error) string {
@@ -200,8 +210,8 @@ func errnoName(e syscall.Errno) string {
 	return fmt.Sprintf("errno %d", int(e))
 }
 
-func info() report {
-	var r report
+func info() probeinfo.Report {
+	var r probeinfo.Report
 	r.Hostname, _ = os.Hostname()
 	r.UID, r.GID, r.Pid = os.Getuid(), os.Getgid(), os.Getpid()
 	r.Groups, _ = os.Getgroups()

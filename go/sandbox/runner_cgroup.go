@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -195,4 +196,24 @@ func (g *actionCgroup) remove() error {
 		time.Sleep(time.Millisecond)
 	}
 	return fmt.Errorf("remove cgroup %s: %w", g.dir, err)
+}
+
+// newActionCgroup creates the group of an action with limits l, or returns
+// nil when none of them can be enforced here.
+func (r *Runner) newActionCgroup(l Limits) (*actionCgroup, error) {
+	if !r.cgroups.enforces(l) {
+		return nil, nil
+	}
+	return r.cgroups.create(l)
+}
+
+// removeCgroup removes g, if not nil, and logs a failure; the action's init
+// must be gone.
+func (r *Runner) removeCgroup(g *actionCgroup) {
+	if g == nil {
+		return
+	}
+	if err := g.remove(); err != nil {
+		r.logger.Warn("cannot remove action cgroup", slog.String("error", err.Error()))
+	}
 }
