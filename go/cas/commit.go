@@ -1,18 +1,50 @@
 package cas
 
 import (
+	"context"
 	"os"
 
 	"github.com/actiond/actiond/go/digest"
 )
 
-// install renames the verified file src into place as blob d. It does not
-// flush: the caller acknowledges the write only after awaitBlob on the
-// returned entry. epoch is the groupSyncer.failureEpoch the caller sampled
-// before writing src's bytes. The caller must have reserved d.Size bytes; on
-// success (including when the blob already exists, in which case src is
-// removed and the existing entry returned) the reservation is used up, on
-// error it is left to the caller.
+// commit is how every write ends, that of a blob (commitBlob) or of an
+// executable variant (makeExec): it finishes t (with sync, writing its
+// bytes to disk first) and hands it to place, which renames it into the
+// store and uses up r. Whatever fails, r is released and a temp file
+// removed, so no write path has cleanup of its own to get right.
+func (s *Store) commit(t *stagedFile, r *reservation, mode os.FileMode, sync bool, place func(*stagedFile) error) error {
+	defer r.Release()
+	defer t.discard()
+	if err := t.finish(mode, sync); err != nil {
+		return err
+	}
+	if err := place(t); err != nil {
+		return err
+	}
+	t.gone = true
+	return nil
+}
+
+// commitBlob commits t as blob d (see install), whose bytes t holds, and
+// returns once the blob is on disk (see awaitBlob). r holds d.Size bytes.
+func (s *Store) commitBlob(ctx context.Context, t *stagedFile, r *reservation, d digest.Digest, k key) error {
+	var e *entry
+	err := s.commit(t, r, blobMode, s.strict, func(t *stagedFile) (err error) {
+		e, err = s.install(t, d, k, r)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return s.awaitBlob(ctx, e)
+}
+
+// install renames the finished file t, whose bytes hash to d, into place
+// as blob d. It does not flush: commitBlob acknowledges the write only
+// after awaitBlob on the returned entry. r holds d.Size bytes; on success
+// (including when the blob already exists, in which case t is removed and
+// the existing entry returned) it is used up, on error it is left to the
+// caller.
 //
 // Renaming before the flush cannot expose a torn blob after a crash: a
 // crash may lose the rename (the blob is then simply missing) or keep it
@@ -33,17 +65,17 @@ import (
 // the index, so while it holds installMu nothing can index this key, and
 // so nothing (eviction, a drop) can unlink the path between the check and
 // the rename.
-func (s *Store) install(src string, d digest.Digest, k key, epoch int64) (*entry, error) {
+func (s *Store) install(t *stagedFile, d digest.Digest, k key, r *reservation) (*entry, error) {
 	l := &s.installMu[k[0]]
 	l.Lock()
 	defer l.Unlock()
 	s.mu.Lock()
 	if e := s.index[k]; e != nil {
 		if e.size == d.Size {
-			s.reserved -= d.Size
+			r.useLocked()
 			s.touchLocked(e)
 			s.mu.Unlock()
-			_ = os.Remove(src)
+			_ = os.Remove(t.path)
 			return e, nil
 		}
 		// The indexed file has the wrong size for its hash: it is corrupt
@@ -54,14 +86,14 @@ func (s *Store) install(src string, d digest.Digest, k key, epoch int64) (*entry
 	if err := ensureShard(&s.blobShards, d.Hash, s.Path(d)); err != nil {
 		return nil, err
 	}
-	if err := os.Rename(src, s.Path(d)); err != nil {
+	if err := os.Rename(t.path, s.Path(d)); err != nil {
 		return nil, err
 	}
-	e := &entry{key: k, size: d.Size, dur: &durability{epoch: epoch, pending: true}}
+	e := &entry{key: k, size: d.Size, dur: &durability{epoch: t.epoch, pending: true}}
 	s.mu.Lock()
 	s.index[k] = e
 	s.lru.pushFront(e)
-	s.reserved -= d.Size
+	r.useLocked()
 	s.bytes += d.Size
 	s.mu.Unlock()
 	return e, nil

@@ -77,10 +77,11 @@ func (s *Store) LinkExecutables(ctx context.Context, ds []digest.Digest) (paths 
 			return fail(err)
 		}
 		unpins[i] = s.unpinFunc(e)
+		r := &reservation{s: s, d: d}
 		s.mu.Lock()
 		exists := e.hasExec
 		if !exists {
-			err = s.reserveLocked(d, d.Size)
+			err = r.growLocked(d.Size)
 		}
 		s.mu.Unlock()
 		if err != nil {
@@ -89,9 +90,8 @@ func (s *Store) LinkExecutables(ctx context.Context, ds []digest.Digest) (paths 
 		if exists {
 			continue
 		}
-		dur, made, err := s.makeExec(d, e)
+		dur, made, err := s.makeExec(d, e, r)
 		if err != nil {
-			s.unreserve(d.Size)
 			if rpcstatus.Code(err) == codes.NotFound {
 				// Its file is gone (or it was dropped as damaged meanwhile):
 				// missing, like an absent blob, and out of the index, so
@@ -183,9 +183,10 @@ func (s *Store) dropExec(e *entry, dur *durability) func() {
 
 // makeExec creates the executable variant of the pinned entry e and returns
 // its durability state, and whether this call made it (rather than a
-// concurrent one). On success the reservation of d.Size bytes is used up.
-func (s *Store) makeExec(d digest.Digest, e *entry) (dur *durability, made bool, err error) {
-	epoch := s.syncer.failureEpoch()
+// concurrent one). r holds d.Size bytes; it is used up on success and
+// released otherwise.
+func (s *Store) makeExec(d digest.Digest, e *entry, r *reservation) (dur *durability, made bool, err error) {
+	defer r.Release()
 	src, err := os.Open(s.Path(d))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, rpcstatus.Newf(codes.NotFound, "blob %s not found (its file is gone)", d)
@@ -198,48 +199,53 @@ func (s *Store) makeExec(d digest.Digest, e *entry) (dur *durability, made bool,
 	if err != nil {
 		return nil, false, err
 	}
-	if err := cloneFile(t, src); err != nil {
-		if _, err := io.Copy(t, src); err != nil {
-			_ = t.Close()
-			_ = os.Remove(t.Name())
+	defer t.discard()
+	if err := cloneFile(t.f, src); err != nil {
+		if _, err := io.Copy(t.f, src); err != nil {
 			return nil, false, err
 		}
 	}
-	if fi, err := t.Stat(); err != nil || fi.Size() != d.Size {
-		_ = t.Close()
-		_ = os.Remove(t.Name())
+	if fi, err := t.f.Stat(); err != nil || fi.Size() != d.Size {
 		return nil, false, rpcstatus.Newf(codes.Internal, "copy has the wrong size")
 	}
 	// Strict mode trusts variants across restarts only after a clean Close
 	// (variantsCleanMarker), so they need no fdatasync of their own, unless
 	// flushes cannot report a failed write.
-	if err := s.finishTempSync(t, execMode, s.strict && !flushReportsWriteErrors); err != nil {
-		return nil, false, err
-	}
+	sync := s.strict && !flushReportsWriteErrors
+	err = s.commit(t, r, execMode, sync, func(t *stagedFile) (err error) {
+		dur, made, err = s.installExec(t, d, e, r)
+		return err
+	})
+	return dur, made, err
+}
+
+// installExec renames the finished file t into place as the executable
+// variant of the pinned entry e, using up r, unless a concurrent call
+// made the variant first (then t is removed, r used up all the same, and
+// made is false). Unlike a blob's install it runs under mu: the variant
+// belongs to e, which must still be in the index.
+func (s *Store) installExec(t *stagedFile, d digest.Digest, e *entry, r *reservation) (dur *durability, made bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.index[e.key] != e {
 		// Dropped as damaged meanwhile.
-		_ = os.Remove(t.Name())
 		return nil, false, rpcstatus.Newf(codes.NotFound, "blob %s not found", d)
 	}
 	if e.hasExec {
 		// Another caller made the variant first.
-		s.reserved -= d.Size
-		_ = os.Remove(t.Name())
+		r.useLocked()
+		_ = os.Remove(t.path)
 		return e.execDur, false, nil
 	}
-	err = ensureShard(&s.execShards, d.Hash, s.execPath(d))
-	if err == nil {
-		err = os.Rename(t.Name(), s.execPath(d))
+	if err := ensureShard(&s.execShards, d.Hash, s.execPath(d)); err != nil {
+		return nil, false, err
 	}
-	if err != nil {
-		_ = os.Remove(t.Name())
+	if err := os.Rename(t.path, s.execPath(d)); err != nil {
 		return nil, false, err
 	}
 	e.hasExec = true
-	e.execDur = &durability{epoch: epoch, pending: true}
-	s.reserved -= d.Size
+	e.execDur = &durability{epoch: t.epoch, pending: true}
+	r.useLocked()
 	s.bytes += d.Size
 	return e.execDur, true, nil
 }

@@ -263,15 +263,16 @@ func (s *Store) ensureEmpty() error {
 			s.dropLocked(e, false)
 			s.mu.Unlock()
 		}
-		f, err := s.createTemp()
+		t, err := s.createTemp()
 		if err != nil {
 			return err
 		}
-		if err := s.finishTemp(f, blobMode); err != nil {
+		r := &reservation{s: s, d: digest.Empty} // of 0 bytes
+		err = s.commit(t, r, blobMode, s.strict, func(t *stagedFile) error {
+			_, err := s.install(t, digest.Empty, k, r)
 			return err
-		}
-		if _, err := s.install(f.Name(), digest.Empty, k, s.syncer.failureEpoch()); err != nil {
-			_ = os.Remove(f.Name())
+		})
+		if err != nil {
 			return err
 		}
 	}

@@ -26,48 +26,23 @@ func (s *Store) Put(ctx context.Context, d digest.Digest, data []byte) error {
 	if got := digest.OfBytes(data); got != d {
 		return rpcstatus.Newf(codes.InvalidArgument, "data hashes to %s, want %s", got, d)
 	}
-	s.mu.Lock()
-	if e, ok := s.lookupLocked(d); ok {
-		s.touchLocked(e)
-		s.mu.Unlock()
-		return rpcstatus.Wrapf(s.awaitBlob(ctx, e), "blob %s", d)
-	}
-	err = s.reserveLocked(d, d.Size)
-	s.mu.Unlock()
+	e, r, err := s.reserveUnlessStored(d)
 	if err != nil {
 		return err
 	}
-	e, err := s.putTemp(d, k, func(f *os.File) error { _, err := f.Write(data); return err })
+	if e != nil {
+		return rpcstatus.Wrapf(s.awaitBlob(ctx, e), "blob %s", d)
+	}
+	defer r.Release()
+	t, err := s.createTemp()
 	if err != nil {
-		s.unreserve(d.Size)
 		return rpcstatus.Wrapf(err, "blob %s", d)
 	}
-	return rpcstatus.Wrapf(s.awaitBlob(ctx, e), "blob %s", d)
-}
-
-// putTemp writes a temp file with fill, finishes and installs it. The caller
-// has reserved d.Size bytes and releases them on error, and awaits the
-// returned entry.
-func (s *Store) putTemp(d digest.Digest, k key, fill func(*os.File) error) (*entry, error) {
-	epoch := s.syncer.failureEpoch()
-	f, err := s.createTemp()
-	if err != nil {
-		return nil, err
+	defer t.discard()
+	if _, err := t.f.Write(data); err != nil {
+		return rpcstatus.Wrapf(err, "blob %s", d)
 	}
-	if err := fill(f); err != nil {
-		_ = f.Close()
-		_ = os.Remove(f.Name())
-		return nil, err
-	}
-	if err := s.finishTemp(f, blobMode); err != nil {
-		return nil, err
-	}
-	e, err := s.install(f.Name(), d, k, epoch)
-	if err != nil {
-		_ = os.Remove(f.Name())
-		return nil, err
-	}
-	return e, nil
+	return rpcstatus.Wrapf(s.commitBlob(ctx, t, r, d, k), "blob %s", d)
 }
 
 func validKey(d digest.Digest) (key, error) {
@@ -78,34 +53,23 @@ func validKey(d digest.Digest) (key, error) {
 	return k, nil
 }
 
-// PutFile hashes the regular file at path and stores it, returning its
-// digest. With move set the file is consumed: it is renamed into the store
-// when it is on the same filesystem, has no other hard links and can be
-// given to the daemon's user (so a sandboxed process that owned it cannot
-// later chmod and alter the blob); otherwise it is copied and removed.
-// Either way, after a successful PutFile with move the file is gone from
-// path. Without move the file is copied and left alone.
+// MoveFile hashes the regular file at path, stores it and returns its
+// digest, consuming the file: it is renamed into the store when it is on
+// the same filesystem, has no other hard links and can be given to the
+// daemon's user (so a sandboxed process that owned it cannot later chmod
+// and alter the blob); otherwise it is copied and removed. Either way,
+// after a successful MoveFile the file is gone from path.
 //
-// The file must not change while PutFile runs (the executor collects
+// The file must not change while MoveFile runs (the executor collects
 // outputs after the action's processes are gone); a change noticed during
 // the call fails with ABORTED.
-func (s *Store) PutFile(ctx context.Context, path string, move bool) (digest.Digest, error) {
-	f, err := os.Open(path)
+func (s *Store) MoveFile(ctx context.Context, path string) (digest.Digest, error) {
+	f, fi, err := openRegular(path)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return digest.Digest{}, rpcstatus.Newf(codes.NotFound, "storing %s: file does not exist", path)
-		}
-		return digest.Digest{}, rpcstatus.Wrapf(err, "storing %s", path)
+		return digest.Digest{}, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return digest.Digest{}, rpcstatus.Wrapf(err, "storing %s", path)
-	}
-	if !fi.Mode().IsRegular() {
-		return digest.Digest{}, rpcstatus.Newf(codes.InvalidArgument, "storing %s: not a regular file (mode %v)", path, fi.Mode())
-	}
-	if move && linkCount(fi) == 1 {
+	if linkCount(fi) == 1 {
 		d, done, err := s.moveFile(ctx, f, fi, path)
 		if err != nil || done {
 			return d, err
@@ -119,12 +83,44 @@ func (s *Store) PutFile(ctx context.Context, path string, move bool) (digest.Dig
 	if err != nil {
 		return digest.Digest{}, err
 	}
-	if move {
-		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return digest.Digest{}, rpcstatus.Wrapf(err, "storing %s: removing the moved file", path)
-		}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return digest.Digest{}, rpcstatus.Wrapf(err, "storing %s: removing the moved file", path)
 	}
 	return d, nil
+}
+
+// CopyFile hashes the regular file at path, stores a copy of it and
+// returns its digest; the file is left alone. Like MoveFile, it fails with
+// ABORTED when it notices that the file changed during the call.
+func (s *Store) CopyFile(ctx context.Context, path string) (digest.Digest, error) {
+	f, fi, err := openRegular(path)
+	if err != nil {
+		return digest.Digest{}, err
+	}
+	defer f.Close()
+	return s.copyFile(ctx, f, fi, path)
+}
+
+// openRegular opens the regular file at path for MoveFile and CopyFile:
+// NOT_FOUND if there is none, INVALID_ARGUMENT if it is not regular.
+func openRegular(path string) (*os.File, fs.FileInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, rpcstatus.Newf(codes.NotFound, "storing %s: file does not exist", path)
+		}
+		return nil, nil, rpcstatus.Wrapf(err, "storing %s", path)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, nil, rpcstatus.Wrapf(err, "storing %s", path)
+	}
+	if !fi.Mode().IsRegular() {
+		_ = f.Close()
+		return nil, nil, rpcstatus.Newf(codes.InvalidArgument, "storing %s: not a regular file (mode %v)", path, fi.Mode())
+	}
+	return f, fi, nil
 }
 
 // hashFile hashes f from its current offset to the end.
@@ -170,102 +166,69 @@ func (s *Store) moveFile(ctx context.Context, f *os.File, fi fs.FileInfo, path s
 		return d, true, rpcstatus.Newf(codes.Aborted, "storing %s: file changed while it was being stored", path)
 	}
 	k, _ := keyOf(d)
-	s.mu.Lock()
-	if e, ok := s.lookupLocked(d); ok {
-		s.touchLocked(e)
-		s.mu.Unlock()
+	e, r, err := s.reserveUnlessStored(d)
+	if err != nil {
+		return d, true, rpcstatus.Wrapf(err, "storing %s", path)
+	}
+	if e != nil {
 		if err := os.Remove(path); err != nil {
 			return d, true, rpcstatus.Wrapf(err, "storing %s: removing the moved file", path)
 		}
 		return d, true, rpcstatus.Wrapf(s.awaitBlob(ctx, e), "storing %s", path)
 	}
-	err = s.reserveLocked(d, d.Size)
-	s.mu.Unlock()
-	if err != nil {
-		return d, true, rpcstatus.Wrapf(err, "storing %s", path)
-	}
+	defer r.Release()
 	if uid, gid := owner(fi); uid != s.uid || gid != s.gid {
 		if err := f.Chown(s.uid, s.gid); err != nil {
-			s.unreserve(d.Size)
 			return d, false, nil
 		}
 	}
 	if err := f.Chmod(blobMode); err != nil {
-		s.unreserve(d.Size)
 		return d, false, nil
 	}
-	if s.strict {
-		if err := datasync(f); err != nil {
-			s.unreserve(d.Size)
-			return d, true, rpcstatus.Wrapf(err, "storing %s: fdatasync", path)
-		}
+	err = s.commitBlob(ctx, &stagedFile{f: f, path: path, epoch: epoch}, r, d, k)
+	if errors.Is(err, syscall.EXDEV) {
+		return d, false, nil
 	}
-	e, err := s.install(path, d, k, epoch)
-	if err != nil {
-		s.unreserve(d.Size)
-		if errors.Is(err, syscall.EXDEV) {
-			return d, false, nil
-		}
-		return d, true, rpcstatus.Wrapf(err, "storing %s", path)
-	}
-	return d, true, rpcstatus.Wrapf(s.awaitBlob(ctx, e), "storing %s", path)
+	return d, true, rpcstatus.Wrapf(err, "storing %s", path)
 }
 
 // copyFile copies f into a temp file (copy_file_range where the kernel can)
 // and stores that, hashing the copy so the stored bytes are the hashed ones.
 func (s *Store) copyFile(ctx context.Context, f *os.File, fi fs.FileInfo, path string) (digest.Digest, error) {
-	epoch := s.syncer.failureEpoch()
 	t, err := s.createTemp()
 	if err != nil {
 		return digest.Digest{}, err
 	}
-	fail := func(err error) (digest.Digest, error) {
-		_ = t.Close()
-		_ = os.Remove(t.Name())
-		return digest.Digest{}, err
-	}
+	defer t.discard()
 	if err := ctx.Err(); err != nil {
-		return fail(rpcstatus.Wrapf(err, "storing %s", path))
-	}
-	n, err := io.Copy(t, f)
-	if err != nil {
-		return fail(rpcstatus.Wrapf(err, "storing %s: copying", path))
-	}
-	if fi2, err := f.Stat(); err != nil || changed(fi, fi2) || n != fi.Size() {
-		return fail(rpcstatus.Newf(codes.Aborted, "storing %s: file changed while it was being stored", path))
-	}
-	if _, err := t.Seek(0, io.SeekStart); err != nil {
-		return fail(rpcstatus.Wrapf(err, "storing %s", path))
-	}
-	d, err := hashFile(ctx, t)
-	if err != nil {
-		return fail(rpcstatus.Wrapf(err, "storing %s: hashing", path))
-	}
-	k, _ := keyOf(d)
-	s.mu.Lock()
-	if e, ok := s.lookupLocked(d); ok {
-		s.touchLocked(e)
-		s.mu.Unlock()
-		_ = t.Close()
-		_ = os.Remove(t.Name())
-		return d, rpcstatus.Wrapf(s.awaitBlob(ctx, e), "storing %s", path)
-	}
-	err = s.reserveLocked(d, d.Size)
-	s.mu.Unlock()
-	if err != nil {
-		return fail(rpcstatus.Wrapf(err, "storing %s", path))
-	}
-	if err := s.finishTemp(t, blobMode); err != nil {
-		s.unreserve(d.Size)
-		return digest.Digest{}, err
-	}
-	e, err := s.install(t.Name(), d, k, epoch)
-	if err != nil {
-		s.unreserve(d.Size)
-		_ = os.Remove(t.Name())
 		return digest.Digest{}, rpcstatus.Wrapf(err, "storing %s", path)
 	}
-	if err := s.awaitBlob(ctx, e); err != nil {
+	n, err := io.Copy(t.f, f)
+	if err != nil {
+		return digest.Digest{}, rpcstatus.Wrapf(err, "storing %s: copying", path)
+	}
+	if fi2, err := f.Stat(); err != nil || changed(fi, fi2) || n != fi.Size() {
+		return digest.Digest{}, rpcstatus.Newf(codes.Aborted, "storing %s: file changed while it was being stored", path)
+	}
+	if _, err := t.f.Seek(0, io.SeekStart); err != nil {
+		return digest.Digest{}, rpcstatus.Wrapf(err, "storing %s", path)
+	}
+	d, err := hashFile(ctx, t.f)
+	if err != nil {
+		return digest.Digest{}, rpcstatus.Wrapf(err, "storing %s: hashing", path)
+	}
+	k, _ := keyOf(d)
+	e, r, err := s.reserveUnlessStored(d)
+	if err != nil {
+		return digest.Digest{}, rpcstatus.Wrapf(err, "storing %s", path)
+	}
+	if e != nil {
+		t.discard()
+		err = s.awaitBlob(ctx, e)
+	} else {
+		err = s.commitBlob(ctx, t, r, d, k)
+	}
+	if err != nil {
 		return digest.Digest{}, rpcstatus.Wrapf(err, "storing %s", path)
 	}
 	return d, nil

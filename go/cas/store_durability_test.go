@@ -72,24 +72,24 @@ func TestRenameThenFlushThenAcknowledge(t *testing.T) {
 			},
 		},
 		{
-			name: "PutFile move",
+			name: "MoveFile",
 			store: func(t *testing.T, s *Store, root string) error {
 				p := filepath.Join(root, "out")
 				if err := os.WriteFile(p, data, 0o644); err != nil {
 					return err
 				}
-				_, err := s.PutFile(context.Background(), p, true)
+				_, err := s.MoveFile(context.Background(), p)
 				return err
 			},
 		},
 		{
-			name: "PutFile copy",
+			name: "CopyFile",
 			store: func(t *testing.T, s *Store, root string) error {
 				p := filepath.Join(root, "out")
 				if err := os.WriteFile(p, data, 0o644); err != nil {
 					return err
 				}
-				_, err := s.PutFile(context.Background(), p, false)
+				_, err := s.CopyFile(context.Background(), p)
 				return err
 			},
 		},
@@ -180,7 +180,7 @@ func TestStoredButPendingBlobIsNotAcknowledgedEarly(t *testing.T) {
 	}
 	dups := map[string]<-chan error{
 		"Put":           asyncErr(func() error { return s.Put(ctx, d, data) }),
-		"PutFile move":  asyncErr(func() error { _, err := s.PutFile(ctx, p, true); return err }),
+		"MoveFile":      asyncErr(func() error { _, err := s.MoveFile(ctx, p); return err }),
 		"Writer.Commit": asyncErr(func() error { return writeAll(s, d, data) }),
 	}
 	for name, ch := range dups {
@@ -336,12 +336,12 @@ func TestConcurrentWritesShareOneFlush(t *testing.T) {
 			d := digest.OfBytes(data)
 			return d, s.Put(context.Background(), d, data)
 		}},
-		{"PutFile move", func(s *Store, root string, i int) (digest.Digest, error) {
+		{"MoveFile", func(s *Store, root string, i int) (digest.Digest, error) {
 			p := filepath.Join(root, fmt.Sprintf("out-%d", i))
 			if err := os.WriteFile(p, []byte(p), 0o644); err != nil {
 				return digest.Digest{}, err
 			}
-			return s.PutFile(context.Background(), p, true)
+			return s.MoveFile(context.Background(), p)
 		}},
 	}
 	for _, tc := range tests {

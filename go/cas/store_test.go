@@ -548,10 +548,10 @@ func TestResourceExhaustedWhenAllPinned(t *testing.T) {
 	if err := os.WriteFile(path, cData, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.PutFile(ctx, path, true)
-	wantCode(t, "PutFile", err, codes.ResourceExhausted)
+	_, err = s.MoveFile(ctx, path)
+	wantCode(t, "MoveFile", err, codes.ResourceExhausted)
 	if _, err := os.Stat(path); err != nil {
-		t.Errorf("PutFile that failed consumed its file: %v", err)
+		t.Errorf("MoveFile that failed consumed its file: %v", err)
 	}
 	big, bigD := blob("big", 201)
 	wantCode(t, "Put of a blob larger than the store", s.Put(ctx, bigD, big), codes.ResourceExhausted)
@@ -590,7 +590,7 @@ func TestReopenKeepsData(t *testing.T) {
 	if err := os.WriteFile(path, []byte("file"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	fd, err := s.PutFile(ctx, path, true)
+	fd, err := s.MoveFile(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -732,24 +732,32 @@ func TestLinkExecutable(t *testing.T) {
 	}
 }
 
-func TestPutFile(t *testing.T) {
+// storeFile is the signature of Store.MoveFile and Store.CopyFile.
+type storeFile func(s *cas.Store, ctx context.Context, path string) (digest.Digest, error)
+
+var (
+	moveFile storeFile = (*cas.Store).MoveFile
+	copyFile storeFile = (*cas.Store).CopyFile
+)
+
+func TestMoveFileAndCopyFile(t *testing.T) {
 	content := []byte("an action output\n")
 	want := digest.OfBytes(content)
 	tests := []struct {
 		name      string
-		move      bool
+		store     storeFile
 		dir       string // where the file lives; "" = same filesystem as the store
 		hardlink  bool   // the file has a second link
 		preload   bool   // the store already has the blob
 		wantGone  bool   // the file is gone from its path afterwards
 		wantMoved bool   // the blob's inode is the file's
 	}{
-		{name: "move", move: true, wantGone: true, wantMoved: true},
-		{name: "copy", move: false},
-		{name: "move existing", move: true, preload: true, wantGone: true},
-		{name: "copy existing", move: false, preload: true},
-		{name: "move hard-linked", move: true, hardlink: true, wantGone: true},
-		{name: "move across filesystems", move: true, dir: "/dev/shm", wantGone: true},
+		{name: "move", store: moveFile, wantGone: true, wantMoved: true},
+		{name: "copy", store: copyFile},
+		{name: "move existing", store: moveFile, preload: true, wantGone: true},
+		{name: "copy existing", store: copyFile, preload: true},
+		{name: "move hard-linked", store: moveFile, hardlink: true, wantGone: true},
+		{name: "move across filesystems", store: moveFile, dir: "/dev/shm", wantGone: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -780,9 +788,9 @@ func TestPutFile(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			got, err := s.PutFile(ctx, path, tc.move)
+			got, err := tc.store(s, ctx, path)
 			if err != nil || got != want {
-				t.Fatalf("PutFile = %v, %v; want %v", got, err, want)
+				t.Fatalf("%s = %v, %v; want %v", tc.name, got, err, want)
 			}
 			if _, err := os.Stat(path); os.IsNotExist(err) != tc.wantGone {
 				t.Errorf("file gone = %v, want %v", os.IsNotExist(err), tc.wantGone)
@@ -812,14 +820,16 @@ func TestPutFile(t *testing.T) {
 	}
 }
 
-func TestPutFileErrors(t *testing.T) {
+func TestMoveFileAndCopyFileErrors(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
 	s := open(t, root, 0)
-	_, err := s.PutFile(ctx, filepath.Join(root, "absent"), true)
-	wantCode(t, "PutFile(absent)", err, codes.NotFound)
-	_, err = s.PutFile(ctx, root, true)
-	wantCode(t, "PutFile(directory)", err, codes.InvalidArgument)
+	for name, store := range map[string]storeFile{"MoveFile": moveFile, "CopyFile": copyFile} {
+		_, err := store(s, ctx, filepath.Join(root, "absent"))
+		wantCode(t, name+"(absent)", err, codes.NotFound)
+		_, err = store(s, ctx, root)
+		wantCode(t, name+"(directory)", err, codes.InvalidArgument)
+	}
 }
 
 func otherFilesystem(a, b string) bool {
@@ -835,7 +845,7 @@ func wrongShard(d digest.Digest) string {
 	return "00"
 }
 
-func TestPutFileTakesOwnership(t *testing.T) {
+func TestMoveFileTakesOwnership(t *testing.T) {
 	// A moved output must not stay owned by the sandbox user, or a later
 	// action running as that user could chmod a hard-linked input and
 	// rewrite the blob.
@@ -852,7 +862,7 @@ func TestPutFileTakesOwnership(t *testing.T) {
 	if err := os.Chown(path, 65534, 65534); err != nil {
 		t.Fatal(err)
 	}
-	d, err := s.PutFile(ctx, path, true)
+	d, err := s.MoveFile(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1022,14 +1032,14 @@ func TestStrictFsync(t *testing.T) {
 	}
 	w.Close()
 	var files []digest.Digest
-	for _, move := range []bool{true, false} {
-		p := filepath.Join(root, fmt.Sprintf("out-%v", move))
+	for name, store := range map[string]storeFile{"MoveFile": moveFile, "CopyFile": copyFile} {
+		p := filepath.Join(root, "out-"+name)
 		if err := os.WriteFile(p, []byte(p), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		fd, err := s.PutFile(ctx, p, move)
+		fd, err := store(s, ctx, p)
 		if err != nil {
-			t.Fatalf("PutFile(move=%v) = %v", move, err)
+			t.Fatalf("%s = %v", name, err)
 		}
 		files = append(files, fd)
 	}
