@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -876,16 +877,45 @@ func TestMoveFileTakesOwnership(t *testing.T) {
 	}
 }
 
+// TestDefaultMaxBytes checks the default limit against statfs: half of the
+// free space plus what the store already uses. On a tmpfs of the test's own
+// (as root) nothing else writes, so the figures are exact; on the shared
+// temp directory other processes change the free space meanwhile, so they
+// are only close.
 func TestDefaultMaxBytes(t *testing.T) {
-	root := t.TempDir()
-	free := cas.DefaultMaxBytes(filepath.Join(root, "not", "yet", "created"))
-	if free <= 0 {
-		t.Fatalf("DefaultMaxBytes = %d, want > 0", free)
+	const size = 64 << 20
+	dir, slack := tmpfsDir(t, size), int64(0)
+	if dir == "" {
+		dir, slack = t.TempDir(), 256<<20
+	}
+	free := func() int64 {
+		var st unix.Statfs_t
+		if err := unix.Statfs(dir, &st); err != nil {
+			t.Fatal(err)
+		}
+		return int64(st.Bavail) * int64(st.Bsize)
+	}
+	check := func(what string, got, used int64) {
+		t.Helper()
+		avail := free()
+		if want := (avail + used) / 2; got < want-slack || got > want+slack {
+			t.Errorf("%s = %d, want %d (half of %d free and %d used) within %d", what, got, want, avail, used, slack)
+		}
+	}
+	root := filepath.Join(dir, "root")
+	notYet := cas.DefaultMaxBytes(filepath.Join(root, "not", "yet", "created"))
+	check("DefaultMaxBytes of a root not yet created", notYet, 0)
+	if slack == 0 && notYet != size/2 {
+		t.Errorf("DefaultMaxBytes on an empty %d-byte tmpfs = %d, want %d", size, notYet, size/2)
 	}
 	s := open(t, root, 0)
-	if got := s.Stats().MaxBytes; got <= 0 || got > 2*free {
-		t.Errorf("Open's default MaxBytes = %d, want about %d", got, free)
+	check("Open's default MaxBytes", s.Stats().MaxBytes, 0)
+	const used = 4 << 20
+	data, d := blob("used ", used)
+	if err := s.Put(context.Background(), d, data); err != nil {
+		t.Fatal(err)
 	}
+	check("DefaultMaxBytes of a store holding a blob", cas.DefaultMaxBytes(root), used)
 }
 
 func TestConcurrentChurn(t *testing.T) {
