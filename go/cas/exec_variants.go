@@ -253,8 +253,8 @@ func (s *Store) installExec(t *stagedFile, d digest.Digest, e *entry, r *reserva
 // variantsCleanMarker, in the store's directory, says that the executable
 // variants on disk were all flushed when the last process closed the store.
 // Only strict mode uses it: there a variant is not fdatasynced (it is a copy
-// of a durable blob, and a flush per input file made cold input trees slow),
-// so after a crash, on a filesystem that does not order data before sizes,
+// of a durable blob, and an fdatasync per variant would make a cold input
+// tree wait for the disk once per file), so after a crash, on a filesystem that does not order data before sizes,
 // a variant could hold garbage within its size; without the marker Open
 // removes them all.
 const variantsCleanMarker = "variants-clean"

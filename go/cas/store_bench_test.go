@@ -19,8 +19,9 @@ import (
 )
 
 // BenchmarkWriter measures streaming a 16 MiB blob through a Writer in
-// 64 KiB chunks, including hashing, fsync and rename: on the test's temp
-// directory (disk-bound) and on /dev/shm (the CPU cost alone).
+// 64 KiB chunks, including hashing, the rename and the filesystem flush:
+// on the test's temp directory (disk-bound) and on /dev/shm (the CPU cost
+// alone).
 func BenchmarkWriter(b *testing.B) {
 	b.Run("tempdir", func(b *testing.B) { benchmarkWriter(b, b.TempDir()) })
 	b.Run("devshm", func(b *testing.B) {
