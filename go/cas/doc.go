@@ -21,18 +21,17 @@
 // still unflushed write waits as well. A crash before the flush leaves the
 // blob missing, or with a short or empty file on ext4/xfs/btrfs, which no
 // lookup matches (a digest includes the size) and Get's size check drops
-// (see Store.install); on other filesystems
-// Options.StrictFsync, which Open then turns on, also fdatasyncs each blob
-// before its rename. When a flush fails, the blobs renamed in since the
+// (see Store.install); on other filesystems Options.StrictFsync, which
+// Open then turns on, also fdatasyncs each blob before its rename. When a
+// flush fails, the blobs renamed in since the
 // last successful one cannot be trusted to be on disk: their writers get
 // INTERNAL and the blobs are removed, not left visible but unacknowledged.
 //
 // The store keeps an in-memory index of every blob, built by scanning the
-// disk at Open. The index is authoritative for Contains and FindMissing (no
-// disk access, so 10,000 digests take about a millisecond); Get and ReadAll
-// open the file and check its size, dropping a blob whose file vanished or
-// changed size. The store assumes it is the only one writing under
-// Root/cas.
+// disk at Open. The index is authoritative for Contains and FindMissing,
+// which touch no disk; Get and ReadAll open the file and check its size,
+// dropping a blob whose file vanished or changed size. The store assumes
+// it is the only one writing under Root/cas.
 //
 // Eviction is least-recently-used over the index. A blob in use (opened by
 // Get, pinned by Pin or LinkExecutable, or the target of an open Writer) is

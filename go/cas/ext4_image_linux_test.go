@@ -3,7 +3,6 @@
 package cas
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,18 +14,21 @@ import (
 
 // MountExt4Image makes a fresh ext4 image of size bytes (mkfs.ext4 -O
 // features when not empty), loop-mounts it with the data options given and
-// returns the mount point, unmounted at the end of the test. It returns an
-// error, failing nothing, where that cannot be done here (not root, no
-// mkfs.ext4, no loop devices); the caller skips or falls back. Exported for
+// returns the mount point, unmounted at the end of the test. It skips the
+// test where this cannot be done here (not root, no loop devices, no
+// mkfs.ext4) and fails it when it should work but does not. Exported for
 // the cas_test package.
-func MountExt4Image(t testing.TB, size int64, features, options string) (string, error) {
+func MountExt4Image(t testing.TB, size int64, features, options string) string {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		return "", errors.New("needs root to mount ext4 images on loop devices")
+		t.Skip("needs root to mount ext4 images on loop devices")
+	}
+	if _, err := os.Stat("/dev/loop-control"); err != nil {
+		t.Skipf("needs loop devices to mount ext4 images: %v", err)
 	}
 	mkfs, err := exec.LookPath("mkfs.ext4")
 	if err != nil {
-		return "", errors.New("needs mkfs.ext4 (e2fsprogs)")
+		t.Skip("needs mkfs.ext4 (e2fsprogs) to make ext4 images")
 	}
 	dir := t.TempDir()
 	img, mnt := filepath.Join(dir, "fs.img"), filepath.Join(dir, "mnt")
@@ -53,12 +55,33 @@ func MountExt4Image(t testing.TB, size int64, features, options string) (string,
 		opts += "," + options
 	}
 	if out, err := exec.Command("mount", "-o", opts, img, mnt).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("cannot mount an ext4 image here: %v\n%s", err, out)
+		t.Fatalf("mounting an ext4 image (as root, with /dev/loop-control): %v\n%s", err, out)
 	}
 	t.Cleanup(func() {
 		if err := unix.Unmount(mnt, 0); err != nil {
 			t.Errorf("unmount %s: %v", mnt, err)
 		}
 	})
-	return mnt, nil
+	return mnt
+}
+
+// MountTmpfs mounts a tmpfs of size bytes and returns its mount point,
+// unmounted at the end of the test, or "" where it cannot be done here
+// (not root). Nothing else writes there, so its free space is exact.
+// Exported for the cas_test package.
+func MountTmpfs(t testing.TB, size int64) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return ""
+	}
+	mnt := t.TempDir()
+	if err := unix.Mount("tmpfs", mnt, "tmpfs", 0, fmt.Sprintf("size=%d", size)); err != nil {
+		t.Fatalf("mounting a tmpfs as root: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(mnt, 0); err != nil {
+			t.Errorf("unmount %s: %v", mnt, err)
+		}
+	})
+	return mnt
 }

@@ -15,6 +15,13 @@ import (
 // wait for the next one: N concurrent commits cost about two flushes, not
 // 2N fsyncs.
 //
+// This is not golang.org/x/sync/singleflight: singleflight lets a caller
+// join a call already in flight, which here would release a writer with a
+// flush that may have started before its rename and so missed it. A round
+// takes callers only until its flush starts; later ones queue for the
+// next. A caller also stops waiting when its context ends, without
+// cancelling the flush for the others.
+//
 // There is no long-lived goroutine: the first caller to find the syncer
 // idle starts one, which runs flushes while callers keep arriving and exits
 // when a flush ends with nobody waiting. So a Store needs no shutdown for

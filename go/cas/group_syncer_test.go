@@ -3,6 +3,7 @@ package cas
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,12 +35,29 @@ func (f *stalledFlush) flush() error {
 	return err
 }
 
+// result is what a call made in the background returned, and how many
+// flushes of a stalledFlush had ended by then.
+type result struct {
+	err     error
+	flushed int64
+}
+
+// async calls fn in a goroutine and returns a channel with its result.
+// Recording how many flushes had ended when fn returned tells, without
+// waiting to see whether it returns early, whether it waited for them.
+func (f *stalledFlush) async(fn func() error) <-chan result {
+	ch := make(chan result, 1)
+	go func() {
+		err := fn()
+		ch <- result{err, f.finished.Load()}
+	}()
+	return ch
+}
+
 // syncAsync calls g.sync in a goroutine and returns a channel with its
 // result.
-func syncAsync(ctx context.Context, g *groupSyncer) <-chan error {
-	ch := make(chan error, 1)
-	go func() { ch <- g.sync(ctx) }()
-	return ch
+func syncAsync(ctx context.Context, g *groupSyncer, f *stalledFlush) <-chan result {
+	return f.async(func() error { return g.sync(ctx) })
 }
 
 func waitStarted(t *testing.T, f *stalledFlush, want int) {
@@ -54,20 +72,22 @@ func waitStarted(t *testing.T, f *stalledFlush, want int) {
 	}
 }
 
-func wantBlocked(t *testing.T, what string, ch <-chan error) {
+// wantResult waits for a call made with async and returns its error.
+func wantResult(t *testing.T, what string, ch <-chan result) error {
 	t.Helper()
-	select {
-	case err := <-ch:
-		t.Fatalf("%s returned (%v) before its flush ended", what, err)
-	case <-time.After(50 * time.Millisecond):
-	}
+	return wantFlushed(t, what, ch, 0)
 }
 
-func wantResult(t *testing.T, what string, ch <-chan error) error {
+// wantFlushed is wantResult for a call that must not return before
+// flushes flushes have ended.
+func wantFlushed(t *testing.T, what string, ch <-chan result, flushes int64) error {
 	t.Helper()
 	select {
-	case err := <-ch:
-		return err
+	case r := <-ch:
+		if r.flushed < flushes {
+			t.Errorf("%s returned (%v) when %d flushes had ended, want it to wait for %d", what, r.err, r.flushed, flushes)
+		}
+		return r.err
 	case <-time.After(10 * time.Second):
 		t.Fatalf("%s did not return", what)
 		return nil
@@ -96,31 +116,49 @@ func registered(t *testing.T, g *groupSyncer, n int) {
 	}
 }
 
-func TestGroupSyncerWaitsForAFlushStartedAfterTheCall(t *testing.T) {
+// secondRound has one caller start flush 1 and, while it runs, n more
+// callers queue for the next flush. It then ends flush 1 without error,
+// checks that it released the first caller, waits for flush 2 to start
+// and returns the results of the n callers.
+func secondRound(t *testing.T, g *groupSyncer, f *stalledFlush, n int) []<-chan result {
+	t.Helper()
 	ctx := context.Background()
-	f := newStalledFlush()
-	g := newGroupSyncer(f.flush)
-
-	first := syncAsync(ctx, g)
+	first := syncAsync(ctx, g, f)
 	waitStarted(t, f, 1)
-	// These arrive while flush 1 runs: its end must not release them,
-	// because it may have missed what they wrote.
-	var late []<-chan error
-	for range 5 {
-		late = append(late, syncAsync(ctx, g))
+	var late []<-chan result
+	for range n {
+		late = append(late, syncAsync(ctx, g, f))
 	}
-	registered(t, g, len(late))
+	registered(t, g, n)
 	f.release <- nil
-	if err := wantResult(t, "the first caller", first); err != nil {
+	if err := wantFlushed(t, "the first caller", first, 1); err != nil {
 		t.Fatalf("first sync = %v, want nil", err)
 	}
 	waitStarted(t, f, 2)
-	for i, ch := range late {
-		wantBlocked(t, "late caller "+string(rune('0'+i)), ch)
+	return late
+}
+
+// soloRound has one caller sync alone and checks that flush n, which it
+// started, released it without error.
+func soloRound(t *testing.T, g *groupSyncer, f *stalledFlush, n int) {
+	t.Helper()
+	ch := syncAsync(context.Background(), g, f)
+	waitStarted(t, f, n)
+	f.release <- nil
+	if err := wantFlushed(t, fmt.Sprintf("the caller of flush %d", n), ch, int64(n)); err != nil {
+		t.Errorf("sync = %v, want nil", err)
 	}
+}
+
+func TestGroupSyncerWaitsForAFlushStartedAfterTheCall(t *testing.T) {
+	f := newStalledFlush()
+	g := newGroupSyncer(f.flush)
+	// These arrive while flush 1 runs: its end must not release them,
+	// because it may have missed what they wrote.
+	late := secondRound(t, g, f, 5)
 	f.release <- nil
 	for _, ch := range late {
-		if err := wantResult(t, "a late caller", ch); err != nil {
+		if err := wantFlushed(t, "a late caller", ch, 2); err != nil {
 			t.Fatalf("late sync = %v, want nil", err)
 		}
 	}
@@ -128,35 +166,17 @@ func TestGroupSyncerWaitsForAFlushStartedAfterTheCall(t *testing.T) {
 		t.Errorf("flushes = %d, want 2 (one for the first caller, one shared by the 5 late ones)", got)
 	}
 	// The goroutine exits when idle; a new caller starts it again.
-	third := syncAsync(ctx, g)
-	waitStarted(t, f, 3)
-	f.release <- nil
-	if err := wantResult(t, "a caller after an idle period", third); err != nil {
-		t.Fatalf("sync = %v, want nil", err)
-	}
+	soloRound(t, g, f, 3)
 }
 
 func TestGroupSyncerErrorReachesEveryWaiterOfItsRound(t *testing.T) {
-	ctx := context.Background()
 	f := newStalledFlush()
 	g := newGroupSyncer(f.flush)
-
-	first := syncAsync(ctx, g)
-	waitStarted(t, f, 1)
-	var round2 []<-chan error
-	for range 3 {
-		round2 = append(round2, syncAsync(ctx, g))
-	}
-	registered(t, g, len(round2))
 	epoch0 := g.failureEpoch()
-	f.release <- nil
-	if err := wantResult(t, "round 1", first); err != nil {
-		t.Fatalf("round 1 sync = %v, want nil", err)
-	}
-	waitStarted(t, f, 2)
+	round2 := secondRound(t, g, f, 3)
 	f.release <- errors.New("input/output error")
 	for _, ch := range round2 {
-		err := wantResult(t, "round 2", ch)
+		err := wantFlushed(t, "round 2", ch, 2)
 		if status.Code(err) != codes.Internal || !strings.Contains(err.Error(), "input/output error") {
 			t.Errorf("round 2 sync = %v, want INTERNAL with the flush's error", err)
 		}
@@ -165,31 +185,21 @@ func TestGroupSyncerErrorReachesEveryWaiterOfItsRound(t *testing.T) {
 		t.Errorf("failure epoch = %d, want %d", got, epoch0+1)
 	}
 	// The next round starts clean.
-	third := syncAsync(ctx, g)
-	waitStarted(t, f, 3)
-	f.release <- nil
-	if err := wantResult(t, "round 3", third); err != nil {
-		t.Errorf("round 3 sync = %v, want nil", err)
-	}
+	soloRound(t, g, f, 3)
 }
 
 func TestGroupSyncerCallerGivesUp(t *testing.T) {
 	f := newStalledFlush()
 	g := newGroupSyncer(f.flush)
 	ctx, cancel := context.WithCancel(context.Background())
-	ch := syncAsync(ctx, g)
+	ch := syncAsync(ctx, g, f)
 	waitStarted(t, f, 1)
 	cancel()
 	if err := wantResult(t, "a cancelled caller", ch); status.Code(err) != codes.Canceled {
 		t.Errorf("sync = %v, want CANCELLED", err)
 	}
 	f.release <- nil
-	other := syncAsync(context.Background(), g)
-	waitStarted(t, f, 2)
-	f.release <- nil
-	if err := wantResult(t, "the next caller", other); err != nil {
-		t.Errorf("sync = %v, want nil", err)
-	}
+	soloRound(t, g, f, 2)
 }
 
 // TestGroupSyncerConcurrentCallers checks, for many racing callers, that
@@ -223,8 +233,11 @@ func TestGroupSyncerConcurrentCallers(t *testing.T) {
 	if bad.Load() != 0 {
 		t.Errorf("%d callers returned before a flush that started after them had ended", bad.Load())
 	}
-	if n := g.syncs.Load(); n >= callers/4 {
-		t.Errorf("%d flushes for %d concurrent callers, want far fewer", n, callers)
+	// How many flushes they share depends on how the callers overlap;
+	// TestGroupSyncerWaitsForAFlushStartedAfterTheCall pins the sharing
+	// down. Here it is enough that flushes are shared at all.
+	if n := g.syncs.Load(); n >= callers {
+		t.Errorf("%d flushes for %d concurrent callers, want fewer than one each", n, callers)
 	}
 	t.Logf("%d flushes for %d callers", g.syncs.Load(), callers)
 }

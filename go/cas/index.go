@@ -1,9 +1,16 @@
 package cas
 
 import (
+	"context"
 	"encoding/hex"
+	"log/slog"
+	"os"
+	"sync"
+
+	"google.golang.org/grpc/codes"
 
 	"github.com/actiond/actiond/go/digest"
+	"github.com/actiond/actiond/go/rpcstatus"
 )
 
 // key is the binary SHA-256 of a blob. Keys are 32 bytes rather than the
@@ -44,60 +51,91 @@ func (e *entry) bytes() int64 {
 	return e.size
 }
 
-// lru is an intrusive doubly linked list with a sentinel.
-type lru struct {
-	root entry
+// lookupLocked returns the entry for d if the store holds a blob with d's
+// hash and size.
+func (s *Store) lookupLocked(d digest.Digest) (*entry, bool) {
+	k, ok := keyOf(d)
+	if !ok {
+		return nil, false
+	}
+	e := s.index[k]
+	if e == nil || e.size != d.Size {
+		return nil, false
+	}
+	return e, true
 }
 
-func (l *lru) init() {
-	l.root.next = &l.root
-	l.root.prev = &l.root
+func (s *Store) touchLocked(e *entry) {
+	if e.pins == 0 {
+		s.lru.moveToFront(e)
+	}
 }
 
-func (l *lru) pushFront(e *entry) {
-	e.prev = &l.root
-	e.next = l.root.next
-	e.prev.next = e
-	e.next.prev = e
+func (s *Store) pinLocked(e *entry) {
+	if e.pins == 0 {
+		s.lru.remove(e)
+	}
+	e.pins++
 }
 
-func (l *lru) pushBack(e *entry) {
-	e.next = &l.root
-	e.prev = l.root.prev
-	e.prev.next = e
-	e.next.prev = e
+func (s *Store) unpin(e *entry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e.pins--
+	if e.pins == 0 && s.index[e.key] == e {
+		s.lru.pushFront(e)
+	}
 }
 
-func (l *lru) remove(e *entry) {
-	if e.prev == nil {
+// unpinFunc returns a function that drops one pin on e, once.
+func (s *Store) unpinFunc(e *entry) func() {
+	var once sync.Once
+	return func() { once.Do(func() { s.unpin(e) }) }
+}
+
+// dropLocked removes e from the index, and its files if remove is set.
+func (s *Store) dropLocked(e *entry, remove bool) {
+	if s.index[e.key] != e {
 		return
 	}
-	e.prev.next = e.next
-	e.next.prev = e.prev
-	e.prev, e.next = nil, nil
-}
-
-func (l *lru) moveToFront(e *entry) {
-	if e.prev == nil || l.root.next == e {
-		return
+	delete(s.index, e.key)
+	s.lru.remove(e)
+	s.bytes -= e.bytes()
+	if remove {
+		d := digest.Digest{Hash: hex.EncodeToString(e.key[:]), Size: e.size}
+		_ = os.Remove(s.Path(d))
+		if e.hasExec {
+			_ = os.Remove(s.execPath(d))
+		}
 	}
-	l.remove(e)
-	l.pushFront(e)
 }
 
-// back returns the least recently used entry, or nil.
-func (l *lru) back() *entry {
-	if l.root.prev == &l.root {
-		return nil
+// evictLocked removes an unpinned blob to make room. Files are unlinked under
+// the lock so that a concurrent writer of the same blob cannot have its fresh
+// file unlinked by a stale eviction.
+func (s *Store) evictLocked(e *entry) {
+	s.dropLocked(e, true)
+	s.evictions++
+	s.logger.LogAttrs(context.Background(), slog.LevelDebug, "cas: evicted blob",
+		slog.String("digest", hex.EncodeToString(e.key[:])), slog.Int64("size", e.size))
+}
+
+// pinDigest pins d or returns NOT_FOUND.
+func (s *Store) pinDigest(d digest.Digest) (*entry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.lookupLocked(d)
+	if !ok {
+		return nil, rpcstatus.Newf(codes.NotFound, "blob %s not found", d)
 	}
-	return l.root.prev
+	s.pinLocked(e)
+	return e, nil
 }
 
-// durability is the state of one file renamed into the store before a
-// filesystem flush has confirmed it: see Store.awaitDurable. Each file gets
-// its own, so a verdict can never apply to a later file of the same name.
-type durability struct {
-	epoch   int64 // groupSyncer.failureEpoch before the file's bytes were written
-	pending bool  // no verdict yet
-	err     error // the verdict when the file could not be confirmed
+// forget drops a blob found damaged on disk.
+func (s *Store) forget(ctx context.Context, e *entry, d digest.Digest, why string) {
+	s.mu.Lock()
+	s.dropLocked(e, true)
+	s.mu.Unlock()
+	s.logger.LogAttrs(ctx, slog.LevelWarn, "cas: dropped damaged blob", slog.String("digest", d.String()), slog.String("reason", why))
 }

@@ -19,8 +19,9 @@ import (
 )
 
 // BenchmarkWriter measures streaming a 16 MiB blob through a Writer in
-// 64 KiB chunks, including hashing, fsync and rename: on the test's temp
-// directory (disk-bound) and on /dev/shm (the CPU cost alone).
+// 64 KiB chunks, including hashing, the rename and the filesystem flush:
+// on the test's temp directory (disk-bound) and on /dev/shm (the CPU cost
+// alone).
 func BenchmarkWriter(b *testing.B) {
 	b.Run("tempdir", func(b *testing.B) { benchmarkWriter(b, b.TempDir()) })
 	b.Run("devshm", func(b *testing.B) {
@@ -120,7 +121,7 @@ func BenchmarkPutParallel(b *testing.B) {
 	b.ReportMetric(float64(s.Stats().Syncs-syncs0)/float64(b.N), "syncs/op")
 }
 
-// BenchmarkPutFileMove measures PutFile with move of fresh 100-byte files
+// BenchmarkPutFileMove measures MoveFile of fresh 100-byte files
 // (action outputs) from 1 goroutine (the latency one output adds to an
 // action) and from 4. The files are written and flushed before the timer
 // starts, on the store's filesystem, so each is renamed into place.
@@ -162,7 +163,7 @@ func benchmarkPutFileMove(b *testing.B, workers int) {
 				return
 			}
 			t0 := time.Now()
-			if _, err := s.PutFile(ctx, paths[i], true); err != nil {
+			if _, err := s.MoveFile(ctx, paths[i]); err != nil {
 				b.Error(err)
 				return
 			}

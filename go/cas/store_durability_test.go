@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -31,10 +30,13 @@ func openStalled(t *testing.T) (*Store, *stalledFlush, string) {
 	return s, f, root
 }
 
-func asyncErr(fn func() error) <-chan error {
-	ch := make(chan error, 1)
-	go func() { ch <- fn() }()
-	return ch
+func keyFor(t *testing.T, d digest.Digest) key {
+	t.Helper()
+	k, ok := keyOf(d)
+	if !ok {
+		t.Fatalf("malformed digest %s", d)
+	}
+	return k
 }
 
 func exists(path string) bool {
@@ -48,63 +50,42 @@ func exists(path string) bool {
 func TestRenameThenFlushThenAcknowledge(t *testing.T) {
 	data := []byte("durable bytes\n")
 	d := digest.OfBytes(data)
+	// fromFile stores data by writing it to a file and calling store.
+	fromFile := func(store func(*Store, context.Context, string) (digest.Digest, error)) func(*testing.T, *Store, string) error {
+		return func(t *testing.T, s *Store, root string) error {
+			p := filepath.Join(root, "out")
+			if err := os.WriteFile(p, data, 0o644); err != nil {
+				return err
+			}
+			_, err := store(s, context.Background(), p)
+			return err
+		}
+	}
 	tests := []struct {
 		name  string
 		store func(t *testing.T, s *Store, root string) error
-		path  func(s *Store) string // the file that must be in place
 	}{
 		{
 			name:  "Put",
 			store: func(t *testing.T, s *Store, _ string) error { return s.Put(context.Background(), d, data) },
 		},
 		{
-			name: "Writer",
-			store: func(t *testing.T, s *Store, _ string) error {
-				w, err := s.NewWriter(context.Background(), d)
-				if err != nil {
-					return err
-				}
-				defer w.Close()
-				if _, err := w.Write(data); err != nil {
-					return err
-				}
-				return w.Commit()
-			},
+			name:  "Writer",
+			store: func(t *testing.T, s *Store, _ string) error { return writeAll(s, d, data) },
 		},
-		{
-			name: "PutFile move",
-			store: func(t *testing.T, s *Store, root string) error {
-				p := filepath.Join(root, "out")
-				if err := os.WriteFile(p, data, 0o644); err != nil {
-					return err
-				}
-				_, err := s.PutFile(context.Background(), p, true)
-				return err
-			},
-		},
-		{
-			name: "PutFile copy",
-			store: func(t *testing.T, s *Store, root string) error {
-				p := filepath.Join(root, "out")
-				if err := os.WriteFile(p, data, 0o644); err != nil {
-					return err
-				}
-				_, err := s.PutFile(context.Background(), p, false)
-				return err
-			},
-		},
+		{name: "MoveFile", store: fromFile((*Store).MoveFile)},
+		{name: "CopyFile", store: fromFile((*Store).CopyFile)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s, f, root := openStalled(t)
-			done := asyncErr(func() error { return tc.store(t, s, root) })
+			done := f.async(func() error { return tc.store(t, s, root) })
 			waitStarted(t, f, 1)
 			if !exists(s.Path(d)) {
 				t.Fatalf("blob file is not in place when the flush starts")
 			}
-			wantBlocked(t, tc.name, done)
 			f.release <- nil
-			if err := wantResult(t, tc.name, done); err != nil {
+			if err := wantFlushed(t, tc.name, done, 1); err != nil {
 				t.Fatalf("%s = %v, want nil", tc.name, err)
 			}
 			if got := s.Stats().Syncs; got != 2 { // Open's flush and this one
@@ -131,7 +112,7 @@ func TestExecutableVariantIsSettledInTheBackground(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, f, _ := openStalled(t)
-			done := asyncErr(func() error { return s.Put(context.Background(), d, data) })
+			done := f.async(func() error { return s.Put(context.Background(), d, data) })
 			waitStarted(t, f, 1)
 			f.release <- nil
 			if err := wantResult(t, "Put", done); err != nil {
@@ -144,12 +125,20 @@ func TestExecutableVariantIsSettledInTheBackground(t *testing.T) {
 			unpin()
 			waitStarted(t, f, 2)
 			f.release <- tc.flushErr
-			deadline := time.Now().Add(5 * time.Second)
-			for exists(s.execPath(d)) != tc.kept && time.Now().Before(deadline) {
-				time.Sleep(time.Millisecond)
-			}
+			s.settlers.Wait() // the background check has given its verdict
 			if got := exists(s.execPath(d)); got != tc.kept {
 				t.Fatalf("variant exists after the flush = %v, want %v", got, tc.kept)
+			}
+			wantBytes := map[bool]int64{true: 2 * d.Size, false: d.Size}[tc.kept]
+			if got := s.Stats().Bytes; got != wantBytes {
+				t.Errorf("Stats().Bytes after the verdict = %d, want %d", got, wantBytes)
+			}
+			s.mu.Lock()
+			e := s.index[keyFor(t, d)]
+			hasExec, dur := e.hasExec, e.execDur
+			s.mu.Unlock()
+			if hasExec != tc.kept || dur != nil && dur.pending {
+				t.Errorf("entry after the verdict: hasExec %v, execDur %+v; want hasExec %v and a verdict", hasExec, dur, tc.kept)
 			}
 			if tc.kept {
 				return
@@ -172,28 +161,28 @@ func TestStoredButPendingBlobIsNotAcknowledgedEarly(t *testing.T) {
 	data := []byte("written twice\n")
 	d := digest.OfBytes(data)
 	s, f, root := openStalled(t)
-	first := asyncErr(func() error { return s.Put(ctx, d, data) })
+	first := f.async(func() error { return s.Put(ctx, d, data) })
 	waitStarted(t, f, 1)
 	p := filepath.Join(root, "out")
 	if err := os.WriteFile(p, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	dups := map[string]<-chan error{
-		"Put":           asyncErr(func() error { return s.Put(ctx, d, data) }),
-		"PutFile move":  asyncErr(func() error { _, err := s.PutFile(ctx, p, true); return err }),
-		"Writer.Commit": asyncErr(func() error { return writeAll(s, d, data) }),
+	dups := map[string]<-chan result{
+		"Put":           f.async(func() error { return s.Put(ctx, d, data) }),
+		"MoveFile":      f.async(func() error { _, err := s.MoveFile(ctx, p); return err }),
+		"Writer.Commit": f.async(func() error { return writeAll(s, d, data) }),
 	}
-	for name, ch := range dups {
-		wantBlocked(t, name, ch)
-	}
+	// They find the blob renamed in but not flushed, and so wait for
+	// the next flush.
+	registered(t, s.syncer, len(dups))
 	f.release <- nil
-	if err := wantResult(t, "the first Put", first); err != nil {
+	if err := wantFlushed(t, "the first Put", first, 1); err != nil {
 		t.Fatal(err)
 	}
 	waitStarted(t, f, 2)
 	f.release <- nil
 	for name, ch := range dups {
-		if err := wantResult(t, name, ch); err != nil {
+		if err := wantFlushed(t, name, ch, 2); err != nil {
 			t.Errorf("%s of a blob stored meanwhile = %v, want nil", name, err)
 		}
 	}
@@ -227,9 +216,9 @@ func TestFailedFlushRemovesTheBlob(t *testing.T) {
 	data := []byte("lost to a bad disk\n")
 	d := digest.OfBytes(data)
 	s, f, _ := openStalled(t)
-	first := asyncErr(func() error { return s.Put(ctx, d, data) })
+	first := f.async(func() error { return s.Put(ctx, d, data) })
 	waitStarted(t, f, 1)
-	second := asyncErr(func() error { return s.Put(ctx, d, data) })
+	second := f.async(func() error { return s.Put(ctx, d, data) })
 	registered(t, s.syncer, 1)
 	f.release <- errors.New("input/output error")
 	if err := wantResult(t, "Put", first); status.Code(err) != codes.Internal {
@@ -251,7 +240,7 @@ func TestFailedFlushRemovesTheBlob(t *testing.T) {
 	}
 
 	// Storing it again works.
-	again := asyncErr(func() error { return s.Put(ctx, d, data) })
+	again := f.async(func() error { return s.Put(ctx, d, data) })
 	waitStarted(t, f, 3)
 	f.release <- nil
 	if err := wantResult(t, "Put", again); err != nil {
@@ -280,13 +269,13 @@ func TestFlushFailureWhileWritingFailsTheWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := []byte("another blob\n")
-	done := asyncErr(func() error { return s.Put(ctx, digest.OfBytes(other), other) })
+	done := f.async(func() error { return s.Put(ctx, digest.OfBytes(other), other) })
 	waitStarted(t, f, 1)
 	f.release <- errors.New("input/output error")
 	if err := wantResult(t, "Put", done); status.Code(err) != codes.Internal {
 		t.Fatalf("Put with a failed flush = %v, want INTERNAL", err)
 	}
-	done = asyncErr(w.Commit)
+	done = f.async(w.Commit)
 	waitStarted(t, f, 2)
 	f.release <- nil
 	if err := wantResult(t, "Commit", done); status.Code(err) != codes.Internal {
@@ -307,14 +296,14 @@ func TestCancelledWaitLeavesTheVerdictToTheNextWriter(t *testing.T) {
 	d := digest.OfBytes(data)
 	s, f, _ := openStalled(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	done := asyncErr(func() error { return s.Put(ctx, d, data) })
+	done := f.async(func() error { return s.Put(ctx, d, data) })
 	waitStarted(t, f, 1)
 	cancel()
 	if err := wantResult(t, "Put", done); status.Code(err) != codes.Canceled {
 		t.Errorf("cancelled Put = %v, want CANCELLED", err)
 	}
 	f.release <- nil
-	done = asyncErr(func() error { return s.Put(context.Background(), d, data) })
+	done = f.async(func() error { return s.Put(context.Background(), d, data) })
 	waitStarted(t, f, 2)
 	f.release <- nil
 	if err := wantResult(t, "Put", done); err != nil {
@@ -336,12 +325,12 @@ func TestConcurrentWritesShareOneFlush(t *testing.T) {
 			d := digest.OfBytes(data)
 			return d, s.Put(context.Background(), d, data)
 		}},
-		{"PutFile move", func(s *Store, root string, i int) (digest.Digest, error) {
+		{"MoveFile", func(s *Store, root string, i int) (digest.Digest, error) {
 			p := filepath.Join(root, fmt.Sprintf("out-%d", i))
 			if err := os.WriteFile(p, []byte(p), 0o644); err != nil {
 				return digest.Digest{}, err
 			}
-			return s.PutFile(context.Background(), p, true)
+			return s.MoveFile(context.Background(), p)
 		}},
 	}
 	for _, tc := range tests {
@@ -356,13 +345,13 @@ func TestConcurrentWritesShareOneFlush(t *testing.T) {
 			}
 			s.syncer.mu.Unlock()
 			// A write whose flush is running when the 100 arrive.
-			primer := asyncErr(func() error { return s.Put(context.Background(), digest.OfBytes([]byte("primer")), []byte("primer")) })
+			primer := f.async(func() error { return s.Put(context.Background(), digest.OfBytes([]byte("primer")), []byte("primer")) })
 			waitStarted(t, f, 1)
 			syncs := s.Stats().Syncs
 			ds := make([]digest.Digest, n)
-			errs := make([]<-chan error, n)
+			errs := make([]<-chan result, n)
 			for i := range n {
-				errs[i] = asyncErr(func() error {
+				errs[i] = f.async(func() error {
 					var err error
 					ds[i], err = tc.write(s, root, i)
 					return err

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -548,10 +549,10 @@ func TestResourceExhaustedWhenAllPinned(t *testing.T) {
 	if err := os.WriteFile(path, cData, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.PutFile(ctx, path, true)
-	wantCode(t, "PutFile", err, codes.ResourceExhausted)
+	_, err = s.MoveFile(ctx, path)
+	wantCode(t, "MoveFile", err, codes.ResourceExhausted)
 	if _, err := os.Stat(path); err != nil {
-		t.Errorf("PutFile that failed consumed its file: %v", err)
+		t.Errorf("MoveFile that failed consumed its file: %v", err)
 	}
 	big, bigD := blob("big", 201)
 	wantCode(t, "Put of a blob larger than the store", s.Put(ctx, bigD, big), codes.ResourceExhausted)
@@ -590,7 +591,7 @@ func TestReopenKeepsData(t *testing.T) {
 	if err := os.WriteFile(path, []byte("file"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	fd, err := s.PutFile(ctx, path, true)
+	fd, err := s.MoveFile(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -732,24 +733,32 @@ func TestLinkExecutable(t *testing.T) {
 	}
 }
 
-func TestPutFile(t *testing.T) {
+// storeFile is the signature of Store.MoveFile and Store.CopyFile.
+type storeFile func(s *cas.Store, ctx context.Context, path string) (digest.Digest, error)
+
+var (
+	moveFile storeFile = (*cas.Store).MoveFile
+	copyFile storeFile = (*cas.Store).CopyFile
+)
+
+func TestMoveFileAndCopyFile(t *testing.T) {
 	content := []byte("an action output\n")
 	want := digest.OfBytes(content)
 	tests := []struct {
 		name      string
-		move      bool
+		store     storeFile
 		dir       string // where the file lives; "" = same filesystem as the store
 		hardlink  bool   // the file has a second link
 		preload   bool   // the store already has the blob
 		wantGone  bool   // the file is gone from its path afterwards
 		wantMoved bool   // the blob's inode is the file's
 	}{
-		{name: "move", move: true, wantGone: true, wantMoved: true},
-		{name: "copy", move: false},
-		{name: "move existing", move: true, preload: true, wantGone: true},
-		{name: "copy existing", move: false, preload: true},
-		{name: "move hard-linked", move: true, hardlink: true, wantGone: true},
-		{name: "move across filesystems", move: true, dir: "/dev/shm", wantGone: true},
+		{name: "move", store: moveFile, wantGone: true, wantMoved: true},
+		{name: "copy", store: copyFile},
+		{name: "move existing", store: moveFile, preload: true, wantGone: true},
+		{name: "copy existing", store: copyFile, preload: true},
+		{name: "move hard-linked", store: moveFile, hardlink: true, wantGone: true},
+		{name: "move across filesystems", store: moveFile, dir: "/dev/shm", wantGone: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -780,9 +789,9 @@ func TestPutFile(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			got, err := s.PutFile(ctx, path, tc.move)
+			got, err := tc.store(s, ctx, path)
 			if err != nil || got != want {
-				t.Fatalf("PutFile = %v, %v; want %v", got, err, want)
+				t.Fatalf("%s = %v, %v; want %v", tc.name, got, err, want)
 			}
 			if _, err := os.Stat(path); os.IsNotExist(err) != tc.wantGone {
 				t.Errorf("file gone = %v, want %v", os.IsNotExist(err), tc.wantGone)
@@ -812,14 +821,16 @@ func TestPutFile(t *testing.T) {
 	}
 }
 
-func TestPutFileErrors(t *testing.T) {
+func TestMoveFileAndCopyFileErrors(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
 	s := open(t, root, 0)
-	_, err := s.PutFile(ctx, filepath.Join(root, "absent"), true)
-	wantCode(t, "PutFile(absent)", err, codes.NotFound)
-	_, err = s.PutFile(ctx, root, true)
-	wantCode(t, "PutFile(directory)", err, codes.InvalidArgument)
+	for name, store := range map[string]storeFile{"MoveFile": moveFile, "CopyFile": copyFile} {
+		_, err := store(s, ctx, filepath.Join(root, "absent"))
+		wantCode(t, name+"(absent)", err, codes.NotFound)
+		_, err = store(s, ctx, root)
+		wantCode(t, name+"(directory)", err, codes.InvalidArgument)
+	}
 }
 
 func otherFilesystem(a, b string) bool {
@@ -835,7 +846,7 @@ func wrongShard(d digest.Digest) string {
 	return "00"
 }
 
-func TestPutFileTakesOwnership(t *testing.T) {
+func TestMoveFileTakesOwnership(t *testing.T) {
 	// A moved output must not stay owned by the sandbox user, or a later
 	// action running as that user could chmod a hard-linked input and
 	// rewrite the blob.
@@ -852,7 +863,7 @@ func TestPutFileTakesOwnership(t *testing.T) {
 	if err := os.Chown(path, 65534, 65534); err != nil {
 		t.Fatal(err)
 	}
-	d, err := s.PutFile(ctx, path, true)
+	d, err := s.MoveFile(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -866,16 +877,45 @@ func TestPutFileTakesOwnership(t *testing.T) {
 	}
 }
 
+// TestDefaultMaxBytes checks the default limit against statfs: half of the
+// free space plus what the store already uses. On a tmpfs of the test's own
+// (as root) nothing else writes, so the figures are exact; on the shared
+// temp directory other processes change the free space meanwhile, so they
+// are only close.
 func TestDefaultMaxBytes(t *testing.T) {
-	root := t.TempDir()
-	free := cas.DefaultMaxBytes(filepath.Join(root, "not", "yet", "created"))
-	if free <= 0 {
-		t.Fatalf("DefaultMaxBytes = %d, want > 0", free)
+	const size = 64 << 20
+	dir, slack := tmpfsDir(t, size), int64(0)
+	if dir == "" {
+		dir, slack = t.TempDir(), 256<<20
+	}
+	free := func() int64 {
+		var st unix.Statfs_t
+		if err := unix.Statfs(dir, &st); err != nil {
+			t.Fatal(err)
+		}
+		return int64(st.Bavail) * int64(st.Bsize)
+	}
+	check := func(what string, got, used int64) {
+		t.Helper()
+		avail := free()
+		if want := (avail + used) / 2; got < want-slack || got > want+slack {
+			t.Errorf("%s = %d, want %d (half of %d free and %d used) within %d", what, got, want, avail, used, slack)
+		}
+	}
+	root := filepath.Join(dir, "root")
+	notYet := cas.DefaultMaxBytes(filepath.Join(root, "not", "yet", "created"))
+	check("DefaultMaxBytes of a root not yet created", notYet, 0)
+	if slack == 0 && notYet != size/2 {
+		t.Errorf("DefaultMaxBytes on an empty %d-byte tmpfs = %d, want %d", size, notYet, size/2)
 	}
 	s := open(t, root, 0)
-	if got := s.Stats().MaxBytes; got <= 0 || got > 2*free {
-		t.Errorf("Open's default MaxBytes = %d, want about %d", got, free)
+	check("Open's default MaxBytes", s.Stats().MaxBytes, 0)
+	const used = 4 << 20
+	data, d := blob("used ", used)
+	if err := s.Put(context.Background(), d, data); err != nil {
+		t.Fatal(err)
 	}
+	check("DefaultMaxBytes of a store holding a blob", cas.DefaultMaxBytes(root), used)
 }
 
 func TestConcurrentChurn(t *testing.T) {
@@ -1022,14 +1062,14 @@ func TestStrictFsync(t *testing.T) {
 	}
 	w.Close()
 	var files []digest.Digest
-	for _, move := range []bool{true, false} {
-		p := filepath.Join(root, fmt.Sprintf("out-%v", move))
+	for name, store := range map[string]storeFile{"MoveFile": moveFile, "CopyFile": copyFile} {
+		p := filepath.Join(root, "out-"+name)
 		if err := os.WriteFile(p, []byte(p), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		fd, err := s.PutFile(ctx, p, move)
+		fd, err := store(s, ctx, p)
 		if err != nil {
-			t.Fatalf("PutFile(move=%v) = %v", move, err)
+			t.Fatalf("%s = %v", name, err)
 		}
 		files = append(files, fd)
 	}

@@ -2,7 +2,6 @@ package cas
 
 import (
 	"errors"
-	"io/fs"
 	"os"
 	"syscall"
 	"time"
@@ -10,17 +9,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// accessTime is the later of a file's atime and mtime: the best guess at its
-// last use that survives a restart.
-func accessTime(fi fs.FileInfo) time.Time {
-	t := fi.ModTime()
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		if a := time.Unix(st.Atimespec.Sec, st.Atimespec.Nsec); a.After(t) {
-			t = a
-		}
-	}
-	return t
-}
+// atime is the file's last access time.
+func atime(st *syscall.Stat_t) time.Time { return time.Unix(st.Atimespec.Sec, st.Atimespec.Nsec) }
 
 // cloneFile is not done on macOS (clonefile(2) works on paths, not open
 // files); callers copy instead.

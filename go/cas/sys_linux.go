@@ -2,7 +2,6 @@ package cas
 
 import (
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,17 +11,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// accessTime is the later of a file's atime and mtime: the best guess at its
-// last use that survives a restart.
-func accessTime(fi fs.FileInfo) time.Time {
-	t := fi.ModTime()
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		if a := time.Unix(st.Atim.Sec, st.Atim.Nsec); a.After(t) {
-			t = a
-		}
-	}
-	return t
-}
+// atime is the file's last access time.
+func atime(st *syscall.Stat_t) time.Time { return time.Unix(st.Atim.Sec, st.Atim.Nsec) }
 
 // cloneFile makes dst share src's blocks (a reflink) where the filesystem
 // can (btrfs, xfs); callers fall back to copying on error.

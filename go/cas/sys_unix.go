@@ -6,12 +6,25 @@ import (
 	"io/fs"
 	"os"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
 // What Linux and macOS do alike; sys_linux.go and sys_darwin.go hold the
 // rest.
+
+// accessTime is the later of a file's atime and mtime: the best guess at its
+// last use that survives a restart.
+func accessTime(fi fs.FileInfo) time.Time {
+	t := fi.ModTime()
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		if a := atime(st); a.After(t) {
+			t = a
+		}
+	}
+	return t
+}
 
 // linkCount returns the number of hard links to the file, or 1 if unknown.
 func linkCount(fi fs.FileInfo) uint64 {

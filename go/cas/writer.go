@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"hash"
-	"os"
 	"sync"
 
 	"google.golang.org/grpc/codes"
@@ -59,16 +58,15 @@ type Writer struct {
 	k key
 
 	mu        sync.Mutex
-	f         *os.File // nil when the blob already exists: bytes are only hashed
+	t         *stagedFile // nil when the blob already exists: bytes are only hashed
 	buf       *bufio.Writer
 	h         hash.Hash
 	n         int64
-	existing  func() // unpins the already stored blob
-	entry     *entry // the already stored blob
-	reserved  int64  // space reserved: n plus at most min(chunk, n), never above d.Size
-	epoch     int64  // groupSyncer.failureEpoch before the first byte
-	err       error  // sticky failure
-	done      bool   // committed or closed
+	existing  func()      // unpins the already stored blob
+	entry     *entry      // the already stored blob
+	res       reservation // space reserved: n plus at most min(chunk, n), never above d.Size
+	err       error       // sticky failure
+	done      bool        // committed or closed
 	committed bool
 	commitErr error
 }
@@ -84,7 +82,7 @@ func (s *Store) NewWriter(ctx context.Context, d digest.Digest) (*Writer, error)
 	if err != nil {
 		return nil, err
 	}
-	w := &Writer{s: s, d: d, k: k, h: sha256.New(), epoch: s.syncer.failureEpoch()}
+	w := &Writer{s: s, d: d, k: k, h: sha256.New(), res: reservation{s: s, d: d}}
 	s.mu.Lock()
 	if e, ok := s.lookupLocked(d); ok {
 		s.pinLocked(e)
@@ -99,13 +97,13 @@ func (s *Store) NewWriter(ctx context.Context, d digest.Digest) (*Writer, error)
 	if d.Size > s.max {
 		return nil, rpcstatus.Newf(codes.ResourceExhausted, "blob %s: %d bytes exceed the store's limit of %d bytes", d, d.Size, s.max)
 	}
-	f, err := s.createTemp()
+	t, err := s.createTemp()
 	if err != nil {
 		return nil, err
 	}
-	w.f = f
+	w.t = t
 	if d.Size > 0 {
-		w.buf = bufio.NewWriterSize(f, int(min(d.Size, writeBufferSize)))
+		w.buf = bufio.NewWriterSize(t.f, int(min(d.Size, writeBufferSize)))
 	}
 	return w, nil
 }
@@ -151,15 +149,11 @@ func (w *Writer) Write(p []byte) (int, error) {
 // blob writes no file and reserves nothing. w.mu is held.
 func (w *Writer) reserveFor(n int64) error {
 	need := w.n + n
-	if w.f == nil || need <= w.reserved {
+	if w.t == nil || need <= w.res.n {
 		return nil
 	}
 	want := min(w.d.Size, need+min(w.s.chunk, need))
-	if err := w.s.reserve(w.d, want-w.reserved); err != nil {
-		return err
-	}
-	w.reserved = want
-	return nil
+	return w.res.grow(want - w.res.n)
 }
 
 // Written returns the number of bytes accepted so far (the committed size of
@@ -207,7 +201,7 @@ func (w *Writer) commit() error {
 		w.abort()
 		return rpcstatus.Newf(codes.InvalidArgument, "uploaded data hashes to %s, want %s", got, w.d)
 	}
-	if w.f == nil {
+	if w.t == nil {
 		w.s.mu.Lock()
 		still := w.s.index[w.k] == w.entry
 		w.s.mu.Unlock()
@@ -226,35 +220,16 @@ func (w *Writer) commit() error {
 			return rpcstatus.Wrapf(err, "blob %s: writing temp file", w.d)
 		}
 	}
-	f := w.f
-	w.f = nil
-	if err := w.s.finishTemp(f, blobMode); err != nil {
-		w.s.unreserve(w.reserved)
-		w.reserved = 0
-		return rpcstatus.Wrapf(err, "blob %s", w.d)
-	}
-	e, err := w.s.install(f.Name(), w.d, w.k, w.epoch)
-	if err != nil {
-		_ = os.Remove(f.Name())
-		w.s.unreserve(w.reserved)
-		w.reserved = 0
-		return rpcstatus.Wrapf(err, "blob %s: installing", w.d)
-	}
-	w.reserved = 0
-	return rpcstatus.Wrapf(w.s.awaitBlob(context.Background(), e), "blob %s", w.d)
+	// Commit has no context (see above).
+	return rpcstatus.Wrapf(w.s.commitBlob(context.Background(), w.t, &w.res, w.d, w.k), "blob %s", w.d)
 }
 
 // abort releases everything the Writer holds. w.mu is held.
 func (w *Writer) abort() {
-	if w.f != nil {
-		_ = w.f.Close()
-		_ = os.Remove(w.f.Name())
-		w.f = nil
+	if w.t != nil {
+		w.t.discard()
 	}
-	if w.reserved != 0 {
-		w.s.unreserve(w.reserved)
-		w.reserved = 0
-	}
+	w.res.Release()
 	if w.existing != nil {
 		w.existing()
 		w.existing = nil

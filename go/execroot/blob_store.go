@@ -26,8 +26,8 @@ type BlobStore interface {
 	// LinkExecutables returns pinned 0555 variants of ds for hard links,
 	// paths[i] "" (and unpins[i] nil) for a blob the store does not hold.
 	LinkExecutables(ctx context.Context, ds []digest.Digest) (paths []string, unpins []func(), err error)
-	// PutFile hashes the file at path and stores it; move renames it in.
-	PutFile(ctx context.Context, path string, move bool) (digest.Digest, error)
+	// MoveFile hashes the file at path and stores it, consuming the file.
+	MoveFile(ctx context.Context, path string) (digest.Digest, error)
 	// Put stores data, which must hash to d.
 	Put(ctx context.Context, d digest.Digest, data []byte) error
 }

@@ -110,7 +110,7 @@ func (r *Root) CollectOutputs(ctx context.Context, cmd *repb.Command, res *repb.
 
 	if err := parallel(len(c.queue), func(i int) error {
 		pf := c.queue[i]
-		d, err := r.b.store.PutFile(ctx, pf.path, true)
+		d, err := r.b.store.MoveFile(ctx, pf.path)
 		if err != nil {
 			return rpcstatus.Wrapf(err, "store output file %q", pf.rel)
 		}
@@ -175,7 +175,7 @@ type outDirNode struct {
 	dir  *walkedDir
 }
 
-// maxParallelStores bounds concurrent PutFile and Tree stores.
+// maxParallelStores bounds concurrent MoveFile and Tree stores.
 const maxParallelStores = 8
 
 // parallel runs f(0..n-1) on up to maxParallelStores goroutines and returns

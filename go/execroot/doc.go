@@ -102,5 +102,5 @@
 // (trusted.overlay.opaque or user.overlay.opaque = "y"). The overlay must be
 // mounted without metacopy and redirect_dir (the kernel defaults here); a
 // redirect xattr fails collection. New files are moved into the CAS with
-// PutFile(move); unchanged input files reuse their input digests.
+// MoveFile; unchanged input files reuse their input digests.
 package execroot

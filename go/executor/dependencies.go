@@ -23,9 +23,9 @@ type Store interface {
 	// ReadAll returns the blob, NOT_FOUND when it is absent, and an error when
 	// it is larger than limit.
 	ReadAll(ctx context.Context, d digest.Digest, limit int64) ([]byte, error)
-	// PutFile stores the file at path (moving it when move is set) and
-	// returns its digest.
-	PutFile(ctx context.Context, path string, move bool) (digest.Digest, error)
+	// MoveFile stores the file at path, consuming it, and returns its
+	// digest.
+	MoveFile(ctx context.Context, path string) (digest.Digest, error)
 }
 
 // ActionCache holds results keyed by action digest.

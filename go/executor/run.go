@@ -188,7 +188,7 @@ func (e *Executor) storeStdio(ctx context.Context, file string) (digest.Digest, 
 	if err != nil {
 		return digest.Digest{}, false, err
 	}
-	d, err := e.opts.Store.PutFile(ctx, file, true)
+	d, err := e.opts.Store.MoveFile(ctx, file)
 	return d, err == nil, err
 }
 

@@ -68,16 +68,14 @@ func (s *Store) ReadAll(ctx context.Context, d digest.Digest, limit int64) ([]by
 	return b, nil
 }
 
-// PutFile implements executor.Store.
-func (s *Store) PutFile(ctx context.Context, path string, move bool) (digest.Digest, error) {
+// MoveFile implements executor.Store.
+func (s *Store) MoveFile(ctx context.Context, path string) (digest.Digest, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return digest.Digest{}, err
 	}
-	if move {
-		if err := os.Remove(path); err != nil {
-			return digest.Digest{}, err
-		}
+	if err := os.Remove(path); err != nil {
+		return digest.Digest{}, err
 	}
 	return s.Add(b), nil
 }

@@ -10,3 +10,7 @@ func groupCommitDir(t *testing.T) string {
 	t.Helper()
 	return t.TempDir()
 }
+
+// tmpfsDir returns "": only the Linux tests mount a filesystem of their
+// own.
+func tmpfsDir(t *testing.T, size int64) string { return "" }

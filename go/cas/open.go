@@ -1,0 +1,283 @@
+package cas
+
+import (
+	"context"
+	"encoding/hex"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/actiond/actiond/go/digest"
+	"github.com/actiond/actiond/go/rpcstatus"
+)
+
+// DefaultMaxBytes is the limit used when Options.MaxBytes is 0: half of the
+// space the store could grow into, that is half of (free space on the
+// filesystem holding root + bytes the store already uses there). It walks
+// Root/cas to count those bytes; Open computes the same figure from its own
+// scan instead.
+func DefaultMaxBytes(root string) int64 {
+	var used int64
+	_ = filepath.WalkDir(filepath.Join(root, "cas"), func(_ string, de fs.DirEntry, err error) error {
+		if err == nil && de.Type().IsRegular() {
+			if fi, err := de.Info(); err == nil {
+				used += fi.Size()
+			}
+		}
+		return nil
+	})
+	return defaultMaxBytes(root, used)
+}
+
+func defaultMaxBytes(root string, used int64) int64 {
+	// root may not exist yet: ask about its nearest existing ancestor.
+	p := root
+	for {
+		avail, err := availableBytes(p)
+		if err == nil {
+			return (avail + used) / 2
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return used // nothing to measure: do not grow
+		}
+		p = parent
+	}
+}
+
+// Open opens (creating if needed) the store under opts.Root/cas: it removes
+// temp files left by a crash, indexes the blobs on disk, makes sure the
+// empty blob exists and evicts down to the limit if the disk holds more.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	if opts.Root == "" {
+		return nil, rpcstatus.Newf(codes.InvalidArgument, "cas: root directory is not set")
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	base := filepath.Join(opts.Root, "cas")
+	s := &Store{
+		base:    base,
+		blobDir: filepath.Join(base, "sha256"),
+		execDir: filepath.Join(base, "sha256x"),
+		tmpDir:  filepath.Join(base, "tmp"),
+		logger:  logger,
+		uid:     os.Getuid(),
+		gid:     os.Getgid(),
+		index:   make(map[key]*entry),
+	}
+	s.lru.init()
+	s.syncer = newGroupSyncer(s.flush)
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		return nil, rpcstatus.Wrapf(err, "cas: creating %s", base)
+	}
+	lockPath := filepath.Join(base, "LOCK")
+	lock, err := lockRoot(lockPath)
+	if err != nil {
+		return nil, rpcstatus.Newf(codes.FailedPrecondition, "cas: %s is in use by another process (flock on %s: %v); give each daemon its own --root", base, lockPath, err)
+	}
+	s.lock = lock
+	if err := os.RemoveAll(s.tmpDir); err != nil {
+		s.Close()
+		return nil, rpcstatus.Wrapf(err, "cas: removing leftover temp files")
+	}
+	for _, dir := range []string{s.blobDir, s.execDir, s.tmpDir} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, rpcstatus.Wrapf(err, "cas: creating store directories")
+		}
+	}
+	if s.baseDir, err = os.Open(base); err != nil {
+		s.Close()
+		return nil, rpcstatus.Wrapf(err, "cas: opening the store directory")
+	}
+	fsType, ordered := filesystemOrdersData(base)
+	s.strict = opts.StrictFsync || strictFsyncRequired || !ordered
+	if s.strict && !opts.StrictFsync && !strictFsyncRequired {
+		logger.LogAttrs(ctx, slog.LevelWarn, "cas: filesystem not known to write file data before file sizes; fsyncing every blob",
+			slog.String("root", base), slog.String("filesystem", fsType))
+	}
+	start := time.Now()
+	if err := s.dropUntrustedVariants(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.scan(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.ensureEmpty(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	// Blobs left by an earlier process may not have reached the disk yet
+	// (it may have died between a rename and its flush); they are on offer
+	// from now on, so make them durable first. The empty blob, if it was
+	// just made, is confirmed by the same flush.
+	if err := s.syncer.sync(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.mu.Lock()
+	s.index[emptyKey()].dur = nil
+	s.mu.Unlock()
+	s.max = opts.MaxBytes
+	if s.max <= 0 {
+		s.max = defaultMaxBytes(opts.Root, s.bytes)
+	}
+	s.chunk = reserveChunk(s.max)
+	s.mu.Lock()
+	for s.bytes > s.max {
+		e := s.lru.back()
+		if e == nil {
+			break
+		}
+		s.evictLocked(e)
+	}
+	s.mu.Unlock()
+	logger.LogAttrs(ctx, slog.LevelInfo, "cas opened",
+		slog.String("root", base), slog.String("filesystem", fsType), slog.Bool("strict_fsync", s.strict),
+		slog.Int("blobs", len(s.index)),
+		slog.Int64("bytes", s.bytes), slog.Int64("max_bytes", s.max),
+		slog.Int64("evictions", s.evictions), slog.Duration("scan_duration", time.Since(start)))
+	s.opened = true
+	return s, nil
+}
+
+type scanned struct {
+	e    *entry
+	used time.Time
+}
+
+// scan indexes the blobs on disk. Anything that is not a regular file with a
+// well-formed name in the right shard is removed, as is an executable variant
+// without a matching blob.
+func (s *Store) scan(ctx context.Context) error {
+	var found []scanned
+	err := s.scanShards(ctx, s.blobDir, &s.blobShards, func(dir, shard string, de fs.DirEntry) bool {
+		k, ok := keyOf(digest.Digest{Hash: de.Name()})
+		if !ok || de.Name()[:2] != shard || !de.Type().IsRegular() {
+			return false
+		}
+		fi, err := de.Info()
+		if err != nil {
+			return false
+		}
+		found = append(found, scanned{&entry{key: k, size: fi.Size()}, accessTime(fi)})
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	sort.Slice(found, func(i, j int) bool { return found[i].used.After(found[j].used) })
+	for _, f := range found {
+		s.index[f.e.key] = f.e
+		s.lru.pushBack(f.e)
+		s.bytes += f.e.size
+	}
+	return s.scanShards(ctx, s.execDir, &s.execShards, func(dir, shard string, de fs.DirEntry) bool {
+		k, ok := keyOf(digest.Digest{Hash: de.Name()})
+		e := s.index[k]
+		if !ok || e == nil || e.hasExec || !de.Type().IsRegular() {
+			return false
+		}
+		if fi, err := de.Info(); err != nil || fi.Size() != e.size {
+			return false
+		}
+		e.hasExec = true
+		s.bytes += e.size
+		return true
+	})
+}
+
+// scanShards calls keep for every file in the shard directories of dir,
+// removing what keep rejects and anything that is not a shard directory.
+func (s *Store) scanShards(ctx context.Context, dir string, created *[256]atomic.Bool, keep func(dir, shard string, de fs.DirEntry) bool) error {
+	shards, err := os.ReadDir(dir)
+	if err != nil {
+		return rpcstatus.Wrapf(err, "cas: scanning %s", dir)
+	}
+	for _, sh := range shards {
+		if err := ctx.Err(); err != nil {
+			return rpcstatus.Wrapf(err, "cas: scanning %s", dir)
+		}
+		b, err := hex.DecodeString(sh.Name())
+		if err != nil || len(b) != 1 || !sh.IsDir() || hex.EncodeToString(b) != sh.Name() {
+			s.removeStray(ctx, filepath.Join(dir, sh.Name()))
+			continue
+		}
+		created[b[0]].Store(true)
+		sub := filepath.Join(dir, sh.Name())
+		des, err := os.ReadDir(sub)
+		if err != nil {
+			return rpcstatus.Wrapf(err, "cas: scanning %s", sub)
+		}
+		for _, de := range des {
+			if !keep(sub, sh.Name(), de) {
+				s.removeStray(ctx, filepath.Join(sub, de.Name()))
+			}
+		}
+	}
+	return nil
+}
+
+// ensureShard creates the shard directory that will hold path, once.
+func ensureShard(created *[256]atomic.Bool, hash, path string) error {
+	b, err := hex.DecodeString(hash[:2])
+	if err != nil {
+		return err
+	}
+	if created[b[0]].Load() {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	created[b[0]].Store(true)
+	return nil
+}
+
+func (s *Store) removeStray(ctx context.Context, path string) {
+	err := os.RemoveAll(path)
+	s.logger.LogAttrs(ctx, slog.LevelWarn, "cas: removed stray file", slog.String("path", path), slog.Any("error", err))
+}
+
+func emptyKey() key {
+	k, _ := keyOf(digest.Empty)
+	return k
+}
+
+// ensureEmpty makes sure the empty blob is in place and pins it forever. If
+// it has to be created, it is left pending for Open's flush.
+func (s *Store) ensureEmpty() error {
+	k := emptyKey()
+	if e := s.index[k]; e == nil || e.size != 0 {
+		if e != nil {
+			s.mu.Lock()
+			s.dropLocked(e, false)
+			s.mu.Unlock()
+		}
+		t, err := s.createTemp()
+		if err != nil {
+			return err
+		}
+		r := &reservation{s: s, d: digest.Empty} // of 0 bytes
+		err = s.commit(t, r, blobMode, s.strict, func(t *stagedFile) error {
+			_, err := s.install(t, digest.Empty, k, r)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	s.pinLocked(s.index[k])
+	s.mu.Unlock()
+	return nil
+}
