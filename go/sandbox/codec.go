@@ -106,6 +106,7 @@ func (c *initConfig) marshal() []byte {
 		e.strs(m.Lower)
 		e.str(m.Upper)
 		e.str(m.Work)
+		e.bool(m.LockInputs)
 	}
 	return e.b
 }
@@ -134,6 +135,7 @@ func (c *initConfig) unmarshal(b []byte) error {
 		m.Lower = d.strs()
 		m.Upper = d.str()
 		m.Work = d.str()
+		m.LockInputs = d.bool()
 		c.Mounts = append(c.Mounts, m)
 	}
 	if d.err == nil && len(d.b) != 0 {

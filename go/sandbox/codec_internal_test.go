@@ -12,7 +12,7 @@ func TestConfigRoundTrip(t *testing.T) {
 		Root: "/r", Args: []string{"a", "", "c d"}, Env: []string{"X=1"}, Dir: "/w", Stdout: "/o", Stderr: "/e", UID: 65534, GID: 65533, Rootless: true,
 		Mounts: []Mount{
 			{Kind: Bind, Source: "/s", Target: "/t", ReadOnly: true},
-			{Kind: Overlay, Target: "/o", Lower: []string{"/l1", "/l2"}, Upper: "/u", Work: "/w"},
+			{Kind: Overlay, Target: "/o", Lower: []string{"/l1", "/l2"}, Upper: "/u", Work: "/w", LockInputs: true},
 			{Kind: Tmpfs, Target: "/tmp2"},
 		},
 	}

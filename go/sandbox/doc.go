@@ -57,13 +57,23 @@
 // # Rootless mode
 //
 // When the daemon is not root (or Options.Rootless is set), the action also
-// gets a user namespace mapping the daemon's uid and gid to 0, with
-// setgroups denied. Everything else is the same (tmpfs, bind and overlay
-// mounts, the /dev binds, proc), except that the command runs as uid/gid 0
-// of that namespace, still without capabilities, since no other id can be
-// mapped without newuidmap. Host files owned by the daemon's user appear
-// owned by root, all others by nobody; Spec.UID and GID are ignored.
-// Overlays get the userxattr option.
+// gets a user namespace. An unprivileged process can map only its own uid
+// and gid, so the namespace maps them to 65534 and leaves 0 unmapped: the
+// command runs as 65534 like in root mode, nothing in the sandbox is root,
+// and setuid(0) fails. The init, 65534 too, needs the namespace's
+// capabilities for its mounts; it gets them as ambient capabilities, which
+// survive its exec, and drops them with the rest before it forks the
+// command, which thus has none. Setgroups is denied, as an unprivileged
+// user namespace requires, so the command keeps the daemon user's
+// supplementary groups (shown as 65534). Every file the action did not
+// create appears owned by 65534: the daemon's own files map to it and all
+// others are unmapped. Spec.UID and GID are ignored. Overlays get the
+// userxattr option.
+//
+// Since the action owns its inputs there, ownership cannot keep it from
+// changing them as it does in root mode; Mount.LockInputs makes them mount
+// points instead (a read-only bind of each file, a bind of each input
+// directory), which cannot be changed, removed or renamed.
 //
 // # Output caps
 //

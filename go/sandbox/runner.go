@@ -50,6 +50,9 @@ type Runner struct {
 	// on, inside its private mount namespace.
 	rootDir string
 	devNull *os.File
+	// allCaps lists every capability the kernel knows; a rootless init
+	// gets them as ambient capabilities (see startInit).
+	allCaps []uintptr
 	cgroups *cgroupParent // nil: limits are not enforced
 
 	pool     chan *initHandle // pre-started inits; nil when disabled
@@ -75,6 +78,12 @@ func NewRunner(logger *slog.Logger, opts Options) (*Runner, error) {
 	if r.rootDir, err = os.MkdirTemp("", "actiond-sandbox-root-"); err != nil {
 		r.devNull.Close()
 		return nil, fmt.Errorf("create sandbox root mount point: %w", err)
+	}
+	if r.rootless {
+		if r.allCaps, err = knownCapabilities(); err != nil {
+			r.devNull.Close()
+			return nil, err
+		}
 	}
 	cg, err := setupCgroupParent(opts.CgroupRoot)
 	if err != nil {

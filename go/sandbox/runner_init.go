@@ -5,6 +5,8 @@ package sandbox
 import (
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -57,10 +59,18 @@ func (r *Runner) startInit(cgroupFD int, config []byte) (*initHandle, error) {
 	files := []*os.File{r.devNull, r.devNull, r.devNull, configR, reportW}
 	mode := initModeRoot
 	if r.rootless {
+		// The daemon's uid and gid become the action's 65534 (nobody and
+		// nogroup, as in root mode); 0 stays unmapped, so nothing in the
+		// sandbox is root and setuid(0) fails. The init runs as 65534 too
+		// and gets the capabilities of the namespace for its mounts as
+		// ambient ones, which survive its exec; it drops them all before
+		// it forks the command (dropCapabilities), so the command, neither
+		// root nor given any, has none.
 		sys.Cloneflags |= syscall.CLONE_NEWUSER
-		sys.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}}
-		sys.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}
+		sys.UidMappings = []syscall.SysProcIDMap{{ContainerID: nobody, HostID: os.Geteuid(), Size: 1}}
+		sys.GidMappings = []syscall.SysProcIDMap{{ContainerID: nobody, HostID: os.Getegid(), Size: 1}}
 		sys.GidMappingsEnableSetgroups = false
+		sys.AmbientCaps = r.allCaps
 		mode = initModeRootless
 	}
 	if cgroupFD >= 0 {
@@ -114,4 +124,22 @@ func (h *initHandle) discard() {
 	h.reportR.Close()
 	_ = h.proc.Kill()
 	_, _ = h.proc.Wait()
+}
+
+// knownCapabilities lists the capabilities 0 to CAP_LAST_CAP of the running
+// kernel: raising one it does not know would fail the init's start.
+func knownCapabilities() ([]uintptr, error) {
+	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
+	if err != nil {
+		return nil, fmt.Errorf("read the last capability: %w", err)
+	}
+	last, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || last < 0 || last > 63 {
+		return nil, fmt.Errorf("/proc/sys/kernel/cap_last_cap holds %q, not a capability number", b)
+	}
+	caps := make([]uintptr, last+1)
+	for c := range caps {
+		caps[c] = uintptr(c)
+	}
+	return caps, nil
 }

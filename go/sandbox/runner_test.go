@@ -204,7 +204,7 @@ func TestRootlessForced(t *testing.T) {
 	if !r.Rootless() {
 		t.Fatal("Rootless() = false with Options.Rootless")
 	}
-	checkConfinement(t, probeInfo(t, r, probeSpec(t, "info")), 0)
+	checkConfinement(t, probeInfo(t, r, probeSpec(t, "info")), 65534)
 	checkMounts(t, r)
 	checkInitSurvivesSignals(t, r)
 }
@@ -268,7 +268,7 @@ func TestRootlessInner(t *testing.T) {
 	if !r.Rootless() {
 		t.Fatal("Rootless() = false for a non-root daemon")
 	}
-	checkConfinement(t, probeInfo(t, r, probeSpec(t, "info")), 0)
+	checkConfinement(t, probeInfo(t, r, probeSpec(t, "info")), 65534)
 	checkMounts(t, r)
 	checkInitSurvivesSignals(t, r)
 }

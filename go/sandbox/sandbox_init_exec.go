@@ -69,9 +69,11 @@ func (si *sandboxInit) runCommand() int {
 // commandAttr is how the command is started: with the environment of cfg,
 // the init's stdin, stdout and stderr and no other descriptor, and as
 // cfg.UID and cfg.GID without supplementary groups (the switch clears the
-// init's remaining capabilities). In rootless mode it keeps the init's
-// credentials, uid and gid 0 of the user namespace, as no other id is
-// mapped.
+// init's remaining capabilities). In rootless mode the init already is
+// 65534, the only id its user namespace maps, and the command keeps that;
+// it loses the init's capabilities at exec, as it is not root in the
+// namespace (0 is unmapped) and the bounding, inheritable and ambient sets
+// are empty.
 func commandAttr(cfg *initConfig) *syscall.ProcAttr {
 	attr := &syscall.ProcAttr{
 		Env:   cfg.Env,

@@ -59,6 +59,15 @@ func (si *sandboxInit) enterRoot() error {
 			unix.Close(s.fd)
 		}
 	}
+	if cfg.Rootless {
+		for _, m := range cfg.Mounts {
+			if m.LockInputs {
+				if err := lockInputs(m.Target); err != nil {
+					return fmt.Errorf("lock the inputs under %s: %w", m.Target, err)
+				}
+			}
+		}
+	}
 	if err := unix.Chdir(cfg.Dir); err != nil {
 		return fmt.Errorf("chdir to working directory %s: %w", cfg.Dir, err)
 	}
@@ -168,6 +177,58 @@ func bindMount(m Mount, src source) error {
 	// MS_REMOUNT which would leave submounts writable.
 	if err := unix.MountSetattr(unix.AT_FDCWD, m.Target, unix.AT_RECURSIVE, &attr); err != nil {
 		return fmt.Errorf("set mount attributes: %w", err)
+	}
+	return nil
+}
+
+// lockInputs implements Mount.LockInputs for the mount at root: it walks
+// the tree before the command exists, so nothing can change it meanwhile.
+func lockInputs(root string) error {
+	var st unix.Stat_t
+	if err := unix.Lstat(root, &st); err != nil {
+		return err
+	}
+	return lockDir(root, st.Dev)
+}
+
+// lockDir binds the regular files of dir read-only on themselves, and its
+// sticky subdirectories on themselves before descending into them.
+func lockDir(dir string, dev uint64) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		p := dir + "/" + e.Name()
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			return err
+		}
+		if st.Dev != dev {
+			continue // another mount, read-only already
+		}
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFREG:
+			if err := unix.Mount(p, p, "", unix.MS_BIND, ""); err != nil {
+				return fmt.Errorf("bind %s on itself: %w", p, err)
+			}
+			attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}
+			if err := unix.MountSetattr(unix.AT_FDCWD, p, 0, &attr); err != nil {
+				return fmt.Errorf("make %s read-only: %w", p, err)
+			}
+		case unix.S_IFDIR:
+			if st.Mode&unix.S_ISVTX == 0 {
+				continue
+			}
+			// A mount point can be neither removed nor renamed; the bind
+			// stays writable so that the action can add entries.
+			if err := unix.Mount(p, p, "", unix.MS_BIND, ""); err != nil {
+				return fmt.Errorf("bind %s on itself: %w", p, err)
+			}
+			if err := lockDir(p, dev); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

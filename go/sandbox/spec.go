@@ -47,6 +47,19 @@ type Mount struct {
 	Lower    []string
 	Upper    string
 	Work     string
+	// LockInputs (overlays with Upper, rootless mode) makes what the lower
+	// layers show at mount time unchangeable to the action, which in
+	// rootless mode owns every file: once all mounts are made, each regular
+	// file of this mount is bound read-only on itself and each directory
+	// with the sticky bit on itself, so that neither can be changed,
+	// removed or renamed, while the action can still create files and
+	// directories next to them. Entries on other mounts (read-only binds)
+	// are left alone, directories without the sticky bit are skipped with
+	// everything below them, and so are symbolic links, which cannot be
+	// mount points. In root mode it has no effect: the inputs belong to
+	// root and their directories are sticky, so ownership already protects
+	// them.
+	LockInputs bool
 }
 
 // Limits are resource limits for the whole action (every process in it).
