@@ -21,13 +21,15 @@ var ErrInvalidSpec = errors.New("invalid sandbox spec")
 // Options configure a Runner.
 type Options struct {
 	// Rootless runs every action in a new user namespace that maps the
-	// daemon's uid and gid to 0. It is forced on when the daemon is not
-	// root. Actions then run as uid/gid 0 of that namespace (still without
-	// capabilities): they see host files of other users as owned by
-	// nobody, and Spec.UID/GID are ignored.
+	// daemon's uid and gid to 65534 (see the package doc). It is forced on
+	// when the daemon is not root. Actions still run as 65534 without
+	// capabilities; every file they did not create appears owned by
+	// 65534, and Spec.UID/GID are ignored.
 	Rootless bool
 	// CgroupRoot is a delegated cgroup v2 directory for per-action groups.
-	// Empty means <cgroup2 mount>/actiond (root only).
+	// Empty means <cgroup2 mount>/actiond as root, and in rootless mode a
+	// group beside the daemon in its own cgroup when that is delegated to
+	// its user (the daemon then moves itself into a leaf group).
 	CgroupRoot string
 	// Prestart is how many inits wait, already started and in their
 	// namespaces, for the next actions: this takes the init's Go runtime
@@ -85,7 +87,7 @@ func NewRunner(logger *slog.Logger, opts Options) (*Runner, error) {
 			return nil, err
 		}
 	}
-	cg, err := setupCgroupParent(opts.CgroupRoot)
+	cg, err := setupCgroupParent(opts.CgroupRoot, r.rootless)
 	if err != nil {
 		logger.Warn("cgroup v2 unavailable: memory, cpu and pids limits will not be enforced; action processes are still confined and killed through their pid namespace",
 			slog.String("error", err.Error()))

@@ -54,6 +54,48 @@ func findCgroup2Mount() (string, error) {
 	return "", errors.New("no cgroup2 file system is mounted")
 }
 
+// delegatedCgroup returns where a rootless daemon may put the groups of its
+// actions: beside itself in the cgroup it runs in, when that cgroup is
+// delegated to its user, as systemd does for user@.service with
+// Delegate=yes (a daemon run as a user service gets one). cgroup v2 lets a
+// group that holds processes pass no controller to its children, so the
+// daemon first moves itself into the leaf <own>/actiond-daemon; the
+// actions go under <own>/actiond.
+func delegatedCgroup(mnt, procSelfCgroup string) (string, error) {
+	b, err := os.ReadFile(procSelfCgroup)
+	if err != nil {
+		return "", err
+	}
+	own, err := unifiedCgroupPath(string(b))
+	if err != nil {
+		return "", err
+	}
+	ownDir := filepath.Join(mnt, own)
+	if err := unix.Access(filepath.Join(ownDir, "cgroup.procs"), unix.W_OK); err != nil {
+		return "", fmt.Errorf("the daemon's cgroup %s is not delegated to its user (systemd delegates one to a user service, with Delegate=yes on user@.service): %w", ownDir, err)
+	}
+	leaf := filepath.Join(ownDir, "actiond-daemon")
+	if err := os.Mkdir(leaf, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return "", fmt.Errorf("create cgroup %s: %w", leaf, err)
+	}
+	// "0" moves the writing process, every thread of it.
+	if err := os.WriteFile(filepath.Join(leaf, "cgroup.procs"), []byte("0"), 0); err != nil {
+		return "", fmt.Errorf("move the daemon into cgroup %s: %w", leaf, err)
+	}
+	return filepath.Join(ownDir, "actiond"), nil
+}
+
+// unifiedCgroupPath returns the cgroup v2 path in a /proc/PID/cgroup text:
+// the "0::" line.
+func unifiedCgroupPath(procCgroup string) (string, error) {
+	for _, line := range strings.Split(procCgroup, "\n") {
+		if p, ok := strings.CutPrefix(line, "0::"); ok && strings.HasPrefix(p, "/") {
+			return p, nil
+		}
+	}
+	return "", errors.New("the daemon is in no cgroup v2 group (no 0:: line in /proc/self/cgroup)")
+}
+
 // unescapeMountPath undoes the octal escapes of mountinfo (\040 for space).
 func unescapeMountPath(p string) string {
 	if !strings.Contains(p, `\`) {
@@ -73,17 +115,25 @@ func unescapeMountPath(p string) string {
 	return b.String()
 }
 
-// setupCgroupParent prepares dir (default: <cgroup2 mount>/actiond) for
-// per-action groups and reports which wanted controllers it could enable.
-// It returns an error only when cgroup v2 cannot be used at all.
-func setupCgroupParent(dir string) (*cgroupParent, error) {
+// setupCgroupParent prepares dir for per-action groups and reports which
+// wanted controllers it could enable. Without dir it is <cgroup2
+// mount>/actiond as root, and in rootless mode <own cgroup>/actiond when the
+// daemon's own cgroup is delegated to its user (see delegatedCgroup). It
+// returns an error only when cgroup v2 cannot be used at all.
+func setupCgroupParent(dir string, rootless bool) (*cgroupParent, error) {
 	ownParent := false
 	if dir == "" {
 		mnt, err := findCgroup2Mount()
 		if err != nil {
 			return nil, err
 		}
-		dir = filepath.Join(mnt, "actiond")
+		if rootless {
+			if dir, err = delegatedCgroup(mnt, "/proc/self/cgroup"); err != nil {
+				return nil, err
+			}
+		} else {
+			dir = filepath.Join(mnt, "actiond")
+		}
 		ownParent = true
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
