@@ -7,9 +7,7 @@ import (
 	"strings"
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/actiond/actiond/go/digest"
@@ -281,22 +279,11 @@ func satAdd(a, b int64) int64 {
 	return a + b
 }
 
-// missingBlobsError builds the FAILED_PRECONDITION that REAPI specifies for
-// missing inputs: one PreconditionFailure violation per blob.
+// missingBlobsError is the FAILED_PRECONDITION that REAPI specifies for
+// missing inputs, listing the blobs sorted by hash.
 func missingBlobsError(root digest.Digest, missing []digest.Digest) error {
 	sort.Slice(missing, func(i, j int) bool { return missing[i].Hash < missing[j].Hash })
-	pf := &errdetails.PreconditionFailure{}
-	for _, d := range missing {
-		pf.Violations = append(pf.Violations, &errdetails.PreconditionFailure_Violation{
-			Type:    "MISSING",
-			Subject: "blobs/" + d.Hash + "/" + itoa(d.Size),
-		})
-	}
-	st := status.Newf(codes.FailedPrecondition, "input root %s: %d blobs missing from the CAS, first %s", root, len(missing), missing[0])
-	if withDetails, err := st.WithDetails(pf); err == nil {
-		st = withDetails
-	}
-	return st.Err()
+	return rpcstatus.MissingBlobs(missing, "input root %s: %d blobs missing from the CAS, first %s", root, len(missing), missing[0])
 }
 
 // validateDirectory checks that d is in REAPI canonical form as far as
