@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/actiond/actiond/go/internal/rmtree"
 	"github.com/actiond/actiond/go/rpcstatus"
 )
 
@@ -57,7 +58,7 @@ func (a *actionDirs) start(b *Builder) {
 			select {
 			case a.ready <- dir:
 			case <-a.stop:
-				_ = removeAll(dir)
+				_ = rmtree.Remove(dir)
 				return
 			}
 		}
@@ -65,7 +66,7 @@ func (a *actionDirs) start(b *Builder) {
 	go func() {
 		defer a.wg.Done()
 		for dir := range a.doomed {
-			if err := removeAll(dir); err != nil {
+			if err := rmtree.Remove(dir); err != nil {
 				b.log.Error("execroot cannot remove an action directory", "path", dir, "error", err)
 			}
 		}
@@ -94,7 +95,7 @@ func (a *actionDirs) put(dir string) error {
 		}
 	}
 	a.mu.RUnlock()
-	if err := removeAll(dir); err != nil {
+	if err := rmtree.Remove(dir); err != nil {
 		return rpcstatus.Newf(codes.Internal, "remove action directory: %v", err)
 	}
 	return nil
@@ -106,7 +107,7 @@ func (a *actionDirs) make() (string, error) {
 		return "", rpcstatus.Newf(codes.Internal, "create action directory: %v", err)
 	}
 	if err := a.fill(dir); err != nil {
-		_ = removeAll(dir)
+		_ = rmtree.Remove(dir)
 		return "", err
 	}
 	return dir, nil
@@ -147,7 +148,7 @@ func (a *actionDirs) close() {
 	for {
 		select {
 		case dir := <-a.ready:
-			_ = removeAll(dir)
+			_ = rmtree.Remove(dir)
 		default:
 			return
 		}

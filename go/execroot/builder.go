@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/actiond/actiond/go/digest"
+	"github.com/actiond/actiond/go/internal/rmtree"
 	"github.com/actiond/actiond/go/rpcstatus"
 )
 
@@ -198,7 +199,7 @@ func New(ctx context.Context, opts Options) (*Builder, error) {
 	}
 	for _, sub := range []string{dirCacheDir, rootsDir, actionsDir, tmpDir} {
 		p := filepath.Join(wd, sub)
-		if err := removeAll(p); err != nil {
+		if err := rmtree.Remove(p); err != nil {
 			return nil, rpcstatus.Newf(codes.Internal, "execroot: clean %s: %v", p, err)
 		}
 		if err := os.Mkdir(p, 0o700); err != nil {
@@ -368,7 +369,7 @@ func (b *Builder) build(ctx context.Context, tree *inputTree, d digest.Digest, s
 	}
 	if err != nil {
 		m.unpinAll()
-		_ = removeAll(tmp)
+		_ = rmtree.Remove(tmp)
 		return "", nil, 0, err
 	}
 	b.log.DebugContext(ctx, "execroot materialized tree", slog.String("path", final), slog.Duration("took", time.Since(start)))

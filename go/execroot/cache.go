@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/actiond/actiond/go/internal/rmtree"
 	"github.com/actiond/actiond/go/rpcstatus"
 )
 
@@ -190,9 +191,9 @@ func (c *cache) drop(victims []*entry) {
 		// Rename first so that the key's path is free at once for a rebuild.
 		tmp := filepath.Join(c.trash, c.seq.next())
 		if err := os.Rename(e.path, tmp); err == nil {
-			_ = removeAll(tmp)
+			_ = rmtree.Remove(tmp)
 		} else {
-			_ = removeAll(e.path)
+			_ = rmtree.Remove(e.path)
 		}
 	}
 }
