@@ -11,17 +11,17 @@ import (
 )
 
 // entry is one materialized directory on disk: a directory-cache tree
-// (dircache/<hash>-<size>) or a lower tree of an input root
-// (roots/<hash>-<size>-<binds>). Entries are reference counted while actions
-// use them; unreferenced entries sit in an LRU list until evicted.
+// (dircache/<hash>-<size>.<n>) or a lower tree of an input root
+// (roots/<hash>-<size>-<plan>.<n>). Entries are reference counted while
+// actions use them; unreferenced entries sit in an LRU list until evicted.
 type entry struct {
-	key    string
-	path   string
-	refs   int
-	flight               // its build; err is set under cache.mu
-	unpins []func()      // CAS pins held for the entry's lifetime
-	bytes  int64         // bytes of the CAS blobs it pins
-	elem   *list.Element // in cache.lru while refs == 0
+	key string
+	// flight is the entry's build; its err and builtTree are set under
+	// cache.mu when it finishes.
+	flight
+	builtTree
+	refs int
+	elem *list.Element // in cache.lru while refs == 0
 	// epoch is the store's flush failure count when the build began; the
 	// entry is retired once it changes (see cache.failures).
 	epoch int64
@@ -52,12 +52,12 @@ type cache struct {
 // was found in the cache (built or being built), building it with build if
 // absent. Concurrent callers of one key share a single build, with the
 // cancellation contract of flight; a waiter holds its reference while it
-// waits. build returns the entry's final path, its pins and their bytes.
-func (c *cache) acquire(ctx context.Context, key string, build func() (string, []func(), int64, error)) (*entry, bool, error) {
+// waits.
+func (c *cache) acquire(ctx context.Context, key string, build func() (builtTree, error)) (*entry, bool, error) {
 	return retryAbandoned(ctx, func() (*entry, bool, error) { return c.acquireOnce(ctx, key, build) })
 }
 
-func (c *cache) acquireOnce(ctx context.Context, key string, build func() (string, []func(), int64, error)) (*entry, bool, error) {
+func (c *cache) acquireOnce(ctx context.Context, key string, build func() (builtTree, error)) (*entry, bool, error) {
 	epoch := c.failures()
 	c.mu.Lock()
 	e, ok := c.entries[key]
@@ -88,14 +88,14 @@ func (c *cache) acquireOnce(ctx context.Context, key string, build func() (strin
 	c.mu.Unlock()
 	c.drop(retired)
 
-	path, unpins, bytes, err := build()
+	built, err := build()
 	c.mu.Lock()
 	if err != nil {
 		delete(c.entries, key)
 		e.refs--
 	} else {
-		e.path, e.unpins, e.bytes = path, unpins, bytes
-		c.bytes += bytes
+		e.builtTree = built
+		c.bytes += built.bytes
 	}
 	e.finish(err)
 	c.mu.Unlock()

@@ -26,8 +26,8 @@ func sharedBuildCaches(t *testing.T) map[string]func() sharedBuilds {
 			c := &cache{entries: make(map[string]*entry), maxEntries: 100, maxBytes: 1 << 40, trash: t.TempDir(), seq: &seqGen{}, failures: func() int64 { return 0 }}
 			return sharedBuilds{
 				get: func(ctx context.Context, build func() error) (bool, error) {
-					e, hit, err := c.acquire(ctx, "k", func() (string, []func(), int64, error) {
-						return dir, nil, 0, build()
+					e, hit, err := c.acquire(ctx, "k", func() (builtTree, error) {
+						return builtTree{path: dir}, build()
 					})
 					if err == nil {
 						c.release(e)

@@ -2,6 +2,8 @@ package execroot
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math"
 	"sort"
 	"strings"
@@ -293,7 +295,7 @@ func missingBlobsError(root digest.Digest, missing []digest.Digest) error {
 // from the shallowest place the directory occurs (depth).
 func validateDirectory(dg digest.Digest, dir *repb.Directory, depth int) (*inputDir, error) {
 	bad := func(format string, args ...any) error {
-		return rpcstatus.Newf(codes.InvalidArgument, "directory %s: %s", dg, sprintf(format, args...))
+		return rpcstatus.Newf(codes.InvalidArgument, "directory %s: %s", dg, fmt.Sprintf(format, args...))
 	}
 	info := &inputDir{dir: dir, fileDigs: make([]digest.Digest, len(dir.Files)), subDigs: make([]digest.Digest, len(dir.Directories))}
 	for i, f := range dir.Files {
@@ -345,15 +347,15 @@ func validateDirectory(dg digest.Digest, dir *repb.Directory, depth int) (*input
 func validateName(name string) error {
 	switch {
 	case name == "":
-		return errorf("empty name")
+		return errors.New("empty name")
 	case name == "." || name == "..":
-		return errorf("name %q is not allowed", name)
+		return fmt.Errorf("name %q is not allowed", name)
 	case strings.IndexByte(name, '/') >= 0:
-		return errorf("name contains '/'")
+		return errors.New("name contains '/'")
 	case strings.IndexByte(name, 0) >= 0:
-		return errorf("name contains NUL")
+		return errors.New("name contains NUL")
 	case len(name) > maxNameLen:
-		return errorf("name longer than %d bytes", maxNameLen)
+		return fmt.Errorf("name longer than %d bytes", maxNameLen)
 	}
 	return nil
 }
@@ -364,13 +366,13 @@ func validateName(name string) error {
 func validateSymlinkTarget(target string, depth int) error {
 	switch {
 	case target == "":
-		return errorf("empty target")
+		return errors.New("empty target")
 	case strings.IndexByte(target, 0) >= 0:
-		return errorf("target contains NUL")
+		return errors.New("target contains NUL")
 	case target[0] == '/':
-		return errorf("absolute target %q (absolute symlinks are disallowed)", target)
+		return fmt.Errorf("absolute target %q (absolute symlinks are disallowed)", target)
 	case len(target) > maxPathLen:
-		return errorf("target longer than %d bytes", maxPathLen)
+		return fmt.Errorf("target longer than %d bytes", maxPathLen)
 	}
 	level := 0
 	for _, c := range strings.Split(target, "/") {
@@ -379,7 +381,7 @@ func validateSymlinkTarget(target string, depth int) error {
 		case "..":
 			level--
 			if -level > depth {
-				return errorf("target %q escapes the input root", target)
+				return fmt.Errorf("target %q escapes the input root", target)
 			}
 		default:
 			level++
