@@ -202,8 +202,8 @@ func (c *Cache) Put(ctx context.Context, actionDigest digest.Digest, r *repb.Act
 //
 // This is for the executor's own results, which nobody was promised: the
 // client gets its ExecuteResponse without waiting for the file (a new
-// inode, two fsyncs and a rename: 2.4 ms at p50 on this project's test
-// VM), and any later lookup through this Cache finds the result.
+// inode, two fsyncs and a rename, all synchronous disk work), and any later
+// lookup through this Cache finds the result.
 // Results a client uploads go through Put, which returns once they are
 // durable.
 func (c *Cache) Stage(ctx context.Context, actionDigest digest.Digest, r *repb.ActionResult) (persist func() error, err error) {

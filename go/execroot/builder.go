@@ -227,7 +227,7 @@ func (b *Builder) Prepare(ctx context.Context, inputRoot digest.Digest, cmd *rep
 	if err != nil {
 		return nil, err
 	}
-	tree, hit, err := b.trees.get(ctx, inputRoot.FileName(), func() (*inputTree, error) {
+	tree, _, err := b.trees.get(ctx, inputRoot.FileName(), func() (*inputTree, error) {
 		return fetchTree(ctx, b.store, inputRoot, treeLimits{
 			entries:  b.budgets.MaxInputEntries,
 			bytes:    b.budgets.MaxInputBytes,
@@ -238,7 +238,6 @@ func (b *Builder) Prepare(ctx context.Context, inputRoot digest.Digest, cmd *rep
 	if err != nil {
 		return nil, err
 	}
-	_ = hit
 	p, err := planFor(tree, wd, outs, b.threshold)
 	if err != nil {
 		return nil, err

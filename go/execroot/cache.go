@@ -175,8 +175,8 @@ func (c *cache) stats() (entries int, bytes int64, hits, misses, evictions uint6
 }
 
 // treeCache keeps validated input trees in memory, so a repeated input root
-// costs no CAS reads and no validation. It is bounded by entries only; a tree
-// is a few hundred bytes per directory.
+// costs no CAS reads and no validation. It is bounded by entries only: each
+// tree's Directory protos are already bounded by MaxInputDirectoryBytes.
 type treeCache struct {
 	mu         sync.Mutex
 	m          map[string]*treeEntry

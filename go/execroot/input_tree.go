@@ -18,7 +18,8 @@ import (
 
 const (
 	// maxDepth bounds the nesting of input directories and the number of
-	// components of output paths, as the reference implementation does.
+	// components of output paths, which bounds the recursion over both;
+	// real source and output trees are far shallower.
 	maxDepth = 128
 	// maxDirectoryBytes bounds a single Directory proto.
 	maxDirectoryBytes = 64 << 20

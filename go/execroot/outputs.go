@@ -202,5 +202,5 @@ func planFor(t *inputTree, wd []string, outs []output, threshold int64) (plan, e
 }
 
 // maxBinds caps the read-only binds per action: each costs the sandbox a
-// mount and a remount (tens of microseconds).
+// mount and a read-only remount on the action's critical path.
 const maxBinds = 16
