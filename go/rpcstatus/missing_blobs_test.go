@@ -7,6 +7,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/actiond/actiond/go/rpcstatus"
 )
@@ -22,19 +23,22 @@ func TestMissingBlobs(t *testing.T) {
 	if st.Code() != codes.FailedPrecondition || st.Message() != "input root r/1: 2 blobs missing" {
 		t.Errorf("status = %v %q, want FailedPrecondition %q", st.Code(), st.Message(), "input root r/1: 2 blobs missing")
 	}
-	var got []string
-	for _, d := range st.Details() {
-		pf, ok := d.(*errdetails.PreconditionFailure)
-		if !ok {
-			t.Fatalf("detail %T, want *errdetails.PreconditionFailure", d)
-		}
-		for _, v := range pf.GetViolations() {
-			got = append(got, v.GetType()+" "+v.GetSubject())
-		}
+	details := st.Details()
+	if len(details) != 1 {
+		t.Fatalf("details = %v, want one PreconditionFailure", details)
 	}
-	want := []string{"MISSING blobs/bbbb/2", "MISSING blobs/aaaa/10"}
-	if !slices.Equal(got, want) {
-		t.Errorf("violations = %q, want %q", got, want)
+	pf, ok := details[0].(*errdetails.PreconditionFailure)
+	if !ok {
+		t.Fatalf("detail %T, want *errdetails.PreconditionFailure", details[0])
+	}
+	want := []*errdetails.PreconditionFailure_Violation{
+		{Type: "MISSING", Subject: "blobs/bbbb/2"},
+		{Type: "MISSING", Subject: "blobs/aaaa/10"},
+	}
+	if got := pf.GetViolations(); !slices.EqualFunc(got, want, func(a, b *errdetails.PreconditionFailure_Violation) bool {
+		return proto.Equal(a, b)
+	}) {
+		t.Errorf("violations = %v, want %v", got, want)
 	}
 	// Wrapping keeps the detail, so callers may add context.
 	if n := len(status.Convert(rpcstatus.Wrapf(err, "prepare")).Details()); n != 1 {
