@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/actiond/actiond/go/digest"
+	"github.com/actiond/actiond/go/internal/rmtree"
 	"github.com/actiond/actiond/go/rpcstatus"
 )
 
@@ -198,7 +199,7 @@ func New(ctx context.Context, opts Options) (*Builder, error) {
 	}
 	for _, sub := range []string{dirCacheDir, rootsDir, actionsDir, tmpDir} {
 		p := filepath.Join(wd, sub)
-		if err := removeAll(p); err != nil {
+		if err := rmtree.Remove(p); err != nil {
 			return nil, rpcstatus.Newf(codes.Internal, "execroot: clean %s: %v", p, err)
 		}
 		if err := os.Mkdir(p, 0o700); err != nil {
@@ -226,7 +227,7 @@ func (b *Builder) Prepare(ctx context.Context, inputRoot digest.Digest, cmd *rep
 	if err != nil {
 		return nil, err
 	}
-	tree, hit, err := b.trees.get(ctx, inputRoot.FileName(), func() (*inputTree, error) {
+	tree, _, err := b.trees.get(ctx, inputRoot.FileName(), func() (*inputTree, error) {
 		return fetchTree(ctx, b.store, inputRoot, treeLimits{
 			entries:  b.budgets.MaxInputEntries,
 			bytes:    b.budgets.MaxInputBytes,
@@ -237,7 +238,6 @@ func (b *Builder) Prepare(ctx context.Context, inputRoot digest.Digest, cmd *rep
 	if err != nil {
 		return nil, err
 	}
-	_ = hit
 	p, err := planFor(tree, wd, outs, b.threshold)
 	if err != nil {
 		return nil, err
@@ -253,8 +253,12 @@ func (b *Builder) Prepare(ctx context.Context, inputRoot digest.Digest, cmd *rep
 	skip := make(map[string]bool, len(p.binds))
 	for _, bt := range p.binds {
 		skip[bt.rel] = true
-		e, hit, err := b.cache.acquire(ctx, "d/"+bt.dir.FileName(), func() (string, []func(), int64, error) {
-			return b.build(ctx, tree, bt.dir, nil, nil, false, filepath.Join(b.workDir, dirCacheDir, bt.dir.FileName()))
+		e, hit, err := b.cache.acquire(ctx, "d/"+bt.dir.FileName(), func() (builtTree, error) {
+			return b.build(ctx, buildSpec{
+				tree:  tree,
+				dir:   bt.dir,
+				final: filepath.Join(b.workDir, dirCacheDir, bt.dir.FileName()),
+			})
 		})
 		if err != nil {
 			return nil, err
@@ -263,8 +267,15 @@ func (b *Builder) Prepare(ctx context.Context, inputRoot digest.Digest, cmd *rep
 		r.binds = append(r.binds, bindMount{rel: bt.rel, e: e})
 	}
 	name := inputRoot.FileName() + "-" + planKey(p)
-	e, hit, err := b.cache.acquire(ctx, "r/"+name, func() (string, []func(), int64, error) {
-		return b.build(ctx, tree, inputRoot, skip, p.mkdirs, b.chown, filepath.Join(b.workDir, rootsDir, name))
+	e, hit, err := b.cache.acquire(ctx, "r/"+name, func() (builtTree, error) {
+		return b.build(ctx, buildSpec{
+			tree:   tree,
+			dir:    inputRoot,
+			skip:   skip,
+			mkdirs: p.mkdirs,
+			chown:  b.chown,
+			final:  filepath.Join(b.workDir, rootsDir, name),
+		})
 	})
 	if err != nil {
 		return nil, err
@@ -335,28 +346,51 @@ func createdChildren(mkdirs []string) map[string][]string {
 	return m
 }
 
-// build materializes directory d of tree into a temp dir and renames it to
-// final, so a half-built tree is never visible under its cache name.
-func (b *Builder) build(ctx context.Context, tree *inputTree, d digest.Digest, skip map[string]bool, mkdirs []string, chown bool, final string) (string, []func(), int64, error) {
+// buildSpec is what Builder.build materializes, and where.
+type buildSpec struct {
+	tree *inputTree
+	dir  digest.Digest // the Directory of tree to materialize
+	// skip lists the subtrees (relative to dir) left as empty directories,
+	// the mount points of binds from the directory cache.
+	skip map[string]bool
+	// mkdirs are directories (relative to dir, parents first) to create
+	// that the Directory protos lack: output parents, the working directory.
+	mkdirs []string
+	chown  bool   // give the directories to the action user
+	final  string // the tree's path, before the unique suffix build adds
+}
+
+// builtTree is a materialized tree: its path and the CAS pins it holds for
+// its lifetime.
+type builtTree struct {
+	path   string
+	unpins []func()
+	bytes  int64 // of the pinned blobs
+}
+
+// build materializes spec.dir into a temp dir and renames it to spec.final
+// plus a unique suffix, so a half-built tree is never visible under its
+// cache name. On error nothing stays pinned or on disk.
+func (b *Builder) build(ctx context.Context, spec buildSpec) (builtTree, error) {
 	start := time.Now()
-	m := &materializer{b: b, tree: tree, chown: chown, skip: skip, srcs: make(map[digest.Digest]string), xsrcs: make(map[digest.Digest]string)}
-	missing, err := m.pinAll(ctx, d)
+	m := &materializer{b: b, tree: spec.tree, chown: spec.chown, skip: spec.skip, srcs: make(map[digest.Digest]string), xsrcs: make(map[digest.Digest]string)}
+	missing, err := m.pinAll(ctx, spec.dir)
 	if err == nil && len(missing) > 0 {
-		err = missingBlobsError(tree.root, missing)
+		err = missingBlobsError(spec.tree.root, missing)
 	}
 	if err != nil {
 		m.unpinAll()
-		return "", nil, 0, err
+		return builtTree{}, err
 	}
 	tmp := filepath.Join(b.workDir, tmpDir, b.seq.next())
 	// A unique name: an evicted tree of the same key may still be on its
 	// way out (cache.drop runs outside the lock).
-	final += "." + b.seq.next()
+	final := spec.final + "." + b.seq.next()
 	err = m.mkdir(tmp)
 	if err == nil {
-		err = m.write(ctx, tmp, d, "")
+		err = m.write(ctx, tmp, spec.dir, "")
 	}
-	for _, rel := range mkdirs {
+	for _, rel := range spec.mkdirs {
 		if err == nil {
 			err = m.mkdir(filepath.Join(tmp, rel))
 		}
@@ -368,11 +402,11 @@ func (b *Builder) build(ctx context.Context, tree *inputTree, d digest.Digest, s
 	}
 	if err != nil {
 		m.unpinAll()
-		_ = removeAll(tmp)
-		return "", nil, 0, err
+		_ = rmtree.Remove(tmp)
+		return builtTree{}, err
 	}
 	b.log.DebugContext(ctx, "execroot materialized tree", slog.String("path", final), slog.Duration("took", time.Since(start)))
-	return final, m.pins, m.bytes, nil
+	return builtTree{path: final, unpins: m.pins, bytes: m.bytes}, nil
 }
 
 // Close stops the Builder's background work (pre-creating and removing

@@ -7,24 +7,21 @@ import (
 	"path/filepath"
 	"sync"
 
-	"google.golang.org/grpc/codes"
-
-	"github.com/actiond/actiond/go/rpcstatus"
+	"github.com/actiond/actiond/go/internal/rmtree"
 )
 
 // entry is one materialized directory on disk: a directory-cache tree
-// (dircache/<hash>-<size>) or a lower tree of an input root
-// (roots/<hash>-<size>-<binds>). Entries are reference counted while actions
-// use them; unreferenced entries sit in an LRU list until evicted.
+// (dircache/<hash>-<size>.<n>) or a lower tree of an input root
+// (roots/<hash>-<size>-<plan>.<n>). Entries are reference counted while
+// actions use them; unreferenced entries sit in an LRU list until evicted.
 type entry struct {
-	key    string
-	path   string
-	refs   int
-	ready  chan struct{} // closed when built (or failed)
-	err    error         // set before ready is closed
-	unpins []func()      // CAS pins held for the entry's lifetime
-	bytes  int64         // bytes of the CAS blobs it pins
-	elem   *list.Element // in cache.lru while refs == 0
+	key string
+	// flight is the entry's build; its err and builtTree are set under
+	// cache.mu when it finishes.
+	flight
+	builtTree
+	refs int
+	elem *list.Element // in cache.lru while refs == 0
 	// epoch is the store's flush failure count when the build began; the
 	// entry is retired once it changes (see cache.failures).
 	epoch int64
@@ -51,31 +48,21 @@ type cache struct {
 	hits, misses, evictions uint64
 }
 
-// acquire returns the entry for key with a reference taken, building it with
-// build if absent. Concurrent callers of one key wait for a single build.
-// build returns the entry's final path, its pins and their bytes.
-func (c *cache) acquire(ctx context.Context, key string, build func() (string, []func(), int64, error)) (*entry, bool, error) {
-	for {
-		e, hit, err := c.acquireOnce(ctx, key, build)
-		if hit && cancelled(err) && ctx.Err() == nil {
-			continue // the builder's caller gave up; build it ourselves
-		}
-		return e, hit, err
-	}
+// acquire returns the entry for key with a reference taken, and whether it
+// was found in the cache (built or being built), building it with build if
+// absent. Concurrent callers of one key share a single build, with the
+// cancellation contract of flight; a waiter holds its reference while it
+// waits.
+func (c *cache) acquire(ctx context.Context, key string, build func() (builtTree, error)) (*entry, bool, error) {
+	return retryAbandoned(ctx, func() (*entry, bool, error) { return c.acquireOnce(ctx, key, build) })
 }
 
-// cancelled reports whether err is a context's error (as a status or not).
-func cancelled(err error) bool {
-	c := rpcstatus.Code(err)
-	return c == codes.Canceled || c == codes.DeadlineExceeded
-}
-
-func (c *cache) acquireOnce(ctx context.Context, key string, build func() (string, []func(), int64, error)) (*entry, bool, error) {
+func (c *cache) acquireOnce(ctx context.Context, key string, build func() (builtTree, error)) (*entry, bool, error) {
 	epoch := c.failures()
 	c.mu.Lock()
 	e, ok := c.entries[key]
 	var retired []*entry // to drop once unlocked
-	if ok && e.epoch < epoch && isClosed(e.ready) {
+	if ok && e.epoch < epoch && e.finished() {
 		if c.retireLocked(e) {
 			retired = append(retired, e)
 		}
@@ -89,35 +76,28 @@ func (c *cache) acquireOnce(ctx context.Context, key string, build func() (strin
 		}
 		c.hits++
 		c.mu.Unlock()
-		select {
-		case <-e.ready:
-		case <-ctx.Done():
+		if err := e.wait(ctx); err != nil {
 			c.release(e)
-			return nil, false, ctx.Err()
-		}
-		if e.err != nil {
-			c.release(e)
-			return nil, true, e.err
+			return nil, true, err
 		}
 		return e, true, nil
 	}
-	e = &entry{key: key, refs: 1, ready: make(chan struct{}), epoch: epoch}
+	e = &entry{key: key, refs: 1, flight: newFlight(), epoch: epoch}
 	c.entries[key] = e
 	c.misses++
 	c.mu.Unlock()
 	c.drop(retired)
 
-	path, unpins, bytes, err := build()
+	built, err := build()
 	c.mu.Lock()
 	if err != nil {
-		e.err = err
 		delete(c.entries, key)
 		e.refs--
 	} else {
-		e.path, e.unpins, e.bytes = path, unpins, bytes
-		c.bytes += bytes
+		e.builtTree = built
+		c.bytes += built.bytes
 	}
-	close(e.ready)
+	e.finish(err)
 	c.mu.Unlock()
 	if err != nil {
 		return nil, false, err
@@ -158,15 +138,6 @@ func (c *cache) retireLocked(e *entry) bool {
 	return true
 }
 
-func isClosed(ch chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
-}
-
 // evictLocked unlinks victims from the cache; drop removes them from disk
 // after the lock is released.
 func (c *cache) evictLocked() []*entry {
@@ -190,9 +161,9 @@ func (c *cache) drop(victims []*entry) {
 		// Rename first so that the key's path is free at once for a rebuild.
 		tmp := filepath.Join(c.trash, c.seq.next())
 		if err := os.Rename(e.path, tmp); err == nil {
-			_ = removeAll(tmp)
+			_ = rmtree.Remove(tmp)
 		} else {
-			_ = removeAll(e.path)
+			_ = rmtree.Remove(e.path)
 		}
 	}
 }
@@ -204,8 +175,8 @@ func (c *cache) stats() (entries int, bytes int64, hits, misses, evictions uint6
 }
 
 // treeCache keeps validated input trees in memory, so a repeated input root
-// costs no CAS reads and no validation. It is bounded by entries only; a tree
-// is a few hundred bytes per directory.
+// costs no CAS reads and no validation. It is bounded by entries only: each
+// tree's Directory protos are already bounded by MaxInputDirectoryBytes.
 type treeCache struct {
 	mu         sync.Mutex
 	m          map[string]*treeEntry
@@ -216,21 +187,18 @@ type treeCache struct {
 }
 
 type treeEntry struct {
-	key   string
-	ready chan struct{}
-	tree  *inputTree
-	err   error
-	elem  *list.Element
+	key    string
+	flight            // fetching and validating the tree
+	tree   *inputTree // set before the flight finishes
+	elem   *list.Element
 }
 
+// get returns the tree for key, and whether it was found in the cache
+// (validated or being fetched), fetching it with build if absent.
+// Concurrent callers of one key share a single build, with the
+// cancellation contract of flight. Failed builds are not remembered.
 func (c *treeCache) get(ctx context.Context, key string, build func() (*inputTree, error)) (*inputTree, bool, error) {
-	for {
-		t, hit, err := c.getOnce(ctx, key, build)
-		if hit && cancelled(err) && ctx.Err() == nil {
-			continue // the builder's caller gave up; build it ourselves
-		}
-		return t, hit, err
-	}
+	return retryAbandoned(ctx, func() (*inputTree, bool, error) { return c.getOnce(ctx, key, build) })
 }
 
 func (c *treeCache) getOnce(ctx context.Context, key string, build func() (*inputTree, error)) (*inputTree, bool, error) {
@@ -241,21 +209,19 @@ func (c *treeCache) getOnce(ctx context.Context, key string, build func() (*inpu
 			c.lru.MoveToFront(e.elem)
 		}
 		c.mu.Unlock()
-		select {
-		case <-e.ready:
-		case <-ctx.Done():
-			return nil, false, ctx.Err()
+		if err := e.wait(ctx); err != nil {
+			return nil, true, err
 		}
-		return e.tree, true, e.err
+		return e.tree, true, nil
 	}
-	e := &treeEntry{key: key, ready: make(chan struct{})}
+	e := &treeEntry{key: key, flight: newFlight()}
 	c.m[key] = e
 	c.misses++
 	c.mu.Unlock()
 
-	e.tree, e.err = build()
+	tree, err := build()
 	c.mu.Lock()
-	if e.err != nil {
+	if err != nil {
 		delete(c.m, key) // failures (missing blobs) are not remembered
 	} else {
 		e.elem = c.lru.PushFront(e)
@@ -264,7 +230,8 @@ func (c *treeCache) getOnce(ctx context.Context, key string, build func() (*inpu
 			delete(c.m, old.key)
 		}
 	}
-	close(e.ready)
+	e.tree = tree
+	e.finish(err)
 	c.mu.Unlock()
-	return e.tree, false, e.err
+	return tree, false, err
 }

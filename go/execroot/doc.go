@@ -63,7 +63,9 @@
 // least the lifetime of every action using it), which keeps the CAS's byte
 // accounting honest: an evicted blob's inode would otherwise live on behind
 // our hard links. Concurrent Prepares of one tree build it once (the others
-// wait); building happens in tmp/ and ends with a rename.
+// wait; one that gives up does not stop the build, and if the building
+// Prepare gives up, a waiter still interested builds it); building happens
+// in tmp/ and ends with a rename.
 //
 // # Validation
 //

@@ -2,14 +2,14 @@ package execroot
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math"
 	"sort"
 	"strings"
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/actiond/actiond/go/digest"
@@ -18,7 +18,8 @@ import (
 
 const (
 	// maxDepth bounds the nesting of input directories and the number of
-	// components of output paths, as the reference implementation does.
+	// components of output paths, which bounds the recursion over both;
+	// real source and output trees are far shallower.
 	maxDepth = 128
 	// maxDirectoryBytes bounds a single Directory proto.
 	maxDirectoryBytes = 64 << 20
@@ -281,22 +282,11 @@ func satAdd(a, b int64) int64 {
 	return a + b
 }
 
-// missingBlobsError builds the FAILED_PRECONDITION that REAPI specifies for
-// missing inputs: one PreconditionFailure violation per blob.
+// missingBlobsError is the FAILED_PRECONDITION that REAPI specifies for
+// missing inputs, listing the blobs sorted by hash.
 func missingBlobsError(root digest.Digest, missing []digest.Digest) error {
 	sort.Slice(missing, func(i, j int) bool { return missing[i].Hash < missing[j].Hash })
-	pf := &errdetails.PreconditionFailure{}
-	for _, d := range missing {
-		pf.Violations = append(pf.Violations, &errdetails.PreconditionFailure_Violation{
-			Type:    "MISSING",
-			Subject: "blobs/" + d.Hash + "/" + itoa(d.Size),
-		})
-	}
-	st := status.Newf(codes.FailedPrecondition, "input root %s: %d blobs missing from the CAS, first %s", root, len(missing), missing[0])
-	if withDetails, err := st.WithDetails(pf); err == nil {
-		st = withDetails
-	}
-	return st.Err()
+	return rpcstatus.MissingBlobs(missing, "input root %s: %d blobs missing from the CAS, first %s", root, len(missing), missing[0])
 }
 
 // validateDirectory checks that d is in REAPI canonical form as far as
@@ -306,7 +296,7 @@ func missingBlobsError(root digest.Digest, missing []digest.Digest) error {
 // from the shallowest place the directory occurs (depth).
 func validateDirectory(dg digest.Digest, dir *repb.Directory, depth int) (*inputDir, error) {
 	bad := func(format string, args ...any) error {
-		return rpcstatus.Newf(codes.InvalidArgument, "directory %s: %s", dg, sprintf(format, args...))
+		return rpcstatus.Newf(codes.InvalidArgument, "directory %s: %s", dg, fmt.Sprintf(format, args...))
 	}
 	info := &inputDir{dir: dir, fileDigs: make([]digest.Digest, len(dir.Files)), subDigs: make([]digest.Digest, len(dir.Directories))}
 	for i, f := range dir.Files {
@@ -358,15 +348,15 @@ func validateDirectory(dg digest.Digest, dir *repb.Directory, depth int) (*input
 func validateName(name string) error {
 	switch {
 	case name == "":
-		return errorf("empty name")
+		return errors.New("empty name")
 	case name == "." || name == "..":
-		return errorf("name %q is not allowed", name)
+		return fmt.Errorf("name %q is not allowed", name)
 	case strings.IndexByte(name, '/') >= 0:
-		return errorf("name contains '/'")
+		return errors.New("name contains '/'")
 	case strings.IndexByte(name, 0) >= 0:
-		return errorf("name contains NUL")
+		return errors.New("name contains NUL")
 	case len(name) > maxNameLen:
-		return errorf("name longer than %d bytes", maxNameLen)
+		return fmt.Errorf("name longer than %d bytes", maxNameLen)
 	}
 	return nil
 }
@@ -377,13 +367,13 @@ func validateName(name string) error {
 func validateSymlinkTarget(target string, depth int) error {
 	switch {
 	case target == "":
-		return errorf("empty target")
+		return errors.New("empty target")
 	case strings.IndexByte(target, 0) >= 0:
-		return errorf("target contains NUL")
+		return errors.New("target contains NUL")
 	case target[0] == '/':
-		return errorf("absolute target %q (absolute symlinks are disallowed)", target)
+		return fmt.Errorf("absolute target %q (absolute symlinks are disallowed)", target)
 	case len(target) > maxPathLen:
-		return errorf("target longer than %d bytes", maxPathLen)
+		return fmt.Errorf("target longer than %d bytes", maxPathLen)
 	}
 	level := 0
 	for _, c := range strings.Split(target, "/") {
@@ -392,7 +382,7 @@ func validateSymlinkTarget(target string, depth int) error {
 		case "..":
 			level--
 			if -level > depth {
-				return errorf("target %q escapes the input root", target)
+				return fmt.Errorf("target %q escapes the input root", target)
 			}
 		default:
 			level++

@@ -110,9 +110,9 @@ func (m *materializer) unpinAll() {
 }
 
 // linkWorkers is how many goroutines create files and symlinks. Links in
-// different directories can proceed in parallel in the kernel; on the
-// 2-core CI VM it measured the same as one worker (about 40 µs per link
-// either way), so this only pays on bigger machines.
+// different directories can proceed in parallel in the kernel (links in one
+// directory serialize on its lock), so this pays on machines with cores to
+// spare and costs little on small ones.
 const linkWorkers = 4
 
 // write fills the existing directory dst with the contents of d. The

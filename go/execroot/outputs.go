@@ -1,6 +1,8 @@
 package execroot
 
 import (
+	"errors"
+	"fmt"
 	"sort"
 	"strings"
 
@@ -71,31 +73,31 @@ func splitRelPath(p string, allowEmpty bool) ([]string, error) {
 		if allowEmpty {
 			return nil, nil
 		}
-		return nil, errorf("empty path")
+		return nil, errors.New("empty path")
 	}
 	if len(p) > maxPathLen {
-		return nil, errorf("longer than %d bytes", maxPathLen)
+		return nil, fmt.Errorf("longer than %d bytes", maxPathLen)
 	}
 	if p[0] == '/' {
-		return nil, errorf("absolute path")
+		return nil, errors.New("absolute path")
 	}
 	if p[len(p)-1] == '/' {
-		return nil, errorf("trailing '/'")
+		return nil, errors.New("trailing '/'")
 	}
 	comps := strings.Split(p, "/")
 	if len(comps) > maxDepth {
-		return nil, errorf("more than %d components", maxDepth)
+		return nil, fmt.Errorf("more than %d components", maxDepth)
 	}
 	for _, c := range comps {
 		switch {
 		case c == "":
-			return nil, errorf("empty component")
+			return nil, errors.New("empty component")
 		case c == "." || c == "..":
-			return nil, errorf("component %q is not allowed", c)
+			return nil, fmt.Errorf("component %q is not allowed", c)
 		case strings.IndexByte(c, 0) >= 0:
-			return nil, errorf("component contains NUL")
+			return nil, errors.New("component contains NUL")
 		case len(c) > maxNameLen:
-			return nil, errorf("component longer than %d bytes", maxNameLen)
+			return nil, fmt.Errorf("component longer than %d bytes", maxNameLen)
 		}
 	}
 	return comps, nil
@@ -148,7 +150,7 @@ func planFor(t *inputTree, wd []string, outs []output, threshold int64) (plan, e
 		}
 		return nil
 	}
-	if err := ensure(wd, sprintf("working directory %q", strings.Join(wd, "/"))); err != nil {
+	if err := ensure(wd, fmt.Sprintf("working directory %q", strings.Join(wd, "/"))); err != nil {
 		return plan{}, err
 	}
 	// Subtrees on the way to an output or the working directory are
@@ -164,7 +166,7 @@ func planFor(t *inputTree, wd []string, outs []output, threshold int64) (plan, e
 	mark(wd)
 	for _, o := range outs {
 		if len(o.full) > 0 {
-			if err := ensure(o.full[:len(o.full)-1], sprintf("output %q", o.rel)); err != nil {
+			if err := ensure(o.full[:len(o.full)-1], fmt.Sprintf("output %q", o.rel)); err != nil {
 				return plan{}, err
 			}
 		}
@@ -200,5 +202,5 @@ func planFor(t *inputTree, wd []string, outs []output, threshold int64) (plan, e
 }
 
 // maxBinds caps the read-only binds per action: each costs the sandbox a
-// mount and a remount (tens of microseconds).
+// mount and a read-only remount on the action's critical path.
 const maxBinds = 16

@@ -1,8 +1,6 @@
 package execroot
 
 import (
-	"io/fs"
-	"os"
 	"path"
 	"path/filepath"
 	"sync"
@@ -77,20 +75,4 @@ func (r *Root) Close() error {
 		}
 	})
 	return r.closeErr
-}
-
-// removeAll is os.RemoveAll that also copes with directories the action (or
-// a non-root daemon's own cache) made unwritable.
-func removeAll(p string) error {
-	err := os.RemoveAll(p)
-	if err == nil || !os.IsPermission(err) {
-		return err
-	}
-	_ = filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			_ = os.Chmod(q, 0o700)
-		}
-		return nil
-	})
-	return os.RemoveAll(p)
 }

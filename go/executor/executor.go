@@ -188,8 +188,8 @@ func (e *Executor) Execute(ctx context.Context, req *repb.ExecuteRequest) (*Oper
 	if err != nil {
 		return nil, rpcstatus.Wrapf(err, "action digest")
 	}
-	if df := req.GetDigestFunction(); df != repb.DigestFunction_UNKNOWN && df != repb.DigestFunction_SHA256 {
-		return nil, rpcstatus.Newf(codes.InvalidArgument, "digest function %s is not supported; only SHA256 is", df)
+	if err := digest.CheckFunction(req.GetDigestFunction()); err != nil {
+		return nil, err
 	}
 	queued := e.now()
 

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -392,7 +391,7 @@ func (e *Executor) loadMessage(ctx context.Context, d digest.Digest, what string
 	b, err := e.opts.Store.ReadAll(ctx, d, maxMessageBytes)
 	if err != nil {
 		if rpcstatus.Code(err) == codes.NotFound {
-			return missingBlob(d, what)
+			return rpcstatus.MissingBlobs([]digest.Digest{d}, "%s %s is not in the CAS", what, d)
 		}
 		return rpcstatus.Wrapf(err, "reading %s %s", what, d)
 	}
@@ -400,23 +399,6 @@ func (e *Executor) loadMessage(ctx context.Context, d digest.Digest, what string
 		return rpcstatus.Newf(codes.InvalidArgument, "%s %s is not a valid %T: %v", what, d, m, err)
 	}
 	return nil
-}
-
-// missingBlob is the REAPI answer to a missing blob: FAILED_PRECONDITION with
-// a PreconditionFailure MISSING violation, which makes Bazel upload it again.
-func missingBlob(d digest.Digest, what string) error {
-	st := status.New(codes.FailedPrecondition, fmt.Sprintf("%s %s is not in the CAS", what, d))
-	withDetails, err := st.WithDetails(&errdetails.PreconditionFailure{
-		Violations: []*errdetails.PreconditionFailure_Violation{{
-			Type:        "MISSING",
-			Subject:     "blobs/" + d.String(),
-			Description: what + " blob is missing",
-		}},
-	})
-	if err != nil {
-		return st.Err()
-	}
-	return withDetails.Err()
 }
 
 // errorResponse builds the ExecuteResponse for err (nil: OK) and res.

@@ -28,7 +28,7 @@ func newActionCacheServer(opts Options) *actionCacheServer {
 }
 
 func (s *actionCacheServer) GetActionResult(ctx context.Context, req *repb.GetActionResultRequest) (*repb.ActionResult, error) {
-	if err := checkDigestFunction(req.GetDigestFunction()); err != nil {
+	if err := digest.CheckFunction(req.GetDigestFunction()); err != nil {
 		return nil, err
 	}
 	d, err := digest.FromProto(req.GetActionDigest())
@@ -100,7 +100,7 @@ func (s *actionCacheServer) inline(ctx context.Context, res *repb.ActionResult, 
 }
 
 func (s *actionCacheServer) UpdateActionResult(ctx context.Context, req *repb.UpdateActionResultRequest) (*repb.ActionResult, error) {
-	if err := checkDigestFunction(req.GetDigestFunction()); err != nil {
+	if err := digest.CheckFunction(req.GetDigestFunction()); err != nil {
 		return nil, err
 	}
 	d, err := digest.FromProto(req.GetActionDigest())

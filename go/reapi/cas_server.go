@@ -54,7 +54,7 @@ func newCASServer(opts Options) *casServer {
 }
 
 func (s *casServer) FindMissingBlobs(ctx context.Context, req *repb.FindMissingBlobsRequest) (*repb.FindMissingBlobsResponse, error) {
-	if err := checkDigestFunction(req.GetDigestFunction()); err != nil {
+	if err := digest.CheckFunction(req.GetDigestFunction()); err != nil {
 		return nil, err
 	}
 	ds := make([]digest.Digest, 0, len(req.GetBlobDigests()))
@@ -97,7 +97,7 @@ func (s *casServer) checkBatchSize(ds []*repb.Digest) error {
 }
 
 func (s *casServer) BatchUpdateBlobs(ctx context.Context, req *repb.BatchUpdateBlobsRequest) (*repb.BatchUpdateBlobsResponse, error) {
-	if err := checkDigestFunction(req.GetDigestFunction()); err != nil {
+	if err := digest.CheckFunction(req.GetDigestFunction()); err != nil {
 		return nil, err
 	}
 	ds := make([]*repb.Digest, len(req.GetRequests()))
@@ -167,7 +167,7 @@ func inflate(data []byte, d digest.Digest) ([]byte, error) {
 }
 
 func (s *casServer) BatchReadBlobs(ctx context.Context, req *repb.BatchReadBlobsRequest) (*repb.BatchReadBlobsResponse, error) {
-	if err := checkDigestFunction(req.GetDigestFunction()); err != nil {
+	if err := digest.CheckFunction(req.GetDigestFunction()); err != nil {
 		return nil, err
 	}
 	if err := s.checkBatchSize(req.GetDigests()); err != nil {
@@ -228,7 +228,7 @@ func deflateIfSmaller(data []byte) ([]byte, bool) {
 
 func (s *casServer) GetTree(req *repb.GetTreeRequest, stream repb.ContentAddressableStorage_GetTreeServer) error {
 	ctx := stream.Context()
-	if err := checkDigestFunction(req.GetDigestFunction()); err != nil {
+	if err := digest.CheckFunction(req.GetDigestFunction()); err != nil {
 		return err
 	}
 	root, err := digest.FromProto(req.GetRootDigest())

@@ -3,6 +3,7 @@
 // grpc-go's status.Code sees through %w, but then the message repeats
 // "rpc error: code = ...". These helpers build a fresh status whose message is
 // "context: cause message" and whose code (and details) are the cause's.
+// MissingBlobs builds the one error with details that REAPI specifies.
 package rpcstatus
 
 import (

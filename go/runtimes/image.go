@@ -6,11 +6,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/actiond/actiond/go/internal/rmtree"
 )
 
 // stampFileName holds the sha256 of the image a directory was unpacked
@@ -35,7 +36,7 @@ func UnpackImage(ctx context.Context, image, dir string) error {
 	if err != nil {
 		return err
 	}
-	defer removeAll(tmp)
+	defer func() { _ = rmtree.Remove(tmp) }()
 	unpacked := filepath.Join(tmp, "image")
 	// unsquashfs creates the -d directory itself; -no-xattrs because
 	// runtime images have none and unprivileged users cannot set them.
@@ -69,18 +70,6 @@ func fileSHA256(name string) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// removeAll removes a tree that may contain read-only directories (images
-// have 0555 directories), which os.RemoveAll cannot empty as non-root.
-func removeAll(dir string) {
-	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			_ = os.Chmod(p, 0o700)
-		}
-		return nil
-	})
-	_ = os.RemoveAll(dir)
 }
 
 func lastLines(s string, n int) string {

@@ -1,4 +1,4 @@
-package reapi
+package digest
 
 import (
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
@@ -7,10 +7,10 @@ import (
 	"github.com/actiond/actiond/go/rpcstatus"
 )
 
-// checkDigestFunction accepts the digest functions actiond serves: SHA-256,
-// named or left unset (the spec lets clients omit it and has the server infer
-// it from the hash length, which digest.New checks).
-func checkDigestFunction(f repb.DigestFunction_Value) error {
+// CheckFunction accepts the digest functions actiond serves: SHA-256, named
+// or left unset (the spec lets clients omit it and has the server infer it
+// from the hash length, which New checks). Any other is INVALID_ARGUMENT.
+func CheckFunction(f repb.DigestFunction_Value) error {
 	switch f {
 	case repb.DigestFunction_UNKNOWN, repb.DigestFunction_SHA256:
 		return nil
