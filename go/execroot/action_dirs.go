@@ -118,7 +118,9 @@ func (a *actionDirs) fill(dir string) error {
 			return rpcstatus.Newf(codes.Internal, "create action directory: %v", err)
 		}
 	}
-	if err := a.b.own(filepath.Join(dir, "upper")); err != nil {
+	// The upper directory is the root of the action's view: locked like
+	// the input directories below it, unless Prepare unlocks it.
+	if err := a.b.setDirOwnership(filepath.Join(dir, "upper"), lockedInputDir); err != nil {
 		return err
 	}
 	for _, name := range []string{stdoutFile, stderrFile} {

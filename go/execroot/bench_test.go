@@ -38,7 +38,7 @@ func benchTree(scale int, extra string) []ent {
 var benchCmd = &repb.Command{OutputFiles: []string{"bazel-out/k8-fastbuild/bin/pkg0/out.o", "bazel-out/k8-fastbuild/bin/pkg0/out.d"}}
 
 func benchPrepare(b *testing.B, bl *execroot.Builder, root digest.Digest) {
-	r, err := bl.Prepare(context.Background(), root, benchCmd)
+	r, err := bl.Prepare(context.Background(), root, benchCmd, execroot.PrepareOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func BenchmarkActionOverhead(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		time.Sleep(5 * time.Millisecond)
 		t0 := time.Now()
-		r, err := bl.Prepare(context.Background(), root, benchCmd)
+		r, err := bl.Prepare(context.Background(), root, benchCmd, execroot.PrepareOptions{})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -218,11 +218,21 @@ func orDefault[T int | int64](v, def T) T {
 	return v
 }
 
+// PrepareOptions are the per-action choices of Prepare.
+type PrepareOptions struct {
+	// MutableInputs gives the action a view of its inputs that it may
+	// change: their directories are its own, so it can delete, rename and
+	// replace inputs (in the overlay; the cached tree never changes). By
+	// default inputs are read-only to the action (see "What an action
+	// sees" in the package doc).
+	MutableInputs bool
+}
+
 // Prepare validates the input root and cmd's paths and returns a Root: a
 // lower tree (cached per input root and bind set), read-only binds of large
 // subtrees from the directory cache, and fresh per-action upper and work
 // directories for the overlay in which the action writes.
-func (b *Builder) Prepare(ctx context.Context, inputRoot digest.Digest, cmd *repb.Command) (*Root, error) {
+func (b *Builder) Prepare(ctx context.Context, inputRoot digest.Digest, cmd *repb.Command, opts PrepareOptions) (*Root, error) {
 	wd, outs, err := commandOutputs(cmd)
 	if err != nil {
 		return nil, err
@@ -238,12 +248,12 @@ func (b *Builder) Prepare(ctx context.Context, inputRoot digest.Digest, cmd *rep
 	if err != nil {
 		return nil, err
 	}
-	p, err := planFor(tree, wd, outs, b.threshold)
+	p, err := planFor(tree, wd, outs, b.threshold, opts.MutableInputs)
 	if err != nil {
 		return nil, err
 	}
 
-	r := &Root{b: b, tree: tree, wd: wd, created: createdChildren(p.mkdirs)}
+	r := &Root{b: b, tree: tree, wd: wd, created: createdChildren(p.mkdirs), lockInputs: !p.mutable}
 	ok := false
 	defer func() {
 		if !ok {
@@ -273,7 +283,8 @@ func (b *Builder) Prepare(ctx context.Context, inputRoot digest.Digest, cmd *rep
 			dir:    inputRoot,
 			skip:   skip,
 			mkdirs: p.mkdirs,
-			chown:  b.chown,
+			dirs:   p.inputDirs(),
+			unlock: toSet(p.unlocked),
 			final:  filepath.Join(b.workDir, rootsDir, name),
 		})
 	})
@@ -287,17 +298,55 @@ func (b *Builder) Prepare(ctx context.Context, inputRoot digest.Digest, cmd *rep
 	if err != nil {
 		return nil, err
 	}
+	if p.rootUnlocked() {
+		// Pre-made upper directories are locked ones (see actionDirs.fill).
+		if err := b.setDirOwnership(filepath.Join(dir, "upper"), actionOwnedDir); err != nil {
+			_ = b.dirs.put(dir)
+			return nil, err
+		}
+	}
 	r.dir, r.upper, r.work = dir, filepath.Join(dir, "upper"), filepath.Join(dir, "work")
 	ok = true
 	return r, nil
 }
 
-func (b *Builder) own(p string) error {
-	if !b.chown {
-		return nil
+// dirOwnership is who owns a directory of a lower tree or an upper
+// directory, and so what the action may do in it.
+type dirOwnership int
+
+const (
+	// daemonDir: the daemon's, 0755; read-only to the action. Directory
+	// cache trees, which are bound read-only anyway.
+	daemonDir dirOwnership = iota
+	// lockedInputDir: an input directory whose entries the action must not
+	// change: the daemon's (as root, with the action's group), mode 01775,
+	// so that the action may add entries but, by the sticky bit, remove or
+	// rename none of the daemon's. In rootless mode the action is the owner
+	// anyway; the sandbox then protects the entries with mounts
+	// (sandbox.Mount.LockInputs), which take the sticky bit as the mark of
+	// an input directory.
+	lockedInputDir
+	// actionOwnedDir: the action user's (as root), 0755: directories the
+	// server creates for outputs, and every directory with MutableInputs.
+	actionOwnedDir
+)
+
+// setDirOwnership gives the existing directory p its ownership and mode.
+func (b *Builder) setDirOwnership(p string, o dirOwnership) error {
+	var err error
+	switch o {
+	case lockedInputDir:
+		// Not set by mkdir: the umask would clear the group's write bit.
+		if err = os.Chmod(p, 0o775|os.ModeSticky); err == nil && b.chown {
+			err = os.Lchown(p, -1, b.gid)
+		}
+	case actionOwnedDir:
+		if err = os.Chmod(p, 0o755); err == nil && b.chown {
+			err = os.Lchown(p, b.uid, b.gid)
+		}
 	}
-	if err := os.Lchown(p, b.uid, b.gid); err != nil {
-		return rpcstatus.Newf(codes.Internal, "chown action directory: %v", err)
+	if err != nil {
+		return rpcstatus.Newf(codes.Internal, "set the owner and mode of directory %s: %v", p, err)
 	}
 	return nil
 }
@@ -313,16 +362,24 @@ func count(hit bool, hits, misses *atomic.Uint64) {
 // planKey names a plan: lower trees of one input root differ only in which
 // subtrees are left as mount points and which output parents were added.
 func planKey(p plan) string {
-	if len(p.binds) == 0 && len(p.mkdirs) == 0 {
+	if len(p.binds) == 0 && len(p.mkdirs) == 0 && len(p.unlocked) == 0 && !p.mutable {
 		return "0"
 	}
 	h := sha256.New()
+	if p.mutable {
+		h.Write([]byte("mutable\x00"))
+	}
 	for _, bt := range p.binds {
 		h.Write([]byte(bt.rel))
 		h.Write([]byte{0})
 	}
 	h.Write([]byte{1})
 	for _, rel := range p.mkdirs {
+		h.Write([]byte(rel))
+		h.Write([]byte{0})
+	}
+	h.Write([]byte{2})
+	for _, rel := range p.unlocked {
 		h.Write([]byte(rel))
 		h.Write([]byte{0})
 	}
@@ -356,7 +413,11 @@ type buildSpec struct {
 	// mkdirs are directories (relative to dir, parents first) to create
 	// that the Directory protos lack: output parents, the working directory.
 	mkdirs []string
-	chown  bool   // give the directories to the action user
+	dirs   dirOwnership // of the directories from the Directory protos
+	// unlock lists the directories (relative to dir) that are the action's
+	// own when dirs is lockedInputDir: a "/" suffix for one with all below
+	// it, none for the directory alone (plan.unlocked).
+	unlock map[string]bool
 	final  string // the tree's path, before the unique suffix build adds
 }
 
@@ -373,7 +434,7 @@ type builtTree struct {
 // cache name. On error nothing stays pinned or on disk.
 func (b *Builder) build(ctx context.Context, spec buildSpec) (builtTree, error) {
 	start := time.Now()
-	m := &materializer{b: b, tree: spec.tree, chown: spec.chown, skip: spec.skip, srcs: make(map[digest.Digest]string), xsrcs: make(map[digest.Digest]string)}
+	m := &materializer{b: b, tree: spec.tree, dirs: spec.dirs, unlock: spec.unlock, skip: spec.skip, srcs: make(map[digest.Digest]string), xsrcs: make(map[digest.Digest]string)}
 	missing, err := m.pinAll(ctx, spec.dir)
 	if err == nil && len(missing) > 0 {
 		err = missingBlobsError(spec.tree.root, missing)
@@ -386,13 +447,13 @@ func (b *Builder) build(ctx context.Context, spec buildSpec) (builtTree, error) 
 	// A unique name: an evicted tree of the same key may still be on its
 	// way out (cache.drop runs outside the lock).
 	final := spec.final + "." + b.seq.next()
-	err = m.mkdir(tmp)
+	err = m.mkdir(tmp, spec.dirs)
 	if err == nil {
 		err = m.write(ctx, tmp, spec.dir, "")
 	}
 	for _, rel := range spec.mkdirs {
 		if err == nil {
-			err = m.mkdir(filepath.Join(tmp, rel))
+			err = m.mkdir(filepath.Join(tmp, rel), actionOwnedDir)
 		}
 	}
 	if err == nil {
@@ -436,3 +497,14 @@ func (b *Builder) Stats() Stats {
 type seqGen struct{ n atomic.Uint64 }
 
 func (s *seqGen) next() string { return strconv.FormatUint(s.n.Add(1), 10) }
+
+func toSet(ss []string) map[string]bool {
+	if len(ss) == 0 {
+		return nil
+	}
+	m := make(map[string]bool, len(ss))
+	for _, s := range ss {
+		m[s] = true
+	}
+	return m
+}

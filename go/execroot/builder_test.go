@@ -78,12 +78,28 @@ func TestPrepareMaterializes(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(lower, "out")); err != nil || !fi.IsDir() {
 		t.Errorf("output parent out: got %v, %v; want a directory", fi, err)
 	}
-	if os.Geteuid() == 0 {
+	// Input directories are locked (the daemon's, sticky, writable by the
+	// action's group); the output parent the server made is the action's.
+	wantDirs := []struct {
+		dir      string
+		uid, gid uint32
+		mode     uint32
+	}{
+		{"x", 0, 65534, 0o1775},
+		{".", 0, 65534, 0o1775},
+		{"x/y", 0, 65534, 0o1775},
+		{"out", 65534, 65534, 0o755},
+	}
+	for _, w := range wantDirs {
 		var st syscallStat
-		for _, d := range []string{"x", "out", "."} {
-			if err := lstat(filepath.Join(lower, d), &st); err != nil || st.Uid != 65534 {
-				t.Errorf("lower directory %s: owner %d, %v; want 65534", d, st.Uid, err)
-			}
+		if err := lstat(filepath.Join(lower, w.dir), &st); err != nil {
+			t.Fatal(err)
+		}
+		if os.Geteuid() == 0 && (st.Uid != w.uid || st.Gid != w.gid) {
+			t.Errorf("lower directory %s: owner %d:%d; want %d:%d", w.dir, st.Uid, st.Gid, w.uid, w.gid)
+		}
+		if got := uint32(st.Mode) & 0o7777; got != w.mode {
+			t.Errorf("lower directory %s: mode %04o; want %04o", w.dir, got, w.mode)
 		}
 	}
 	if st := b.Stats(); st.FilesLinked != 3 || st.FilesCopied != 0 {
@@ -225,7 +241,7 @@ func TestPrepareConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			roots[i], errs[i] = b.Prepare(context.Background(), root, &repb.Command{OutputFiles: []string{"o"}})
+			roots[i], errs[i] = b.Prepare(context.Background(), root, &repb.Command{OutputFiles: []string{"o"}}, execroot.PrepareOptions{})
 		}()
 	}
 	wg.Wait()
@@ -272,7 +288,7 @@ func TestNewCleansWorkDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := b.Prepare(context.Background(), putTree(t, s, []ent{{path: "d/a", content: "1"}}), &repb.Command{})
+	r, err := b.Prepare(context.Background(), putTree(t, s, []ent{{path: "d/a", content: "1"}}), &repb.Command{}, execroot.PrepareOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,7 +402,7 @@ func TestPrepareRejects(t *testing.T) {
 			if cmd == nil {
 				cmd = &repb.Command{}
 			}
-			r, err := b.Prepare(context.Background(), tc.root, cmd)
+			r, err := b.Prepare(context.Background(), tc.root, cmd, execroot.PrepareOptions{})
 			if r != nil {
 				r.Close()
 			}
@@ -422,7 +438,7 @@ func TestPrepareDepthLimit(t *testing.T) {
 		d = putDir(t, s, &repb.Directory{Directories: []*repb.DirectoryNode{{Name: "d", Digest: d.Proto()}}})
 	}
 	b := newBuilder(t, s, nil)
-	_, err := b.Prepare(context.Background(), d, &repb.Command{})
+	_, err := b.Prepare(context.Background(), d, &repb.Command{}, execroot.PrepareOptions{})
 	if got := rpcstatus.Code(err); got != codes.InvalidArgument {
 		t.Errorf("Prepare of a 131-level tree: got %v (%v), want InvalidArgument", got, err)
 	}
@@ -434,7 +450,7 @@ func TestPrepareCancelled(t *testing.T) {
 	b := newBuilder(t, s, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := b.Prepare(ctx, root, &repb.Command{})
+	_, err := b.Prepare(ctx, root, &repb.Command{}, execroot.PrepareOptions{})
 	if got := rpcstatus.Code(err); got != codes.Canceled {
 		t.Errorf("Prepare with a cancelled context: got %v (%v), want Canceled", got, err)
 	}
@@ -485,7 +501,7 @@ func TestPrepareChurn(t *testing.T) {
 			defer wg.Done()
 			for i := range 10 {
 				k := (g + i) % len(roots)
-				r, err := b.Prepare(context.Background(), roots[k], &repb.Command{OutputFiles: []string{"out"}})
+				r, err := b.Prepare(context.Background(), roots[k], &repb.Command{OutputFiles: []string{"out"}}, execroot.PrepareOptions{})
 				if err != nil {
 					errs <- err
 					return

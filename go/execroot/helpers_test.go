@@ -128,7 +128,7 @@ func newBuilder(t testing.TB, s *testStore, mod func(*execroot.Options)) *execro
 
 func prepare(t testing.TB, b *execroot.Builder, root digest.Digest, cmd *repb.Command) *execroot.Root {
 	t.Helper()
-	r, err := b.Prepare(context.Background(), root, cmd)
+	r, err := b.Prepare(context.Background(), root, cmd, execroot.PrepareOptions{})
 	if err != nil {
 		t.Fatalf("Prepare: %v", err)
 	}

@@ -94,6 +94,20 @@ func (d *inputDir) lookup(name string) (lookupKind, int) {
 	return kindNone, 0
 }
 
+// kindOf says what the path comps names in the tree (kindDir for none: the
+// root).
+func (t *inputTree) kindOf(comps []string) lookupKind {
+	cur := t.dirs[t.root]
+	for i, c := range comps {
+		k, idx := cur.lookup(c)
+		if k != kindDir || i == len(comps)-1 {
+			return k
+		}
+		cur = cur.subs[idx]
+	}
+	return kindDir
+}
+
 // fetchTree reads every Directory of the tree rooted at root breadth first,
 // validates each, checks the tree against lim, and checks in bulk that every
 // file blob is present. All missing blobs (Directories and files) are

@@ -90,7 +90,7 @@ func TestPrepareRefusesExpandingTree(t *testing.T) {
 				}
 			})
 			start := time.Now()
-			r, err := b.Prepare(context.Background(), root, &repb.Command{})
+			r, err := b.Prepare(context.Background(), root, &repb.Command{}, execroot.PrepareOptions{})
 			took := time.Since(start)
 			if r != nil {
 				r.Close()
@@ -159,7 +159,7 @@ func TestPrepareInputLimits(t *testing.T) {
 					tc.mod(o)
 				}
 			})
-			r, err := b.Prepare(context.Background(), root, &repb.Command{})
+			r, err := b.Prepare(context.Background(), root, &repb.Command{}, execroot.PrepareOptions{})
 			if tc.limit == "" {
 				if err != nil {
 					t.Fatalf("Prepare within the limits: %v", err)
@@ -194,7 +194,7 @@ func TestPrepareStopsReadingLargeTree(t *testing.T) {
 	}
 	root := putTree(t, s, ents)
 	b := newBuilder(t, s, func(o *execroot.Options) { o.MaxInputEntries = 12 })
-	_, err := b.Prepare(context.Background(), root, &repb.Command{})
+	_, err := b.Prepare(context.Background(), root, &repb.Command{}, execroot.PrepareOptions{})
 	if got := rpcstatus.Code(err); got != codes.ResourceExhausted {
 		t.Fatalf("Prepare: got %v (%v), want ResourceExhausted", got, err)
 	}
@@ -229,7 +229,7 @@ func TestPrepareDepthThroughSharedDirectory(t *testing.T) {
 			}
 			root := putDir(t, s, &repb.Directory{Directories: nodes})
 			b := newBuilder(t, s, nil)
-			_, err := b.Prepare(context.Background(), root, &repb.Command{})
+			_, err := b.Prepare(context.Background(), root, &repb.Command{}, execroot.PrepareOptions{})
 			if got := rpcstatus.Code(err); got != codes.InvalidArgument || !strings.Contains(rpcstatus.Message(err), "nested deeper") {
 				t.Errorf("Prepare of a tree 200 levels deep: got %v (%v), want InvalidArgument for nesting", got, err)
 			}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"google.golang.org/grpc/codes"
@@ -19,14 +20,17 @@ import (
 // link), symlinks are symlinks. Subtrees listed in skip are left as empty
 // directories, the mount points of read-only binds from the directory cache.
 type materializer struct {
-	b     *Builder
-	tree  *inputTree
-	chown bool                     // chown directories to the action user
-	skip  map[string]bool          // relative paths left as mount points
-	srcs  map[digest.Digest]string // blob -> link source (plain)
-	xsrcs map[digest.Digest]string // blob -> link source (executable)
-	pins  []func()
-	bytes int64
+	b    *Builder
+	tree *inputTree
+	dirs dirOwnership // of the input directories it creates
+	// unlock: directories (relative) that are actionOwnedDir, with all
+	// below them for a "/" suffix, although dirs is lockedInputDir.
+	unlock map[string]bool
+	skip   map[string]bool          // relative paths left as mount points
+	srcs   map[digest.Digest]string // blob -> link source (plain)
+	xsrcs  map[digest.Digest]string // blob -> link source (executable)
+	pins   []func()
+	bytes  int64
 }
 
 // pinAll pins every blob the tree (minus skipped subtrees) links, collecting
@@ -120,7 +124,11 @@ const linkWorkers = 4
 // then created by linkWorkers goroutines, one directory at a time each.
 func (m *materializer) write(ctx context.Context, dst string, d digest.Digest, prefix string) error {
 	var jobs []dirJob
-	if err := m.mkdirs(ctx, dst, d, prefix, &jobs); err != nil {
+	own := m.dirs
+	if m.unlock[strings.TrimSuffix(prefix, "/")] {
+		own = actionOwnedDir
+	}
+	if err := m.mkdirs(ctx, dst, d, prefix, own, m.dirs, &jobs); err != nil {
 		return err
 	}
 	if len(jobs) == 1 {
@@ -156,28 +164,40 @@ func (m *materializer) write(ctx context.Context, dst string, d digest.Digest, p
 type dirJob struct {
 	dst  string
 	info *inputDir
+	// owner of the directory: the files of an actionOwnedDir are the
+	// action's too (see file).
+	owner dirOwnership
 }
 
-// mkdirs creates the subdirectories of d under dst, recursively, and lists
-// the directories to fill.
-func (m *materializer) mkdirs(ctx context.Context, dst string, d digest.Digest, prefix string, jobs *[]dirJob) error {
+// mkdirs lists dst, which has ownership own, to fill, and creates the
+// subdirectories of d under it, recursively, with ownership inherit unless
+// m.unlock names them.
+func (m *materializer) mkdirs(ctx context.Context, dst string, d digest.Digest, prefix string, own, inherit dirOwnership, jobs *[]dirJob) error {
 	if err := ctx.Err(); err != nil {
 		return rpcstatus.FromContext(ctx)
 	}
 	info := m.tree.dirs[d]
 	if len(info.dir.Files)+len(info.dir.Symlinks) > 0 {
-		*jobs = append(*jobs, dirJob{dst: dst, info: info})
+		*jobs = append(*jobs, dirJob{dst: dst, info: info, owner: own})
 	}
 	for i, sub := range info.dir.Directories {
 		p := filepath.Join(dst, sub.Name)
-		if err := m.mkdir(p); err != nil {
+		rel := prefix + sub.Name
+		subInherit := inherit
+		if m.unlock[rel+"/"] {
+			subInherit = actionOwnedDir
+		}
+		subOwn := subInherit
+		if m.unlock[rel] {
+			subOwn = actionOwnedDir
+		}
+		if err := m.mkdir(p, subOwn); err != nil {
 			return err
 		}
-		rel := prefix + sub.Name
 		if m.skip[rel] {
 			continue
 		}
-		if err := m.mkdirs(ctx, p, info.subDigs[i], rel+"/", jobs); err != nil {
+		if err := m.mkdirs(ctx, p, info.subDigs[i], rel+"/", subOwn, subInherit, jobs); err != nil {
 			return err
 		}
 	}
@@ -187,7 +207,7 @@ func (m *materializer) mkdirs(ctx context.Context, dst string, d digest.Digest, 
 // fill creates one directory's files and symlinks.
 func (m *materializer) fill(j dirJob) error {
 	for i, f := range j.info.dir.Files {
-		if err := m.file(filepath.Join(j.dst, f.Name), j.info.fileDigs[i], f.IsExecutable); err != nil {
+		if err := m.file(filepath.Join(j.dst, f.Name), j.info.fileDigs[i], f.IsExecutable, j.owner == actionOwnedDir); err != nil {
 			return err
 		}
 	}
@@ -199,46 +219,65 @@ func (m *materializer) fill(j dirJob) error {
 	return nil
 }
 
-func (m *materializer) mkdir(p string) error {
+func (m *materializer) mkdir(p string, o dirOwnership) error {
 	if err := os.Mkdir(p, 0o755); err != nil {
 		return rpcstatus.Newf(codes.Internal, "create input directory: %v", err)
 	}
-	if m.chown {
-		if err := os.Lchown(p, m.b.uid, m.b.gid); err != nil {
-			return rpcstatus.Newf(codes.Internal, "chown input directory: %v", err)
-		}
-	}
-	return nil
+	return m.b.setDirOwnership(p, o)
 }
 
-func (m *materializer) file(dst string, d digest.Digest, exec bool) error {
+// file makes one input file: a hard link of the CAS blob, or a copy when
+// linking fails with EMLINK or EXDEV. A file the action is to own
+// (actionOwned, for a daemon running as root) is always a copy given to the
+// action user: the blob's inode is shared and must stay the daemon's.
+func (m *materializer) file(dst string, d digest.Digest, exec, actionOwned bool) error {
 	mode := os.FileMode(0o444)
 	if exec {
 		mode = 0o555
 	}
+	own := actionOwned && m.b.chown
 	if d.Size == 0 {
 		// The empty blob needs no link: creating it is as cheap.
 		f, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode)
 		if err != nil {
 			return rpcstatus.Newf(codes.Internal, "create empty input file: %v", err)
 		}
-		return f.Close()
+		if err := f.Close(); err != nil {
+			return rpcstatus.Newf(codes.Internal, "create empty input file: %v", err)
+		}
+		return m.giveToAction(dst, own)
 	}
 	src := m.srcs[d]
 	if exec {
 		src = m.xsrcs[d]
 	}
-	err := os.Link(src, dst)
-	if err == nil {
-		m.b.linked.Add(1)
+	if !own {
+		err := os.Link(src, dst)
+		if err == nil {
+			m.b.linked.Add(1)
+			return nil
+		}
+		if !errors.Is(err, syscall.EMLINK) && !errors.Is(err, syscall.EXDEV) {
+			return rpcstatus.Newf(codes.Internal, "link input file %s: %v", d, err)
+		}
+		// Too many links to one inode, or the CAS is on another file system.
+	}
+	m.b.copied.Add(1)
+	if err := copyFile(src, dst, mode); err != nil {
+		return err
+	}
+	return m.giveToAction(dst, own)
+}
+
+// giveToAction makes the file the action user's when own is set.
+func (m *materializer) giveToAction(p string, own bool) error {
+	if !own {
 		return nil
 	}
-	if !errors.Is(err, syscall.EMLINK) && !errors.Is(err, syscall.EXDEV) {
-		return rpcstatus.Newf(codes.Internal, "link input file %s: %v", d, err)
+	if err := os.Lchown(p, m.b.uid, m.b.gid); err != nil {
+		return rpcstatus.Newf(codes.Internal, "give input file to the action user: %v", err)
 	}
-	// Too many links to one inode, or the CAS is on another file system.
-	m.b.copied.Add(1)
-	return copyFile(src, dst, mode)
+	return nil
 }
 
 func copyFile(src, dst string, mode os.FileMode) error {

@@ -3,6 +3,7 @@ package execroot
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -111,6 +112,30 @@ func splitRelPath(p string, allowEmpty bool) ([]string, error) {
 type plan struct {
 	mkdirs []string     // relative to the input root, parents first
 	binds  []bindTarget // sorted by path; never nested
+	// mutable: the action may change all its inputs (PrepareOptions, or
+	// the input root itself is an output directory).
+	mutable bool
+	// unlocked are the input directories (relative, sorted) the action is
+	// to replace or change, so they are its own: an input directory that
+	// is an output directory, with everything below it (a "/" suffix
+	// marks those), and the directory of an input file that is an output
+	// file, without its subdirectories.
+	unlocked []string
+}
+
+// inputDirs is the ownership of the lower tree's input directories.
+func (p plan) inputDirs() dirOwnership {
+	if p.mutable {
+		return actionOwnedDir
+	}
+	return lockedInputDir
+}
+
+// rootUnlocked says whether the input root's own entries are the action's
+// (the merged root directory is the upper one, which Prepare then gives to
+// the action).
+func (p plan) rootUnlocked() bool {
+	return p.mutable || slices.Contains(p.unlocked, "")
 }
 
 type bindTarget struct {
@@ -124,9 +149,10 @@ type bindTarget struct {
 // INVALID_ARGUMENT), lists the missing ones for creation, and picks the
 // subtrees to bind from the directory cache: a subtree with at least
 // threshold files that holds no output, is not inside an output directory
-// and does not contain the working directory.
-func planFor(t *inputTree, wd []string, outs []output, threshold int64) (plan, error) {
-	var p plan
+// and does not contain the working directory. A mutable plan binds nothing:
+// the binds are read-only.
+func planFor(t *inputTree, wd []string, outs []output, threshold int64, mutable bool) (plan, error) {
+	p := plan{mutable: mutable}
 	created := make(map[string]bool)
 	ensure := func(comps []string, what string) error {
 		cur := t.dirs[t.root]
@@ -172,8 +198,23 @@ func planFor(t *inputTree, wd []string, outs []output, threshold int64) (plan, e
 		}
 		mark(o.full)
 		inside[strings.Join(o.full, "/")] = true
+		switch kind := t.kindOf(o.full); {
+		case kind == kindDir:
+			p.unlocked = append(p.unlocked, strings.Join(o.full, "/")+"/")
+		case kind != kindNone && len(o.full) > 0:
+			p.unlocked = append(p.unlocked, strings.Join(o.full[:len(o.full)-1], "/"))
+		}
 	}
+	sort.Strings(p.unlocked)
+	p.unlocked = slices.Compact(p.unlocked)
 	if inside[""] {
+		// The input root is an output directory: all of it is the action's.
+		p.mutable, p.unlocked = true, nil
+	}
+	if p.mutable {
+		p.unlocked = nil
+	}
+	if inside[""] || p.mutable {
 		return p, nil
 	}
 	var walk func(d *inputDir, prefix string)

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/actiond/actiond/go/digest"
+	"github.com/actiond/actiond/go/execroot"
 	"github.com/actiond/actiond/go/sandbox"
 )
 
@@ -57,7 +58,7 @@ func TestOverlayAction(t *testing.T) {
 	root := putTree(t, s, ents)
 	b := newBuilder(t, s, nil)
 	cmd := &repb.Command{OutputFiles: []string{"a.txt", "out/f.txt"}, OutputDirectories: []string{"out/d", "small"}}
-	r, err := b.Prepare(context.Background(), root, cmd)
+	r, err := b.Prepare(context.Background(), root, cmd, execroot.PrepareOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,5 +149,73 @@ func TestOverlayAction(t *testing.T) {
 	}
 	if err := r.Close(); err != nil {
 		t.Errorf("Close: %v", err)
+	}
+}
+
+// TestOverlayLockedInputs mounts prepared roots for real and checks, as the
+// action's user, which changes to inputs the ownership of the lower tree
+// allows: none by default, all with MutableInputs, and those in an input
+// directory that is an output. New files and directories are always fine.
+func TestOverlayLockedInputs(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount overlayfs and to run the action as uid 65534")
+	}
+	s := newStore(t)
+	root := putTree(t, s, []ent{
+		{path: "top", content: "top"},
+		{path: "in/rm", content: "1"},
+		{path: "in/mv", content: "2"},
+		{path: "in/chmod", content: "3"},
+		{path: "in/truncate", content: "4"},
+		{path: "in/sub1/g", content: "g"},
+		{path: "in/sub2/g", content: "g"},
+		{path: "outdir/old", content: "stale"},
+	})
+	// Each changes a different input, so that they do not depend on each
+	// other's outcome.
+	changes := []string{"rm top", "rm in/rm", "mv in/mv in/mv2", "chmod 666 in/chmod", "rm -r in/sub1", "mv in/sub2 in/sub3", "chmod u+w in/truncate && : > in/truncate"}
+	for _, tc := range []struct {
+		name    string
+		opts    execroot.PrepareOptions
+		changes bool // whether the changes to inputs succeed
+	}{
+		{"locked", execroot.PrepareOptions{}, false},
+		{"mutable", execroot.PrepareOptions{MutableInputs: true}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBuilder(t, s, nil)
+			cmd := &repb.Command{OutputDirectories: []string{"outdir"}, OutputFiles: []string{"in/new-out"}}
+			r, err := b.Prepare(context.Background(), root, cmd, tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			base := t.TempDir()
+			for _, p := range []string{base, filepath.Dir(base)} {
+				os.Chmod(p, 0o755)
+			}
+			mnt := filepath.Join(base, "execroot")
+			if err := os.Mkdir(mnt, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			mountAll(t, r.Mounts(mnt))
+			run := func(script string) error {
+				c := exec.Command("/bin/sh", "-c", script)
+				c.Dir = mnt
+				c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+				return c.Run()
+			}
+			for _, script := range changes {
+				want := tc.changes
+				if err := run(script); (err == nil) != want {
+					t.Errorf("%q: got error %v; want success=%v", script, err, want)
+				}
+			}
+			for _, script := range []string{"echo x > in/new-out", "mkdir in/newdir && echo y > in/newdir/z", "echo z > new-top", "rm outdir/old && echo fresh > outdir/new"} {
+				if err := run(script); err != nil {
+					t.Errorf("%q: %v; want success", script, err)
+				}
+			}
+		})
 	}
 }

@@ -22,6 +22,9 @@ type Root struct {
 	created map[string][]string
 	upper   string
 	work    string
+	// lockInputs: the inputs are read-only to the action (the default, see
+	// PrepareOptions.MutableInputs).
+	lockInputs bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -44,7 +47,7 @@ type bindMount struct {
 // (the kernel defaults), which CollectOutputs relies on.
 func (r *Root) Mounts(target string) []sandbox.Mount {
 	ms := make([]sandbox.Mount, 0, 1+len(r.binds))
-	ms = append(ms, sandbox.Mount{Kind: sandbox.Overlay, Target: target, Lower: []string{r.lower.path}, Upper: r.upper, Work: r.work})
+	ms = append(ms, sandbox.Mount{Kind: sandbox.Overlay, Target: target, Lower: []string{r.lower.path}, Upper: r.upper, Work: r.work, LockInputs: r.lockInputs})
 	for _, bm := range r.binds {
 		ms = append(ms, sandbox.Mount{Kind: sandbox.Bind, Source: bm.e.path, Target: path.Join(target, bm.rel), ReadOnly: true})
 	}

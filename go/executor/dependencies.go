@@ -41,7 +41,7 @@ type ActionCache interface {
 type RootBuilder interface {
 	// Prepare fails with FAILED_PRECONDITION (PreconditionFailure details)
 	// when blobs are missing and INVALID_ARGUMENT for bad paths.
-	Prepare(ctx context.Context, inputRoot digest.Digest, cmd *repb.Command) (Root, error)
+	Prepare(ctx context.Context, inputRoot digest.Digest, cmd *repb.Command, opts execroot.PrepareOptions) (Root, error)
 }
 
 // Root is one prepared input root.
@@ -84,8 +84,8 @@ func ExecRoots(b *execroot.Builder) RootBuilder { return execRoots{b} }
 
 type execRoots struct{ b *execroot.Builder }
 
-func (r execRoots) Prepare(ctx context.Context, inputRoot digest.Digest, cmd *repb.Command) (Root, error) {
-	root, err := r.b.Prepare(ctx, inputRoot, cmd)
+func (r execRoots) Prepare(ctx context.Context, inputRoot digest.Digest, cmd *repb.Command, opts execroot.PrepareOptions) (Root, error) {
+	root, err := r.b.Prepare(ctx, inputRoot, cmd, opts)
 	if err != nil {
 		// Returning root would make a non-nil interface of a nil pointer.
 		return nil, err

@@ -443,6 +443,7 @@ func TestInvalidRequests(t *testing.T) {
 		{name: "negative pids", action: props("pids", "-1"), want: []string{`"pids"`}},
 		{name: "two memory aliases", action: props("memory", "1G", "memory_bytes", "2G"), want: []string{"same limit"}},
 		{name: "repeated property", action: props("libc", "none", "libc", "glibc2.35"), want: []string{"twice"}},
+		{name: "bad mutates_inputs", action: props("mutates_inputs", "maybe"), want: []string{`"mutates_inputs"`, "maybe"}},
 		{name: "negative timeout", action: func(a *repb.Action) { a.Timeout = durationpb.New(-time.Second) }, want: []string{"negative"}},
 		{name: "oversized action", action: func(a *repb.Action) { a.Salt = make([]byte, 2<<20) }, want: []string{"more than the 1048576 bytes"}},
 		{name: "no arguments", cmd: &repb.Command{}, want: []string{"arguments empty"}},

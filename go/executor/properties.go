@@ -18,7 +18,10 @@ import (
 type properties struct {
 	libc         string // "" when none was asked for ("none" is folded into "")
 	requiresBash bool
-	limits       sandbox.Limits
+	// mutatesInputs gives the action a copy-on-write view of its inputs
+	// that it may change in place (propMutatesInputs).
+	mutatesInputs bool
+	limits        sandbox.Limits
 }
 
 // Property names. Each limit has aliases, the spellings in use with other
@@ -27,6 +30,9 @@ type properties struct {
 const (
 	propLibc         = "libc"
 	propRequiresBash = "requires-bash"
+	// propMutatesInputs lets an action delete, rename, chmod and replace its
+	// inputs. Without it inputs are read-only to the action in every mode.
+	propMutatesInputs = "mutates_inputs"
 )
 
 var (
@@ -76,6 +82,8 @@ func parseProperties(p *repb.Platform, allowed map[string]bool) (properties, err
 			// Any value means yes: the property is a flag, and Bazel users
 			// write both requires-bash="" and requires-bash="1".
 			props.requiresBash = true
+		case name == propMutatesInputs:
+			props.mutatesInputs, err = parseSwitch(name, value)
 		case slices.Contains(memoryProps, name):
 			err = setLimit(&props.limits.MemoryBytes, name, value, parseBytes, seen, memoryProps)
 		case slices.Contains(cpuProps, name):
@@ -106,7 +114,7 @@ func setLimit(dst *int64, name, value string, parse func(string) (int64, error),
 }
 
 func knownProperties() []string {
-	names := []string{propLibc, propRequiresBash}
+	names := []string{propLibc, propRequiresBash, propMutatesInputs}
 	names = append(names, memoryProps...)
 	names = append(names, cpuProps...)
 	return append(names, pidsProps...)
@@ -124,6 +132,19 @@ func acceptedProperties(allowed map[string]bool) []string {
 // parseBytes reads a positive byte count with an optional K, M, G or T
 // suffix, also spelled Ki/KiB/KB; every spelling is a power of 1024 (512M and
 // 512MB are both 512 MiB).
+// parseSwitch reads an on/off property: 1, true, yes, on; or 0, false, no,
+// off and the empty string. Anything else is INVALID_ARGUMENT rather than
+// a guess.
+func parseSwitch(name, value string) (bool, error) {
+	switch strings.ToLower(value) {
+	case "1", "true", "yes", "on":
+		return true, nil
+	case "", "0", "false", "no", "off":
+		return false, nil
+	}
+	return false, rpcstatus.Newf(codes.InvalidArgument, "exec property %q=%q: want 1, true, yes or on, or 0, false, no, off or empty", name, value)
+}
+
 func parseBytes(s string) (int64, error) {
 	num, unit := s, ""
 	if i := strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' }); i >= 0 {

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/actiond/actiond/go/digest"
+	"github.com/actiond/actiond/go/execroot"
 	"github.com/actiond/actiond/go/rpcstatus"
 	"github.com/actiond/actiond/go/runtimes"
 	"github.com/actiond/actiond/go/sandbox"
@@ -49,15 +50,16 @@ func (e *Executor) attempt(ex *execution, action *repb.Action, t *stageTimes, h 
 	ex.setStage(repb.ExecutionStage_EXECUTING)
 
 	t.inputStart = e.now()
-	cmd, spec, err := e.prepareSpec(ctx, action)
+	ap, err := e.prepareSpec(ctx, action)
 	if err != nil {
 		return outcome{err: err}
 	}
+	cmd, spec := ap.cmd, ap.spec
 	inputRoot, err := digest.FromProto(action.GetInputRootDigest())
 	if err != nil {
 		return outcome{err: rpcstatus.Wrapf(err, "input root digest")}
 	}
-	root, err := e.opts.Roots.Prepare(ctx, inputRoot, cmd)
+	root, err := e.opts.Roots.Prepare(ctx, inputRoot, cmd, ap.inputs)
 	if err != nil {
 		return outcome{err: rpcstatus.Wrapf(err, "preparing input root %s", inputRoot)}
 	}
@@ -229,42 +231,51 @@ func (e *Executor) cacheResult(ctx context.Context, d digest.Digest, res *repb.A
 	e.persistLater(ctx, d, persist)
 }
 
+// actionPlan is what prepareSpec derives from an Action: its Command, the
+// sandbox Spec (without the input root's mounts and stdio files) and how
+// the input root is to be prepared.
+type actionPlan struct {
+	cmd    *repb.Command
+	spec   sandbox.Spec
+	inputs execroot.PrepareOptions
+}
+
 // prepareSpec loads the Command and validates everything about the request
 // that can be checked before touching the input root.
-func (e *Executor) prepareSpec(ctx context.Context, action *repb.Action) (*repb.Command, sandbox.Spec, error) {
+func (e *Executor) prepareSpec(ctx context.Context, action *repb.Action) (actionPlan, error) {
 	cmdDigest, err := digest.FromProto(action.GetCommandDigest())
 	if err != nil {
-		return nil, sandbox.Spec{}, rpcstatus.Wrapf(err, "command digest")
+		return actionPlan{}, rpcstatus.Wrapf(err, "command digest")
 	}
 	cmd := &repb.Command{}
 	if err := e.loadMessage(ctx, cmdDigest, "command", cmd); err != nil {
-		return nil, sandbox.Spec{}, err
+		return actionPlan{}, err
 	}
 	props, err := parseProperties(platformOf(action, cmd), e.allowed)
 	if err != nil {
-		return nil, sandbox.Spec{}, err
+		return actionPlan{}, err
 	}
 	timeout, err := e.timeout(action)
 	if err != nil {
-		return nil, sandbox.Spec{}, err
+		return actionPlan{}, err
 	}
 	args, err := commandArgs(cmd)
 	if err != nil {
-		return nil, sandbox.Spec{}, err
+		return actionPlan{}, err
 	}
 	env, err := commandEnv(cmd)
 	if err != nil {
-		return nil, sandbox.Spec{}, err
+		return actionPlan{}, err
 	}
 	dir, err := workingDirectory(cmd.GetWorkingDirectory())
 	if err != nil {
-		return nil, sandbox.Spec{}, err
+		return actionPlan{}, err
 	}
 	mounts, err := e.runtimeMounts(props)
 	if err != nil {
-		return nil, sandbox.Spec{}, err
+		return actionPlan{}, err
 	}
-	return cmd, sandbox.Spec{
+	spec := sandbox.Spec{
 		Args:           args,
 		Env:            env,
 		Dir:            dir,
@@ -274,7 +285,8 @@ func (e *Executor) prepareSpec(ctx context.Context, action *repb.Action) (*repb.
 		Limits:         props.limits,
 		UID:            sandboxUID,
 		GID:            sandboxGID,
-	}, nil
+	}
+	return actionPlan{cmd: cmd, spec: spec, inputs: execroot.PrepareOptions{MutableInputs: props.mutatesInputs}}, nil
 }
 
 func (e *Executor) timeout(action *repb.Action) (time.Duration, error) {

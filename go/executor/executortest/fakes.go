@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/actiond/actiond/go/digest"
+	"github.com/actiond/actiond/go/execroot"
 	"github.com/actiond/actiond/go/executor"
 	"github.com/actiond/actiond/go/rpcstatus"
 	"github.com/actiond/actiond/go/runtimes"
@@ -140,7 +141,7 @@ type Roots struct {
 }
 
 // Prepare implements executor.RootBuilder.
-func (r *Roots) Prepare(ctx context.Context, inputRoot digest.Digest, cmd *repb.Command) (executor.Root, error) {
+func (r *Roots) Prepare(ctx context.Context, inputRoot digest.Digest, cmd *repb.Command, opts execroot.PrepareOptions) (executor.Root, error) {
 	if r.PrepareErr != nil {
 		return nil, r.PrepareErr
 	}
