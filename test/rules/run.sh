@@ -4,8 +4,11 @@
 #   test/rules/run.sh [--debs DIR]
 #
 # 1. builds a runtime image from libc6 and bash-static through
-#    glibc_deb_runtime (file:// URLs) and squashfs_image, and checks it is
-#    byte-identical to e2e/build_local_runtimes.sh --debs on the same .debs;
+#    glibc_deb_runtime (file:// URLs) and squashfs_image, checks that every
+#    action ran in Bazel's sandbox (none tagged no-sandbox, none needing the
+#    host's file system; what a remote executor needs too) and that the
+#    image is byte-identical to e2e/build_local_runtimes.sh --debs on the
+#    same .debs;
 # 2. checks that a wrong sha256 pin fails with a message naming the URL;
 # 3. checks that squashfs_image rejects two sources for one image path.
 #
@@ -95,7 +98,15 @@ bazel_build() {
 # --- 1. Bazel's image equals the script's ------------------------------------
 echo "== building //:runtimes with Bazel" >&2
 start=$(date +%s.%N)
-bazel_build //:runtimes
+bazel_build --spawn_strategy=sandboxed //:runtimes 2>&1 | tee "$work/build.log" >&2
+# "INFO: 4 processes: 1 internal, 3 linux-sandbox.": Bazel 4.2.3 runs an
+# action tagged no-sandbox locally even with --spawn_strategy=sandboxed.
+processes="$(sed -n 's/^INFO: [0-9]* processes: \(.*\)\.$/\1/p' "$work/build.log" | tail -n1)"
+[[ -n "$processes" ]] || fail "no process summary in the build log"
+if tr ',' '\n' <<<"$processes" | grep -v -E '^ *[0-9]+ (internal|linux-sandbox|processwrapper-sandbox)$' | grep -q .; then
+  fail "actions ran outside the sandbox: $processes"
+fi
+echo "ok: every action ran sandboxed ($processes)"
 echo "bazel build took $(echo "$(date +%s.%N) - $start" | bc) s" >&2
 bazel_image="$work/ws/bazel-bin/runtimes.sqfs"
 [[ -s "$bazel_image" ]] || fail "Bazel wrote no $bazel_image"
