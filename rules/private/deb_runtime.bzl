@@ -10,6 +10,25 @@ load(":tool.bzl", "tool_attr")
 KINDS = ["libc", "shell"]
 ARCHS = ["x86_64", "aarch64"]
 
+# The attributes that say which runtime is built, shared with the
+# glibc_deb_runtime repository rule that writes a deb_runtime target.
+RUNTIME_ATTRS = {
+    "runtime_name": attr.string(
+        doc = "Runtime name actions select it by, such as \"glibc2.35\" (libc) or \"bash\" (shell).",
+        mandatory = True,
+    ),
+    "kind": attr.string(
+        doc = "\"libc\" mounts lib, lib64 and usr/lib; \"shell\" mounts bin and usr/bin and names bash-static bash.",
+        default = "libc",
+        values = KINDS,
+    ),
+    "arch": attr.string(
+        doc = "Architecture of the packages: \"x86_64\" or \"aarch64\".",
+        mandatory = True,
+        values = ARCHS,
+    ),
+}
+
 def _deb_runtime_impl(ctx):
     out = ctx.actions.declare_file(ctx.label.name + ".tar")
     args = ctx.actions.args()
@@ -46,26 +65,12 @@ The output, <name>.tar, is a deterministic tar archive of root/ and
 runtime_manifest.json (runtimes/README.md) that squashfs_image packs. One
 plain file per runtime, like a container image layer, so the action runs
 sandboxed or remotely and its output caches like any other.""",
-    attrs = {
+    attrs = dict(RUNTIME_ATTRS, **{
         "debs": attr.label_list(
             doc = "The .deb files, extracted in this order.",
             allow_files = [".deb"],
             mandatory = True,
         ),
-        "runtime_name": attr.string(
-            doc = "Runtime name actions select it by, such as \"glibc2.35\" (libc) or \"bash\" (shell).",
-            mandatory = True,
-        ),
-        "kind": attr.string(
-            doc = "\"libc\" mounts lib, lib64 and usr/lib; \"shell\" mounts bin and usr/bin and names bash-static bash.",
-            default = "libc",
-            values = KINDS,
-        ),
-        "arch": attr.string(
-            doc = "Architecture of the packages: \"x86_64\" or \"aarch64\".",
-            mandatory = True,
-            values = ARCHS,
-        ),
         "_tool": tool_attr(Label("//cmd/deb_runtime")),
-    },
+    }),
 )

@@ -1,6 +1,6 @@
 """glibc_deb_runtime: a repository of pinned .debs that builds a runtime."""
 
-load(":deb_runtime.bzl", "ARCHS", "KINDS")
+load(":deb_runtime.bzl", "RUNTIME_ATTRS")
 
 def _basename(url):
     return url.rsplit("/", 1)[-1]
@@ -9,10 +9,6 @@ def _glibc_deb_runtime_impl(rctx):
     what = "glibc_deb_runtime(name = \"%s\")" % rctx.attr.name
     if not rctx.attr.debs:
         fail("%s: debs is empty; give at least one {url: sha256}" % what)
-    if rctx.attr.kind not in KINDS:
-        fail("%s: kind %r is not one of %s" % (what, rctx.attr.kind, KINDS))
-    if rctx.attr.arch not in ARCHS:
-        fail("%s: arch %r is not one of %s" % (what, rctx.attr.arch, ARCHS))
     files = []
     for url, sha256 in rctx.attr.debs.items():
         name = _basename(url)
@@ -65,22 +61,10 @@ The repository only downloads (ctx.download, checked against each sha256);
 the extraction runs at build time in cmd/deb_runtime, so it is cached and
 sandboxed like any other action. Despite the name it also makes the shell
 runtime (kind = "shell" with bash-static).""",
-    attrs = {
+    attrs = dict(RUNTIME_ATTRS, **{
         "debs": attr.string_dict(
             doc = "Map of .deb URL to its lowercase hex sha256. The packages are extracted in this order; file names come from the URLs.",
             mandatory = True,
         ),
-        "runtime_name": attr.string(
-            doc = "Runtime name actions select it by, such as \"glibc2.35\"; \"bash\" for the shell.",
-            mandatory = True,
-        ),
-        "kind": attr.string(
-            doc = "\"libc\" (default) or \"shell\".",
-            default = "libc",
-        ),
-        "arch": attr.string(
-            doc = "\"x86_64\" or \"aarch64\": the architecture of the packages.",
-            mandatory = True,
-        ),
-    },
+    }),
 )
