@@ -12,13 +12,11 @@
 # with the image Bazel builds from the same files).
 #
 # Each libc6 becomes libc/glibc<major.minor>/<arch> (glibc2.36 for
-# bookworm), bash-static becomes shell/bash/<arch>. The image is written by
-# cmd/squashfs_builder (zstd) and the runtimes inside it are printed.
-#
-# Bazel makes every file and directory of a tree artifact mode 0555, so the
-# trees here get the same modes before packing: the image is then
-# byte-identical to the one //runtimes builds from the same .debs. Modes do
-# not matter in a read-only, nosuid runtime image.
+# bookworm), bash-static becomes shell/bash/<arch>. Like the Bazel rules,
+# it makes one archive per runtime with `cmd/deb_runtime --tar` and packs
+# them with `cmd/squashfs_builder --tar` (zstd), so the image is
+# byte-identical to the one //runtimes builds from the same .debs; the
+# runtimes inside it are printed.
 set -euo pipefail
 
 usage() {
@@ -57,12 +55,7 @@ esac
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/actiond-runtimes.XXXXXX")"
 chmod 0755 "$work"
-cleanup() {
-  # Trees are made read-only below; make them removable again.
-  chmod -R u+w "$work" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+trap 'rm -rf "$work"' EXIT
 
 echo "building tools" >&2
 (cd "$repo" && go build -o "$work/bin/deb_runtime" ./cmd/deb_runtime \
@@ -109,8 +102,9 @@ APTCONF
   fi
 fi
 
-# --- build the runtime trees -------------------------------------------------
-maps=()
+# --- build the runtime archives ----------------------------------------------
+mkdir -p "$work/tar"
+tars=()
 declare -A seen=()
 for deb in "$work/debs"/libc6_*.deb; do
   version="$(dpkg-deb -f "$deb" Version)"
@@ -122,25 +116,24 @@ for deb in "$work/debs"/libc6_*.deb; do
     continue
   fi
   seen[$name]="$(basename "$deb")"
-  "$work/bin/deb_runtime" --name "$name" --kind libc --arch "$arch" --out "$work/tree/libc/$name/$arch" "$deb"
-  maps+=("--map" "libc/$name/$arch=$work/tree/libc/$name/$arch")
+  "$work/bin/deb_runtime" --name "$name" --kind libc --arch "$arch" --tar "$work/tar/$name.tar" "$deb"
+  tars+=("--tar" "libc/$name/$arch=$work/tar/$name.tar")
 done
 shell_debs=("$work/debs"/bash-static_*.deb)
 shopt -s nullglob
 shell_debs+=("$work/debs"/busybox-static_*.deb)
 shopt -u nullglob
-"$work/bin/deb_runtime" --name bash --kind shell --arch "$arch" --out "$work/tree/shell/bash/$arch" "${shell_debs[@]}"
-maps+=("--map" "shell/bash/$arch=$work/tree/shell/bash/$arch")
-
-# Bazel's modes for tree artifacts (see the header).
-find "$work/tree" \( -type f -o -type d \) -exec chmod 0555 {} +
+"$work/bin/deb_runtime" --name bash --kind shell --arch "$arch" --tar "$work/tar/bash.tar" "${shell_debs[@]}"
+tars+=("--tar" "shell/bash/$arch=$work/tar/bash.tar")
 
 # --- pack and report ---------------------------------------------------------
 mkdir -p "$(dirname "$out")"
-"$work/bin/squashfs_builder" --output "$out" --compression zstd "${maps[@]}"
+"$work/bin/squashfs_builder" --output "$out" --compression zstd "${tars[@]}"
 echo "wrote $out ($(stat -c %s "$out") bytes), sha256 $(sha256sum "$out" | cut -d' ' -f1)" >&2
 echo "runtimes in $out:"
-for manifest in "$work"/tree/libc/*/*/runtime_manifest.json "$work"/tree/shell/bash/*/runtime_manifest.json; do
+for archive in "$work"/tar/glibc*.tar "$work"/tar/bash.tar; do
+  manifest="${archive%.tar}.json"
+  tar -xOf "$archive" ./runtime_manifest.json > "$manifest"
   python3 - "$manifest" <<'PY' 2>/dev/null || sed -n 's/^  "name": "\(.*\)",$/  \1/p' "$manifest"
 import json, sys
 m = json.load(open(sys.argv[1]))

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh Debian 12 machine: installs what
-# the tests need (Bazel 4.2.3 as the real REAPI client, squashfs-tools, QEMU),
+# the tests need (Bazel 4.2.3 as the real REAPI client, squashfs-tools),
 # then runs go vet, the format checks, all Go tests and the end-to-end tests.
 # Tests that need root run only when this script runs as root (CI does).
 set -euo pipefail
@@ -13,7 +13,6 @@ if [ "$(id -u)" = 0 ]; then
   need=()
   command -v bazel >/dev/null || need+=(bazel-bootstrap)
   command -v mksquashfs >/dev/null || need+=(squashfs-tools)
-  command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
   command -v setpriv >/dev/null || need+=(util-linux)
   if [ "${#need[@]}" -gt 0 ]; then
     step "apt-get install ${need[*]}"

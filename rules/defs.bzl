@@ -6,13 +6,15 @@ rules/extensions.bzl so that this file also loads under WORKSPACE-only
 Bazel versions.
 """
 
-load("//rules/private:deb_runtime.bzl", _deb_runtime_tree = "deb_runtime_tree")
+load("//rules/private:deb_runtime.bzl", _deb_runtime = "deb_runtime")
 load("//rules/private:glibc_deb_runtime.bzl", _glibc_deb_runtime = "glibc_deb_runtime")
+load("//rules/private:lock.bzl", _runtimes_from_lock = "runtimes_from_lock")
 load("//rules/private:providers.bzl", _RuntimeInfo = "RuntimeInfo", _SquashfsImageInfo = "SquashfsImageInfo")
 load("//rules/private:squashfs_image.bzl", _squashfs_image = "squashfs_image")
 
-deb_runtime_tree = _deb_runtime_tree
+deb_runtime = _deb_runtime
 glibc_deb_runtime = _glibc_deb_runtime
+runtimes_from_lock = _runtimes_from_lock
 squashfs_image = _squashfs_image
 RuntimeInfo = _RuntimeInfo
 SquashfsImageInfo = _SquashfsImageInfo

@@ -1,63 +1,38 @@
-"""Module extension declaring runtime repositories from MODULE.bazel.
+"""Module extension declaring the runtime repositories of a lock file.
 
     runtimes = use_extension("//rules:extensions.bzl", "runtimes")
-    runtimes.deb(
-        name = "glibc2_35_x86_64",
-        runtime = "glibc2.35",
-        arch = "x86_64",
-        debs = {"https://.../libc6_2.35-0ubuntu3.13_amd64.deb": "48f2..."},
-    )
-    use_repo(runtimes, "glibc2_35_x86_64")
+    runtimes.lock(file = "//runtimes:debs.lock.json")
+    use_repo(runtimes, "glibc2_35_x86_64", ...)
 
-Each tag becomes a glibc_deb_runtime repository whose `:runtime` target is
-the runtime tree. Kept apart from defs.bzl because module_extension does not
-exist in WORKSPACE-only Bazel.
+Each runtime of the lock file (format in rules/private/lock.bzl and
+runtimes/README.md) becomes a glibc_deb_runtime repository, named by its
+key, whose `:runtime` target is the runtime's tar archive. Kept apart from
+defs.bzl because module_extension does not exist in WORKSPACE-only Bazel.
 """
 
 load("//rules/private:glibc_deb_runtime.bzl", "glibc_deb_runtime")
+load("//rules/private:lock.bzl", "runtimes_from_lock")
 
-_deb = tag_class(
-    doc = "One runtime built from pinned .deb files.",
+_lock = tag_class(
+    doc = "Declares every runtime of a lock file.",
     attrs = {
-        "name": attr.string(
-            doc = "Repository name, such as \"glibc2_35_x86_64\"; use_repo it.",
-            mandatory = True,
-        ),
-        "runtime": attr.string(
-            doc = "Runtime name actions select it by: \"glibc2.35\", or \"bash\" for the shell.",
-            mandatory = True,
-        ),
-        "kind": attr.string(
-            doc = "\"libc\" or \"shell\".",
-            default = "libc",
-            values = ["libc", "shell"],
-        ),
-        "arch": attr.string(
-            doc = "\"x86_64\" or \"aarch64\".",
-            mandatory = True,
-            values = ["x86_64", "aarch64"],
-        ),
-        "debs": attr.string_dict(
-            doc = "Map of .deb URL to its lowercase hex sha256, extracted in this order.",
+        "file": attr.label(
+            doc = "The lock file, such as //runtimes:debs.lock.json.",
             mandatory = True,
         ),
     },
 )
 
 def _runtimes_impl(mctx):
-    declared = {}
+    declared = {}  # repository name -> lock file label
     for mod in mctx.modules:
-        for tag in mod.tags.deb:
-            if tag.name in declared:
-                fail("runtimes.deb: repository %r is declared by both %s and %s" % (tag.name, declared[tag.name], mod.name))
-            declared[tag.name] = mod.name
-            glibc_deb_runtime(
-                name = tag.name,
-                runtime_name = tag.runtime,
-                kind = tag.kind,
-                arch = tag.arch,
-                debs = tag.debs,
-            )
+        for tag in mod.tags.lock:
+            lock_name = str(tag.file)
+            for repo in runtimes_from_lock(mctx.read(mctx.path(tag.file)), lock_name):
+                if repo["name"] in declared:
+                    fail("runtimes.lock: repository %r is in both %s and %s" % (repo["name"], declared[repo["name"]], lock_name))
+                declared[repo["name"]] = lock_name
+                glibc_deb_runtime(**repo)
 
     # Every download is pinned by sha256, so the result is reproducible.
     if hasattr(mctx, "extension_metadata"):
@@ -66,6 +41,6 @@ def _runtimes_impl(mctx):
 
 runtimes = module_extension(
     implementation = _runtimes_impl,
-    doc = "Declares runtime repositories (glibc_deb_runtime) from `deb` tags.",
-    tag_classes = {"deb": _deb},
+    doc = "Declares runtime repositories (glibc_deb_runtime) from the lock files of `lock` tags.",
+    tag_classes = {"lock": _lock},
 )

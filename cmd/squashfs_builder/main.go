@@ -1,15 +1,19 @@
 // Command squashfs_builder writes a deterministic SquashFS image from host
-// directories, for the runtime images actiond mounts.
+// directories and tar archives, for the runtime images actiond mounts.
 //
 // Usage:
 //
 //	squashfs_builder --output FILE [--compression zstd|gzip|none]
 //	    [--block-size BYTES] [--level N] [--common-etc=false]
-//	    --map IMAGE_PATH=HOST_DIR ...
+//	    [--map IMAGE_PATH=HOST_DIR ...] [--tar IMAGE_PATH=FILE.tar ...]
 //
-// Each --map puts the contents of HOST_DIR at IMAGE_PATH in the image;
-// missing parent directories are created with mode 0755. Two maps providing
-// the same path are an error. Sockets, device nodes and FIFOs are refused.
+// Each --map puts the contents of HOST_DIR at IMAGE_PATH in the image, each
+// --tar the entries of an uncompressed tar archive (such as the runtime
+// archives of deb_runtime --tar; see squashfs.Builder.AddTar); missing
+// parent directories are created with mode 0755. Two sources providing the
+// same path are an error. Sockets, device nodes and FIFOs are refused. The
+// Bazel rules pass archives, which need no host directory with its hard
+// links and so work in a sandbox and on a remote executor.
 // Unless --common-etc=false, the image also gets common/root/etc/hosts,
 // nsswitch.conf, passwd and group, which the sandbox bind-mounts so name
 // lookups inside actions resolve localhost and the action's user from files
@@ -66,19 +70,23 @@ func main() {
 	}
 }
 
-// mapping is one --map flag.
-type mapping struct{ imagePath, hostDir string }
+// mapping is one --map or --tar flag: IMAGE_PATH=SOURCE.
+type mapping struct{ imagePath, source string }
 
-type mapFlag []mapping
+// mapFlag collects mappings; what names the source in errors.
+type mapFlag struct {
+	what string
+	list []mapping
+}
 
-func (m *mapFlag) String() string { return fmt.Sprint(*m) }
+func (m *mapFlag) String() string { return fmt.Sprint(m.list) }
 
 func (m *mapFlag) Set(v string) error {
-	imagePath, hostDir, ok := strings.Cut(v, "=")
-	if !ok || hostDir == "" {
-		return fmt.Errorf("want IMAGE_PATH=HOST_DIR, got %q", v)
+	imagePath, source, ok := strings.Cut(v, "=")
+	if !ok || source == "" {
+		return fmt.Errorf("want IMAGE_PATH=%s, got %q", m.what, v)
 	}
-	*m = append(*m, mapping{imagePath, hostDir})
+	m.list = append(m.list, mapping{imagePath, source})
 	return nil
 }
 
@@ -93,8 +101,10 @@ func run(args []string) error {
 	blockSize := fs.Int("block-size", squashfs.DefaultBlockSize, "data block size in bytes, a power of two from 4096 to 1048576")
 	level := fs.Int("level", 0, "compression level (zstd 1-22, gzip 1-9); 0 means the mksquashfs default")
 	commonEtc := fs.Bool("common-etc", true, "add common/root/etc/{hosts,nsswitch.conf,passwd,group}")
-	var maps mapFlag
+	maps := mapFlag{what: "HOST_DIR"}
 	fs.Var(&maps, "map", "IMAGE_PATH=HOST_DIR to add (repeatable)")
+	tars := mapFlag{what: "FILE.tar"}
+	fs.Var(&tars, "tar", "IMAGE_PATH=FILE.tar, an uncompressed tar archive to add (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -108,13 +118,13 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	for _, m := range maps {
-		info, err := os.Stat(m.hostDir)
+	for _, m := range maps.list {
+		info, err := os.Stat(m.source)
 		if err != nil {
-			return fmt.Errorf("--map %s=%s: %w", m.imagePath, m.hostDir, err)
+			return fmt.Errorf("--map %s=%s: %w", m.imagePath, m.source, err)
 		}
 		if !info.IsDir() {
-			return fmt.Errorf("--map %s=%s: not a directory", m.imagePath, m.hostDir)
+			return fmt.Errorf("--map %s=%s: not a directory", m.imagePath, m.source)
 		}
 	}
 	b, err := squashfs.NewBuilder(squashfs.Options{Compression: comp, BlockSize: *blockSize, Level: *level})
@@ -122,9 +132,14 @@ func run(args []string) error {
 		return err
 	}
 
-	for _, m := range maps {
-		if err := b.AddTree(m.imagePath, m.hostDir); err != nil {
-			return fmt.Errorf("--map %s=%s: %w", m.imagePath, m.hostDir, err)
+	for _, m := range maps.list {
+		if err := b.AddTree(m.imagePath, m.source); err != nil {
+			return fmt.Errorf("--map %s=%s: %w", m.imagePath, m.source, err)
+		}
+	}
+	for _, m := range tars.list {
+		if err := b.AddTar(m.imagePath, m.source); err != nil {
+			return fmt.Errorf("--tar %s=%s: %w", m.imagePath, m.source, err)
 		}
 	}
 	if *commonEtc {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"archive/tar"
 	"bytes"
 	"os"
 	"os/exec"
@@ -24,13 +25,36 @@ func writeTree(t *testing.T, files map[string]string) string {
 	return dir
 }
 
+// writeTarFile writes an archive holding the given files.
+func writeTarFile(t *testing.T, files map[string]string) string {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for name, content := range files {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(content))}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write([]byte(content)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "tree.tar")
+	if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 func TestParamsFileAndCommonEtc(t *testing.T) {
 	unsquashfs, err := exec.LookPath("unsquashfs")
 	if err != nil {
 		t.Skip("unsquashfs not installed (apt-get install -y squashfs-tools); CI has it")
 	}
 	libc := writeTree(t, map[string]string{"lib/libc.so.6": "elf"})
-	bash := writeTree(t, map[string]string{"bin/bash": "#!"})
+	bash := writeTarFile(t, map[string]string{"bin/bash": "#!"})
 	tmp := t.TempDir()
 	var images [][]byte
 	for i := range 2 {
@@ -42,7 +66,7 @@ func TestParamsFileAndCommonEtc(t *testing.T) {
 			"--compression", "gzip",
 			"--common-etc=true",
 			"--map", "libc/glibc2.36/x86_64/root=" + libc,
-			"--map", "shell/bash/x86_64/root=" + bash,
+			"--tar", "shell/bash/x86_64/root=" + bash,
 		}
 		if err := os.WriteFile(params, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
 			t.Fatal(err)
@@ -90,6 +114,7 @@ func TestParamsFileAndCommonEtc(t *testing.T) {
 
 func TestRunRejectsBadArguments(t *testing.T) {
 	dir := writeTree(t, map[string]string{"etc/hosts": "x"})
+	archive := writeTarFile(t, map[string]string{"etc/passwd": "x"})
 	out := filepath.Join(t.TempDir(), "image.sqfs")
 	tests := []struct {
 		name string
@@ -100,6 +125,9 @@ func TestRunRejectsBadArguments(t *testing.T) {
 		{"bad compression", []string{"--output", out, "--compression", "xz"}, `unknown compression "xz"`},
 		{"bad block size", []string{"--output", out, "--block-size", "1000"}, "block size 1000"},
 		{"map without equals", []string{"--output", out, "--map", dir}, "want IMAGE_PATH=HOST_DIR"},
+		{"tar without equals", []string{"--output", out, "--tar", archive}, "want IMAGE_PATH=FILE.tar"},
+		{"missing tar", []string{"--output", out, "--tar", "a=" + archive + ".missing"}, "--tar a=" + archive + ".missing: open"},
+		{"duplicate map and tar", []string{"--output", out, "--map", "a=" + dir, "--tar", "a=" + archive}, `--tar a=` + archive + `: duplicate path: "a"`},
 		{"missing host dir", []string{"--output", out, "--map", "a=" + dir + "/nope"}, "no such file"},
 		{"host file", []string{"--output", out, "--map", "a=" + dir + "/etc/hosts"}, "not a directory"},
 		{"stray argument", []string{"--output", out, "extra"}, "unexpected arguments"},

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,17 +17,16 @@ import (
 
 	"github.com/actiond/actiond/go/daemon"
 	"github.com/actiond/actiond/go/digest"
+	"github.com/actiond/actiond/go/internal/testbin"
 )
 
 // buildHostileTool builds testdata/hostile statically, so it runs in the
 // empty sandbox root without any runtime.
 func buildHostileTool(t *testing.T) []byte {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "hostile")
-	cmd := exec.Command("go", "build", "-o", bin, "./testdata/hostile")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the hostile tool: %v\n%s", err, out)
+	bin, err := testbin.Path("HOSTILE_BIN", "./testdata/hostile", t.TempDir())
+	if err != nil {
+		t.Fatalf("building the hostile tool: %v", err)
 	}
 	data, err := os.ReadFile(bin)
 	if err != nil {

@@ -8,9 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,6 +28,7 @@ import (
 	"github.com/actiond/actiond/go/digest"
 	"github.com/actiond/actiond/go/execroot"
 	"github.com/actiond/actiond/go/executor"
+	"github.com/actiond/actiond/go/internal/testbin"
 	"github.com/actiond/actiond/go/sandbox"
 )
 
@@ -48,13 +47,7 @@ func buildTool(t testing.TB) []byte {
 			toolErr = err
 			return
 		}
-		toolPath = filepath.Join(dir, "tool")
-		goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-		cmd := exec.Command(goTool, "build", "-o", toolPath, "./testdata/tool")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			toolErr = fmt.Errorf("%w\n%s", err, out)
-		}
+		toolPath, toolErr = testbin.Path("TOOL_BIN", "./testdata/tool", dir)
 	})
 	if toolErr != nil {
 		t.Fatalf("building testdata/tool: %v", toolErr)

@@ -3,15 +3,12 @@
 package sandbox_test
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/actiond/actiond/go/internal/testbin"
 	"github.com/actiond/actiond/go/sandbox"
 )
 
@@ -22,7 +19,7 @@ var (
 	probeBuildErr error
 	// errNoGoTool: the probe could not be built for want of a toolchain,
 	// a reason to skip rather than fail.
-	errNoGoTool = errors.New("no go tool to build the probe helper")
+	errNoGoTool = testbin.ErrNoGoTool
 )
 
 func TestMain(m *testing.M) {
@@ -45,21 +42,8 @@ func TestMain(m *testing.M) {
 }
 
 func buildProbe(dir string) (string, error) {
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
-		if _, err := os.Stat(goTool); err != nil {
-			return "", fmt.Errorf("%w: %v", errNoGoTool, err)
-		}
-	}
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return "", err
 	}
-	out := filepath.Join(dir, "probe")
-	cmd := exec.Command(goTool, "build", "-o", out, "./testdata/probe")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build probe helper: %v\n%s", err, b)
-	}
-	return out, nil
+	return testbin.Path("PROBE_BIN", "./testdata/probe", dir)
 }

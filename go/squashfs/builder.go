@@ -31,10 +31,13 @@ type inode struct {
 	// paths; a later AddTree or AddDir may claim them.
 	implicit bool
 
-	// Files: either read from hostPath or held in data.
-	hostPath string
-	data     []byte
-	size     int64
+	// Files: either read from hostPath (size bytes at hostOffset when
+	// inArchive, the file from its start otherwise) or held in data.
+	hostPath   string
+	hostOffset int64
+	inArchive  bool
+	data       []byte
+	size       int64
 
 	// Symlinks.
 	target string

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 )
 
@@ -145,19 +144,11 @@ func (d *dataWriter) addFile(n *inode) (*fileData, error) {
 	if n.size == 0 {
 		return fd, nil
 	}
-	var r io.Reader
-	name := n.hostPath
-	if n.hostPath != "" {
-		f, err := os.Open(n.hostPath)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		r = f
-	} else {
-		r = bytes.NewReader(n.data)
-		name = "in-memory file"
+	r, name, err := n.openData()
+	if err != nil {
+		return nil, err
 	}
+	defer r.Close()
 	bs := int64(d.blockSize)
 	fd.sizes = make([]uint32, n.size/bs)
 	for i := range fd.sizes {

@@ -1,7 +1,7 @@
 // Package squashfs writes deterministic SquashFS 4.0 images.
 //
-// A Builder collects a tree from host directories (AddTree) and in-memory
-// entries (AddFile, AddDir, AddSymlink); WriteTo lays it out as an image the
+// A Builder collects a tree from host directories (AddTree), tar archives
+// (AddTar) and in-memory entries (AddFile, AddDir, AddSymlink); WriteTo lays it out as an image the
 // Linux kernel and squashfs-tools read. The same tree and Options always give
 // the same bytes: entries are sorted, every timestamp is 0, every owner is
 // root, and data blocks are written in a fixed order even though they are

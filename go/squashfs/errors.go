@@ -17,6 +17,6 @@ var (
 	// size that is not a power of two in [4 KiB, 1 MiB], or a bad level.
 	ErrInvalidOptions = errors.New("invalid options")
 	// ErrFileChanged is returned when a host file's size differs between
-	// AddTree and WriteTo.
+	// AddTree and WriteTo, or a tar archive given to AddTar shrank.
 	ErrFileChanged = errors.New("file changed while building the image")
 )

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 )
 
@@ -257,18 +256,15 @@ func (iw *imageWriter) writeData(bw *bufio.Writer, newCompressor func() compress
 }
 
 func hashFile(n *inode) ([sha256.Size]byte, error) {
-	if n.hostPath == "" {
-		return sha256.Sum256(n.data), nil
-	}
 	var sum [sha256.Size]byte
-	f, err := os.Open(n.hostPath)
+	r, name, err := n.openData()
 	if err != nil {
 		return sum, err
 	}
-	defer f.Close()
+	defer r.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return sum, fmt.Errorf("reading %s: %w", n.hostPath, err)
+	if _, err := io.Copy(h, io.LimitReader(r, n.size)); err != nil {
+		return sum, fmt.Errorf("reading %s: %w", name, err)
 	}
 	h.Sum(sum[:0])
 	return sum, nil

@@ -1,12 +1,12 @@
 """Providers of the runtime image rules."""
 
 RuntimeInfo = provider(
-    doc = "A runtime directory built from .deb files by cmd/deb_runtime.",
+    doc = "A runtime built from .deb files by cmd/deb_runtime.",
     fields = {
         "name": "Runtime name, such as \"glibc2.35\" or \"bash\".",
         "kind": "\"libc\" or \"shell\".",
         "arch": "\"x86_64\" or \"aarch64\".",
-        "dir": "Tree artifact holding root/ and runtime_manifest.json.",
+        "tar": "File: the runtime as a tar archive of root/ and runtime_manifest.json.",
         "debs": "List of the .deb Files the runtime was built from.",
     },
 )

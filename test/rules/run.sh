@@ -4,10 +4,16 @@
 #   test/rules/run.sh [--debs DIR]
 #
 # 1. builds a runtime image from libc6 and bash-static through
-#    glibc_deb_runtime (file:// URLs) and squashfs_image, and checks it is
-#    byte-identical to e2e/build_local_runtimes.sh --debs on the same .debs;
+#    glibc_deb_runtime (file:// URLs) and squashfs_image, checks that every
+#    action ran in Bazel's sandbox (none tagged no-sandbox, none needing the
+#    host's file system; what a remote executor needs too) and that the
+#    image is byte-identical to e2e/build_local_runtimes.sh --debs on the
+#    same .debs;
 # 2. checks that a wrong sha256 pin fails with a message naming the URL;
-# 3. checks that squashfs_image rejects two sources for one image path.
+# 3. checks that squashfs_image rejects two sources for one image path;
+# 4. checks that runtimes/debs.lock.json parses and a lock file with an
+#    unknown field is rejected (runtimes_from_lock, which the module
+#    extension uses too).
 #
 # The .debs come from DIR (libc6_*.deb, bash-static_*.deb) or from
 # `apt-get download`. Tools are built with `go build`; Bazel runs with
@@ -77,14 +83,31 @@ echo 'workspace(name = "actiond")' > "$work/actiond/WORKSPACE"
 
 # --- the client workspace ------------------------------------------------------
 cp -r "$repo/test/rules/workspace" "$work/ws"
+deb_entry() { # NAME FILE [SHA256]
+  printf '{"name": "%s", "arch": "%s", "url": "file://%s", "sha256": "%s"}' \
+    "$1" "$(dpkg-deb -f "$2" Architecture)" "$2" "${3:-$(sha "$2")}"
+}
+runtime_entry() { # REPO RUNTIME KIND DEB_ENTRY
+  printf '"%s": {"runtime": "%s", "kind": "%s", "arch": "%s", "debs": [%s]}' "$1" "$2" "$3" "$arch" "$4"
+}
 cat > "$work/ws/debs.bzl" <<BZL
 """Written by test/rules/run.sh."""
 
 ARCH = "$arch"
 LIBC_NAME = "$libc_name"
-LIBC6 = {"file://${libc6[0]}": "$(sha "${libc6[0]}")"}
-BASH_STATIC = {"file://${bash_static[0]}": "$(sha "${bash_static[0]}")"}
-WRONG_SHA256 = {"file://${libc6[0]}": "$(printf '0%.0s' {1..64})"}
+TEST_LOCK = """{"version": 1, "runtimes": {
+  $(runtime_entry test_libc "$libc_name" libc "$(deb_entry libc6 "${libc6[0]}")"),
+  $(runtime_entry test_bash bash shell "$(deb_entry bash-static "${bash_static[0]}")"),
+  $(runtime_entry wrong_sha "$libc_name" libc "$(deb_entry libc6 "${libc6[0]}" "$(printf '0%.0s' {1..64})")")
+}}"""
+REPO_LOCK = """$(cat "$repo/runtimes/debs.lock.json")"""
+BZL
+mkdir -p "$work/ws/bad_lock"
+cat > "$work/ws/bad_lock/BUILD.bazel" <<'BZL'
+load("@actiond//rules:defs.bzl", "runtimes_from_lock")
+
+# Must fail at loading: an unknown field.
+BAD = runtimes_from_lock("""{"version": 1, "runtimes": {"x": {"runtime": "glibc2.36", "kind": "libc", "arch": "x86_64", "debs": [], "sha": ""}}}""", "bad lock")
 BZL
 
 bazel_build() {
@@ -95,7 +118,15 @@ bazel_build() {
 # --- 1. Bazel's image equals the script's ------------------------------------
 echo "== building //:runtimes with Bazel" >&2
 start=$(date +%s.%N)
-bazel_build //:runtimes
+bazel_build --spawn_strategy=sandboxed //:runtimes 2>&1 | tee "$work/build.log" >&2
+# "INFO: 4 processes: 1 internal, 3 linux-sandbox.": Bazel 4.2.3 runs an
+# action tagged no-sandbox locally even with --spawn_strategy=sandboxed.
+processes="$(sed -n 's/^INFO: [0-9]* processes: \(.*\)\.$/\1/p' "$work/build.log" | tail -n1)"
+[[ -n "$processes" ]] || fail "no process summary in the build log"
+if tr ',' '\n' <<<"$processes" | grep -v -E '^ *[0-9]+ (internal|linux-sandbox|processwrapper-sandbox)$' | grep -q .; then
+  fail "actions ran outside the sandbox: $processes"
+fi
+echo "ok: every action ran sandboxed ($processes)"
 echo "bazel build took $(echo "$(date +%s.%N) - $start" | bc) s" >&2
 bazel_image="$work/ws/bazel-bin/runtimes.sqfs"
 [[ -s "$bazel_image" ]] || fail "Bazel wrote no $bazel_image"
@@ -128,4 +159,13 @@ fi
 grep -F "image path libc/$libc_name/$arch comes from both" "$work/dup.log" >/dev/null \
   || { cat "$work/dup.log" >&2; fail "the duplicate-path failure does not name the path"; }
 echo "ok: duplicate image path is rejected"
+
+# --- 4. a malformed lock file is rejected ------------------------------------
+echo "== loading //bad_lock (must fail)" >&2
+if bazel_build //bad_lock:all > "$work/lock.log" 2>&1; then
+  fail "//bad_lock loaded despite an unknown field in its lock file"
+fi
+grep -F "bad lock: runtime \"x\": unknown field \"sha\"" "$work/lock.log" >/dev/null \
+  || { cat "$work/lock.log" >&2; fail "the lock file failure does not name the field"; }
+echo "ok: a lock file with an unknown field is rejected"
 echo "PASS"
