@@ -32,6 +32,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/actiond/actiond/go/digest"
+	"github.com/actiond/actiond/go/internal/testbin"
 )
 
 // intendedDifference says why a report field may differ between a root
@@ -55,9 +56,8 @@ func TestRootAndRootlessActionsSeeTheSame(t *testing.T) {
 		t.Skip("needs setpriv (util-linux) to start the rootless daemon as nobody")
 	}
 	work := worldReadableTempDir(t)
-	daemonBin := goBuild(t, work, "linux_actiond", "../../cmd/linux_actiond", nil)
-	probeBin := goBuild(t, work, "probe", "./probe", []string{"CGO_ENABLED=0"})
-	probe, err := os.ReadFile(probeBin)
+	daemonBin := helper(t, work, "DAEMON_BIN", "../../../cmd/linux_actiond")
+	probe, err := os.ReadFile(helper(t, work, "PROBE_BIN", "./probe"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,13 +170,21 @@ func worldReadableTempDir(t *testing.T) string {
 	return dir
 }
 
-func goBuild(t *testing.T, dir, name, pkg string, env []string) string {
+// helper returns the program of package pkg (see testbin.Path), copied
+// into dir, where nobody can run it.
+func helper(t *testing.T, dir, env, pkg string) string {
 	t.Helper()
-	out := filepath.Join(dir, name)
-	cmd := exec.Command("go", "build", "-o", out, pkg)
-	cmd.Env = append(os.Environ(), env...)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	built, err := testbin.Path(env, pkg, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(built)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, filepath.Base(pkg))
+	if err := os.WriteFile(out, b, 0o755); err != nil {
+		t.Fatal(err)
 	}
 	return out
 }
