@@ -35,11 +35,12 @@ type Options struct {
 	UploadIdleTimeout time.Duration
 	// MaxKeptUploads caps the incomplete ByteStream uploads kept for
 	// resumption. Each holds an open temp file and a CAS space reservation
-	// of its declared size, so a client opening uploads and abandoning them
-	// could otherwise exhaust file descriptors and evict the whole CAS; past
-	// the cap the least recently used idle ones are dropped (their clients
-	// start over, as after the idle timeout). Zero means
-	// DefaultMaxKeptUploads.
+	// that grows as its bytes arrive (cas.Writer reserves at most a chunk
+	// ahead of what it has accepted), so a client opening uploads and
+	// abandoning them could otherwise exhaust file descriptors and evict
+	// much of the CAS; past the cap the least recently used idle ones are
+	// dropped (their clients start over, as after the idle timeout). Zero
+	// means DefaultMaxKeptUploads.
 	MaxKeptUploads int
 	// LogRPCs makes ServerOptions add the LoggingInterceptor, logging every
 	// call to Logger at debug level.
