@@ -11,6 +11,9 @@ const (
 	DefaultUploadIdleTimeout      = 10 * time.Minute
 	DefaultInlineBudgetBytes      = 1 << 20
 	DefaultMaxKeptUploads         = 1000
+	// DefaultKeepaliveMinTime is the shortest client ping interval grpc-go
+	// clients may set, so no client is refused for pinging too often.
+	DefaultKeepaliveMinTime = 10 * time.Second
 )
 
 // Options configures the storage services.
@@ -49,4 +52,9 @@ type Options struct {
 	// stderr and output files together). Zero means
 	// DefaultInlineBudgetBytes; negative disables inlining.
 	InlineBudgetBytes int64
+	// KeepaliveMinTime is the shortest interval between client pings that
+	// ServerOptions accepts; clients pinging more often get GOAWAY
+	// too_many_pings, which fails every call on the connection. Zero means
+	// DefaultKeepaliveMinTime.
+	KeepaliveMinTime time.Duration
 }
