@@ -44,8 +44,8 @@ type daemonProcess struct {
 	conn *grpc.ClientConn
 	// ready is the "actiond ready" record, with the store's settings.
 	ready map[string]any
-	logs chan map[string]any // every log record, in order
-	done chan error          // the result of Wait
+	logs  chan map[string]any // every log record, in order
+	done  chan error          // the result of Wait
 }
 
 // startServe runs bin serve with args on a loopback port chosen by the
