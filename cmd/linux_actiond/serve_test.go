@@ -210,12 +210,7 @@ func waitStage(t *testing.T, stream repb.Execution_ExecuteClient, stage repb.Exe
 // --max-cas-bytes, --allow-property, --default-timeout and --jobs take
 // effect.
 func TestServeFlagsReachTheExecutor(t *testing.T) {
-	requireRoot(t)
-	bin := goBuild(t, ".")
-	tool, err := os.ReadFile(goBuild(t, "../../go/daemon/testdata/hostile"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin, tool := buildBinaries(t)
 	const maxCAS = 123 << 20
 	p := startServe(t, bin, "--root="+t.TempDir(), fmt.Sprintf("--max-cas-bytes=%d", maxCAS),
 		"--allow-property=OSFamily", "--default-timeout=2s", "--jobs=1")
@@ -258,11 +253,19 @@ func TestServeFlagsReachTheExecutor(t *testing.T) {
 	})
 }
 
-func requireRoot(t *testing.T) {
+// buildBinaries skips unless root, then builds linux_actiond and returns
+// its path with the contents of the static action tool of the daemon's
+// tests (go/daemon/testdata/hostile).
+func buildBinaries(t *testing.T) (string, []byte) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for namespace sandboxes and overlay mounts (CI runs as root)")
 	}
+	tool, err := os.ReadFile(goBuild(t, "../../go/daemon/testdata/hostile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return goBuild(t, "."), tool
 }
 
 // TestSIGTERMDrainsAndRestarts sends SIGTERM to the real binary while an
@@ -270,12 +273,7 @@ func requireRoot(t *testing.T) {
 // grace period, the process exits 0, and a restart on the same root
 // serves what was acknowledged but not the partial upload.
 func TestSIGTERMDrainsAndRestarts(t *testing.T) {
-	requireRoot(t)
-	bin := goBuild(t, ".")
-	tool, err := os.ReadFile(goBuild(t, "../../go/daemon/testdata/hostile"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin, tool := buildBinaries(t)
 	root := t.TempDir()
 	p := startServe(t, bin, "--root="+root)
 
