@@ -63,6 +63,8 @@ e2e_log "a failing action"
 if e2e_bazel build "${common[@]}" "${E2E_REMOTE_FLAGS[@]}" //:fails >"$E2E_WORK/fails.log" 2>&1; then
   e2e_die "//:fails built, want a failure"
 fi
+# test/features/BUILD joins the marker at run time, so only the action's
+# stderr can hold it, not Bazel's echo of the genrule command.
 grep -q 'intentional failure marker' "$E2E_WORK/fails.log" || { tail -n 20 "$E2E_WORK/fails.log" >&2; e2e_die "the failing action's stderr is not in Bazel's output"; }
 grep -q 'Exit 3' "$E2E_WORK/fails.log" || { tail -n 20 "$E2E_WORK/fails.log" >&2; e2e_die "Bazel does not report the failing action's exit code 3"; }
 

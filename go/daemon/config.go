@@ -1,6 +1,8 @@
 // Package daemon assembles actiond's gRPC server from its parts: the CAS, the
-// action cache, the storage services and, when enabled, the executor. The
-// host daemon (linux_actiond serve) and the VM guest agent both use it.
+// action cache, the storage services and, when enabled, the executor.
+// linux_actiond serve runs it on the host; it holds no Linux-only code
+// outside execution_linux.go, so a daemon built for another system serves
+// the cache and refuses execution.
 package daemon
 
 import (

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
 	"google.golang.org/grpc"
 
 	"github.com/actiond/actiond/go/actioncache"
@@ -90,6 +91,8 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 		if err := d.startExecution(ctx); err != nil {
 			return nil, err
 		}
+	} else {
+		repb.RegisterExecutionServer(d.grpc, disabledExecutionServer{})
 	}
 	st := d.store.Stats()
 	d.logger.InfoContext(ctx, "actiond ready",

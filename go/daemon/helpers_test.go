@@ -28,11 +28,20 @@ type actionSpec struct {
 	skipRootUpload bool
 	cmd            *repb.Command
 	timeout        time.Duration
+	// cacheable lets the result go to the action cache.
+	cacheable bool
 }
 
 // execute uploads what spec needs, runs it with the cache lookup skipped and
 // returns the final ExecuteResponse, whatever its status.
 func execute(t *testing.T, conn *grpc.ClientConn, spec actionSpec) *repb.ExecuteResponse {
+	t.Helper()
+	resp, _ := executeAction(t, conn, spec)
+	return resp
+}
+
+// executeAction is execute that also returns the action's digest.
+func executeAction(t *testing.T, conn *grpc.ClientConn, spec actionSpec) (*repb.ExecuteResponse, digest.Digest) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -51,7 +60,7 @@ func execute(t *testing.T, conn *grpc.ClientConn, spec actionSpec) *repb.Execute
 		blobs = append(blobs, rootBytes)
 	}
 	cmdBytes, cmdDigest := marshal(t, spec.cmd)
-	action := &repb.Action{CommandDigest: cmdDigest.Proto(), InputRootDigest: rootDigest.Proto(), Platform: spec.cmd.GetPlatform(), DoNotCache: true}
+	action := &repb.Action{CommandDigest: cmdDigest.Proto(), InputRootDigest: rootDigest.Proto(), Platform: spec.cmd.GetPlatform(), DoNotCache: !spec.cacheable}
 	if spec.timeout > 0 {
 		action.Timeout = durationpb.New(spec.timeout)
 	}
@@ -93,7 +102,7 @@ func execute(t *testing.T, conn *grpc.ClientConn, spec actionSpec) *repb.Execute
 	if err := last.GetResponse().UnmarshalTo(resp); err != nil {
 		t.Fatalf("operation response: %v", err)
 	}
-	return resp
+	return resp, actionDigest
 }
 
 func sortedKeys(m map[string][]byte) []string {

@@ -273,8 +273,9 @@ func TestByteStreamResumableWrite(t *testing.T) {
 	cancel()
 	e.assertAbsent(t, d)
 
-	// The upload survives the broken stream.
-	time.Sleep(50 * time.Millisecond)
+	// The upload survives the broken stream, once the server's call has
+	// ended.
+	e.calls.waitActive(t, 0)
 	st, err := e.bs.QueryWriteStatus(ctx, &bspb.QueryWriteStatusRequest{ResourceName: name})
 	if err != nil {
 		t.Fatalf("QueryWriteStatus: %v", err)

@@ -44,6 +44,7 @@ type env struct {
 	cas    repb.ContentAddressableStorageClient
 	bs     bspb.ByteStreamClient
 	acc    repb.ActionCacheClient
+	calls  *calls
 }
 
 func newEnv(t *testing.T, mutate func(*reapi.Options)) *env {
@@ -70,7 +71,8 @@ func newEnv(t *testing.T, mutate func(*reapi.Options)) *env {
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
-	gs := grpc.NewServer(reapi.ServerOptions(opts)...)
+	c := &calls{}
+	gs := grpc.NewServer(append(reapi.ServerOptions(opts), c.serverOption())...)
 	reapi.Register(gs, srv)
 	go gs.Serve(lis)
 	conn, err := grpc.NewClient("passthrough:///"+lis.Addr().String(),
@@ -93,6 +95,7 @@ func newEnv(t *testing.T, mutate func(*reapi.Options)) *env {
 		cas:    repb.NewContentAddressableStorageClient(conn),
 		bs:     bspb.NewByteStreamClient(conn),
 		acc:    repb.NewActionCacheClient(conn),
+		calls:  c,
 	}
 }
 

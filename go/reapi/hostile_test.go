@@ -15,11 +15,11 @@ import (
 
 	"cloud.google.com/go/longrunning/autogen/longrunningpb"
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
+	"golang.org/x/net/http2"
 	bspb "google.golang.org/genproto/googleapis/bytestream"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -45,6 +45,7 @@ type fullEnv struct {
 	exec   repb.ExecutionClient
 	server *reapi.Server
 	runner *executortest.Runner
+	calls  *calls
 }
 
 func newFullEnv(t *testing.T) *fullEnv {
@@ -80,7 +81,8 @@ func newFullEnv(t *testing.T) *fullEnv {
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
-	gs := grpc.NewServer(reapi.ServerOptions(opts)...)
+	c := &calls{}
+	gs := grpc.NewServer(append(reapi.ServerOptions(opts), c.serverOption())...)
 	reapi.Register(gs, srv)
 	reapi.NewExecutionServer(ex, nil).Register(gs)
 	go gs.Serve(lis)
@@ -106,6 +108,7 @@ func newFullEnv(t *testing.T) *fullEnv {
 		exec:   repb.NewExecutionClient(conn),
 		server: srv,
 		runner: runner,
+		calls:  c,
 	}
 }
 
@@ -607,10 +610,12 @@ func TestZstdWindowClaimsCostNoMemory(t *testing.T) {
 // Narrow-window uploads (what Bazel sends) are not held up meanwhile.
 func TestWideZstdWindowsAreRationed(t *testing.T) {
 	e := newEnv(t, nil)
-	frame, data := wideWindowFrame(4)
+	frame, data := wideWindowFrame(8)
 	d := digest.OfBytes(data)
 	const streams = 12
-	header := 6 + 4 // frame header and the first block
+	// The frame header and the first five blocks: more than the server
+	// reads before it picks a decoder (zstd.HeaderMaxSize).
+	header := 6 + 5*4
 	type open struct {
 		stream bspb.ByteStream_WriteClient
 		name   string
@@ -638,17 +643,24 @@ func TestWideZstdWindowsAreRationed(t *testing.T) {
 		t.Fatalf("narrow upload while wide ones wait: %v", err)
 	}
 
-	time.Sleep(200 * time.Millisecond) // let the server decode what it may
+	// The server decodes what it may: every wide-window slot is taken.
+	waitFor(t, func() bool { return reapi.WideDecodersInUse() == reapi.MaxWideDecoders }, func() string {
+		return fmt.Sprintf("%d wide-window decoders in use, want %d", reapi.WideDecodersInUse(), reapi.MaxWideDecoders)
+	})
 	var during runtime.MemStats
 	runtime.ReadMemStats(&during)
 	if grew := int64(during.HeapAlloc) - int64(before.HeapAlloc); grew > 6*(128<<20) {
 		t.Errorf("heap grew by %d MiB with %d wide uploads started, want at most a few windows", grew>>20, streams)
 	}
 
+	// Every stream goes on before any is awaited: those holding a slot
+	// must finish for the others to get one.
 	for _, o := range opened {
 		if err := o.stream.Send(&bspb.WriteRequest{WriteOffset: int64(header), Data: frame[header:], FinishWrite: true}); err != nil && !errors.Is(err, io.EOF) {
 			t.Fatalf("%s: %v", o.name, err)
 		}
+	}
+	for _, o := range opened {
 		if _, err := o.stream.CloseAndRecv(); err != nil {
 			t.Errorf("%s: %v", o.name, err)
 		}
@@ -743,14 +755,13 @@ func TestPanicsAreContained(t *testing.T) {
 	}
 }
 
-// TestFrequentClientPingsAreAccepted keeps an upload open for 45 s on a
-// connection whose client pings every 10 s (the least grpc-go allows;
-// Bazel users set --grpc_keepalive_time=30s or so): the server must not
-// answer with GOAWAY too_many_pings, which would fail the call.
-func TestFrequentClientPingsAreAccepted(t *testing.T) {
-	if testing.Short() {
-		t.Skip("takes 45 s of keepalive pings")
-	}
+// TestClientPingsAreRationedByKeepaliveMinTime pings a server over raw
+// HTTP/2 (grpc-go clients cannot ping more often than every 10 s): pings
+// spaced by more than Options.KeepaliveMinTime are answered, as Bazel's
+// --grpc_keepalive_time pings must be, and a burst gets GOAWAY
+// too_many_pings, which shows the check would see a refusal.
+func TestClientPingsAreRationedByKeepaliveMinTime(t *testing.T) {
+	const minTime = 100 * time.Millisecond
 	ctx := context.Background()
 	root := t.TempDir()
 	store, err := cas.Open(ctx, cas.Options{Root: root})
@@ -761,7 +772,7 @@ func TestFrequentClientPingsAreAccepted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := reapi.Options{Store: store, ActionCache: ac}
+	opts := reapi.Options{Store: store, ActionCache: ac, KeepaliveMinTime: minTime}
 	srv, err := reapi.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -773,30 +784,73 @@ func TestFrequentClientPingsAreAccepted(t *testing.T) {
 	gs := grpc.NewServer(reapi.ServerOptions(opts)...)
 	reapi.Register(gs, srv)
 	go gs.Serve(lis)
-	conn, err := grpc.NewClient("passthrough:///"+lis.Addr().String(),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(); gs.Stop(); srv.Close(); store.Close() })
+	t.Cleanup(func() { gs.Stop(); srv.Close(); store.Close() })
 
-	data := []byte("slowly uploaded")
-	d := digest.OfBytes(data)
-	s, err := bspb.NewByteStreamClient(conn).Write(ctx)
+	conn, err := net.Dial("tcp", lis.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := "uploads/slow/blobs/" + d.String()
-	if err := s.Send(&bspb.WriteRequest{ResourceName: name, Data: data[:4]}); err != nil {
+	defer conn.Close()
+	if _, err := io.WriteString(conn, http2.ClientPreface); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(45 * time.Second)
-	if err := s.Send(&bspb.WriteRequest{WriteOffset: 4, Data: data[4:], FinishWrite: true}); err != nil && !errors.Is(err, io.EOF) {
-		t.Fatalf("Send after 45 s: %v", err)
+	fr := http2.NewFramer(conn, conn)
+	if err := fr.WriteSettings(); err != nil {
+		t.Fatal(err)
 	}
-	if resp, err := s.CloseAndRecv(); err != nil || resp.GetCommittedSize() != d.Size {
-		t.Fatalf("upload across 45 s of pings = %v, %v; want committed_size %d", resp, err, d.Size)
+	// frames reports ping acks and GOAWAYs as the server sends them.
+	acks, goaway := make(chan struct{}, 100), make(chan *http2.GoAwayFrame, 1)
+	go func() {
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			switch f := f.(type) {
+			case *http2.SettingsFrame:
+				if !f.IsAck() {
+					_ = fr.WriteSettingsAck()
+				}
+			case *http2.PingFrame:
+				if f.IsAck() {
+					acks <- struct{}{}
+				}
+			case *http2.GoAwayFrame:
+				goaway <- f
+				return
+			}
+		}
+	}()
+	ping := func() {
+		t.Helper()
+		if err := fr.WritePing(false, [8]byte{1}); err != nil {
+			t.Fatalf("ping: %v", err)
+		}
+	}
+	// Spaced pings: each is answered and none draws a GOAWAY. Each waits
+	// for the previous answer, so delays only widen the spacing.
+	for i := range 5 {
+		ping()
+		select {
+		case <-acks:
+		case f := <-goaway:
+			t.Fatalf("ping %d, spaced by %v with KeepaliveMinTime %v: GOAWAY %v %q", i, 5*minTime, minTime, f.ErrCode, f.DebugData())
+		case <-time.After(time.Minute):
+			t.Fatalf("ping %d not answered", i)
+		}
+		time.Sleep(5 * minTime) // the spacing under test, not a synchronisation
+	}
+	// A burst: the server must refuse it.
+	for range 10 {
+		ping()
+	}
+	select {
+	case f := <-goaway:
+		if f.ErrCode != http2.ErrCodeEnhanceYourCalm || string(f.DebugData()) != "too_many_pings" {
+			t.Errorf("GOAWAY %v %q after a burst of pings, want ENHANCE_YOUR_CALM too_many_pings", f.ErrCode, f.DebugData())
+		}
+	case <-time.After(time.Minute):
+		t.Errorf("a burst of pings drew no GOAWAY: the check above could not see one either")
 	}
 }
 
@@ -819,7 +873,7 @@ func TestCancelledCallsLeaveNoGoroutines(t *testing.T) {
 		InputRootDigest: e.putMessage(t, &repb.Directory{}),
 	})
 	e.healthy(t)
-	time.Sleep(100 * time.Millisecond)
+	e.calls.waitActive(t, 0)
 	baseline := runtime.NumGoroutine()
 
 	for round := range 3 {
@@ -872,7 +926,10 @@ func TestCancelledCallsLeaveNoGoroutines(t *testing.T) {
 		if _, err := wt.Recv(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(100 * time.Millisecond) // let the server get into every call
+		// The server is inside every call: the Read, the six wide Writes,
+		// Execute and WaitExecution. (The two Writes of big end at once:
+		// the blob is already stored.)
+		e.calls.waitActive(t, 9)
 		cancel()
 	}
 

@@ -11,6 +11,9 @@ const (
 	DefaultUploadIdleTimeout      = 10 * time.Minute
 	DefaultInlineBudgetBytes      = 1 << 20
 	DefaultMaxKeptUploads         = 1000
+	// DefaultKeepaliveMinTime is the shortest client ping interval grpc-go
+	// clients may set, so no client is refused for pinging too often.
+	DefaultKeepaliveMinTime = 10 * time.Second
 )
 
 // Options configures the storage services.
@@ -35,11 +38,12 @@ type Options struct {
 	UploadIdleTimeout time.Duration
 	// MaxKeptUploads caps the incomplete ByteStream uploads kept for
 	// resumption. Each holds an open temp file and a CAS space reservation
-	// of its declared size, so a client opening uploads and abandoning them
-	// could otherwise exhaust file descriptors and evict the whole CAS; past
-	// the cap the least recently used idle ones are dropped (their clients
-	// start over, as after the idle timeout). Zero means
-	// DefaultMaxKeptUploads.
+	// that grows as its bytes arrive (cas.Writer reserves at most a chunk
+	// ahead of what it has accepted), so a client opening uploads and
+	// abandoning them could otherwise exhaust file descriptors and evict
+	// much of the CAS; past the cap the least recently used idle ones are
+	// dropped (their clients start over, as after the idle timeout). Zero
+	// means DefaultMaxKeptUploads.
 	MaxKeptUploads int
 	// LogRPCs makes ServerOptions add the LoggingInterceptor, logging every
 	// call to Logger at debug level.
@@ -48,4 +52,9 @@ type Options struct {
 	// stderr and output files together). Zero means
 	// DefaultInlineBudgetBytes; negative disables inlining.
 	InlineBudgetBytes int64
+	// KeepaliveMinTime is the shortest interval between client pings that
+	// ServerOptions accepts; clients pinging more often get GOAWAY
+	// too_many_pings, which fails every call on the connection. Zero means
+	// DefaultKeepaliveMinTime.
+	KeepaliveMinTime time.Duration
 }

@@ -86,13 +86,18 @@ func (s *Server) PendingUploads() int {
 // limit that admits a full batch plus its framing (so an oversized batch
 // gets the spec's INVALID_ARGUMENT, not a transport error), and flow-control
 // windows and buffers sized for streaming large blobs over a fast local
-// link; keepalive settings that admit client pings every 10 s and find dead
-// peers; the RecoveryInterceptor; with LogRPCs, the LoggingInterceptor too. Zero
-// MaxBatchTotalSizeBytes means the default.
+// link; keepalive settings that admit client pings every KeepaliveMinTime
+// and find dead peers; the RecoveryInterceptor; with LogRPCs, the
+// LoggingInterceptor too. Zero MaxBatchTotalSizeBytes and KeepaliveMinTime
+// mean the defaults.
 func ServerOptions(opts Options) []grpc.ServerOption {
 	maxBatch := opts.MaxBatchTotalSizeBytes
 	if maxBatch <= 0 {
 		maxBatch = DefaultMaxBatchTotalSizeBytes
+	}
+	minPing := opts.KeepaliveMinTime
+	if minPing <= 0 {
+		minPing = DefaultKeepaliveMinTime
 	}
 	// Recovery first, so that it also catches panics in the logging.
 	so := NewRecoveryInterceptor(opts.Logger).ServerOptions()
@@ -104,7 +109,7 @@ func ServerOptions(opts Options) []grpc.ServerOption {
 		// they wait on a long Execute; grpc-go's default policy answers
 		// pings more often than every 5 minutes with GOAWAY too_many_pings,
 		// cutting every call on the connection.
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: minPing, PermitWithoutStream: true}),
 		// Pinging idle clients finds connections whose peer vanished without
 		// a reset, so that their Execute waiters and upload slots are
 		// released within a minute or two rather than after TCP gives up.

@@ -13,5 +13,5 @@
 // Open scans an unpacked or mounted image for the host architecture and
 // returns a Catalog; Catalog.Mounts turns an action's properties into bind
 // mounts. MountImage loop-mounts an image (as root); UnpackImage unpacks it
-// with unsquashfs for rootless use.
+// with squashfs.Reader for rootless use.
 package runtimes

@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
 	"github.com/actiond/actiond/go/internal/rmtree"
+	"github.com/actiond/actiond/go/squashfs"
 )
 
 // stampFileName holds the sha256 of the image a directory was unpacked
@@ -19,10 +19,11 @@ import (
 // disappears with it in one rename.
 const stampFileName = ".actiond-image-sha256"
 
-// UnpackImage unpacks the SquashFS image into dir with unsquashfs, for
+// UnpackImage unpacks the SquashFS image into dir with squashfs.Reader, for
 // hosts where mounting is not allowed. It unpacks into a temporary sibling
 // and renames it into place, so dir is either complete or absent; if dir
-// already holds this image (same sha256), it does nothing.
+// already holds this image (same sha256), it does nothing. What it writes
+// is described by unpackTree: the image cannot write outside dir.
 func UnpackImage(ctx context.Context, image, dir string) error {
 	sum, err := fileSHA256(image)
 	if err != nil {
@@ -31,6 +32,15 @@ func UnpackImage(ctx context.Context, image, dir string) error {
 	if stamp, err := os.ReadFile(filepath.Join(dir, stampFileName)); err == nil && strings.TrimSpace(string(stamp)) == sum {
 		return nil
 	}
+	f, err := os.Open(image)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	rd, err := squashfs.NewReader(f)
+	if err != nil {
+		return fmt.Errorf("unpacking %s: %w", image, err)
+	}
 	parent := filepath.Dir(filepath.Clean(dir))
 	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".unpack-")
 	if err != nil {
@@ -38,14 +48,9 @@ func UnpackImage(ctx context.Context, image, dir string) error {
 	}
 	defer func() { _ = rmtree.Remove(tmp) }()
 	unpacked := filepath.Join(tmp, "image")
-	// unsquashfs creates the -d directory itself; -no-xattrs because
-	// runtime images have none and unprivileged users cannot set them.
-	cmd := exec.CommandContext(ctx, "unsquashfs", "-no-progress", "-no-xattrs", "-d", unpacked, image)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("unsquashfs %s: %w: %s", image, err, strings.TrimSpace(lastLines(string(out), 5)))
-	}
-	if err := os.WriteFile(filepath.Join(unpacked, stampFileName), []byte(sum+"\n"), 0o444); err != nil {
-		return err
+	// The stamp goes in last, so a directory with a stamp is complete.
+	if err := unpackTree(ctx, rd, unpacked, stampFileName, []byte(sum+"\n")); err != nil {
+		return fmt.Errorf("unpacking %s: %w", image, err)
 	}
 	if _, err := os.Lstat(dir); err == nil {
 		old := filepath.Join(tmp, "old")
@@ -70,12 +75,4 @@ func fileSHA256(name string) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

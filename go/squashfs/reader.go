@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"path"
 	"slices"
 	"strings"
@@ -27,6 +28,14 @@ var ErrInvalidImage = errors.New("invalid squashfs image")
 // ignores xattrs and export tables. Open does not follow symlinks: an
 // image's symlinks usually point into the root a runtime is chrooted to,
 // not into the image. A Reader is safe for concurrent use.
+//
+// A Reader may be given a hostile image: malformed data yields
+// ErrInvalidImage, never a panic, and the memory it holds is bounded
+// whatever the image declares: file contents and block lists are read as
+// they are needed, the caches are capped, and directory listings larger
+// than maxDirListing are refused. Directory entries named "", ".", ".."
+// or containing '/' or NUL are refused too, so every name a Reader
+// returns is a single path component.
 type Reader struct {
 	r         io.ReaderAt
 	sb        superblock
@@ -34,11 +43,27 @@ type Reader struct {
 	zstd      *zstd.Decoder
 	root      *parsedInode
 
-	mu        sync.Mutex
-	metadata  map[uint64]metadataBlock
-	dirs      map[dirKey][]dirEntry
-	fragments []fragmentEntry
+	mu            sync.Mutex
+	metadata      map[uint64]metadataBlock
+	metadataBytes int
+	dirs          map[dirKey][]dirEntry
+	dirBytes      int
 }
+
+// Caps on what a Reader keeps and accepts, so that a hostile image cannot
+// make it allocate without bound.
+const (
+	// maxCachedMetadata caps the decompressed metadata blocks kept; past
+	// it the cache starts over.
+	maxCachedMetadata = 16 << 20
+	// maxCachedDirs caps the (approximate) bytes of cached listings.
+	maxCachedDirs = 16 << 20
+	// maxDirListing caps the size of one directory listing, a few
+	// hundred thousand entries.
+	maxDirListing = 8 << 20
+	// readFileChunk caps what ReadFile allocates before any data arrives.
+	readFileChunk = 16 << 20
+)
 
 // InodeInfo is what the Sys method of a Reader's fs.FileInfo returns.
 type InodeInfo struct {
@@ -65,8 +90,19 @@ type parsedInode struct {
 	offset     uint32 // dir: offset in that block
 	fragment   uint32
 	fragOffset uint32
-	blocks     []uint32
-	target     string
+	// blockList is where the file's list of block sizes starts in the
+	// inode table; nblocks is its length. The list is read as the file
+	// is, so that its declared length cannot force an allocation.
+	blockList metadataPos
+	nblocks   uint64
+	target    string
+}
+
+// metadataPos is a position in a metadata table: the image offset of a
+// metadata block and an offset in its decompressed data.
+type metadataPos struct {
+	block uint64
+	off   int
 }
 
 // NewReader reads the superblock, root inode and fragment table of the
@@ -91,19 +127,23 @@ func NewReader(r io.ReaderAt) (*Reader, error) {
 		return nil, fmt.Errorf("%w: block size %d, log %d", ErrInvalidImage, sb.blockSize, sb.blockLog)
 	}
 	rd := &Reader{r: r, sb: sb, blockSize: int(sb.blockSize), metadata: map[uint64]metadataBlock{}, dirs: map[dirKey][]dirEntry{}}
+	// The fragment index must lie within the image.
+	if sb.fragmentCount > 0 {
+		if _, err := rd.fragmentIndex(sb.fragmentCount - 1); err != nil {
+			return nil, err
+		}
+	}
 	switch sb.compressionID {
 	case compressionIDGzip:
 	case compressionIDZstd:
-		dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxWindow(maxBlockSize))
+		dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxWindow(maxBlockSize),
+			zstd.WithDecoderMaxMemory(maxBlockSize))
 		if err != nil {
 			return nil, err
 		}
 		rd.zstd = dec
 	default:
 		return nil, fmt.Errorf("%w: unsupported compressor id %d", ErrInvalidImage, sb.compressionID)
-	}
-	if err := rd.readFragmentTable(); err != nil {
-		return nil, err
 	}
 	root, err := rd.readInode(sb.rootInode)
 	if err != nil {
@@ -166,7 +206,12 @@ func (rd *Reader) metadataBlock(at uint64) (metadataBlock, error) {
 	}
 	m = metadataBlock{data: data, next: at + 2 + uint64(size)}
 	rd.mu.Lock()
+	if rd.metadataBytes+len(data) > maxCachedMetadata {
+		clear(rd.metadata)
+		rd.metadataBytes = 0
+	}
 	rd.metadata[at] = m
+	rd.metadataBytes += len(data)
 	rd.mu.Unlock()
 	return m, nil
 }
@@ -174,6 +219,7 @@ func (rd *Reader) metadataBlock(at uint64) (metadataBlock, error) {
 // metadataCursor reads a metadata table sequentially across blocks.
 type metadataCursor struct {
 	rd    *Reader
+	at    uint64 // image offset of block
 	block metadataBlock
 	off   int
 }
@@ -186,7 +232,7 @@ func (rd *Reader) cursor(at uint64, off int) (*metadataCursor, error) {
 	if off > len(b.data) {
 		return nil, fmt.Errorf("%w: offset %d past metadata block at %d", ErrInvalidImage, off, at)
 	}
-	return &metadataCursor{rd: rd, block: b, off: off}, nil
+	return &metadataCursor{rd: rd, at: at, block: b, off: off}, nil
 }
 
 func (c *metadataCursor) read(n int) ([]byte, error) {
@@ -197,7 +243,7 @@ func (c *metadataCursor) read(n int) ([]byte, error) {
 			if err != nil {
 				return nil, err
 			}
-			c.block, c.off = b, 0
+			c.at, c.block, c.off = c.block.next, b, 0
 		}
 		k := min(n-len(out), len(c.block.data)-c.off)
 		out = append(out, c.block.data[c.off:c.off+k]...)
@@ -206,34 +252,37 @@ func (c *metadataCursor) read(n int) ([]byte, error) {
 	return out, nil
 }
 
-func (rd *Reader) readFragmentTable() error {
-	n := int(rd.sb.fragmentCount)
-	if n == 0 {
-		return nil
+// fragmentIndex returns the image offset of the metadata block holding
+// fragment entry i.
+func (rd *Reader) fragmentIndex(i uint32) (uint64, error) {
+	const perBlock = metadataBlockSize / fragmentEntrySize
+	var b [8]byte
+	at := rd.sb.fragmentTableStart + 8*uint64(i/perBlock)
+	if _, err := rd.r.ReadAt(b[:], int64(at)); err != nil || at > math.MaxInt64 {
+		return 0, fmt.Errorf("%w: fragment index at %d: %v", ErrInvalidImage, at, err)
 	}
-	perBlock := metadataBlockSize / fragmentEntrySize
-	index := make([]byte, 8*((n+perBlock-1)/perBlock))
-	if _, err := rd.r.ReadAt(index, int64(rd.sb.fragmentTableStart)); err != nil {
-		return fmt.Errorf("%w: fragment index: %v", ErrInvalidImage, err)
+	return binary.LittleEndian.Uint64(b[:]), nil
+}
+
+// fragment returns entry i of the fragment table.
+func (rd *Reader) fragment(i uint32) (fragmentEntry, error) {
+	if i >= rd.sb.fragmentCount {
+		return fragmentEntry{}, fmt.Errorf("%w: fragment %d of %d", ErrInvalidImage, i, rd.sb.fragmentCount)
 	}
-	for i := 0; i < len(index); i += 8 {
-		c, err := rd.cursor(binary.LittleEndian.Uint64(index[i:]), 0)
-		if err != nil {
-			return err
-		}
-		count := min(perBlock, n-len(rd.fragments))
-		b, err := c.read(count * fragmentEntrySize)
-		if err != nil {
-			return err
-		}
-		for j := 0; j < len(b); j += fragmentEntrySize {
-			rd.fragments = append(rd.fragments, fragmentEntry{
-				start: binary.LittleEndian.Uint64(b[j:]),
-				size:  binary.LittleEndian.Uint32(b[j+8:]),
-			})
-		}
+	const perBlock = metadataBlockSize / fragmentEntrySize
+	block, err := rd.fragmentIndex(i)
+	if err != nil {
+		return fragmentEntry{}, err
 	}
-	return nil
+	c, err := rd.cursor(block, int(i%perBlock)*fragmentEntrySize)
+	if err != nil {
+		return fragmentEntry{}, err
+	}
+	b, err := c.read(fragmentEntrySize)
+	if err != nil {
+		return fragmentEntry{}, err
+	}
+	return fragmentEntry{start: binary.LittleEndian.Uint64(b), size: binary.LittleEndian.Uint32(b[8:])}, nil
 }
 
 // readInode parses the inode at reference ref (block << 16 | offset).
@@ -285,20 +334,14 @@ func (rd *Reader) readInode(ref uint64) (*parsedInode, error) {
 			in.start, in.size = le.Uint64(b[0:]), le.Uint64(b[8:])
 			in.nlink, in.fragment, in.fragOffset = le.Uint32(b[24:]), le.Uint32(b[28:]), le.Uint32(b[32:])
 		}
-		n := in.size / uint64(rd.blockSize)
-		if in.fragment == invalidFragment && in.size%uint64(rd.blockSize) != 0 {
-			n++
-		}
-		if n > 1<<32 {
+		if in.size > math.MaxInt64 {
 			return nil, fmt.Errorf("%w: file of %d bytes", ErrInvalidImage, in.size)
 		}
-		b, err := field(4 * int(n))
-		if err != nil {
-			return nil, err
+		in.nblocks = in.size / uint64(rd.blockSize)
+		if in.fragment == invalidFragment && in.size%uint64(rd.blockSize) != 0 {
+			in.nblocks++
 		}
-		for i := 0; i < len(b); i += 4 {
-			in.blocks = append(in.blocks, le.Uint32(b[i:]))
-		}
+		in.blockList = metadataPos{c.at, c.off}
 	case inodeTypeSymlink, inodeTypeExtSymlink:
 		b, err := field(8)
 		if err != nil {
@@ -353,14 +396,20 @@ func (rd *Reader) readDir(dir *parsedInode) ([]dirEntry, error) {
 	if err != nil {
 		return nil, err
 	}
+	size := int(dir.size) + 32*len(entries)
 	rd.mu.Lock()
+	if rd.dirBytes+size > maxCachedDirs {
+		clear(rd.dirs)
+		rd.dirBytes = 0
+	}
 	rd.dirs[key] = entries
+	rd.dirBytes += size
 	rd.mu.Unlock()
 	return entries, nil
 }
 
 func (rd *Reader) parseDir(dir *parsedInode) ([]dirEntry, error) {
-	if dir.size < dirSizeBias {
+	if dir.size < dirSizeBias || dir.size > maxDirListing {
 		return nil, fmt.Errorf("%w: directory of size %d", ErrInvalidImage, dir.size)
 	}
 	remaining := int(dir.size - dirSizeBias)
@@ -394,6 +443,9 @@ func (rd *Reader) parseDir(dir *parsedInode) ([]dirEntry, error) {
 				return nil, err
 			}
 			remaining -= dirEntrySize + n
+			if !validName(name) {
+				return nil, fmt.Errorf("%w: directory entry named %q", ErrInvalidImage, name)
+			}
 			entries = append(entries, dirEntry{name: string(name), typ: le.Uint16(e[4:]), ref: block<<16 | uint64(le.Uint16(e[0:]))})
 		}
 	}
@@ -401,6 +453,13 @@ func (rd *Reader) parseDir(dir *parsedInode) ([]dirEntry, error) {
 		return nil, fmt.Errorf("%w: directory listing overruns its size", ErrInvalidImage)
 	}
 	return entries, nil
+}
+
+// validName reports whether a directory entry's name is one path
+// component.
+func validName(name []byte) bool {
+	s := string(name)
+	return s != "" && s != "." && s != ".." && !strings.ContainsAny(s, "/\x00")
 }
 
 // lookup returns the inode at name without following symlinks.
@@ -530,39 +589,87 @@ func (rd *Reader) dataBlock(at uint64, size uint32, want int) ([]byte, error) {
 }
 
 func (rd *Reader) contents(in *parsedInode) ([]byte, error) {
-	out := make([]byte, 0, in.size)
-	at := in.start
-	for _, size := range in.blocks {
-		want := min(rd.blockSize, int(in.size)-len(out))
-		b, err := rd.dataBlock(at, size, want)
+	buf := bytes.NewBuffer(make([]byte, 0, min(in.size, readFileChunk)))
+	if _, err := io.Copy(buf, &fileReader{rd: rd, in: in}); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// fileReader reads a regular file's contents block by block.
+type fileReader struct {
+	rd   *Reader
+	in   *parsedInode
+	list *metadataCursor // block sizes; nil until the first read
+	next uint64          // index of the next block
+	at   uint64          // image offset of the next block
+	read uint64          // bytes of the file produced so far
+	buf  []byte          // the rest of the current block
+}
+
+func (f *fileReader) Read(p []byte) (int, error) {
+	for len(f.buf) == 0 {
+		b, err := f.nextBlock()
+		if err != nil {
+			return 0, err
+		}
+		f.buf = b
+	}
+	n := copy(p, f.buf)
+	f.buf = f.buf[n:]
+	return n, nil
+}
+
+// nextBlock returns the next data block, the fragment tail after the last
+// one, then io.EOF.
+func (f *fileReader) nextBlock() ([]byte, error) {
+	rd, in := f.rd, f.in
+	if f.next < in.nblocks {
+		if f.list == nil {
+			c, err := rd.cursor(in.blockList.block, in.blockList.off)
+			if err != nil {
+				return nil, err
+			}
+			f.list, f.at = c, in.start
+		}
+		w, err := f.list.read(4)
+		if err != nil {
+			return nil, err
+		}
+		size := binary.LittleEndian.Uint32(w)
+		want := int(min(uint64(rd.blockSize), in.size-f.read))
+		b, err := rd.dataBlock(f.at, size, want)
 		if err != nil {
 			return nil, err
 		}
 		if len(b) != want {
 			return nil, fmt.Errorf("%w: data block of %d bytes, want %d", ErrInvalidImage, len(b), want)
 		}
-		out = append(out, b...)
-		at += uint64(size &^ dataUncompressed)
+		f.next++
+		f.at += uint64(size &^ dataUncompressed)
+		f.read += uint64(want)
+		return b, nil
 	}
-	if in.fragment != invalidFragment {
-		if int(in.fragment) >= len(rd.fragments) {
-			return nil, fmt.Errorf("%w: fragment %d of %d", ErrInvalidImage, in.fragment, len(rd.fragments))
+	tail := in.size - f.read
+	if in.fragment == invalidFragment || tail == 0 {
+		if tail != 0 {
+			return nil, fmt.Errorf("%w: file has %d of %d bytes", ErrInvalidImage, f.read, in.size)
 		}
-		f := rd.fragments[in.fragment]
-		b, err := rd.dataBlock(f.start, f.size, rd.blockSize)
-		if err != nil {
-			return nil, err
-		}
-		tail := int(in.size) - len(out)
-		if int(in.fragOffset)+tail > len(b) {
-			return nil, fmt.Errorf("%w: tail past the end of fragment %d", ErrInvalidImage, in.fragment)
-		}
-		out = append(out, b[in.fragOffset:int(in.fragOffset)+tail]...)
+		return nil, io.EOF
 	}
-	if len(out) != int(in.size) {
-		return nil, fmt.Errorf("%w: file has %d of %d bytes", ErrInvalidImage, len(out), in.size)
+	frag, err := rd.fragment(in.fragment)
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	b, err := rd.dataBlock(frag.start, frag.size, rd.blockSize)
+	if err != nil {
+		return nil, err
+	}
+	if uint64(in.fragOffset)+tail > uint64(len(b)) {
+		return nil, fmt.Errorf("%w: tail past the end of fragment %d", ErrInvalidImage, in.fragment)
+	}
+	f.read += tail
+	return b[in.fragOffset : uint64(in.fragOffset)+tail], nil
 }
 
 // fileInfo is the fs.FileInfo of an inode.
@@ -613,7 +720,7 @@ func (fi fileInfo) Sys() any { return &InodeInfo{Number: fi.in.number, Nlink: fi
 type openFile struct {
 	rd      *Reader
 	info    fileInfo
-	data    *bytes.Reader
+	data    *fileReader
 	entries []fs.DirEntry
 	listed  bool
 }
@@ -627,13 +734,13 @@ func (f *openFile) Read(p []byte) (int, error) {
 		return 0, &fs.PathError{Op: "read", Path: f.info.name, Err: errors.New("not a regular file")}
 	}
 	if f.data == nil {
-		b, err := f.rd.contents(f.info.in)
-		if err != nil {
-			return 0, &fs.PathError{Op: "read", Path: f.info.name, Err: err}
-		}
-		f.data = bytes.NewReader(b)
+		f.data = &fileReader{rd: f.rd, in: f.info.in}
 	}
-	return f.data.Read(p)
+	n, err := f.data.Read(p)
+	if err != nil && err != io.EOF {
+		err = &fs.PathError{Op: "read", Path: f.info.name, Err: err}
+	}
+	return n, err
 }
 
 func (f *openFile) ReadDir(n int) ([]fs.DirEntry, error) {

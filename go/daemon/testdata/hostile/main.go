@@ -6,12 +6,16 @@
 //	background MARK   start a copy of itself that sleeps for a minute with
 //	                  MARK on its command line, and do not wait for it
 //	sleep MS          sleep MS milliseconds
+//	mkdir PATH        create PATH and its parents
+//	fill PATH N       write N bytes to PATH, different for every PATH and N
 //	linger MARK       (internal) the background copy
 package main
 
 import (
 	"bytes"
 	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"strconv"
@@ -52,6 +56,26 @@ func main() {
 			}
 		case "linger":
 			time.Sleep(time.Minute)
+		case "mkdir":
+			if err := os.MkdirAll(arg, 0o755); err != nil {
+				fail(err.Error())
+			}
+		case "fill":
+			if len(args) < 3 {
+				fail("fill needs PATH N")
+			}
+			n, _ := strconv.Atoi(args[2])
+			h := fnv.New64a()
+			h.Write([]byte(arg))
+			r := rand.New(rand.NewPCG(uint64(n), h.Sum64()))
+			data := make([]byte, n)
+			for i := range data {
+				data[i] = byte(r.Uint32())
+			}
+			if err := os.WriteFile(arg, data, 0o644); err != nil {
+				fail(err.Error())
+			}
+			args = args[1:]
 		case "sleep":
 			ms, _ := strconv.Atoi(arg)
 			time.Sleep(time.Duration(ms) * time.Millisecond)
