@@ -14,6 +14,9 @@
 #   ACTIOND_BIN=FILE         use this linux_actiond instead of building it
 #   JOBS=8                   Bazel --jobs (and the daemon's --jobs)
 #   ACTIOND_E2E_KEEP_TMP=1   keep the work directory (daemon log, Bazel logs)
+#   STRESS_SUMMARY_OUT=PREFIX  write the remote build's outputs (PREFIX.outputs)
+#       and its action results without execution metadata (PREFIX.ac, see
+#       e2e/acsummary), for comparing two runs (test_all: root and rootless)
 #
 # Runs as root or as an unprivileged user (all state lives in a private
 # temporary directory).
@@ -54,6 +57,12 @@ e2e_clean --expunge
 e2e_build_ok "$E2E_WORK/remote.log" "remote build" "${common[@]}" "${E2E_REMOTE_FLAGS[@]}" --keep_going //:stress_all
 e2e_tree_manifest bazel-bin/ >"$E2E_WORK/remote.manifest"
 e2e_stop_daemon
+if [ -n "${STRESS_SUMMARY_OUT:-}" ]; then
+  cp "$E2E_WORK/remote.manifest" "$STRESS_SUMMARY_OUT.outputs"
+  (cd "$E2E_REPO" && go run ./e2e/acsummary "$E2E_WORK/root") >"$STRESS_SUMMARY_OUT.ac" ||
+    e2e_die "summarizing the action results in $E2E_WORK/root failed"
+  [ -s "$STRESS_SUMMARY_OUT.ac" ] || e2e_die "no action results in $E2E_WORK/root/ac"
+fi
 
 read -r total remote < <(e2e_bazel_processes "$E2E_WORK/remote.log")
 done_lines=$(grep -c '"msg":"action done"' "$E2E_DAEMON_LOG" || true)

@@ -63,7 +63,7 @@ test/rules/run.sh --debs "$shared/debs"
 step "e2e: stress workspace, remote execution as root"
 go build -o "$shared/linux_actiond" ./cmd/linux_actiond
 export RUNTIME_IMAGE="$shared/runtimes.sqfs" ACTIOND_BIN="$shared/linux_actiond"
-e2e/stress.sh linux
+STRESS_SUMMARY_OUT="$shared/stress-root" e2e/stress.sh linux
 
 step "e2e: features workspace (tree artifacts, param files, minimal downloads, a failing action)"
 e2e/features.sh
@@ -74,10 +74,19 @@ if [ "$(id -u)" = 0 ]; then
   # A copy of the repository that nobody can read, outside root's home.
   git ls-files -z | tar --null -T - -cf - | (mkdir -p "$shared/repo" && tar -xf - -C "$shared/repo")
   chmod -R a+rX "$shared/repo"
+  mkdir "$shared/nobody" && chown 65534:65534 "$shared/nobody"
   (cd "$shared/repo" && setpriv --reuid=65534 --regid=65534 --clear-groups --reset-env \
     env PATH="/usr/local/go/bin:/usr/bin:/bin" TMPDIR=/tmp \
-    RUNTIME_IMAGE="$RUNTIME_IMAGE" ACTIOND_BIN="$ACTIOND_BIN" \
+    RUNTIME_IMAGE="$RUNTIME_IMAGE" ACTIOND_BIN="$ACTIOND_BIN" STRESS_SUMMARY_OUT="$shared/nobody/stress" \
     e2e/stress.sh linux)
+  step "e2e: the rootless stress build's outputs and action results are the root build's"
+  for part in outputs ac; do
+    if ! diff -u "$shared/stress-root.$part" "$shared/nobody/stress.$part"; then
+      echo "test_all: FAIL: the stress build's $part differ between a root and a rootless daemon (diff above)" >&2
+      exit 1
+    fi
+  done
+  echo "identical: $(wc -l <"$shared/stress-root.outputs") output entries, $(wc -l <"$shared/stress-root.ac") action results"
 fi
 
 echo
