@@ -221,8 +221,9 @@ func lockDir(dir string, dev uint64) error {
 				continue
 			}
 			// A mount point can be neither removed nor renamed; the bind
-			// stays writable so that the action can add entries.
-			if err := unix.Mount(p, p, "", unix.MS_BIND, ""); err != nil {
+			// stays writable so that the action can add entries. It is
+			// recursive so that it keeps the read-only binds made below.
+			if err := unix.Mount(p, p, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 				return fmt.Errorf("bind %s on itself: %w", p, err)
 			}
 			if err := lockDir(p, dev); err != nil {

@@ -102,13 +102,14 @@ func TestRootAndRootlessActionsSeeTheSame(t *testing.T) {
 			"setuid_0": "fails", "mount_tmpfs": "fails", "chroot": "fails", "ptrace_pid1": "fails",
 			"input_overwrite": "fails", "input_truncate": "fails",
 			"create_file_next_to_inputs": "ok", "mkdir_next_to_inputs": "ok",
-			"tcp_loopback": "ok", "routes_ipv4": "", "interfaces": "lo(up|loopback|running)",
+			"big_input_entries": "40 <nil>",
+			"tcp_loopback":      "ok", "routes_ipv4": "", "interfaces": "lo(up|loopback|running)",
 		}
 		inputChanges := "fails"
 		if strings.HasSuffix(mode, "mutates_inputs") {
 			inputChanges = "ok"
 		}
-		for _, k := range []string{"input_chmod", "input_unlink", "input_rename", "input_dir_rmdir_recursive"} {
+		for _, k := range []string{"input_chmod", "input_unlink", "input_rename", "input_dir_rmdir_recursive", "big_input_unlink"} {
 			want[k] = inputChanges
 		}
 		for k, v := range want {
@@ -267,15 +268,24 @@ func runProbe(t *testing.T, conn *grpc.ClientConn, probe []byte, props []*repb.P
 		return &repb.DirectoryNode{Name: name, Digest: dg.Proto()}
 	}
 	sub := &repb.Directory{Files: []*repb.FileNode{file("keep", []byte("keep\n"), false)}}
+	// More files than the server's bind threshold (32): bound read-only
+	// from its directory cache rather than linked file by file.
+	big := &repb.Directory{}
+	for i := range 40 {
+		big.Files = append(big.Files, file(fmt.Sprintf("f%02d", i), []byte(fmt.Sprintf("big %d\n", i)), true))
+	}
 	in := &repb.Directory{Directories: []*repb.DirectoryNode{dirNode("dir", sub)}}
 	for _, name := range []string{"chmod", "rename", "truncate", "unlink", "write"} {
 		// Bazel marks every input executable; half of these are not.
 		in.Files = append(in.Files, file(name, []byte("input "+name+"\n"), name < "s"))
 	}
-	root := &repb.Directory{Directories: []*repb.DirectoryNode{dirNode("in", in)}}
+	// pkg holds an output, so it is materialized and locked itself, with
+	// the read-only bind of big below it.
+	pkg := &repb.Directory{Directories: []*repb.DirectoryNode{dirNode("big", big)}}
+	root := &repb.Directory{Directories: []*repb.DirectoryNode{dirNode("in", in), dirNode("pkg", pkg)}}
 	root.Files = []*repb.FileNode{{Name: "probe", Digest: digest.OfBytes(probe).Proto(), IsExecutable: true}}
 	rootBytes, rootDigest := marshal(t, root)
-	command := &repb.Command{Arguments: []string{"./probe"}, Platform: &repb.Platform{Properties: props}}
+	command := &repb.Command{Arguments: []string{"./probe"}, OutputFiles: []string{"pkg/out"}, Platform: &repb.Platform{Properties: props}}
 	cmdBytes, cmdDigest := marshal(t, command)
 	action := &repb.Action{CommandDigest: cmdDigest.Proto(), InputRootDigest: rootDigest.Proto(), Platform: command.Platform, DoNotCache: true}
 	actionBytes, actionDigest := marshal(t, action)

@@ -10,6 +10,7 @@
 //
 //	in/chmod, in/write, in/truncate, in/unlink, in/rename   files
 //	in/dir/keep                                             a directory to rename
+//	pkg/big/f00 ... f39                                     many files, bound read-only
 //
 // Operations that change the process itself (setuid, chroot, ptrace) run in
 // a child (the probe re-executed with the operation's name) so that a
@@ -185,6 +186,11 @@ func inputs(r report) {
 	r.outcome("create_file_next_to_inputs", os.WriteFile("in/new-file", []byte("new"), 0o644))
 	r.outcome("mkdir_next_to_inputs", os.Mkdir("in/new-dir", 0o755))
 	r.outcome("create_file_in_tmp", os.WriteFile("/tmp/new-file", []byte("new"), 0o644))
+	// A subtree with many files comes from a read-only bind below the
+	// input directories: all of it must be there, and locked too.
+	big, err := os.ReadDir("pkg/big")
+	r["big_input_entries"] = fmt.Sprint(len(big), err)
+	r.outcome("big_input_unlink", os.Remove("pkg/big/f00"))
 }
 
 // owners records the uid:gid and the permission bits of what an action
