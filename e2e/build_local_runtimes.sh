@@ -2,10 +2,12 @@
 # Builds a runtime SquashFS image from Debian's libc6 and bash-static for the
 # host architecture, without Bazel:
 #
-#   e2e/build_local_runtimes.sh [--suites bullseye,bookworm,trixie] [--debs DIR] OUT.sqfs
+#   e2e/build_local_runtimes.sh [--arch amd64|arm64] [--suites bullseye,bookworm,trixie] [--debs DIR] OUT.sqfs
 #
 # Without --suites it fetches the packages of the host's own suite with
-# `apt-get download`. --suites adds libc6 from other Debian suites through a
+# `apt-get download`. --arch (Debian's name; default the host's) builds the
+# runtimes of another architecture, for example the arm64 image a Mac's VM
+# mounts, through the private APT configuration below. --suites adds libc6 from other Debian suites through a
 # private APT configuration (the system's sources, lists and dpkg state are
 # left alone). --debs DIR skips apt and uses DIR/libc6_*.deb and
 # DIR/bash-static_*.deb as they are (test/rules/run.sh uses this to compare
@@ -20,12 +22,13 @@
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 [--suites s1,s2,...] [--debs DIR] OUT.sqfs" >&2
+  echo "usage: $0 [--arch amd64|arm64] [--suites s1,s2,...] [--debs DIR] OUT.sqfs" >&2
   exit 2
 }
 
 suites=""
 debs_dir=""
+deb_arch="$(dpkg --print-architecture)"
 out=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -33,6 +36,8 @@ while [[ $# -gt 0 ]]; do
     --suites=*) suites="${1#*=}"; shift ;;
     --debs) debs_dir="${2:?--debs needs a value}"; shift 2 ;;
     --debs=*) debs_dir="${1#*=}"; shift ;;
+    --arch) deb_arch="${2:?--arch needs a value}"; shift 2 ;;
+    --arch=*) deb_arch="${1#*=}"; shift ;;
     -h|--help) usage ;;
     -*) echo "unknown flag $1" >&2; usage ;;
     *) [[ -z "$out" ]] || usage; out="$1"; shift ;;
@@ -46,7 +51,15 @@ fi
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="$(realpath -m "$out")"
-deb_arch="$(dpkg --print-architecture)"
+# Another architecture's packages come through the private APT
+# configuration, which lists them without touching the system's.
+cross=""
+if [[ "$deb_arch" != "$(dpkg --print-architecture)" ]]; then
+  cross=1
+  if [[ -z "$suites" && -z "$debs_dir" ]]; then
+    suites="$(. /etc/os-release && echo "$VERSION_CODENAME")"
+  fi
+fi
 case "$deb_arch" in
   amd64) arch=x86_64 ;;
   arm64) arch=aarch64 ;;
@@ -71,7 +84,9 @@ if [[ -n "$debs_dir" ]]; then
 else
   # apt drops privileges to _apt for downloads; let it write here.
   chmod 0777 "$work/debs"
-  (cd "$work/debs" && apt-get download -q "libc6:$deb_arch" "bash-static:$deb_arch" "busybox-static:$deb_arch" >&2)
+  if [[ -z "$cross" ]]; then
+    (cd "$work/debs" && apt-get download -q "libc6:$deb_arch" "bash-static:$deb_arch" "busybox-static:$deb_arch" >&2)
+  fi
   if [[ -n "$suites" ]]; then
     apt_dir="$work/apt"
     mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/sources.list.d" "$apt_dir/preferences.d"
@@ -93,6 +108,10 @@ APTCONF
     export APT_CONFIG="$apt_dir/apt.conf"
     echo "apt-get update for suites: $suites" >&2
     apt-get update -q >&2
+    if [[ -n "$cross" ]]; then
+      # The shell runtime comes from the first suite given.
+      (cd "$work/debs" && apt-get download -q "bash-static:$deb_arch/${suites%%,*}" "busybox-static:$deb_arch/${suites%%,*}" >&2)
+    fi
     for suite in ${suites//,/ }; do
       mkdir -p "$work/suite-$suite"
       (cd "$work/suite-$suite" && apt-get download -q "libc6:$deb_arch/$suite" >&2)
