@@ -79,8 +79,18 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	case <-sess.Done():
 		serveErr = fmt.Errorf("the channel to the guest ended while serving; %s", FormatTail("the guest console", cfg.Console.Tail()))
 	case err := <-forwarded:
-		serveErr = fmt.Errorf("forwarding to the guest failed: %w", err)
-		forwarded <- err
+		// Forward also returns when ctx is done or the session ended;
+		// report those as such.
+		switch {
+		case ctx.Err() != nil:
+			log.Info("stopping the guest", slog.Duration("grace", cfg.ShutdownGrace))
+		case isDone(sess.Done()):
+			serveErr = fmt.Errorf("the channel to the guest ended while serving; %s", FormatTail("the guest console", cfg.Console.Tail()))
+		case err == nil:
+			serveErr = errors.New("forwarding to the guest stopped unexpectedly")
+		default:
+			serveErr = fmt.Errorf("forwarding to the guest failed: %w", err)
+		}
 	}
 	cancelFwd()
 	lis.Close()
@@ -153,4 +163,13 @@ func exitReason(err error) string {
 		return "the guest powered off or rebooted"
 	}
 	return err.Error()
+}
+
+func isDone(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
