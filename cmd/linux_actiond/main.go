@@ -2,6 +2,7 @@
 // execution (REAPI v2) worker and cache.
 //
 //	linux_actiond serve [flags]     serve on the host, each action in fresh namespaces
+//	linux_actiond serve-vm [flags]  serve from a QEMU VM that owns the CAS
 //	linux_actiond version           print the version
 //	linux_actiond help [command]    print help
 package main
@@ -44,12 +45,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return serve(args[1:], stdout, stderr)
+	case "serve-vm":
+		return serveVM(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, versionLine())
 		return 0
 	case "help", "--help", "-help", "-h":
 		if len(args) > 1 && args[1] == "serve" {
 			return serve([]string{"--help"}, stdout, stderr)
+		}
+		if len(args) > 1 && args[1] == "serve-vm" {
+			return serveVM([]string{"--help"}, stdout, stderr)
 		}
 		usage(stdout)
 		return 0
@@ -65,8 +71,10 @@ func usage(w io.Writer) {
 
 Usage:
   linux_actiond serve [flags]    run the REAPI server; actions run in namespace sandboxes
+  linux_actiond serve-vm [flags] run it in a QEMU VM that owns the CAS; the same sandboxes inside
   linux_actiond version          print the version
   linux_actiond help serve       list the flags of serve
+  linux_actiond help serve-vm    list the flags of serve-vm
 
 Point Bazel at it with --remote_executor=grpc://127.0.0.1:8980.
 `, versionLine())

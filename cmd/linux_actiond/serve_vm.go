@@ -1,0 +1,160 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/actiond/actiond/go/vm"
+	"github.com/actiond/actiond/go/vm/qemu"
+)
+
+// shutdownGrace is how long the guest gets to stop its daemon, sync and
+// unmount its disks and power off after SIGINT or SIGTERM before QEMU is
+// forced down.
+const shutdownGrace = 30 * time.Second
+
+// consoleLines is how many of the guest console's last lines error
+// reports carry.
+const consoleLines = 40
+
+// newSession starts the channel session on the VM's channel stream.
+// go/channel's NewHost is wired in here; tests stand in for it.
+var newSession vm.NewSessionFunc = func(io.ReadWriteCloser) (vm.Session, error) {
+	return nil, errors.New("this build has no host-guest channel (go/channel is not wired in yet)")
+}
+
+func serveVM(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve-vm", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:8980", "`address` to serve gRPC on (host:port; use loopback unless you mean to share it)")
+	root := fs.String("root", defaultRoot(), "state `directory`: vm/ holds the lock, the channel socket and by default the CAS image")
+	kernel := fs.String("kernel", "", "guest kernel `file`: an x86_64 bzImage or an arm64 Image (kernel/build.sh)")
+	initramfs := fs.String("initramfs", "", "guest initramfs `file` (//vm:initramfs)")
+	runtimeImage := fs.String("runtime-image", "", "runtime SquashFS `image` attached read-only to the guest")
+	casImage := fs.String("cas-image", "", "CAS disk image `file`, created sparse when missing and never rewritten by the host (default ROOT/vm/cas.img)")
+	casSize := fs.Int64("cas-image-size-mib", 65536, "`size` in MiB of a CAS image created now (sparse: it takes disk space only as the guest fills it)")
+	memory := fs.Int("memory-mib", 2048, "guest memory in `MiB`")
+	cpus := fs.Int("cpus", runtime.NumCPU(), "guest `CPUs`")
+	archName := fs.String("arch", string(vm.HostArch()), "guest `architecture`: x86_64 or arm64 (another than the host's runs under TCG emulation)")
+	startTimeout := fs.Int("start-timeout-ms", 60000, "how long the guest may take from boot to answering, in `milliseconds` (generous: TCG emulation is slow)")
+	qemuBin := fs.String("qemu", "", "QEMU system emulator `binary` (default qemu-system-x86_64 or qemu-system-aarch64 by --arch)")
+	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	logFormat := fs.String("log-format", "json", "log `format`: json or text")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: linux_actiond serve-vm [flags]\n\nRuns actiond in a QEMU VM (no network device; KVM when it works, else TCG) and forwards --listen to it.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	fail := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "linux_actiond serve-vm: "+format+"\n", a...)
+		return 2
+	}
+	if fs.NArg() > 0 {
+		return fail("unexpected arguments %q", fs.Args())
+	}
+	logger, err := newLogger(stderr, *logLevel, *logFormat)
+	if err != nil {
+		return fail("%v", err)
+	}
+	arch, err := vm.ParseArch(*archName)
+	if err != nil {
+		return fail("--arch: %v", err)
+	}
+	if *root == "" {
+		return fail("--root is required (no home or XDG_CACHE_HOME to default to)")
+	}
+	if _, _, err := net.SplitHostPort(*listen); err != nil {
+		return fail("--listen %q: %v", *listen, err)
+	}
+	if *casImage == "" {
+		*casImage = vm.DefaultCASImage(*root)
+	}
+	cfg := vm.Config{
+		Kernel:          *kernel,
+		Initramfs:       *initramfs,
+		CASImage:        *casImage,
+		CASImageSizeMiB: *casSize,
+		RuntimeImage:    *runtimeImage,
+		MemoryMiB:       *memory,
+		CPUs:            *cpus,
+		Arch:            arch,
+		StartTimeout:    time.Duration(*startTimeout) * time.Millisecond,
+	}
+	if err := cfg.Validate(); err != nil {
+		return fail("%v", err)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	logger.Info("starting", slog.String("version", versionLine()))
+	if err := runVM(ctx, cfg, *root, *listen, *qemuBin, logger); err != nil {
+		logger.Error("serve-vm failed", slog.Any("error", err))
+		return 1
+	}
+	logger.Info("stopped")
+	return 0
+}
+
+// runVM locks the state directory and the CAS image, chooses the
+// accelerator and serves until ctx is done or the VM fails.
+func runVM(ctx context.Context, cfg vm.Config, root, listen, qemuBin string, logger *slog.Logger) error {
+	state, err := vm.OpenStateDir(root)
+	if err != nil {
+		return err
+	}
+	defer state.Close()
+	img, err := vm.OpenCASImage(cfg.CASImage, cfg.CASImageSizeMiB)
+	if err != nil {
+		return err
+	}
+	defer img.Close()
+	logger.Info("cas image", slog.String("path", img.Path), slog.Int64("size_mib", img.SizeBytes>>20),
+		slog.Bool("created", img.Created), slog.Bool("format", img.Fresh))
+	if !img.Created && img.SizeBytes != cfg.CASImageSizeMiB<<20 {
+		logger.Info("the existing cas image keeps its size; --cas-image-size-mib applies to new images only")
+	}
+
+	v := qemu.ProbeAccel(ctx, qemuBin, cfg.Arch, cfg.Kernel)
+	logger.Info("accelerator", slog.String("accel", string(v.Accel)), slog.String("reason", v.Reason))
+
+	console := vm.NewConsole(logger, "guest", consoleLines)
+	cfg.Console = console
+	m := qemu.New(cfg, qemu.Options{
+		Binary: qemuBin,
+		Accel:  v.Accel,
+		Cmdline: vm.Cmdline{
+			Console:   vm.SerialConsole(cfg.Arch),
+			Channel:   vm.VirtioSerialChannel(vm.ChannelPortName),
+			Runtime:   cfg.RuntimeImage != "",
+			FormatCAS: img.Fresh,
+		}.String(),
+		ChannelSocket: state.ChannelSocket(),
+		Logger:        logger,
+	})
+	logger.Info("starting the VM", slog.Any("argv", m.Argv()))
+	return vm.Serve(ctx, vm.ServeConfig{
+		Machine:       m,
+		NewSession:    newSession,
+		Listen:        func() (net.Listener, error) { return net.Listen("tcp", listen) },
+		Console:       console,
+		StartTimeout:  cfg.StartTimeout,
+		ShutdownGrace: shutdownGrace,
+		Logger:        logger,
+	})
+}

@@ -1,0 +1,175 @@
+package vm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+)
+
+// ServeConfig is what Serve drives.
+type ServeConfig struct {
+	// Machine is the VM, not started yet.
+	Machine Machine
+	// NewSession starts the channel session on the machine's channel.
+	NewSession NewSessionFunc
+	// Listen opens the client listener; it is called once the guest
+	// answers, so that clients never reach a VM that is not ready.
+	Listen func() (net.Listener, error)
+	// Console is the guest console whose last lines explain failures.
+	Console *Console
+	// StartTimeout bounds boot to readiness.
+	StartTimeout time.Duration
+	// ShutdownGrace is how long the guest gets to power off after a stop
+	// request before the VM is forced down.
+	ShutdownGrace time.Duration
+	Logger        *slog.Logger
+}
+
+// Serve boots the machine, waits until the guest answers through the
+// channel, then forwards client connections to it until ctx is done, and
+// then shuts the guest down: it closes the channel session, which the guest
+// takes as the request to stop its daemon, sync, unmount and power off,
+// and forces the VM down after ShutdownGrace. A VM that exits, or a channel
+// that ends, while serving is an error: nothing is restarted silently.
+func Serve(ctx context.Context, cfg ServeConfig) error {
+	m, log := cfg.Machine, cfg.Logger
+	booted := time.Now()
+	if err := m.Start(ctx); err != nil {
+		return err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- m.Wait(context.Background()) }()
+
+	sess, err := start(ctx, cfg, exited)
+	if err != nil {
+		// The guest may never have seen the channel, so there is no one to
+		// ask: force it down now.
+		if sess != nil {
+			sess.Close()
+		}
+		forced, cancel := context.WithCancel(context.Background())
+		cancel()
+		_ = m.Stop(forced)
+		return err
+	}
+	lis, err := cfg.Listen()
+	if err != nil {
+		sess.Close()
+		_ = stop(cfg, sess)
+		return err
+	}
+	log.InfoContext(ctx, "actiond ready", slog.Duration("boot_to_ready", time.Since(booted)))
+	log.InfoContext(ctx, "serving", slog.String("listen", lis.Addr().String()))
+
+	fwdCtx, cancelFwd := context.WithCancel(ctx)
+	defer cancelFwd()
+	forwarded := make(chan error, 1)
+	go func() { forwarded <- sess.Forward(fwdCtx, lis) }()
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		log.Info("stopping the guest", slog.Duration("grace", cfg.ShutdownGrace))
+	case err := <-exited:
+		serveErr = fmt.Errorf("the VM exited while serving (%v); %s", exitReason(err), FormatTail("the guest console", cfg.Console.Tail()))
+		exited <- err
+	case <-sess.Done():
+		serveErr = fmt.Errorf("the channel to the guest ended while serving; %s", FormatTail("the guest console", cfg.Console.Tail()))
+	case err := <-forwarded:
+		// Forward also returns when ctx is done or the session ended;
+		// report those as such.
+		switch {
+		case ctx.Err() != nil:
+			log.Info("stopping the guest", slog.Duration("grace", cfg.ShutdownGrace))
+		case isDone(sess.Done()):
+			serveErr = fmt.Errorf("the channel to the guest ended while serving; %s", FormatTail("the guest console", cfg.Console.Tail()))
+		case err == nil:
+			serveErr = errors.New("forwarding to the guest stopped unexpectedly")
+		default:
+			serveErr = fmt.Errorf("forwarding to the guest failed: %w", err)
+		}
+	}
+	cancelFwd()
+	lis.Close()
+	if err := stop(cfg, sess); err != nil && serveErr == nil {
+		serveErr = err
+	}
+	return serveErr
+}
+
+// start connects the channel and waits until the guest answers through
+// it, within StartTimeout and for as long as the VM runs.
+func start(ctx context.Context, cfg ServeConfig, exited chan error) (Session, error) {
+	ctx, cancel := context.WithTimeoutCause(ctx, cfg.StartTimeout, errStartTimeout)
+	defer cancel()
+	vmExit := make(chan error, 1)
+	go func() {
+		select {
+		case err := <-exited:
+			exited <- err
+			vmExit <- err
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	fail := func(err error) error {
+		cancel()
+		select {
+		case exitErr := <-vmExit:
+			return fmt.Errorf("the VM exited before the guest answered (%v); %s", exitReason(exitErr), FormatTail("the guest console", cfg.Console.Tail()))
+		default:
+		}
+		if errors.Is(context.Cause(ctx), errStartTimeout) {
+			return fmt.Errorf("the guest did not answer within --start-timeout-ms=%d (last attempt: %v): raise it if the guest is just slow, else read the console; %s",
+				cfg.StartTimeout.Milliseconds(), err, FormatTail("the guest console", cfg.Console.Tail()))
+		}
+		return err
+	}
+	conn, err := cfg.Machine.Channel(ctx)
+	if err != nil {
+		return nil, fail(fmt.Errorf("connecting the channel: %w", err))
+	}
+	sess, err := cfg.NewSession(conn)
+	if err != nil {
+		conn.Close()
+		return nil, fail(fmt.Errorf("starting the channel session: %w", err))
+	}
+	if err := WaitReady(ctx, sess.Dial); err != nil {
+		return sess, fail(err)
+	}
+	return sess, nil
+}
+
+var errStartTimeout = errors.New("start timeout")
+
+// stop asks the guest to shut down by closing the session and waits for the
+// VM to exit, forcing it after the grace period.
+func stop(cfg ServeConfig, sess Session) error {
+	sess.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+	defer cancel()
+	if err := cfg.Machine.Stop(ctx); err != nil {
+		return fmt.Errorf("the guest did not shut down cleanly: %w; %s", err, FormatTail("the guest console", cfg.Console.Tail()))
+	}
+	cfg.Logger.Info("the guest shut down")
+	return nil
+}
+
+func exitReason(err error) string {
+	if err == nil {
+		return "the guest powered off or rebooted"
+	}
+	return err.Error()
+}
+
+func isDone(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
