@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"os/signal"
-	"runtime"
 	"syscall"
 	"time"
 
@@ -37,17 +36,9 @@ var newSession vm.NewSessionFunc = func(io.ReadWriteCloser) (vm.Session, error) 
 func serveVM(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve-vm", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	listen := fs.String("listen", "127.0.0.1:8980", "`address` to serve gRPC on (host:port; use loopback unless you mean to share it)")
-	root := fs.String("root", defaultRoot(), "state `directory`: vm/ holds the lock, the channel socket and by default the CAS image")
-	kernel := fs.String("kernel", "", "guest kernel `file`: an x86_64 bzImage or an arm64 Image (kernel/build.sh)")
-	initramfs := fs.String("initramfs", "", "guest initramfs `file` (//vm:initramfs)")
-	runtimeImage := fs.String("runtime-image", "", "runtime SquashFS `image` attached read-only to the guest")
-	casImage := fs.String("cas-image", "", "CAS disk image `file`, created sparse when missing and never rewritten by the host (default ROOT/vm/cas.img)")
-	casSize := fs.Int64("cas-image-size-mib", 65536, "`size` in MiB of a CAS image created now (sparse: it takes disk space only as the guest fills it)")
-	memory := fs.Int("memory-mib", 2048, "guest memory in `MiB`")
-	cpus := fs.Int("cpus", runtime.NumCPU(), "guest `CPUs`")
+	var common vm.ServeFlags
+	common.Register(fs, defaultRoot())
 	archName := fs.String("arch", string(vm.HostArch()), "guest `architecture`: x86_64 or arm64 (another than the host's runs under TCG emulation)")
-	startTimeout := fs.Int("start-timeout-ms", 60000, "how long the guest may take from boot to answering, in `milliseconds` (generous: TCG emulation is slow)")
 	qemuBin := fs.String("qemu", "", "QEMU system emulator `binary` (default qemu-system-x86_64 or qemu-system-aarch64 by --arch)")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	logFormat := fs.String("log-format", "json", "log `format`: json or text")
@@ -76,34 +67,15 @@ func serveVM(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail("--arch: %v", err)
 	}
-	if *root == "" {
-		return fail("--root is required (no home or XDG_CACHE_HOME to default to)")
-	}
-	if _, _, err := net.SplitHostPort(*listen); err != nil {
-		return fail("--listen %q: %v", *listen, err)
-	}
-	if *casImage == "" {
-		*casImage = vm.DefaultCASImage(*root)
-	}
-	cfg := vm.Config{
-		Kernel:          *kernel,
-		Initramfs:       *initramfs,
-		CASImage:        *casImage,
-		CASImageSizeMiB: *casSize,
-		RuntimeImage:    *runtimeImage,
-		MemoryMiB:       *memory,
-		CPUs:            *cpus,
-		Arch:            arch,
-		StartTimeout:    time.Duration(*startTimeout) * time.Millisecond,
-	}
-	if err := cfg.Validate(); err != nil {
+	cfg, err := common.Config(arch)
+	if err != nil {
 		return fail("%v", err)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	logger.Info("starting", slog.String("version", versionLine()))
-	if err := runVM(ctx, cfg, *root, *listen, *qemuBin, logger); err != nil {
+	if err := runVM(ctx, cfg, common.Root, common.Listen, *qemuBin, logger); err != nil {
 		logger.Error("serve-vm failed", slog.Any("error", err))
 		return 1
 	}

@@ -1,0 +1,68 @@
+package vm
+
+import (
+	"flag"
+	"fmt"
+	"net"
+	"runtime"
+	"time"
+)
+
+// ServeFlags are the serve-vm flags every host shares (linux_actiond's
+// and darwin_actiond's); each binary adds its hypervisor's own.
+type ServeFlags struct {
+	Listen          string
+	Root            string
+	Kernel          string
+	Initramfs       string
+	RuntimeImage    string
+	CASImage        string
+	CASImageSizeMiB int64
+	MemoryMiB       int
+	CPUs            int
+	StartTimeoutMS  int
+}
+
+// Register defines the flags on fs; defaultRoot is the --root default (""
+// makes --root required).
+func (f *ServeFlags) Register(fs *flag.FlagSet, defaultRoot string) {
+	fs.StringVar(&f.Listen, "listen", "127.0.0.1:8980", "`address` to serve gRPC on (host:port; use loopback unless you mean to share it)")
+	fs.StringVar(&f.Root, "root", defaultRoot, "state `directory`: vm/ holds the lock, the channel socket and by default the CAS image")
+	fs.StringVar(&f.Kernel, "kernel", "", "guest kernel `file`: an x86_64 bzImage or an arm64 Image (kernel/build.sh)")
+	fs.StringVar(&f.Initramfs, "initramfs", "", "guest initramfs `file` (vm/build_initramfs.sh)")
+	fs.StringVar(&f.RuntimeImage, "runtime-image", "", "runtime SquashFS `image` attached read-only to the guest")
+	fs.StringVar(&f.CASImage, "cas-image", "", "CAS disk image `file`, created sparse when missing and never rewritten by the host (default ROOT/vm/cas.img)")
+	fs.Int64Var(&f.CASImageSizeMiB, "cas-image-size-mib", 65536, "`size` in MiB of a CAS image created now (sparse: it takes disk space only as the guest fills it)")
+	fs.IntVar(&f.MemoryMiB, "memory-mib", 2048, "guest memory in `MiB`")
+	fs.IntVar(&f.CPUs, "cpus", runtime.NumCPU(), "guest `CPUs`")
+	fs.IntVar(&f.StartTimeoutMS, "start-timeout-ms", 60000, "how long the guest may take from boot to answering, in `milliseconds`")
+}
+
+// Config checks the flags and returns the VM's Config for arch, validated.
+func (f *ServeFlags) Config(arch Arch) (Config, error) {
+	if f.Root == "" {
+		return Config{}, fmt.Errorf("--root is required (no home or XDG_CACHE_HOME to default to)")
+	}
+	if _, _, err := net.SplitHostPort(f.Listen); err != nil {
+		return Config{}, fmt.Errorf("--listen %q: %v", f.Listen, err)
+	}
+	casImage := f.CASImage
+	if casImage == "" {
+		casImage = DefaultCASImage(f.Root)
+	}
+	cfg := Config{
+		Kernel:          f.Kernel,
+		Initramfs:       f.Initramfs,
+		CASImage:        casImage,
+		CASImageSizeMiB: f.CASImageSizeMiB,
+		RuntimeImage:    f.RuntimeImage,
+		MemoryMiB:       f.MemoryMiB,
+		CPUs:            f.CPUs,
+		Arch:            arch,
+		StartTimeout:    time.Duration(f.StartTimeoutMS) * time.Millisecond,
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
