@@ -13,6 +13,14 @@ import (
 // 256 KiB default; the receiver buffers at most this much per stream.
 const maxStreamWindow = 16 << 20
 
+// keepAliveInterval is how often each side pings, and writeTimeout how long
+// a ping may go unanswered and a frame wait to be written; variables only so
+// that tests can shorten them.
+var (
+	keepAliveInterval = 30 * time.Second
+	writeTimeout      = 30 * time.Second
+)
+
 // newConfig returns the yamux configuration both sides use. Keepalive is on so
 // that a peer that stops answering (a hung guest) ends the session: a ping
 // unanswered within ConnectionWriteTimeout does. Streams have no open timeout:
@@ -26,8 +34,8 @@ func newConfig() *yamux.Config {
 	return &yamux.Config{
 		AcceptBacklog:          256,
 		EnableKeepAlive:        true,
-		KeepAliveInterval:      30 * time.Second,
-		ConnectionWriteTimeout: 30 * time.Second,
+		KeepAliveInterval:      keepAliveInterval,
+		ConnectionWriteTimeout: writeTimeout,
 		MaxStreamWindowSize:    maxStreamWindow,
 		StreamOpenTimeout:      0,
 		StreamCloseTimeout:     5 * time.Minute,

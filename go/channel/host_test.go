@@ -10,6 +10,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/actiond/actiond/go/channel"
 )
@@ -358,4 +359,24 @@ func BenchmarkForward(b *testing.B) {
 			wait()
 		})
 	}
+}
+
+// TestKeepAlive checks that a guest that keeps its end of the stream open but
+// no longer answers ends the session.
+func TestKeepAlive(t *testing.T) {
+	checkGoroutines(t)
+	channel.SetKeepAlive(t, 10*time.Millisecond, 50*time.Millisecond)
+	hostConn, guestConn := socketPair(t)
+	defer guestConn.Close()
+	h, err := channel.NewHost(hostConn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	tcp := listenLoopback(t)
+	err = h.Forward(t.Context(), tcp)
+	if err == nil || !strings.Contains(err.Error(), "keepalive") {
+		t.Errorf("Forward with a silent guest = %v, want a keepalive error", err)
+	}
+	<-h.Done()
 }
