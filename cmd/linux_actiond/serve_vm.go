@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/actiond/actiond/go/channel"
 	"github.com/actiond/actiond/go/vm"
 	"github.com/actiond/actiond/go/vm/qemu"
 )
@@ -27,10 +28,10 @@ const shutdownGrace = 30 * time.Second
 // reports carry.
 const consoleLines = 40
 
-// newSession starts the channel session on the VM's channel stream.
-// go/channel's NewHost is wired in here; tests stand in for it.
-var newSession vm.NewSessionFunc = func(io.ReadWriteCloser) (vm.Session, error) {
-	return nil, errors.New("this build has no host-guest channel (go/channel is not wired in yet)")
+// newSession starts the channel session on the VM's channel stream; tests
+// stand in for it.
+var newSession vm.NewSessionFunc = func(c io.ReadWriteCloser) (vm.Session, error) {
+	return channel.NewHost(c)
 }
 
 func serveVM(args []string, stdout, stderr io.Writer) int {
