@@ -17,18 +17,15 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/actiond/actiond/go/cli"
 	"github.com/actiond/actiond/go/daemon"
 	"github.com/actiond/actiond/go/sandbox"
 )
-
-const version = "0.1.0"
 
 func main() {
 	// The sandbox re-executes this binary as each action's first process;
@@ -48,7 +45,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "serve-vm":
 		return serveVM(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
-		fmt.Fprintln(stdout, versionLine())
+		fmt.Fprintln(stdout, cli.VersionLine("linux_actiond"))
 		return 0
 	case "help", "--help", "-help", "-h":
 		if len(args) > 1 && args[1] == "serve" {
@@ -77,19 +74,7 @@ Usage:
   linux_actiond help serve-vm    list the flags of serve-vm
 
 Point Bazel at it with --remote_executor=grpc://127.0.0.1:8980.
-`, versionLine())
-}
-
-func versionLine() string {
-	rev := "unknown"
-	if info, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range info.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				rev = s.Value[:12]
-			}
-		}
-	}
-	return fmt.Sprintf("linux_actiond %s (commit %s, %s, %s/%s)", version, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+`, cli.VersionLine("linux_actiond"))
 }
 
 // stringList is a repeatable string flag.
@@ -102,7 +87,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:8980", "`address` to serve gRPC on (host:port; use loopback unless you mean to share it)")
-	root := fs.String("root", defaultRoot(), "`directory` for the CAS, the action cache and action work directories")
+	root := fs.String("root", cli.DefaultRoot(), "`directory` for the CAS, the action cache and action work directories")
 	maxCAS := fs.Int64("max-cas-bytes", 0, "CAS size `limit` in bytes, evicting least recently used blobs; 0 means half of the free disk at start-up")
 	jobs := fs.Int("jobs", runtime.NumCPU(), "how many actions run at once")
 	defaultTimeout := fs.Duration("default-timeout", 15*time.Minute, "timeout for actions that set none")
@@ -127,7 +112,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "linux_actiond serve: unexpected arguments %q\n", fs.Args())
 		return 2
 	}
-	logger, err := newLogger(stderr, *logLevel, *logFormat)
+	logger, err := cli.NewLogger(stderr, *logLevel, *logFormat)
 	if err != nil {
 		fmt.Fprintf(stderr, "linux_actiond serve: %v\n", err)
 		return 2
@@ -151,7 +136,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	logger.Info("starting", slog.String("version", versionLine()))
+	logger.Info("starting", slog.String("version", cli.VersionLine("linux_actiond")))
 	d, err := daemon.New(ctx, daemon.Config{
 		Root:              *root,
 		MaxCASBytes:       *maxCAS,
@@ -178,29 +163,4 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	logger.Info("stopped")
 	return 0
-}
-
-func defaultRoot() string {
-	if dir := os.Getenv("XDG_CACHE_HOME"); dir != "" {
-		return filepath.Join(dir, "actiond")
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(home, ".cache", "actiond")
-	}
-	return ""
-}
-
-func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
-	}
-	opts := &slog.HandlerOptions{Level: l}
-	switch format {
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("--log-format %q: want json or text", format)
 }

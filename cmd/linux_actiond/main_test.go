@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/actiond/actiond/go/cli"
 )
 
 func TestRunArguments(t *testing.T) {
@@ -15,7 +17,7 @@ func TestRunArguments(t *testing.T) {
 	}{
 		{"no arguments", nil, 2, "Usage:"},
 		{"unknown command", []string{"frobnicate"}, 2, `unknown command "frobnicate"`},
-		{"version", []string{"version"}, 0, "linux_actiond " + version},
+		{"version", []string{"version"}, 0, "linux_actiond " + cli.Version},
 		{"help", []string{"help"}, 0, "linux_actiond serve [flags]"},
 		{"help serve", []string{"help", "serve"}, 0, "-max-cas-bytes"},
 		{"unknown flag", []string{"serve", "--no-such-flag"}, 2, "flag provided but not defined: -no-such-flag"},

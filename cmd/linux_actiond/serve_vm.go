@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/actiond/actiond/go/channel"
+	"github.com/actiond/actiond/go/cli"
 	"github.com/actiond/actiond/go/vm"
 	"github.com/actiond/actiond/go/vm/qemu"
 )
@@ -38,7 +39,7 @@ func serveVM(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve-vm", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var common vm.ServeFlags
-	common.Register(fs, defaultRoot())
+	common.Register(fs, cli.DefaultRoot())
 	archName := fs.String("arch", string(vm.HostArch()), "guest `architecture`: x86_64 or arm64 (another than the host's runs under TCG emulation)")
 	qemuBin := fs.String("qemu", "", "QEMU system emulator `binary` (default qemu-system-x86_64 or qemu-system-aarch64 by --arch)")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
@@ -60,7 +61,7 @@ func serveVM(args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		return fail("unexpected arguments %q", fs.Args())
 	}
-	logger, err := newLogger(stderr, *logLevel, *logFormat)
+	logger, err := cli.NewLogger(stderr, *logLevel, *logFormat)
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -75,7 +76,7 @@ func serveVM(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	logger.Info("starting", slog.String("version", versionLine()))
+	logger.Info("starting", slog.String("version", cli.VersionLine("linux_actiond")))
 	if err := runVM(ctx, cfg, common.Root, common.Listen, *qemuBin, logger); err != nil {
 		logger.Error("serve-vm failed", slog.Any("error", err))
 		return 1
