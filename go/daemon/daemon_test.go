@@ -14,6 +14,7 @@ import (
 
 	"github.com/actiond/actiond/go/daemon"
 	"github.com/actiond/actiond/go/digest"
+	"github.com/actiond/actiond/go/reapi/reapitest"
 )
 
 // startDaemon serves a daemon on a loopback port and returns a client
@@ -97,25 +98,14 @@ func TestAcknowledgedBlobsSurviveRestart(t *testing.T) {
 	d := digest.OfBytes(data)
 
 	conn, stop := startDaemon(t, cfg)
-	resp, err := repb.NewContentAddressableStorageClient(conn).BatchUpdateBlobs(context.Background(), &repb.BatchUpdateBlobsRequest{
-		Requests: []*repb.BatchUpdateBlobsRequest_Request{{Digest: d.Proto(), Data: data}},
-	})
-	if err != nil || resp.GetResponses()[0].GetStatus().GetCode() != 0 {
-		t.Fatalf("BatchUpdateBlobs = %v, %v", resp, err)
-	}
+	reapitest.Upload(t.Context(), t, conn, data)
 	if err := stop(); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
 
 	conn, _ = startDaemon(t, cfg)
-	read, err := repb.NewContentAddressableStorageClient(conn).BatchReadBlobs(context.Background(), &repb.BatchReadBlobsRequest{
-		Digests: []*repb.Digest{d.Proto()},
-	})
-	if err != nil {
-		t.Fatalf("BatchReadBlobs: %v", err)
-	}
-	if got := read.GetResponses()[0]; got.GetStatus().GetCode() != 0 || string(got.GetData()) != string(data) {
-		t.Errorf("after restart got %v %q, want OK %q", got.GetStatus(), got.GetData(), data)
+	if got := reapitest.ReadBlob(t, conn, d.Proto()); got != string(data) {
+		t.Errorf("after restart got %q, want %q", got, data)
 	}
 }
 
