@@ -22,7 +22,7 @@ func TestActionCache(t *testing.T) {
 	stderr := e.put(t, []byte(strings.Repeat("e", 2000))) // over the budget
 	outA := e.put(t, []byte("contents of a"))
 	outB := e.put(t, []byte("contents of b"))
-	tree := e.putTree(t, &repb.Tree{Root: &repb.Directory{Files: []*repb.FileNode{{Name: "a", Digest: outA.Proto()}}}})
+	tree := e.putMessage(t, &repb.Tree{Root: &repb.Directory{Files: []*repb.FileNode{{Name: "a", Digest: outA.Proto()}}}})
 	action := digest.OfBytes([]byte("an action"))
 	result := &repb.ActionResult{
 		ExitCode:     3,
