@@ -2,14 +2,12 @@ package runtimes
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/actiond/actiond/go/internal/filehash"
 	"github.com/actiond/actiond/go/internal/rmtree"
 	"github.com/actiond/actiond/go/squashfs"
 )
@@ -25,7 +23,7 @@ const stampFileName = ".actiond-image-sha256"
 // already holds this image (same sha256), it does nothing. What it writes
 // is described by unpackTree: the image cannot write outside dir.
 func UnpackImage(ctx context.Context, image, dir string) error {
-	sum, err := fileSHA256(image)
+	sum, err := filehash.SHA256(image)
 	if err != nil {
 		return err
 	}
@@ -62,17 +60,4 @@ func UnpackImage(ctx context.Context, image, dir string) error {
 		return err
 	}
 	return nil
-}
-
-func fileSHA256(name string) (string, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
