@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/actiond/actiond/go/digest"
+	"github.com/actiond/actiond/go/executor/executortest"
 	"github.com/actiond/actiond/go/reapi"
 )
 
@@ -142,7 +143,7 @@ func TestActionCache(t *testing.T) {
 // real cache already checks the CAS in Get; this fake does not, which is
 // the window between its check and the inlining.
 func TestInliningAMissingBlobIsAMiss(t *testing.T) {
-	ac := newMemActionCache()
+	ac := executortest.NewActionCache()
 	e := newEnv(t, func(o *reapi.Options) { o.ActionCache = ac })
 	ctx := context.Background()
 	gone := digest.OfBytes([]byte("stdout that was never stored"))

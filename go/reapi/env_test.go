@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
@@ -305,43 +304,6 @@ func chunked(name string, data []byte, start int64, n int) []*bspb.WriteRequest 
 	}
 	reqs[len(reqs)-1].FinishWrite = true
 	return reqs
-}
-
-// memActionCache is an in-memory ActionCache that, unlike the real one,
-// does not check the CAS: it lets a test serve a result whose blobs are
-// gone.
-type memActionCache struct {
-	mu      sync.Mutex
-	results map[digest.Digest][]byte
-}
-
-func newMemActionCache() *memActionCache {
-	return &memActionCache{results: map[digest.Digest][]byte{}}
-}
-
-func (c *memActionCache) Get(ctx context.Context, d digest.Digest) (*repb.ActionResult, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	b, ok := c.results[d]
-	if !ok {
-		return nil, status.Errorf(codes.NotFound, "action %s not cached", d)
-	}
-	res := &repb.ActionResult{}
-	if err := proto.Unmarshal(b, res); err != nil {
-		return nil, err
-	}
-	return res, nil
-}
-
-func (c *memActionCache) Put(ctx context.Context, d digest.Digest, res *repb.ActionResult) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	b, err := proto.Marshal(res)
-	if err != nil {
-		return err
-	}
-	c.results[d] = b
-	return nil
 }
 
 // mustDigest builds a well-formed digest that need not match any data.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/actiond/actiond/go/cas"
 	"github.com/actiond/actiond/go/digest"
+	"github.com/actiond/actiond/go/executor/executortest"
 	"github.com/actiond/actiond/go/reapi"
 )
 
@@ -60,7 +61,7 @@ func TestLoggingInterceptor(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			srv, err := reapi.NewServer(reapi.Options{Store: store, ActionCache: newMemActionCache()})
+			srv, err := reapi.NewServer(reapi.Options{Store: store, ActionCache: executortest.NewActionCache()})
 			if err != nil {
 				t.Fatal(err)
 			}
