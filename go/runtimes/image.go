@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/actiond/actiond/go/internal/filehash"
 	"github.com/actiond/actiond/go/internal/rmtree"
 	"github.com/actiond/actiond/go/squashfs"
 )
@@ -23,7 +22,7 @@ const stampFileName = ".actiond-image-sha256"
 // already holds this image (same sha256), it does nothing. What it writes
 // is described by unpackTree: the image cannot write outside dir.
 func UnpackImage(ctx context.Context, image, dir string) error {
-	sum, err := filehash.SHA256(image)
+	sum, err := FileSHA256(image)
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,6 @@ import (
 	"strings"
 
 	"github.com/actiond/actiond/go/deb"
-	"github.com/actiond/actiond/go/internal/filehash"
 	"github.com/actiond/actiond/go/runtimes"
 )
 
@@ -132,7 +131,7 @@ func Build(ctx context.Context, o Options) (*runtimes.Manifest, error) {
 }
 
 func addDeb(tree *deb.Tree, name, arch string) (runtimes.Deb, error) {
-	sum, err := filehash.SHA256(name)
+	sum, err := runtimes.FileSHA256(name)
 	if err != nil {
 		return runtimes.Deb{}, err
 	}

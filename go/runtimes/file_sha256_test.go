@@ -1,4 +1,4 @@
-package filehash_test
+package runtimes_test
 
 import (
 	"errors"
@@ -7,10 +7,10 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/actiond/actiond/go/internal/filehash"
+	"github.com/actiond/actiond/go/runtimes"
 )
 
-func TestSHA256(t *testing.T) {
+func TestFileSHA256(t *testing.T) {
 	dir := t.TempDir()
 	tests := []struct {
 		content string
@@ -24,12 +24,12 @@ func TestSHA256(t *testing.T) {
 		if err := os.WriteFile(name, []byte(tc.content), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		got, err := filehash.SHA256(name)
+		got, err := runtimes.FileSHA256(name)
 		if err != nil || got != tc.want {
-			t.Errorf("SHA256 of %q = %q, %v; want %q", tc.content, got, err, tc.want)
+			t.Errorf("FileSHA256 of %q = %q, %v; want %q", tc.content, got, err, tc.want)
 		}
 	}
-	if _, err := filehash.SHA256(filepath.Join(dir, "absent")); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("SHA256 of a missing file = %v, want an error wrapping fs.ErrNotExist", err)
+	if _, err := runtimes.FileSHA256(filepath.Join(dir, "absent")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("FileSHA256 of a missing file = %v, want an error wrapping fs.ErrNotExist", err)
 	}
 }
