@@ -35,17 +35,8 @@ rounds=${ROUNDS:-3}
 out=${BENCH_OUT:-$E2E_REPO/e2e/out/bench_stress.md}
 
 e2e_init bench-stress
-e2e_need_bazel
-
-e2e_log "building the action tool (static) and linux_actiond"
-STATIC=1 e2e_go_build "$E2E_WORK/action-tool" ./cmd/stress_action_tool
-daemon=${ACTIOND_BIN:-$E2E_WORK/linux_actiond}
-[ -n "${ACTIOND_BIN:-}" ] || e2e_go_build "$daemon" ./cmd/linux_actiond
-e2e_runtime_flags
-
-ws="$E2E_WORK/ws"
-e2e_stress_workspace "$ws" "$E2E_WORK/action-tool"
-cd "$ws"
+e2e_stress_setup
+daemon=$E2E_ACTIOND
 
 if [ "${BENCH_BATCH:-}" = 1 ]; then
   bench_bazel() { e2e_bazel "$@"; }

@@ -10,12 +10,14 @@
 #               ACTIOND_E2E_KEEP_TMP=1, or ACTIOND_E2E_KEEP_TMP_ON_FAILURE=1
 #               and the script failed)
 #   E2E_DAEMON_PID, E2E_DAEMON_PORT, E2E_DAEMON_LOG   after e2e_start_daemon
+#   E2E_ACTIOND the linux_actiond binary, after e2e_stress_setup
 
 E2E_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 E2E_WORK=
 E2E_DAEMON_PID=
 E2E_DAEMON_PORT=
 E2E_DAEMON_LOG=
+E2E_ACTIOND=
 export PATH="/usr/local/go/bin:$PATH"
 
 e2e_log() { printf '== %s\n' "$*" >&2; }
@@ -229,6 +231,21 @@ e2e_stress_workspace() {
     --exclude=./tool/action-tool -cf - . | tar -C "$dest" -xf -
   install -m 0755 "$tool" "$dest/tool/action-tool"
   "$dest/generate_inputs.sh"
+}
+
+# e2e_stress_setup prepares a build of the stress workspace, after e2e_init:
+# Bazel 4.2.3 (e2e_need_bazel), the static action tool, linux_actiond (built,
+# or ACTIOND_BIN) in E2E_ACTIOND, the runtime flags (e2e_runtime_flags) and
+# the workspace in $E2E_WORK/ws (e2e_stress_workspace), which it changes into.
+e2e_stress_setup() {
+  e2e_need_bazel
+  e2e_log "building the action tool (static) and linux_actiond"
+  STATIC=1 e2e_go_build "$E2E_WORK/action-tool" ./cmd/stress_action_tool
+  E2E_ACTIOND=${ACTIOND_BIN:-$E2E_WORK/linux_actiond}
+  [ -n "${ACTIOND_BIN:-}" ] || e2e_go_build "$E2E_ACTIOND" ./cmd/linux_actiond
+  e2e_runtime_flags
+  e2e_stress_workspace "$E2E_WORK/ws" "$E2E_WORK/action-tool"
+  cd "$E2E_WORK/ws"
 }
 
 # e2e_runtime_flags sets E2E_RUNTIME_FLAGS (daemon flags) and

@@ -30,17 +30,8 @@ fi
 jobs=${JOBS:-8}
 
 e2e_init stress
-e2e_need_bazel
-
-e2e_log "building the action tool (static) and linux_actiond"
-STATIC=1 e2e_go_build "$E2E_WORK/action-tool" ./cmd/stress_action_tool
-daemon=${ACTIOND_BIN:-$E2E_WORK/linux_actiond}
-[ -n "${ACTIOND_BIN:-}" ] || e2e_go_build "$daemon" ./cmd/linux_actiond
-e2e_runtime_flags
-
-ws="$E2E_WORK/ws"
-e2e_stress_workspace "$ws" "$E2E_WORK/action-tool"
-cd "$ws"
+e2e_stress_setup
+daemon=$E2E_ACTIOND
 common=(--nosandbox_debug "--jobs=$jobs" --color=no --curses=no)
 
 e2e_log "local baseline build (--spawn_strategy=local)"

@@ -19,10 +19,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/actiond/actiond/go/digest"
+	"github.com/actiond/actiond/go/reapi/reapitest"
 )
 
 // goBuild builds the package pkg (relative to this directory) into a
@@ -112,24 +112,6 @@ func (p *daemonProcess) waitLog(t *testing.T, msg string) map[string]any {
 	}
 }
 
-// upload stores blobs with BatchUpdateBlobs and fails on any error.
-func upload(t *testing.T, conn *grpc.ClientConn, blobs ...[]byte) {
-	t.Helper()
-	var reqs []*repb.BatchUpdateBlobsRequest_Request
-	for _, b := range blobs {
-		reqs = append(reqs, &repb.BatchUpdateBlobsRequest_Request{Digest: digest.OfBytes(b).Proto(), Data: b})
-	}
-	resp, err := repb.NewContentAddressableStorageClient(conn).BatchUpdateBlobs(context.Background(), &repb.BatchUpdateBlobsRequest{Requests: reqs})
-	if err != nil {
-		t.Fatalf("BatchUpdateBlobs: %v", err)
-	}
-	for _, r := range resp.GetResponses() {
-		if r.GetStatus().GetCode() != 0 {
-			t.Fatalf("uploading %v: %v", r.GetDigest(), r.GetStatus())
-		}
-	}
-}
-
 // startAction uploads an action running the tool with args and starts
 // it; platform properties come in name, value pairs.
 func startAction(t *testing.T, conn *grpc.ClientConn, tool []byte, args []string, timeout time.Duration, props ...string) (repb.Execution_ExecuteClient, digest.Digest) {
@@ -139,28 +121,14 @@ func startAction(t *testing.T, conn *grpc.ClientConn, tool []byte, args []string
 		cmd.Platform.Properties = append(cmd.Platform.Properties, &repb.Platform_Property{Name: props[i], Value: props[i+1]})
 	}
 	root := &repb.Directory{Files: []*repb.FileNode{{Name: "tool", Digest: digest.OfBytes(tool).Proto(), IsExecutable: true}}}
-	action := &repb.Action{Platform: cmd.Platform}
-	var blobs [][]byte
-	for _, m := range []proto.Message{cmd, root} {
-		b, d, err := digest.OfMessage(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		blobs = append(blobs, b)
-		if m == cmd {
-			action.CommandDigest = d.Proto()
-		} else {
-			action.InputRootDigest = d.Proto()
-		}
-	}
+	cmdBytes, cmdDigest := reapitest.Marshal(t, cmd)
+	rootBytes, rootDigest := reapitest.Marshal(t, root)
+	action := &repb.Action{CommandDigest: cmdDigest.Proto(), InputRootDigest: rootDigest.Proto(), Platform: cmd.Platform}
 	if timeout > 0 {
 		action.Timeout = durationpb.New(timeout)
 	}
-	ab, ad, err := digest.OfMessage(action)
-	if err != nil {
-		t.Fatal(err)
-	}
-	upload(t, conn, append(blobs, ab, tool)...)
+	ab, ad := reapitest.Marshal(t, action)
+	reapitest.Upload(t.Context(), t, conn, cmdBytes, rootBytes, ab, tool)
 	stream, err := repb.NewExecutionClient(conn).Execute(t.Context(), &repb.ExecuteRequest{ActionDigest: ad.Proto(), SkipCacheLookup: true})
 	if err != nil {
 		t.Fatalf("Execute: %v", err)
@@ -278,7 +246,7 @@ func TestSIGTERMDrainsAndRestarts(t *testing.T) {
 	p := startServe(t, bin, "--root="+root)
 
 	acked := []byte("acknowledged before SIGTERM")
-	upload(t, p.conn, acked)
+	reapitest.Upload(t.Context(), t, p.conn, acked)
 	partial := []byte(strings.Repeat("half sent ", 1000))
 	pd := digest.OfBytes(partial)
 	w, err := bspb.NewByteStreamClient(p.conn).Write(t.Context())
@@ -310,9 +278,8 @@ func TestSIGTERMDrainsAndRestarts(t *testing.T) {
 
 	p = startServe(t, bin, "--root="+root)
 	cas := repb.NewContentAddressableStorageClient(p.conn)
-	read, err := cas.BatchReadBlobs(context.Background(), &repb.BatchReadBlobsRequest{Digests: []*repb.Digest{digest.OfBytes(acked).Proto()}})
-	if err != nil || read.GetResponses()[0].GetStatus().GetCode() != 0 || string(read.GetResponses()[0].GetData()) != string(acked) {
-		t.Errorf("the acknowledged blob after a restart = %v, %v", read, err)
+	if got := reapitest.ReadBlob(t, p.conn, digest.OfBytes(acked).Proto()); got != string(acked) {
+		t.Errorf("the acknowledged blob after a restart = %q, want %q", got, acked)
 	}
 	if _, err := repb.NewActionCacheClient(p.conn).GetActionResult(context.Background(), &repb.GetActionResultRequest{ActionDigest: action.Proto()}); err != nil {
 		t.Errorf("the result of the action that finished during the grace period, after a restart: %v", err)

@@ -37,6 +37,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/actiond/actiond/go/paramfile"
 	"github.com/actiond/actiond/go/squashfs"
 )
 
@@ -91,7 +92,7 @@ func (m *mapFlag) Set(v string) error {
 }
 
 func run(args []string) error {
-	args, err := expandParamFiles(args)
+	args, err := paramfile.Expand(args)
 	if err != nil {
 		return err
 	}
@@ -175,25 +176,4 @@ func writeImage(b io.WriterTo, output string) error {
 		return fmt.Errorf("writing %s: %w", output, err)
 	}
 	return nil
-}
-
-// expandParamFiles replaces each @FILE argument by the lines of FILE.
-func expandParamFiles(args []string) ([]string, error) {
-	var out []string
-	for _, a := range args {
-		if !strings.HasPrefix(a, "@") || len(a) == 1 {
-			out = append(out, a)
-			continue
-		}
-		data, err := os.ReadFile(a[1:])
-		if err != nil {
-			return nil, fmt.Errorf("reading params file: %w", err)
-		}
-		for _, line := range strings.Split(string(data), "\n") {
-			if line = strings.TrimSuffix(line, "\r"); line != "" {
-				out = append(out, line)
-			}
-		}
-	}
-	return out, nil
 }

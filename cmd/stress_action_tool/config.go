@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 )
@@ -21,28 +20,6 @@ type config struct {
 	symlinkTargets []string
 	exerciseFS     bool
 	checks         []check
-}
-
-// expandParams replaces every "@FILE" argument by the lines of FILE, so long
-// argument lists can go through a Bazel params file.
-func expandParams(args []string) ([]string, error) {
-	var out []string
-	for _, a := range args {
-		if !strings.HasPrefix(a, "@") || len(a) == 1 {
-			out = append(out, a)
-			continue
-		}
-		data, err := os.ReadFile(a[1:])
-		if err != nil {
-			return nil, fmt.Errorf("read params file: %w", err)
-		}
-		for _, line := range strings.Split(string(data), "\n") {
-			if line = strings.TrimRight(line, "\r"); line != "" {
-				out = append(out, line)
-			}
-		}
-	}
-	return out, nil
 }
 
 // parseFlags accepts "--flag value" and "--flag=value"; unknown flags are

@@ -42,12 +42,14 @@ import (
 	"fmt"
 	"log"
 	"os"
+
+	"github.com/actiond/actiond/go/paramfile"
 )
 
 func main() {
 	log.SetFlags(0)
 	log.SetPrefix("stress_action_tool: ")
-	args, err := expandParams(os.Args[1:])
+	args, err := paramfile.Expand(os.Args[1:])
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -61,21 +61,6 @@ func TestParseFlags(t *testing.T) {
 	}
 }
 
-func TestExpandParams(t *testing.T) {
-	params := filepath.Join(t.TempDir(), "params")
-	if err := os.WriteFile(params, []byte("--scan\nin dir\n\n--out-file=o\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	got, err := expandParams([]string{"--expect-loopback", "@" + params})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{"--expect-loopback", "--scan", "in dir", "--out-file=o"}
-	if strings.Join(got, "|") != strings.Join(want, "|") {
-		t.Fatalf("got %q, want %q", got, want)
-	}
-}
-
 // TestScanIgnoresMaterialisation checks that a tree of symlinks hashes like a
 // tree of copies: local, linux-sandbox and remote builds materialise inputs
 // differently but must produce identical outputs.

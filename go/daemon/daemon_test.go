@@ -1,6 +1,7 @@
 package daemon_test
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/actiond/actiond/go/daemon"
 	"github.com/actiond/actiond/go/digest"
+	"github.com/actiond/actiond/go/reapi/reapitest"
 )
 
 // startDaemon serves a daemon on a loopback port and returns a client
@@ -90,32 +92,32 @@ func TestCapabilitiesFollowExecution(t *testing.T) {
 	}
 }
 
+// TestAcknowledgedBlobsSurviveRestart stores one blob in a batch and one
+// through ByteStream, larger than gRPC's flow-control windows and written
+// twice, so that the second write meets a blob the daemon has and ends
+// while the client still sends (reapitest.WriteBlob accepts that end).
 func TestAcknowledgedBlobsSurviveRestart(t *testing.T) {
 	root := t.TempDir()
 	cfg := daemon.Config{Root: root, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	data := []byte("acknowledged before the restart")
-	d := digest.OfBytes(data)
+	small := []byte("acknowledged before the restart")
+	large := bytes.Repeat([]byte("0123456789abcdef"), (32<<20)/16)
 
 	conn, stop := startDaemon(t, cfg)
-	resp, err := repb.NewContentAddressableStorageClient(conn).BatchUpdateBlobs(context.Background(), &repb.BatchUpdateBlobsRequest{
-		Requests: []*repb.BatchUpdateBlobsRequest_Request{{Digest: d.Proto(), Data: data}},
-	})
-	if err != nil || resp.GetResponses()[0].GetStatus().GetCode() != 0 {
-		t.Fatalf("BatchUpdateBlobs = %v, %v", resp, err)
+	reapitest.Upload(t.Context(), t, conn, small)
+	for range 2 {
+		reapitest.WriteBlob(t.Context(), t, conn, large)
 	}
 	if err := stop(); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
 
 	conn, _ = startDaemon(t, cfg)
-	read, err := repb.NewContentAddressableStorageClient(conn).BatchReadBlobs(context.Background(), &repb.BatchReadBlobsRequest{
-		Digests: []*repb.Digest{d.Proto()},
-	})
-	if err != nil {
-		t.Fatalf("BatchReadBlobs: %v", err)
+	if got := reapitest.ReadBlob(t, conn, digest.OfBytes(small).Proto()); got != string(small) {
+		t.Errorf("after restart got %q, want %q", got, small)
 	}
-	if got := read.GetResponses()[0]; got.GetStatus().GetCode() != 0 || string(got.GetData()) != string(data) {
-		t.Errorf("after restart got %v %q, want OK %q", got.GetStatus(), got.GetData(), data)
+	missing, err := repb.NewContentAddressableStorageClient(conn).FindMissingBlobs(t.Context(), &repb.FindMissingBlobsRequest{BlobDigests: []*repb.Digest{digest.OfBytes(large).Proto()}})
+	if err != nil || len(missing.GetMissingBlobDigests()) != 0 {
+		t.Errorf("FindMissingBlobs of the blob written through ByteStream, after restart = %v, %v; want it present", missing, err)
 	}
 }
 

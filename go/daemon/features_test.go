@@ -18,6 +18,7 @@ import (
 
 	"github.com/actiond/actiond/go/daemon"
 	"github.com/actiond/actiond/go/digest"
+	"github.com/actiond/actiond/go/reapi/reapitest"
 )
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -69,25 +70,25 @@ func TestGetTreeOfAnActionOutput(t *testing.T) {
 		},
 	})
 	if resp.GetStatus().GetCode() != 0 || resp.GetResult().GetExitCode() != 0 {
-		t.Fatalf("action = %v, exit %d; stderr %q", resp.GetStatus(), resp.GetResult().GetExitCode(), readBlob(t, conn, resp.GetResult().GetStderrDigest()))
+		t.Fatalf("action = %v, exit %d; stderr %q", resp.GetStatus(), resp.GetResult().GetExitCode(), reapitest.ReadBlob(t, conn, resp.GetResult().GetStderrDigest()))
 	}
 	dirs := resp.GetResult().GetOutputDirectories()
 	if len(dirs) != 1 || dirs[0].GetPath() != "out" {
 		t.Fatalf("output directories = %v, want out", dirs)
 	}
 	tree := &repb.Tree{}
-	if err := proto.Unmarshal([]byte(readBlob(t, conn, dirs[0].GetTreeDigest())), tree); err != nil {
+	if err := proto.Unmarshal([]byte(reapitest.ReadBlob(t, conn, dirs[0].GetTreeDigest())), tree); err != nil {
 		t.Fatalf("the Tree blob: %v", err)
 	}
 	want := map[string]bool{}
 	for _, d := range append([]*repb.Directory{tree.GetRoot()}, tree.GetChildren()...) {
-		_, dd := marshal(t, d)
+		_, dd := reapitest.Marshal(t, d)
 		want[dd.String()] = true
 	}
 	if len(want) != 4 {
 		t.Fatalf("the Tree holds %d distinct directories, want 4 (out, a, a/b, c)", len(want))
 	}
-	_, rootDigest := marshal(t, tree.GetRoot())
+	_, rootDigest := reapitest.Marshal(t, tree.GetRoot())
 	if got := dirs[0].GetRootDirectoryDigest(); got.GetHash() != rootDigest.Hash {
 		t.Errorf("root_directory_digest = %v, want the Tree's root %s", got, rootDigest)
 	}
@@ -106,12 +107,12 @@ func TestGetTreeOfAnActionOutput(t *testing.T) {
 			t.Fatalf("GetTree: %v", err)
 		}
 		for _, d := range page.GetDirectories() {
-			_, dd := marshal(t, d)
+			_, dd := reapitest.Marshal(t, d)
 			got[dd.String()] = true
 			for _, f := range d.GetFiles() {
 				files++
 				// Each file holds its own name.
-				if content := readBlob(t, conn, f.GetDigest()); content != f.GetName() {
+				if content := reapitest.ReadBlob(t, conn, f.GetDigest()); content != f.GetName() {
 					t.Errorf("file %s holds %q", f.GetName(), content)
 				}
 			}

@@ -2,19 +2,17 @@ package daemon_test
 
 import (
 	"context"
-	"io"
 	"maps"
 	"slices"
 	"testing"
 	"time"
 
-	longrunningpb "cloud.google.com/go/longrunning/autogen/longrunningpb"
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/actiond/actiond/go/digest"
+	"github.com/actiond/actiond/go/reapi/reapitest"
 )
 
 // actionSpec describes an action for execute: files become executable
@@ -55,77 +53,21 @@ func executeAction(t *testing.T, conn *grpc.ClientConn, spec actionSpec) (*repb.
 			blobs = append(blobs, data)
 		}
 	}
-	rootBytes, rootDigest := marshal(t, root)
+	rootBytes, rootDigest := reapitest.Marshal(t, root)
 	if !spec.skipRootUpload {
 		blobs = append(blobs, rootBytes)
 	}
-	cmdBytes, cmdDigest := marshal(t, spec.cmd)
+	cmdBytes, cmdDigest := reapitest.Marshal(t, spec.cmd)
 	action := &repb.Action{CommandDigest: cmdDigest.Proto(), InputRootDigest: rootDigest.Proto(), Platform: spec.cmd.GetPlatform(), DoNotCache: !spec.cacheable}
 	if spec.timeout > 0 {
 		action.Timeout = durationpb.New(spec.timeout)
 	}
-	actionBytes, actionDigest := marshal(t, action)
+	actionBytes, actionDigest := reapitest.Marshal(t, action)
 	blobs = append(blobs, cmdBytes, actionBytes)
 
-	var reqs []*repb.BatchUpdateBlobsRequest_Request
-	for _, b := range blobs {
-		reqs = append(reqs, &repb.BatchUpdateBlobsRequest_Request{Digest: digest.OfBytes(b).Proto(), Data: b})
-	}
-	up, err := repb.NewContentAddressableStorageClient(conn).BatchUpdateBlobs(ctx, &repb.BatchUpdateBlobsRequest{Requests: reqs})
-	if err != nil {
-		t.Fatalf("BatchUpdateBlobs: %v", err)
-	}
-	for _, r := range up.GetResponses() {
-		if r.GetStatus().GetCode() != 0 {
-			t.Fatalf("uploading %v: %v", r.GetDigest(), r.GetStatus())
-		}
-	}
-	stream, err := repb.NewExecutionClient(conn).Execute(ctx, &repb.ExecuteRequest{ActionDigest: actionDigest.Proto(), SkipCacheLookup: true})
-	if err != nil {
-		t.Fatalf("Execute: %v", err)
-	}
-	var last *longrunningpb.Operation
-	for {
-		op, err := stream.Recv()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatalf("Execute stream: %v", err)
-		}
-		last = op
-	}
-	if !last.GetDone() {
-		t.Fatalf("last operation not done: %v", last)
-	}
-	resp := &repb.ExecuteResponse{}
-	if err := last.GetResponse().UnmarshalTo(resp); err != nil {
-		t.Fatalf("operation response: %v", err)
-	}
-	return resp, actionDigest
+	return reapitest.Execute(ctx, t, conn, actionDigest, blobs...), actionDigest
 }
 
 func sortedKeys(m map[string][]byte) []string {
 	return slices.Sorted(maps.Keys(m))
-}
-
-func marshal(t *testing.T, m proto.Message) ([]byte, digest.Digest) {
-	t.Helper()
-	b, d, err := digest.OfMessage(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b, d
-}
-
-func readBlob(t *testing.T, conn *grpc.ClientConn, d *repb.Digest) string {
-	t.Helper()
-	if d == nil || d.GetSizeBytes() == 0 {
-		return ""
-	}
-	resp, err := repb.NewContentAddressableStorageClient(conn).BatchReadBlobs(context.Background(), &repb.BatchReadBlobsRequest{Digests: []*repb.Digest{d}})
-	if err != nil || resp.GetResponses()[0].GetStatus().GetCode() != 0 {
-		t.Fatalf("BatchReadBlobs(%v) = %v, %v", d, resp, err)
-	}
-	return string(resp.GetResponses()[0].GetData())
 }

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/actiond/actiond/go/daemon"
+	"github.com/actiond/actiond/go/reapi/reapitest"
 	"github.com/actiond/actiond/go/runtimes/builder"
 )
 
@@ -84,7 +85,7 @@ func TestDynamicProgramUsesTheRuntimeGlibc(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			res := executeProgram(t, conn, program, tc.libc)
-			stdout, stderr := readBlob(t, conn, res.GetStdoutDigest()), readBlob(t, conn, res.GetStderrDigest())
+			stdout, stderr := reapitest.ReadBlob(t, conn, res.GetStdoutDigest()), reapitest.ReadBlob(t, conn, res.GetStderrDigest())
 			if res.GetExitCode() != tc.wantExit {
 				t.Errorf("exit code = %d, want %d; stdout %q, stderr %q", res.GetExitCode(), tc.wantExit, stdout, stderr)
 			}
@@ -147,7 +148,7 @@ echo checked`
 		t.Fatalf("ExecuteResponse.status = %v", resp.GetStatus())
 	}
 	res := resp.GetResult()
-	stdout, stderr := readBlob(t, conn, res.GetStdoutDigest()), readBlob(t, conn, res.GetStderrDigest())
+	stdout, stderr := reapitest.ReadBlob(t, conn, res.GetStdoutDigest()), reapitest.ReadBlob(t, conn, res.GetStderrDigest())
 	// The image's /etc names the action's user (uid 65534 as root).
 	if want := "user nobody nogroup\nchecked\n"; res.GetExitCode() != 0 || stdout != want {
 		t.Errorf("exit code %d, stdout %q, stderr %q; want 0 and %q", res.GetExitCode(), stdout, stderr, want)

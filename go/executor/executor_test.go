@@ -2,7 +2,6 @@ package executor_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,24 +35,7 @@ type env struct {
 	roots  *executortest.Roots
 	runner *executortest.Runner
 	exec   *executor.Executor
-	logs   *syncBuffer
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	logs   *executortest.SyncBuffer
 }
 
 func newEnv(t *testing.T, configure func(*executor.Options)) *env {
@@ -63,7 +45,7 @@ func newEnv(t *testing.T, configure func(*executor.Options)) *env {
 		cache:  executortest.NewActionCache(),
 		roots:  &executortest.Roots{},
 		runner: &executortest.Runner{},
-		logs:   &syncBuffer{},
+		logs:   &executortest.SyncBuffer{},
 	}
 	opts := executor.Options{
 		Store:       e.store,

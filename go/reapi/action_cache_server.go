@@ -27,13 +27,23 @@ func newActionCacheServer(opts Options) *actionCacheServer {
 	return &actionCacheServer{logger: opts.Logger, store: opts.Store, cache: opts.ActionCache, inlineBudget: opts.InlineBudgetBytes}
 }
 
-func (s *actionCacheServer) GetActionResult(ctx context.Context, req *repb.GetActionResultRequest) (*repb.ActionResult, error) {
-	if err := digest.CheckFunction(req.GetDigestFunction()); err != nil {
-		return nil, err
+// actionDigest checks a request's digest function and parses its
+// action_digest.
+func actionDigest(f repb.DigestFunction_Value, pd *repb.Digest) (digest.Digest, error) {
+	if err := digest.CheckFunction(f); err != nil {
+		return digest.Digest{}, err
 	}
-	d, err := digest.FromProto(req.GetActionDigest())
+	d, err := digest.FromProto(pd)
 	if err != nil {
-		return nil, rpcstatus.Wrapf(err, "action_digest")
+		return digest.Digest{}, rpcstatus.Wrapf(err, "action_digest")
+	}
+	return d, nil
+}
+
+func (s *actionCacheServer) GetActionResult(ctx context.Context, req *repb.GetActionResultRequest) (*repb.ActionResult, error) {
+	d, err := actionDigest(req.GetDigestFunction(), req.GetActionDigest())
+	if err != nil {
+		return nil, err
 	}
 	res, err := s.cache.Get(ctx, d)
 	if err != nil {
@@ -100,12 +110,9 @@ func (s *actionCacheServer) inline(ctx context.Context, res *repb.ActionResult, 
 }
 
 func (s *actionCacheServer) UpdateActionResult(ctx context.Context, req *repb.UpdateActionResultRequest) (*repb.ActionResult, error) {
-	if err := digest.CheckFunction(req.GetDigestFunction()); err != nil {
-		return nil, err
-	}
-	d, err := digest.FromProto(req.GetActionDigest())
+	d, err := actionDigest(req.GetDigestFunction(), req.GetActionDigest())
 	if err != nil {
-		return nil, rpcstatus.Wrapf(err, "action_digest")
+		return nil, err
 	}
 	res := req.GetActionResult()
 	if res == nil {

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/actiond/actiond/go/digest"
+	"github.com/actiond/actiond/go/executor/executortest"
 	"github.com/actiond/actiond/go/reapi"
 )
 
@@ -22,7 +23,7 @@ func TestActionCache(t *testing.T) {
 	stderr := e.put(t, []byte(strings.Repeat("e", 2000))) // over the budget
 	outA := e.put(t, []byte("contents of a"))
 	outB := e.put(t, []byte("contents of b"))
-	tree := e.putTree(t, &repb.Tree{Root: &repb.Directory{Files: []*repb.FileNode{{Name: "a", Digest: outA.Proto()}}}})
+	tree := e.putMessage(t, &repb.Tree{Root: &repb.Directory{Files: []*repb.FileNode{{Name: "a", Digest: outA.Proto()}}}})
 	action := digest.OfBytes([]byte("an action"))
 	result := &repb.ActionResult{
 		ExitCode:     3,
@@ -142,7 +143,7 @@ func TestActionCache(t *testing.T) {
 // real cache already checks the CAS in Get; this fake does not, which is
 // the window between its check and the inlining.
 func TestInliningAMissingBlobIsAMiss(t *testing.T) {
-	ac := newMemActionCache()
+	ac := executortest.NewActionCache()
 	e := newEnv(t, func(o *reapi.Options) { o.ActionCache = ac })
 	ctx := context.Background()
 	gone := digest.OfBytes([]byte("stdout that was never stored"))

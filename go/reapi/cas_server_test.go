@@ -3,7 +3,6 @@ package reapi_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"strings"
 	"testing"
 
@@ -257,53 +256,26 @@ func TestBatchReadBlobs(t *testing.T) {
 	})
 }
 
-// putDir stores a Directory and returns its digest.
-func (e *env) putDir(t *testing.T, dir *repb.Directory) digest.Digest {
-	t.Helper()
-	b, d, err := digest.OfMessage(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.store.Put(context.Background(), d, b); err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
 func dirNode(name string, d digest.Digest) *repb.DirectoryNode {
 	return &repb.DirectoryNode{Name: name, Digest: d.Proto()}
 }
 
 // getTree collects every page of a GetTree call.
 func (e *env) getTree(ctx context.Context, req *repb.GetTreeRequest) ([]*repb.GetTreeResponse, error) {
-	stream, err := e.cas.GetTree(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	var pages []*repb.GetTreeResponse
-	for {
-		p, err := stream.Recv()
-		if err == io.EOF {
-			return pages, nil
-		}
-		if err != nil {
-			return pages, err
-		}
-		pages = append(pages, p)
-	}
+	return drain(e.cas.GetTree(ctx, req))
 }
 
 func TestGetTree(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := context.Background()
 	leaf := &repb.Directory{Files: []*repb.FileNode{{Name: "f", Digest: digest.Empty.Proto()}}}
-	leafD := e.putDir(t, leaf)
+	leafD := e.putMessage(t, leaf)
 	a := &repb.Directory{Directories: []*repb.DirectoryNode{dirNode("leaf", leafD)}}
-	aD := e.putDir(t, a)
+	aD := e.putMessage(t, a)
 	b := &repb.Directory{Directories: []*repb.DirectoryNode{dirNode("leaf", leafD)}, Symlinks: []*repb.SymlinkNode{{Name: "l", Target: "x"}}}
-	bD := e.putDir(t, b)
+	bD := e.putMessage(t, b)
 	root := &repb.Directory{Directories: []*repb.DirectoryNode{dirNode("a", aD), dirNode("b", bD)}}
-	rootD := e.putDir(t, root)
+	rootD := e.putMessage(t, root)
 	wantAll := []*repb.Directory{root, a, b, leaf} // breadth first, each once
 
 	names := func(dirs []*repb.Directory) string {
@@ -350,7 +322,7 @@ func TestGetTree(t *testing.T) {
 	t.Run("missing subdirectory is omitted", func(t *testing.T) {
 		gone := digest.OfBytes([]byte("no such directory"))
 		r := &repb.Directory{Directories: []*repb.DirectoryNode{dirNode("gone", gone), dirNode("a", aD)}}
-		pages, err := e.getTree(ctx, &repb.GetTreeRequest{RootDigest: e.putDir(t, r).Proto()})
+		pages, err := e.getTree(ctx, &repb.GetTreeRequest{RootDigest: e.putMessage(t, r).Proto()})
 		if err != nil {
 			t.Fatalf("GetTree: %v", err)
 		}
@@ -365,12 +337,12 @@ func TestGetTree(t *testing.T) {
 	t.Run("directory that is not a Directory proto", func(t *testing.T) {
 		junk := e.put(t, []byte{0xff, 0xff, 0xff, 0xff, 0xff})
 		r := &repb.Directory{Directories: []*repb.DirectoryNode{dirNode("junk", junk)}}
-		_, err := e.getTree(ctx, &repb.GetTreeRequest{RootDigest: e.putDir(t, r).Proto()})
+		_, err := e.getTree(ctx, &repb.GetTreeRequest{RootDigest: e.putMessage(t, r).Proto()})
 		wantCode(t, err, codes.InvalidArgument, junk.String())
 	})
 	t.Run("malformed child digest", func(t *testing.T) {
 		r := &repb.Directory{Directories: []*repb.DirectoryNode{{Name: "bad", Digest: &repb.Digest{Hash: "xyz", SizeBytes: 1}}}}
-		_, err := e.getTree(ctx, &repb.GetTreeRequest{RootDigest: e.putDir(t, r).Proto()})
+		_, err := e.getTree(ctx, &repb.GetTreeRequest{RootDigest: e.putMessage(t, r).Proto()})
 		wantCode(t, err, codes.InvalidArgument, `"bad"`)
 	})
 	t.Run("bad page token", func(t *testing.T) {
@@ -390,10 +362,10 @@ func TestGetTree(t *testing.T) {
 	t.Run("wide tree spans several pages", func(t *testing.T) {
 		r := &repb.Directory{}
 		for i := 0; i < 25; i++ {
-			d := e.putDir(t, &repb.Directory{Symlinks: []*repb.SymlinkNode{{Name: "n", Target: fmt.Sprint(i)}}})
+			d := e.putMessage(t, &repb.Directory{Symlinks: []*repb.SymlinkNode{{Name: "n", Target: fmt.Sprint(i)}}})
 			r.Directories = append(r.Directories, dirNode(fmt.Sprintf("d%02d", i), d))
 		}
-		pages, err := e.getTree(ctx, &repb.GetTreeRequest{RootDigest: e.putDir(t, r).Proto(), PageSize: 10})
+		pages, err := e.getTree(ctx, &repb.GetTreeRequest{RootDigest: e.putMessage(t, r).Proto(), PageSize: 10})
 		if err != nil {
 			t.Fatalf("GetTree: %v", err)
 		}

@@ -10,12 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
 	"github.com/klauspost/compress/zstd"
 	bspb "google.golang.org/genproto/googleapis/bytestream"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -40,6 +40,7 @@ type env struct {
 	root   string
 	store  *cas.Store
 	server *reapi.Server
+	conn   *grpc.ClientConn
 	caps   repb.CapabilitiesClient
 	cas    repb.ContentAddressableStorageClient
 	bs     bspb.ByteStreamClient
@@ -49,9 +50,20 @@ type env struct {
 
 func newEnv(t *testing.T, mutate func(*reapi.Options)) *env {
 	t.Helper()
+	return startEnv(t, cas.Options{}, mutate, nil)
+}
+
+// startEnv opens a store and action cache in a temp dir with storeOpts
+// (Root is set here), applies mutate to the server's options and serves
+// the storage services. register, if not nil, adds more services to the
+// server before it serves and returns what closes them; that runs after
+// the server stops and before the store closes.
+func startEnv(t *testing.T, storeOpts cas.Options, mutate func(*reapi.Options), register func(*grpc.Server, *cas.Store, *actioncache.Cache) (closer func())) *env {
+	t.Helper()
 	ctx := context.Background()
 	root := t.TempDir()
-	store, err := cas.Open(ctx, cas.Options{Root: root})
+	storeOpts.Root = root
+	store, err := cas.Open(ctx, storeOpts)
 	if err != nil {
 		t.Fatalf("cas.Open: %v", err)
 	}
@@ -74,6 +86,10 @@ func newEnv(t *testing.T, mutate func(*reapi.Options)) *env {
 	c := &calls{}
 	gs := grpc.NewServer(append(reapi.ServerOptions(opts), c.serverOption())...)
 	reapi.Register(gs, srv)
+	closeExtra := func() {}
+	if register != nil {
+		closeExtra = register(gs, store, ac)
+	}
 	go gs.Serve(lis)
 	conn, err := grpc.NewClient("passthrough:///"+lis.Addr().String(),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -84,6 +100,7 @@ func newEnv(t *testing.T, mutate func(*reapi.Options)) *env {
 	t.Cleanup(func() {
 		conn.Close()
 		gs.Stop()
+		closeExtra()
 		srv.Close()
 		store.Close()
 	})
@@ -91,6 +108,7 @@ func newEnv(t *testing.T, mutate func(*reapi.Options)) *env {
 		root:   root,
 		store:  store,
 		server: srv,
+		conn:   conn,
 		caps:   repb.NewCapabilitiesClient(conn),
 		cas:    repb.NewContentAddressableStorageClient(conn),
 		bs:     bspb.NewByteStreamClient(conn),
@@ -225,23 +243,48 @@ func (e *env) write(ctx context.Context, reqs ...*bspb.WriteRequest) (*bspb.Writ
 
 // read returns all data of a Read and the sizes of its chunks.
 func (e *env) read(ctx context.Context, req *bspb.ReadRequest) ([]byte, []int, error) {
-	stream, err := e.bs.Read(ctx, req)
-	if err != nil {
-		return nil, nil, err
-	}
+	resps, err := drain(e.bs.Read(ctx, req))
 	var data []byte
 	var chunks []int
+	for _, r := range resps {
+		data = append(data, r.Data...)
+		chunks = append(chunks, len(r.Data))
+	}
+	return data, chunks, err
+}
+
+// drain reads a server stream, as a call returns it, to its end and
+// returns the messages received and the error that ended it, nil for the
+// stream's normal end.
+func drain[T any](stream grpc.ServerStreamingClient[T], err error) ([]*T, error) {
+	if err != nil {
+		return nil, err
+	}
+	var msgs []*T
 	for {
-		resp, err := stream.Recv()
-		if err == io.EOF {
-			return data, chunks, nil
+		m, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return msgs, nil
 		}
 		if err != nil {
-			return data, chunks, err
+			return msgs, err
 		}
-		data = append(data, resp.Data...)
-		chunks = append(chunks, len(resp.Data))
+		msgs = append(msgs, m)
 	}
+}
+
+// batchFailure returns the error of a batch call, or else the status of
+// its first entry that is not OK, or nil.
+func batchFailure[R interface{ GetStatus() *spb.Status }](entries []R, err error) error {
+	if err != nil {
+		return err
+	}
+	for _, r := range entries {
+		if r.GetStatus().GetCode() != 0 {
+			return status.FromProto(r.GetStatus()).Err()
+		}
+	}
+	return nil
 }
 
 // chunked splits data into write requests of size n starting at offset
@@ -263,43 +306,6 @@ func chunked(name string, data []byte, start int64, n int) []*bspb.WriteRequest 
 	return reqs
 }
 
-// memActionCache is an in-memory ActionCache that, unlike the real one,
-// does not check the CAS: it lets a test serve a result whose blobs are
-// gone.
-type memActionCache struct {
-	mu      sync.Mutex
-	results map[digest.Digest][]byte
-}
-
-func newMemActionCache() *memActionCache {
-	return &memActionCache{results: map[digest.Digest][]byte{}}
-}
-
-func (c *memActionCache) Get(ctx context.Context, d digest.Digest) (*repb.ActionResult, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	b, ok := c.results[d]
-	if !ok {
-		return nil, status.Errorf(codes.NotFound, "action %s not cached", d)
-	}
-	res := &repb.ActionResult{}
-	if err := proto.Unmarshal(b, res); err != nil {
-		return nil, err
-	}
-	return res, nil
-}
-
-func (c *memActionCache) Put(ctx context.Context, d digest.Digest, res *repb.ActionResult) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	b, err := proto.Marshal(res)
-	if err != nil {
-		return err
-	}
-	c.results[d] = b
-	return nil
-}
-
 // mustDigest builds a well-formed digest that need not match any data.
 func mustDigest(t *testing.T, hash string, size int64) digest.Digest {
 	t.Helper()
@@ -310,15 +316,12 @@ func mustDigest(t *testing.T, hash string, size int64) digest.Digest {
 	return d
 }
 
-// putTree stores a Tree and returns its digest.
-func (e *env) putTree(t *testing.T, tree *repb.Tree) digest.Digest {
+// putMessage stores the wire form of m and returns its digest.
+func (e *env) putMessage(t *testing.T, m proto.Message) digest.Digest {
 	t.Helper()
-	b, d, err := digest.OfMessage(tree)
+	b, _, err := digest.OfMessage(m)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.store.Put(context.Background(), d, b); err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return e.put(t, b)
 }

@@ -2,8 +2,6 @@ package reapi_test
 
 import (
 	"context"
-	"errors"
-	"io"
 	"net"
 	"testing"
 	"time"
@@ -78,20 +76,39 @@ func (e *execEnv) action(t *testing.T, args ...string) *repb.Digest {
 	}).Proto()
 }
 
+// start calls Execute for the action ad and returns the stream and its
+// first operation.
+func (e *execEnv) start(ctx context.Context, t *testing.T, ad *repb.Digest) (repb.Execution_ExecuteClient, *longrunningpb.Operation) {
+	t.Helper()
+	stream, err := e.client.Execute(ctx, &repb.ExecuteRequest{ActionDigest: ad})
+	if err != nil {
+		t.Fatalf("Execute: %v", err)
+	}
+	first, err := stream.Recv()
+	if err != nil {
+		t.Fatalf("Recv: %v", err)
+	}
+	return stream, first
+}
+
 // receiveAll reads a stream to its end and returns the operations.
 func receiveAll(t *testing.T, stream grpc.ServerStreamingClient[longrunningpb.Operation]) []*longrunningpb.Operation {
 	t.Helper()
-	var ops []*longrunningpb.Operation
-	for {
-		op, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return ops
-		}
-		if err != nil {
-			t.Fatalf("Recv: %v", err)
-		}
-		ops = append(ops, op)
+	ops, err := drain(stream, nil)
+	if err != nil {
+		t.Fatalf("Recv: %v", err)
 	}
+	return ops
+}
+
+// finalResponse fails the test unless ops end with a done operation, and
+// returns that operation's ExecuteResponse.
+func finalResponse(t *testing.T, ops []*longrunningpb.Operation) *repb.ExecuteResponse {
+	t.Helper()
+	if len(ops) == 0 || !ops[len(ops)-1].GetDone() {
+		t.Fatalf("stream ended without a done operation: %v", ops)
+	}
+	return opResponse(t, ops[len(ops)-1])
 }
 
 func opStage(t *testing.T, op *longrunningpb.Operation) repb.ExecutionStage_Value {
@@ -118,14 +135,7 @@ func TestExecuteStreamsStages(t *testing.T) {
 	e.runner.Func = executortest.BlockUntil(release)
 	ad := e.action(t, "/bin/true")
 
-	stream, err := e.client.Execute(t.Context(), &repb.ExecuteRequest{ActionDigest: ad})
-	if err != nil {
-		t.Fatalf("Execute: %v", err)
-	}
-	first, err := stream.Recv()
-	if err != nil {
-		t.Fatalf("Recv: %v", err)
-	}
+	stream, first := e.start(t.Context(), t, ad)
 	<-e.runner.Started()
 	close(release)
 	ops := append([]*longrunningpb.Operation{first}, receiveAll(t, stream)...)
@@ -169,14 +179,7 @@ func TestWaitExecutionAfterDroppedStream(t *testing.T) {
 	release := make(chan struct{})
 	e.runner.Func = executortest.BlockUntil(release)
 	ctx, cancel := context.WithCancel(t.Context())
-	stream, err := e.client.Execute(ctx, &repb.ExecuteRequest{ActionDigest: e.action(t, "/bin/true")})
-	if err != nil {
-		t.Fatalf("Execute: %v", err)
-	}
-	first, err := stream.Recv()
-	if err != nil {
-		t.Fatalf("Recv: %v", err)
-	}
+	_, first := e.start(ctx, t, e.action(t, "/bin/true"))
 	<-e.runner.Started()
 	cancel()
 
@@ -192,11 +195,7 @@ func TestWaitExecutionAfterDroppedStream(t *testing.T) {
 		t.Errorf("first WaitExecution update has stage %v, want EXECUTING", got)
 	}
 	close(release)
-	rest := receiveAll(t, wait)
-	if len(rest) == 0 || !rest[len(rest)-1].GetDone() {
-		t.Fatalf("WaitExecution ended without a done operation: %v", rest)
-	}
-	if code := opResponse(t, rest[len(rest)-1]).GetStatus().GetCode(); code != 0 {
+	if code := finalResponse(t, receiveAll(t, wait)).GetStatus().GetCode(); code != 0 {
 		t.Errorf("status = %v, want OK: the action must survive the dropped stream", codes.Code(code))
 	}
 }
@@ -209,19 +208,11 @@ func TestExecutionErrors(t *testing.T) {
 		want codes.Code
 	}{
 		{name: "WaitExecution of an unknown operation", want: codes.NotFound, call: func() error {
-			s, err := e.client.WaitExecution(t.Context(), &repb.WaitExecutionRequest{Name: "operations/nope"})
-			if err != nil {
-				return err
-			}
-			_, err = s.Recv()
+			_, err := drain(e.client.WaitExecution(t.Context(), &repb.WaitExecutionRequest{Name: "operations/nope"}))
 			return err
 		}},
 		{name: "Execute with a malformed digest", want: codes.InvalidArgument, call: func() error {
-			s, err := e.client.Execute(t.Context(), &repb.ExecuteRequest{ActionDigest: &repb.Digest{Hash: "xyz"}})
-			if err != nil {
-				return err
-			}
-			_, err = s.Recv()
+			_, err := drain(e.client.Execute(t.Context(), &repb.ExecuteRequest{ActionDigest: &repb.Digest{Hash: "xyz"}}))
 			return err
 		}},
 	} {
@@ -242,14 +233,7 @@ func TestCancelledExecuteKillsTheAction(t *testing.T) {
 		return sandbox.Result{}, ctx.Err()
 	}
 	ctx, cancel := context.WithCancel(t.Context())
-	stream, err := e.client.Execute(ctx, &repb.ExecuteRequest{ActionDigest: e.action(t, "/bin/sleep", "60")})
-	if err != nil {
-		t.Fatalf("Execute: %v", err)
-	}
-	first, err := stream.Recv()
-	if err != nil {
-		t.Fatalf("Recv: %v", err)
-	}
+	_, first := e.start(ctx, t, e.action(t, "/bin/sleep", "60"))
 	<-e.runner.Started()
 	cancel()
 	select {
@@ -265,11 +249,7 @@ func TestCancelledExecuteKillsTheAction(t *testing.T) {
 	if err != nil {
 		t.Fatalf("WaitExecution: %v", err)
 	}
-	ops := receiveAll(t, wait)
-	if len(ops) == 0 || !ops[len(ops)-1].GetDone() {
-		t.Fatalf("WaitExecution = %v, want a done operation", ops)
-	}
-	if code := codes.Code(opResponse(t, ops[len(ops)-1]).GetStatus().GetCode()); code != codes.Canceled {
+	if code := codes.Code(finalResponse(t, receiveAll(t, wait)).GetStatus().GetCode()); code != codes.Canceled {
 		t.Errorf("status = %v, want CANCELLED", code)
 	}
 }

@@ -19,7 +19,6 @@ import (
 	bspb "google.golang.org/genproto/googleapis/bytestream"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -37,120 +36,49 @@ import (
 // Execution service over a real executor whose input roots and sandbox are
 // fakes (the sandbox is not what these tests attack).
 type fullEnv struct {
-	store  *cas.Store
-	caps   repb.CapabilitiesClient
-	cas    repb.ContentAddressableStorageClient
-	bs     bspb.ByteStreamClient
-	ac     repb.ActionCacheClient
+	*env
 	exec   repb.ExecutionClient
-	server *reapi.Server
 	runner *executortest.Runner
-	calls  *calls
 }
 
 func newFullEnv(t *testing.T) *fullEnv {
 	t.Helper()
-	ctx := context.Background()
-	root := t.TempDir()
-	store, err := cas.Open(ctx, cas.Options{Root: root, MaxBytes: 1 << 30})
-	if err != nil {
-		t.Fatalf("cas.Open: %v", err)
-	}
-	ac, err := actioncache.Open(ctx, root, store, nil)
-	if err != nil {
-		t.Fatalf("actioncache.Open: %v", err)
-	}
-	opts := reapi.Options{Store: store, ActionCache: ac, ExecutionEnabled: true}
-	srv, err := reapi.NewServer(opts)
-	if err != nil {
-		t.Fatalf("NewServer: %v", err)
-	}
 	runner := &executortest.Runner{}
-	ex, err := executor.New(executor.Options{
-		Store:       store,
-		Cache:       ac,
-		Roots:       &executortest.Roots{},
-		Runner:      runner,
-		Jobs:        2,
-		CancelGrace: 50 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatalf("executor.New: %v", err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	c := &calls{}
-	gs := grpc.NewServer(append(reapi.ServerOptions(opts), c.serverOption())...)
-	reapi.Register(gs, srv)
-	reapi.NewExecutionServer(ex, nil).Register(gs)
-	go gs.Serve(lis)
-	conn, err := grpc.NewClient("passthrough:///"+lis.Addr().String(),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)))
-	if err != nil {
-		t.Fatalf("grpc.NewClient: %v", err)
-	}
-	t.Cleanup(func() {
-		conn.Close()
-		gs.Stop()
-		ex.Close()
-		srv.Close()
-		store.Close()
-	})
-	return &fullEnv{
-		store:  store,
-		caps:   repb.NewCapabilitiesClient(conn),
-		cas:    repb.NewContentAddressableStorageClient(conn),
-		bs:     bspb.NewByteStreamClient(conn),
-		ac:     repb.NewActionCacheClient(conn),
-		exec:   repb.NewExecutionClient(conn),
-		server: srv,
-		runner: runner,
-		calls:  c,
-	}
-}
-
-func (e *fullEnv) put(t *testing.T, data []byte) digest.Digest {
-	t.Helper()
-	d := digest.OfBytes(data)
-	if err := e.store.Put(context.Background(), d, data); err != nil {
-		t.Fatalf("store.Put(%s): %v", d, err)
-	}
-	return d
-}
-
-func (e *fullEnv) putMessage(t *testing.T, m proto.Message) *repb.Digest {
-	t.Helper()
-	b, _, err := digest.OfMessage(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e.put(t, b).Proto()
+	e := startEnv(t, cas.Options{MaxBytes: 1 << 30}, func(o *reapi.Options) { o.ExecutionEnabled = true },
+		func(gs *grpc.Server, store *cas.Store, ac *actioncache.Cache) func() {
+			ex, err := executor.New(executor.Options{
+				Store:       store,
+				Cache:       ac,
+				Roots:       &executortest.Roots{},
+				Runner:      runner,
+				Jobs:        2,
+				CancelGrace: 50 * time.Millisecond,
+			})
+			if err != nil {
+				t.Fatalf("executor.New: %v", err)
+			}
+			reapi.NewExecutionServer(ex, nil).Register(gs)
+			return func() { ex.Close() }
+		})
+	return &fullEnv{env: e, exec: repb.NewExecutionClient(e.conn), runner: runner}
 }
 
 // execute runs Execute to the end and returns the stream's error or, when
 // the stream succeeded, the status in the final ExecuteResponse.
 func (e *fullEnv) execute(ctx context.Context, req *repb.ExecuteRequest) error {
-	stream, err := e.exec.Execute(ctx, req)
+	return finalStatus(e.exec.Execute(ctx, req))
+}
+
+// finalStatus is execute's verdict on a stream of operations, as a call
+// returns it.
+func finalStatus(stream grpc.ServerStreamingClient[longrunningpb.Operation], err error) error {
+	ops, err := drain(stream, err)
 	if err != nil {
 		return err
 	}
-	return finalStatus(stream)
-}
-
-func finalStatus(stream grpc.ServerStreamingClient[longrunningpb.Operation]) error {
 	var last *longrunningpb.Operation
-	for {
-		op, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		last = op
+	if len(ops) > 0 {
+		last = ops[len(ops)-1]
 	}
 	if last == nil || !last.GetDone() {
 		return status.Errorf(codes.Unknown, "test: stream ended without a done operation: %v", last)
@@ -194,29 +122,20 @@ func TestHostileRequests(t *testing.T) {
 	present := e.put(t, []byte("present blob"))
 	bomb := zstdCompress(t, make([]byte, 8<<20)) // 8 MiB of zeros in a few hundred bytes
 	garbageAction := e.put(t, []byte("\xff\xff\xff not a proto"))
-	emptyDir := e.putMessage(t, &repb.Directory{})
-	noCommand := e.putMessage(t, &repb.Action{InputRootDigest: emptyDir})
-	nilPlatform := e.putMessage(t, &repb.Action{
-		CommandDigest:   e.putMessage(t, &repb.Command{Arguments: []string{"/bin/true"}}),
+	msg := func(m proto.Message) *repb.Digest { return e.putMessage(t, m).Proto() }
+	emptyDir := msg(&repb.Directory{})
+	noCommand := msg(&repb.Action{InputRootDigest: emptyDir})
+	nilPlatform := msg(&repb.Action{
+		CommandDigest:   msg(&repb.Command{Arguments: []string{"/bin/true"}}),
 		InputRootDigest: emptyDir,
 	})
-	noArgs := e.putMessage(t, &repb.Action{CommandDigest: e.putMessage(t, &repb.Command{}), InputRootDigest: emptyDir})
-	noInputRoot := e.putMessage(t, &repb.Action{CommandDigest: e.putMessage(t, &repb.Command{Arguments: []string{"/bin/true"}})})
+	noArgs := msg(&repb.Action{CommandDigest: msg(&repb.Command{}), InputRootDigest: emptyDir})
+	noInputRoot := msg(&repb.Action{CommandDigest: msg(&repb.Command{Arguments: []string{"/bin/true"}})})
 
 	type call func(ctx context.Context) error
 	readAll := func(ctx context.Context, req *bspb.ReadRequest) error {
-		s, err := e.bs.Read(ctx, req)
-		if err != nil {
-			return err
-		}
-		for {
-			if _, err := s.Recv(); err != nil {
-				if errors.Is(err, io.EOF) {
-					return nil
-				}
-				return err
-			}
-		}
+		_, err := drain(e.bs.Read(ctx, req))
+		return err
 	}
 	write := func(ctx context.Context, reqs ...*bspb.WriteRequest) error {
 		s, err := e.bs.Write(ctx)
@@ -233,48 +152,18 @@ func TestHostileRequests(t *testing.T) {
 	}
 	batchUpdate := func(ctx context.Context, reqs ...*repb.BatchUpdateBlobsRequest_Request) error {
 		resp, err := e.cas.BatchUpdateBlobs(ctx, &repb.BatchUpdateBlobsRequest{Requests: reqs})
-		if err != nil {
-			return err
-		}
-		for _, r := range resp.GetResponses() {
-			if r.GetStatus().GetCode() != 0 {
-				return status.FromProto(r.GetStatus()).Err()
-			}
-		}
-		return nil
+		return batchFailure(resp.GetResponses(), err)
 	}
 	batchRead := func(ctx context.Context, ds ...*repb.Digest) error {
 		resp, err := e.cas.BatchReadBlobs(ctx, &repb.BatchReadBlobsRequest{Digests: ds, AcceptableCompressors: []repb.Compressor_Value{repb.Compressor_ZSTD}})
-		if err != nil {
-			return err
-		}
-		for _, r := range resp.GetResponses() {
-			if r.GetStatus().GetCode() != 0 {
-				return status.FromProto(r.GetStatus()).Err()
-			}
-		}
-		return nil
+		return batchFailure(resp.GetResponses(), err)
 	}
 	getTree := func(ctx context.Context, req *repb.GetTreeRequest) error {
-		s, err := e.cas.GetTree(ctx, req)
-		if err != nil {
-			return err
-		}
-		for {
-			if _, err := s.Recv(); err != nil {
-				if errors.Is(err, io.EOF) {
-					return nil
-				}
-				return err
-			}
-		}
+		_, err := drain(e.cas.GetTree(ctx, req))
+		return err
 	}
 	wait := func(ctx context.Context, name string) error {
-		s, err := e.exec.WaitExecution(ctx, &repb.WaitExecutionRequest{Name: name})
-		if err != nil {
-			return err
-		}
-		return finalStatus(s)
+		return finalStatus(e.exec.WaitExecution(ctx, &repb.WaitExecutionRequest{Name: name}))
 	}
 	huge := &repb.Digest{Hash: hash, SizeBytes: math.MaxInt64}
 
@@ -438,23 +327,23 @@ func TestHostileRequests(t *testing.T) {
 		}, codes.InvalidArgument},
 
 		{"GetActionResult nil digest", func(ctx context.Context) error {
-			_, err := e.ac.GetActionResult(ctx, &repb.GetActionResultRequest{})
+			_, err := e.acc.GetActionResult(ctx, &repb.GetActionResultRequest{})
 			return err
 		}, codes.InvalidArgument},
 		{"GetActionResult missing with inlining", func(ctx context.Context) error {
-			_, err := e.ac.GetActionResult(ctx, &repb.GetActionResultRequest{ActionDigest: &repb.Digest{Hash: hash, SizeBytes: 1}, InlineStdout: true, InlineOutputFiles: []string{"", "../x"}})
+			_, err := e.acc.GetActionResult(ctx, &repb.GetActionResultRequest{ActionDigest: &repb.Digest{Hash: hash, SizeBytes: 1}, InlineStdout: true, InlineOutputFiles: []string{"", "../x"}})
 			return err
 		}, codes.NotFound},
 		{"UpdateActionResult nil result", func(ctx context.Context) error {
-			_, err := e.ac.UpdateActionResult(ctx, &repb.UpdateActionResultRequest{ActionDigest: &repb.Digest{Hash: hash, SizeBytes: 1}})
+			_, err := e.acc.UpdateActionResult(ctx, &repb.UpdateActionResultRequest{ActionDigest: &repb.Digest{Hash: hash, SizeBytes: 1}})
 			return err
 		}, codes.InvalidArgument},
 		{"UpdateActionResult nil digest", func(ctx context.Context) error {
-			_, err := e.ac.UpdateActionResult(ctx, &repb.UpdateActionResultRequest{ActionResult: &repb.ActionResult{}})
+			_, err := e.acc.UpdateActionResult(ctx, &repb.UpdateActionResultRequest{ActionResult: &repb.ActionResult{}})
 			return err
 		}, codes.InvalidArgument},
 		{"UpdateActionResult nil entries", func(ctx context.Context) error {
-			_, err := e.ac.UpdateActionResult(ctx, &repb.UpdateActionResultRequest{
+			_, err := e.acc.UpdateActionResult(ctx, &repb.UpdateActionResultRequest{
 				ActionDigest: &repb.Digest{Hash: hash, SizeBytes: 1},
 				ActionResult: &repb.ActionResult{
 					OutputFiles:       []*repb.OutputFile{nil},
@@ -465,14 +354,14 @@ func TestHostileRequests(t *testing.T) {
 			return err
 		}, codes.InvalidArgument},
 		{"UpdateActionResult missing outputs", func(ctx context.Context) error {
-			_, err := e.ac.UpdateActionResult(ctx, &repb.UpdateActionResultRequest{
+			_, err := e.acc.UpdateActionResult(ctx, &repb.UpdateActionResultRequest{
 				ActionDigest: &repb.Digest{Hash: hash, SizeBytes: 1},
 				ActionResult: &repb.ActionResult{OutputFiles: []*repb.OutputFile{{Path: "out", Digest: &repb.Digest{Hash: hash, SizeBytes: 9}}}},
 			})
 			return err
 		}, codes.FailedPrecondition},
 		{"UpdateActionResult traversal", func(ctx context.Context) error {
-			_, err := e.ac.UpdateActionResult(ctx, &repb.UpdateActionResultRequest{
+			_, err := e.acc.UpdateActionResult(ctx, &repb.UpdateActionResultRequest{
 				ActionDigest: &repb.Digest{Hash: hash, SizeBytes: 1},
 				ActionResult: &repb.ActionResult{OutputFiles: []*repb.OutputFile{{Path: "../../etc/passwd", Digest: present.Proto()}}},
 			})
@@ -869,9 +758,9 @@ func TestCancelledCallsLeaveNoGoroutines(t *testing.T) {
 	wide, wideData := wideWindowFrame(2)
 	wd := digest.OfBytes(wideData)
 	action := e.putMessage(t, &repb.Action{
-		CommandDigest:   e.putMessage(t, &repb.Command{Arguments: []string{"/bin/sleep", "1000"}}),
-		InputRootDigest: e.putMessage(t, &repb.Directory{}),
-	})
+		CommandDigest:   e.putMessage(t, &repb.Command{Arguments: []string{"/bin/sleep", "1000"}}).Proto(),
+		InputRootDigest: e.putMessage(t, &repb.Directory{}).Proto(),
+	}).Proto()
 	e.healthy(t)
 	e.calls.waitActive(t, 0)
 	baseline := runtime.NumGoroutine()

@@ -1,12 +1,10 @@
 package reapi_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
@@ -16,26 +14,9 @@ import (
 
 	"github.com/actiond/actiond/go/cas"
 	"github.com/actiond/actiond/go/digest"
+	"github.com/actiond/actiond/go/executor/executortest"
 	"github.com/actiond/actiond/go/reapi"
 )
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestLoggingInterceptor(t *testing.T) {
 	for _, tc := range []struct {
@@ -54,13 +35,13 @@ func TestLoggingInterceptor(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			var buf syncBuffer
+			var buf executortest.SyncBuffer
 			logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: tc.level}))
 			store, err := cas.Open(ctx, cas.Options{Root: t.TempDir()})
 			if err != nil {
 				t.Fatal(err)
 			}
-			srv, err := reapi.NewServer(reapi.Options{Store: store, ActionCache: newMemActionCache()})
+			srv, err := reapi.NewServer(reapi.Options{Store: store, ActionCache: executortest.NewActionCache()})
 			if err != nil {
 				t.Fatal(err)
 			}

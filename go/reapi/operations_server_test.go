@@ -22,14 +22,7 @@ func TestOperations(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
 	e.runner.Func = executortest.BlockUntil(release)
-	stream, err := e.client.Execute(t.Context(), &repb.ExecuteRequest{ActionDigest: e.action(t, "/bin/sleep", "forever")})
-	if err != nil {
-		t.Fatalf("Execute: %v", err)
-	}
-	first, err := stream.Recv()
-	if err != nil {
-		t.Fatalf("Recv: %v", err)
-	}
+	stream, first := e.start(t.Context(), t, e.action(t, "/bin/sleep", "forever"))
 	name := first.GetName()
 	<-e.runner.Started()
 

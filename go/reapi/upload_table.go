@@ -122,14 +122,9 @@ func (t *uploadTable) trim() {
 		if len(victims) == excess {
 			break
 		}
-		select {
-		case u.slot <- struct{}{}:
-		default:
-			continue // a stream is writing it
+		if t.takeLocked(u) {
+			victims = append(victims, u)
 		}
-		u.removed = true
-		delete(t.uploads, u.name)
-		victims = append(victims, u)
 	}
 	t.mu.Unlock()
 	if len(victims) > 0 {
@@ -178,21 +173,30 @@ func (t *uploadTable) collectLoop() {
 func (t *uploadTable) collect(cutoff time.Time) {
 	var victims []*upload
 	t.mu.Lock()
-	for name, u := range t.uploads {
+	for _, u := range t.uploads {
 		if !cutoff.IsZero() && !u.lastUsed.Before(cutoff) {
 			continue
 		}
-		select {
-		case u.slot <- struct{}{}:
-		default:
-			continue // a stream is writing it
+		if t.takeLocked(u) {
+			victims = append(victims, u)
 		}
-		u.removed = true
-		delete(t.uploads, name)
-		victims = append(victims, u)
 	}
 	t.mu.Unlock()
 	t.abort(victims)
+}
+
+// takeLocked removes u from the table unless a stream is writing it, and
+// reports whether it did; the caller holds t.mu and, on true, u's slot,
+// which abort gives back.
+func (t *uploadTable) takeLocked(u *upload) bool {
+	select {
+	case u.slot <- struct{}{}:
+	default:
+		return false // a stream is writing it
+	}
+	u.removed = true
+	delete(t.uploads, u.name)
+	return true
 }
 
 // abort closes the writers of removed uploads whose slots the caller holds,

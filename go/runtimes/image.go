@@ -2,10 +2,7 @@ package runtimes
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,7 +22,7 @@ const stampFileName = ".actiond-image-sha256"
 // already holds this image (same sha256), it does nothing. What it writes
 // is described by unpackTree: the image cannot write outside dir.
 func UnpackImage(ctx context.Context, image, dir string) error {
-	sum, err := fileSHA256(image)
+	sum, err := FileSHA256(image)
 	if err != nil {
 		return err
 	}
@@ -62,17 +59,4 @@ func UnpackImage(ctx context.Context, image, dir string) error {
 		return err
 	}
 	return nil
-}
-
-func fileSHA256(name string) (string, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/actiond/actiond/go/squashfs"
 )
 
 const blockSize = 128 << 10
@@ -30,6 +32,16 @@ const (
 	fixtureSmall fixtureKind = iota
 	fixtureFull
 )
+
+// makeFixtures makes one fixture of each kind in temporary directories.
+func makeFixtures(t *testing.T) map[fixtureKind]string {
+	t.Helper()
+	fixtures := map[fixtureKind]string{fixtureFull: t.TempDir(), fixtureSmall: t.TempDir()}
+	for kind, dir := range fixtures {
+		makeFixture(t, dir, kind)
+	}
+	return fixtures
+}
 
 // makeFixture fills dir with the cases the image must preserve.
 func makeFixture(t *testing.T, dir string, kind fixtureKind) {
@@ -145,11 +157,44 @@ func symlink(t *testing.T, target, name string) {
 	}
 }
 
-// compareTrees checks that got holds exactly the entries of want with the
-// same types, permission bits, contents, symlink targets and hard-link
-// structure. With squashfsLinks, got is a mounted image: directory link
-// counts must be 2 plus the number of subdirectories.
-func compareTrees(t *testing.T, want, got string, squashfsLinks bool) {
+// tree is what compareTrees reads the tree under test through: a
+// directory on disk (dirTree) or an image (*squashfs.Reader). Names are
+// slash-separated and relative to the tree's root, "." for the root.
+type tree interface {
+	Lstat(name string) (fs.FileInfo, error)
+	ReadDir(name string) ([]fs.DirEntry, error)
+	ReadLink(name string) (string, error)
+	ReadFile(name string) ([]byte, error)
+}
+
+// dirTree is a tree on disk, rooted at the directory it names.
+type dirTree string
+
+func (d dirTree) path(name string) string { return filepath.Join(string(d), filepath.FromSlash(name)) }
+
+func (d dirTree) Lstat(name string) (fs.FileInfo, error)     { return os.Lstat(d.path(name)) }
+func (d dirTree) ReadDir(name string) ([]fs.DirEntry, error) { return os.ReadDir(d.path(name)) }
+func (d dirTree) ReadLink(name string) (string, error)       { return os.Readlink(d.path(name)) }
+func (d dirTree) ReadFile(name string) ([]byte, error)       { return os.ReadFile(d.path(name)) }
+
+// inode returns the inode number and link count of a file of either kind
+// of tree.
+func inode(fi fs.FileInfo) (number, nlink uint64) {
+	switch s := fi.Sys().(type) {
+	case *syscall.Stat_t:
+		return uint64(s.Ino), uint64(s.Nlink)
+	case *squashfs.InodeInfo:
+		return uint64(s.Number), uint64(s.Nlink)
+	}
+	panic(fmt.Sprintf("no inode in %T", fi.Sys()))
+}
+
+// compareTrees checks that got holds exactly the entries of the directory
+// want with the same types, permission bits, contents, symlink targets and
+// hard-link structure. With squashfsLinks, got is a squashfs image (mounted
+// or read): directory link counts must be 2 plus the number of
+// subdirectories.
+func compareTrees(t *testing.T, want string, got tree, squashfsLinks bool) {
 	t.Helper()
 	errs := 0
 	fail := func(format string, args ...any) {
@@ -167,26 +212,32 @@ func compareTrees(t *testing.T, want, got string, squashfsLinks bool) {
 		}
 		entries++
 		rel, _ := filepath.Rel(want, wp)
-		gp := filepath.Join(got, rel)
+		name := filepath.ToSlash(rel)
 		wi, err := os.Lstat(wp)
 		if err != nil {
 			return err
 		}
-		gi, err := os.Lstat(gp)
+		gi, err := got.Lstat(name)
 		if err != nil {
-			fail("%s: %v", rel, err)
+			fail("%s: %v", name, err)
 			return nil
 		}
 		if gi.Mode() != wi.Mode() {
-			fail("%s: mode %v, want %v", rel, gi.Mode(), wi.Mode())
+			fail("%s: mode %v, want %v", name, gi.Mode(), wi.Mode())
 			return nil
 		}
-		ws, gs := wi.Sys().(*syscall.Stat_t), gi.Sys().(*syscall.Stat_t)
+		wIno, wLinks := inode(wi)
+		gIno, gLinks := inode(gi)
 		switch {
 		case wi.IsDir():
-			wn, gn := names(t, wp), names(t, gp)
-			if strings.Join(wn, "/") != strings.Join(gn, "/") {
-				fail("%s: %d entries, want %d", rel, len(gn), len(wn))
+			wn := names(t, wp)
+			ge, err := got.ReadDir(name)
+			gn := make([]string, len(ge))
+			for i, e := range ge {
+				gn[i] = e.Name()
+			}
+			if err != nil || strings.Join(wn, "/") != strings.Join(gn, "/") {
+				fail("%s: entries %q (%v), want %q", name, gn, err, wn)
 			}
 			if squashfsLinks {
 				subdirs := 0
@@ -195,38 +246,36 @@ func compareTrees(t *testing.T, want, got string, squashfsLinks bool) {
 						subdirs++
 					}
 				}
-				if uint64(gs.Nlink) != uint64(2+subdirs) {
-					fail("%s: link count %d, want %d", rel, gs.Nlink, 2+subdirs)
+				if gLinks != uint64(2+subdirs) {
+					fail("%s: link count %d, want %d", name, gLinks, 2+subdirs)
 				}
 			}
 		case wi.Mode()&fs.ModeSymlink != 0:
 			wt, _ := os.Readlink(wp)
-			gt, err := os.Readlink(gp)
-			if err != nil || gt != wt {
-				fail("%s: symlink target %q (%v), want %q", rel, gt, err, wt)
+			if gt, err := got.ReadLink(name); err != nil || gt != wt {
+				fail("%s: symlink target %q (%v), want %q", name, gt, err, wt)
 			}
 		default:
 			wb, err := os.ReadFile(wp)
 			if err != nil {
 				return err
 			}
-			gb, err := os.ReadFile(gp)
-			if err != nil || !bytes.Equal(gb, wb) {
-				fail("%s: content of %d bytes (%v) differs from the %d wanted", rel, len(gb), err, len(wb))
+			if gb, err := got.ReadFile(name); err != nil || !bytes.Equal(gb, wb) {
+				fail("%s: content of %d bytes (%v) differs from the %d wanted", name, len(gb), err, len(wb))
 			}
-			if gs.Nlink != ws.Nlink {
-				fail("%s: link count %d, want %d", rel, gs.Nlink, ws.Nlink)
+			if gLinks != wLinks {
+				fail("%s: link count %d, want %d", name, gLinks, wLinks)
 			}
-			if prev, ok := inodes[ws.Ino]; ok {
-				if prev != gs.Ino {
-					fail("%s: inode %d, want %d shared with its hard links", rel, gs.Ino, prev)
+			if prev, ok := inodes[wIno]; ok {
+				if prev != gIno {
+					fail("%s: inode %d, want %d shared with its hard links", name, gIno, prev)
 				}
 			} else {
-				if seen[gs.Ino] {
-					fail("%s: shares inode %d with a file it is not linked to", rel, gs.Ino)
+				if seen[gIno] {
+					fail("%s: shares inode %d with a file it is not linked to", name, gIno)
 				}
-				inodes[ws.Ino] = gs.Ino
-				seen[gs.Ino] = true
+				inodes[wIno] = gIno
+				seen[gIno] = true
 			}
 		}
 		return nil

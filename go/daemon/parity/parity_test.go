@@ -13,7 +13,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -24,15 +23,13 @@ import (
 	"testing"
 	"time"
 
-	longrunningpb "cloud.google.com/go/longrunning/autogen/longrunningpb"
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
-	"google.golang.org/genproto/googleapis/bytestream"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/actiond/actiond/go/digest"
 	"github.com/actiond/actiond/go/internal/testbin"
+	"github.com/actiond/actiond/go/reapi/reapitest"
 )
 
 // intendedDifference says why a report field may differ between a root
@@ -263,7 +260,7 @@ func runProbe(t *testing.T, conn *grpc.ClientConn, probe []byte, props []*repb.P
 		return &repb.FileNode{Name: name, Digest: digest.OfBytes(data).Proto(), IsExecutable: exec}
 	}
 	dirNode := func(name string, d *repb.Directory) *repb.DirectoryNode {
-		b, dg := marshal(t, d)
+		b, dg := reapitest.Marshal(t, d)
 		blobs = append(blobs, b)
 		return &repb.DirectoryNode{Name: name, Digest: dg.Proto()}
 	}
@@ -284,107 +281,23 @@ func runProbe(t *testing.T, conn *grpc.ClientConn, probe []byte, props []*repb.P
 	pkg := &repb.Directory{Directories: []*repb.DirectoryNode{dirNode("big", big)}}
 	root := &repb.Directory{Directories: []*repb.DirectoryNode{dirNode("in", in), dirNode("pkg", pkg)}}
 	root.Files = []*repb.FileNode{{Name: "probe", Digest: digest.OfBytes(probe).Proto(), IsExecutable: true}}
-	rootBytes, rootDigest := marshal(t, root)
+	rootBytes, rootDigest := reapitest.Marshal(t, root)
 	command := &repb.Command{Arguments: []string{"./probe"}, OutputFiles: []string{"pkg/out"}, Platform: &repb.Platform{Properties: props}}
-	cmdBytes, cmdDigest := marshal(t, command)
+	cmdBytes, cmdDigest := reapitest.Marshal(t, command)
 	action := &repb.Action{CommandDigest: cmdDigest.Proto(), InputRootDigest: rootDigest.Proto(), Platform: command.Platform, DoNotCache: true}
-	actionBytes, actionDigest := marshal(t, action)
+	actionBytes, actionDigest := reapitest.Marshal(t, action)
 	blobs = append(blobs, rootBytes, cmdBytes, actionBytes)
 
 	// The probe binary is above the batch limit: ByteStream, as Bazel does.
-	writeBlob(ctx, t, conn, probe)
-	var reqs []*repb.BatchUpdateBlobsRequest_Request
-	for _, b := range blobs[1:] {
-		reqs = append(reqs, &repb.BatchUpdateBlobsRequest_Request{Digest: digest.OfBytes(b).Proto(), Data: b})
-	}
-	up, err := repb.NewContentAddressableStorageClient(conn).BatchUpdateBlobs(ctx, &repb.BatchUpdateBlobsRequest{Requests: reqs})
-	if err != nil {
-		t.Fatalf("BatchUpdateBlobs: %v", err)
-	}
-	for _, r := range up.GetResponses() {
-		if r.GetStatus().GetCode() != 0 {
-			t.Fatalf("uploading %v: %v", r.GetDigest(), r.GetStatus())
-		}
-	}
-	stream, err := repb.NewExecutionClient(conn).Execute(ctx, &repb.ExecuteRequest{ActionDigest: actionDigest.Proto(), SkipCacheLookup: true})
-	if err != nil {
-		t.Fatalf("Execute: %v", err)
-	}
-	var last *longrunningpb.Operation
-	for {
-		op, err := stream.Recv()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatalf("Execute stream: %v", err)
-		}
-		last = op
-	}
-	resp := &repb.ExecuteResponse{}
-	if err := last.GetResponse().UnmarshalTo(resp); err != nil {
-		t.Fatalf("operation response: %v (operation %v)", err, last)
-	}
+	reapitest.WriteBlob(ctx, t, conn, probe)
+	resp := reapitest.Execute(ctx, t, conn, actionDigest, blobs[1:]...)
 	if resp.GetStatus().GetCode() != 0 || resp.GetResult().GetExitCode() != 0 {
-		t.Fatalf("probe action: status %v, exit code %d, stderr:\n%s", resp.GetStatus(), resp.GetResult().GetExitCode(), readBlob(t, conn, resp.GetResult().GetStderrDigest()))
+		t.Fatalf("probe action: status %v, exit code %d, stderr:\n%s", resp.GetStatus(), resp.GetResult().GetExitCode(), reapitest.ReadBlob(t, conn, resp.GetResult().GetStderrDigest()))
 	}
 	report := map[string]string{}
-	stdout := readBlob(t, conn, resp.GetResult().GetStdoutDigest())
+	stdout := reapitest.ReadBlob(t, conn, resp.GetResult().GetStdoutDigest())
 	if err := json.Unmarshal([]byte(stdout), &report); err != nil {
 		t.Fatalf("probe report: %v\n%s", err, stdout)
 	}
 	return report
-}
-
-func writeBlob(ctx context.Context, t *testing.T, conn *grpc.ClientConn, data []byte) {
-	t.Helper()
-	d := digest.OfBytes(data)
-	stream, err := bytestream.NewByteStreamClient(conn).Write(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resource := fmt.Sprintf("uploads/parity-%d/blobs/%s/%d", time.Now().UnixNano(), d.Hash, d.Size)
-	const chunk = 1 << 20
-	for off := 0; off < len(data); off += chunk {
-		end := min(off+chunk, len(data))
-		req := &bytestream.WriteRequest{WriteOffset: int64(off), Data: data[off:end], FinishWrite: end == len(data)}
-		if off == 0 {
-			req.ResourceName = resource
-		}
-		if err := stream.Send(req); err == io.EOF {
-			// The server has the blob already and answered early, as the
-			// REAPI allows; CloseAndRecv returns its response.
-			break
-		} else if err != nil {
-			t.Fatalf("ByteStream.Write: %v", err)
-		}
-	}
-	resp, err := stream.CloseAndRecv()
-	if err != nil {
-		t.Fatalf("ByteStream.Write: %v", err)
-	}
-	if resp.GetCommittedSize() != d.Size {
-		t.Fatalf("ByteStream.Write: committed %d of %d bytes", resp.GetCommittedSize(), d.Size)
-	}
-}
-
-func marshal(t *testing.T, m proto.Message) ([]byte, digest.Digest) {
-	t.Helper()
-	b, d, err := digest.OfMessage(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b, d
-}
-
-func readBlob(t *testing.T, conn *grpc.ClientConn, d *repb.Digest) string {
-	t.Helper()
-	if d.GetSizeBytes() == 0 {
-		return ""
-	}
-	resp, err := repb.NewContentAddressableStorageClient(conn).BatchReadBlobs(context.Background(), &repb.BatchReadBlobsRequest{Digests: []*repb.Digest{d}})
-	if err != nil || resp.GetResponses()[0].GetStatus().GetCode() != 0 {
-		t.Fatalf("BatchReadBlobs(%v) = %v, %v", d, resp, err)
-	}
-	return string(resp.GetResponses()[0].GetData())
 }

@@ -6,9 +6,7 @@ package builder
 
 import (
 	"context"
-	"crypto/sha256"
 	"debug/elf"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -133,7 +131,7 @@ func Build(ctx context.Context, o Options) (*runtimes.Manifest, error) {
 }
 
 func addDeb(tree *deb.Tree, name, arch string) (runtimes.Deb, error) {
-	sum, err := fileSHA256(name)
+	sum, err := runtimes.FileSHA256(name)
 	if err != nil {
 		return runtimes.Deb{}, err
 	}
@@ -248,17 +246,4 @@ func elfInterpreter(name, arch string) (interp string, isELF bool, err error) {
 		return strings.TrimRight(string(b), "\x00"), true, nil
 	}
 	return "", true, nil
-}
-
-func fileSHA256(name string) (string, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
