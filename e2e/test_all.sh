@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the project on a fresh Debian 12 machine: installs what
-# the tests need (Bazel 4.2.3 as the real REAPI client, squashfs-tools),
+# the tests need (Bazel 4.2.3 as the real REAPI client, squashfs-tools, QEMU;
+# kernel/build.sh builds the guest kernels and installs its own dependencies),
 # then runs go vet, the format checks, all Go tests and the end-to-end tests.
 # Tests that need root run only when this script runs as root (CI does).
 set -euo pipefail
@@ -14,6 +15,10 @@ if [ "$(id -u)" = 0 ]; then
   command -v bazel >/dev/null || need+=(bazel-bootstrap)
   command -v mksquashfs >/dev/null || need+=(squashfs-tools)
   command -v setpriv >/dev/null || need+=(util-linux)
+  # The kernel boot test (kernel/bootcheck_test.go); kernel/build.sh installs
+  # its own build dependencies.
+  command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+  command -v qemu-system-aarch64 >/dev/null || need+=(qemu-system-arm)
   if [ "${#need[@]}" -gt 0 ]; then
     step "apt-get install ${need[*]}"
     apt-get update -qq || true
@@ -47,6 +52,17 @@ e2e/check_format.sh
 shared=$(mktemp -d "${TMPDIR:-/tmp}/actiond-test-all.XXXXXX")
 trap 'rm -rf "$shared"' EXIT
 chmod 0755 "$shared"
+
+if [ "$(id -u)" = 0 ]; then
+  # Cached by their inputs in ${ACTIOND_KERNEL_CACHE:-/var/cache/actiond/kernel}
+  # (keep that directory between CI runs): a cold build of both takes minutes,
+  # a cached one a second.
+  step "guest kernels: kernel/build.sh x86_64 and arm64"
+  kernel/build.sh x86_64 "$shared/kernel-x86_64"
+  kernel/build.sh arm64 "$shared/kernel-arm64"
+  export ACTIOND_TEST_KERNEL_X86_64="$shared/kernel-x86_64/bzImage"
+  export ACTIOND_TEST_KERNEL_ARM64="$shared/kernel-arm64/Image"
+fi
 
 step "runtime image from Debian's bullseye and bookworm .debs (apt-get download)"
 e2e/build_local_runtimes.sh --suites bullseye,bookworm "$shared/runtimes.sqfs"
