@@ -48,8 +48,9 @@ func (f Formatter) Format(ctx context.Context, dev string) error {
 		// A CAS has no use for blocks reserved to root.
 		"-m", "0",
 		// The kernel zeroes inode tables and the journal in the
-		// background, so the first boot is not spent writing zeros.
-		"-E", "lazy_itable_init=1,lazy_journal_init=1",
+		// background, and the disk is empty already (nothing to
+		// discard), so the first boot is not spent writing zeros.
+		"-E", "lazy_itable_init=1,lazy_journal_init=1,nodiscard",
 		dev)
 	cmd.Env = f.Env
 	if cmd.Env == nil {
