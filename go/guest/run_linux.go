@@ -217,8 +217,11 @@ func supervise(opts Options, runtimeDir string) error {
 		}
 	}
 	// Nothing else should be running; whatever is, must not keep the
-	// disks busy.
-	_ = unix.Kill(-1, unix.SIGKILL)
+	// disks busy. Only PID 1 may do that: anywhere else kill(-1) is every
+	// process of the user.
+	if os.Getpid() == 1 {
+		_ = unix.Kill(-1, unix.SIGKILL)
+	}
 	for {
 		if _, err := unix.Wait4(-1, nil, 0, nil); err != nil && err != unix.EINTR {
 			break // ECHILD: no child left
