@@ -11,12 +11,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/actiond/actiond/go/channel"
 )
 
 // kernelPath is the x86_64 guest kernel: $ACTIOND_TEST_KERNEL, or where
@@ -115,27 +118,44 @@ func TestBootInQEMU(t *testing.T) {
 		t.Fatal(err)
 	}
 	getCapabilities := func(conn net.Conn) {
-		defer conn.Close() // ends the session: the guest shuts down
-		// TODO(lead): through channel's host side once the guest uses
-		// channel.Listen; the stand-in carries one raw gRPC connection.
-		cc, err := grpc.NewClient("passthrough:///channel",
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithContextDialer(func(context.Context, string) (net.Conn, error) { return conn, nil }))
+		var ccs []*grpc.ClientConn
+		host, err := channel.NewHost(conn)
 		if err != nil {
+			conn.Close()
 			t.Error(err)
 			return
 		}
-		defer cc.Close()
+		defer host.Close() // ends the session: the guest shuts down
+		// Two clients at once: the session carries many connections.
+		for i := 0; i < 2; i++ {
+			cc, err := grpc.NewClient("passthrough:///channel",
+				grpc.WithTransportCredentials(insecure.NewCredentials()),
+				grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return host.Dial(ctx) }))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer cc.Close()
+			ccs = append(ccs, cc)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		caps, err := repb.NewCapabilitiesClient(cc).GetCapabilities(ctx, &repb.GetCapabilitiesRequest{})
-		if err != nil {
-			t.Errorf("GetCapabilities through the channel: %v", err)
-			return
+		var wg sync.WaitGroup
+		for _, cc := range ccs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				caps, err := repb.NewCapabilitiesClient(cc).GetCapabilities(ctx, &repb.GetCapabilitiesRequest{})
+				if err != nil {
+					t.Errorf("GetCapabilities through the channel: %v", err)
+					return
+				}
+				if !caps.GetExecutionCapabilities().GetExecEnabled() {
+					t.Errorf("the guest daemon serves without execution: %v", caps)
+				}
+			}()
 		}
-		if !caps.GetExecutionCapabilities().GetExecEnabled() {
-			t.Errorf("the guest daemon serves without execution: %v", caps)
-		}
+		wg.Wait()
 	}
 
 	first := boot(t, kernel, initramfs, cas, getCapabilities)

@@ -15,21 +15,15 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/actiond/actiond/go/channel"
 	"github.com/actiond/actiond/go/guest"
 	"github.com/actiond/actiond/go/sandbox"
 )
-
-// listen turns the channel into a session of many connections.
-// TODO(lead): channel.Listen once go/channel lands; the stand-in carries
-// one gRPC connection.
-var listen func(io.ReadWriteCloser) (net.Listener, error) = guest.SingleConnListen
 
 func main() {
 	// The sandbox re-executes this binary as each action's first process;
@@ -50,7 +44,7 @@ func main() {
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 		defer stop()
-		if err := guest.Serve(ctx, guest.ServeOptions{Logger: logger, Level: level, Listen: listen, RuntimeDir: runtimeDir}); err != nil {
+		if err := guest.Serve(ctx, guest.ServeOptions{Logger: logger, Level: level, Listen: channel.Listen, RuntimeDir: runtimeDir}); err != nil {
 			fmt.Fprintln(console, err.Error())
 			os.Exit(1)
 		}
