@@ -62,6 +62,11 @@ e2e_cleanup() {
   local rc=$?
   e2e_stop_daemon
   if [ -n "$E2E_WORK" ] && [ -d "$E2E_WORK" ]; then
+    # A script that failed with an image mounted (stress.sh in VM mode)
+    # must not recurse into it.
+    if [ "$(id -u)" = 0 ]; then
+      awk -v w="$E2E_WORK/" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+    fi
     if [ "${ACTIOND_E2E_KEEP_TMP:-}" = 1 ] || { [ "$rc" != 0 ] && [ "${ACTIOND_E2E_KEEP_TMP_ON_FAILURE:-}" = 1 ]; }; then
       echo "$(basename "$0"): keeping $E2E_WORK" >&2
     else
@@ -136,20 +141,22 @@ e2e_go_build() {
   fi
 }
 
-# e2e_start_daemon BIN ROOT [FLAGS...] starts `BIN serve` on a free port with
-# the given root, logging to ROOT.log, and waits until it listens.
+# e2e_start_daemon BIN ROOT [FLAGS...] starts `BIN $E2E_DAEMON_CMD` (serve
+# unless set, serve-vm for VM mode) on a free port with the given root,
+# logging to ROOT.log, and waits until it listens (E2E_DAEMON_START_SECS,
+# default 60 s).
 e2e_start_daemon() {
-  local bin=$1 root=$2
+  local bin=$1 root=$2 secs=${E2E_DAEMON_START_SECS:-60}
   shift 2
   E2E_DAEMON_PORT=$(e2e_free_port)
   E2E_DAEMON_LOG="$root.log"
   mkdir -p "$root"
   # shellcheck disable=SC2086 # ACTIOND_EXTRA_FLAGS is a list of flags.
-  "$bin" serve --listen="127.0.0.1:$E2E_DAEMON_PORT" --root="$root" "$@" ${ACTIOND_EXTRA_FLAGS:-} >>"$E2E_DAEMON_LOG" 2>&1 &
+  "$bin" "${E2E_DAEMON_CMD:-serve}" --listen="127.0.0.1:$E2E_DAEMON_PORT" --root="$root" "$@" ${ACTIOND_EXTRA_FLAGS:-} >>"$E2E_DAEMON_LOG" 2>&1 &
   E2E_DAEMON_PID=$!
-  if ! e2e_wait_port "$E2E_DAEMON_PORT" 60 "$E2E_DAEMON_PID"; then
+  if ! e2e_wait_port "$E2E_DAEMON_PORT" "$secs" "$E2E_DAEMON_PID"; then
     tail -n 30 "$E2E_DAEMON_LOG" >&2 || true
-    e2e_die "daemon did not listen on 127.0.0.1:$E2E_DAEMON_PORT within 60 s"
+    e2e_die "daemon did not listen on 127.0.0.1:$E2E_DAEMON_PORT within $secs s"
   fi
 }
 
@@ -248,20 +255,48 @@ e2e_stress_setup() {
   cd "$E2E_WORK/ws"
 }
 
+# e2e_vm_setup ARCH (x86_64 or arm64) sets E2E_VM_FLAGS, the serve-vm flags
+# for a guest of that architecture: the kernel ($KERNEL, else kernel/build.sh,
+# which caches by the hash of its inputs) and the initramfs ($INITRAMFS, else
+# vm/build_initramfs.sh). A CAS image of 8 GiB is created sparse in the
+# daemon's root.
+e2e_vm_setup() {
+  local arch=$1 goarch kernel=${KERNEL:-} initramfs=${INITRAMFS:-}
+  case $arch in
+    x86_64) goarch=amd64 ;;
+    arm64) goarch=arm64 ;;
+    *) e2e_die "e2e_vm_setup: unknown architecture $arch" ;;
+  esac
+  if [ -z "$kernel" ]; then
+    e2e_log "guest kernel: kernel/build.sh $arch (cached by its inputs)"
+    "$E2E_REPO/kernel/build.sh" "$arch" "$E2E_WORK/kernel-$arch" >&2 ||
+      e2e_die "kernel/build.sh $arch failed"
+    kernel=$(echo "$E2E_WORK/kernel-$arch"/*Image)
+  fi
+  if [ -z "$initramfs" ]; then
+    e2e_log "guest initramfs: vm/build_initramfs.sh $goarch"
+    initramfs="$E2E_WORK/initramfs-$goarch.cpio.zst"
+    "$E2E_REPO/vm/build_initramfs.sh" "$goarch" "$initramfs" >&2 ||
+      e2e_die "vm/build_initramfs.sh $goarch failed"
+  fi
+  E2E_VM_FLAGS=(--arch="$arch" --kernel="$kernel" --initramfs="$initramfs" --cas-image-size-mib=8192)
+}
+
 # e2e_runtime_flags sets E2E_RUNTIME_FLAGS (daemon flags) and
 # E2E_EXEC_PROPS (Bazel flags) from RUNTIME_IMAGE or RUNTIME_DIR and
 # RUNTIME_LIBC (default glibc2.36; "none" leaves the libc property out).
 # requires-bash is always asked for: genrules run /bin/bash. Without a
-# runtime it builds one with e2e/build_local_runtimes.sh when that exists.
+# runtime it builds one with e2e/build_local_runtimes.sh when that exists,
+# for RUNTIME_ARCH (Debian's name) when that is set.
 e2e_runtime_flags() {
   E2E_RUNTIME_FLAGS=()
   E2E_EXEC_PROPS=(--remote_default_exec_properties=requires-bash=)
   if [ -z "${RUNTIME_IMAGE:-}" ] && [ -z "${RUNTIME_DIR:-}" ]; then
     [ -x "$E2E_REPO/e2e/build_local_runtimes.sh" ] ||
       e2e_die "set RUNTIME_IMAGE=FILE.sqfs or RUNTIME_DIR=DIR: genrules need the static bash of a runtime image"
-    e2e_log "building a runtime image (set RUNTIME_IMAGE to reuse one)"
+    e2e_log "building a ${RUNTIME_ARCH:-host} runtime image (set RUNTIME_IMAGE to reuse one)"
     RUNTIME_IMAGE="$E2E_WORK/runtimes.sqfs"
-    "$E2E_REPO/e2e/build_local_runtimes.sh" "$RUNTIME_IMAGE" >&2
+    "$E2E_REPO/e2e/build_local_runtimes.sh" ${RUNTIME_ARCH:+--arch "$RUNTIME_ARCH"} "$RUNTIME_IMAGE" >&2
   fi
   if [ -n "${RUNTIME_IMAGE:-}" ]; then
     E2E_RUNTIME_FLAGS=(--runtime-image="$RUNTIME_IMAGE")

@@ -108,6 +108,32 @@ if [ "$(id -u)" = 0 ]; then
     fi
   done
   echo "identical: $(wc -l <"$shared/stress-root.outputs") output entries, $(wc -l <"$shared/stress-root.ac") action results"
+
+  # VM mode: the same workspace through serve-vm, an x86_64 guest and the
+  # arm64 guest a Mac boots (its kernel, initramfs, runtime image and an
+  # arm64 action tool), both under QEMU TCG here.
+  step "e2e: VM guest initramfs for x86_64 and arm64 (vm/build_initramfs.sh)"
+  vm/build_initramfs.sh amd64 "$shared/initramfs-amd64.cpio.zst"
+  vm/build_initramfs.sh arm64 "$shared/initramfs-arm64.cpio.zst"
+  step "e2e: arm64 runtime image from Debian's arm64 .debs"
+  e2e/build_local_runtimes.sh --arch arm64 "$shared/runtimes-arm64.sqfs"
+  for mode in vm vm-arm64; do
+    if [ "$mode" = vm ]; then
+      kernel=$ACTIOND_TEST_KERNEL_X86_64 initramfs=$shared/initramfs-amd64.cpio.zst
+    else
+      kernel=$ACTIOND_TEST_KERNEL_ARM64 initramfs=$shared/initramfs-arm64.cpio.zst
+    fi
+    step "e2e: stress workspace through serve-vm ($mode)"
+    KERNEL="$kernel" INITRAMFS="$initramfs" RUNTIME_IMAGE_ARM64="$shared/runtimes-arm64.sqfs" \
+      STRESS_SUMMARY_OUT="$shared/stress-$mode" e2e/stress.sh "$mode"
+    for part in outputs ac; do
+      if ! diff -u "$shared/stress-root.$part" "$shared/stress-$mode.$part"; then
+        echo "test_all: FAIL: the stress build's $part differ between linux mode and $mode (diff above)" >&2
+        exit 1
+      fi
+    done
+    echo "identical to linux mode: $(wc -l <"$shared/stress-$mode.outputs") output entries, $(wc -l <"$shared/stress-$mode.ac") action results"
+  done
 fi
 
 echo

@@ -164,12 +164,12 @@ func TestServeVMReportsEarlyGuestExit(t *testing.T) {
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		t.Skipf("QEMU is not installed (apt-get install qemu-system-x86): %v", err)
 	}
-	kernel := os.Getenv("ACTIOND_TEST_KERNEL")
+	kernel := os.Getenv("ACTIOND_TEST_KERNEL_X86_64")
 	if kernel == "" {
 		kernel = "/var/cache/actiond/kernel/latest-x86_64/bzImage"
 	}
 	if _, err := os.Stat(kernel); err != nil {
-		t.Skipf("no x86_64 guest kernel (kernel/build.sh x86_64, or set ACTIOND_TEST_KERNEL): %v", err)
+		t.Skipf("no x86_64 guest kernel (kernel/build.sh x86_64, or set ACTIOND_TEST_KERNEL_X86_64): %v", err)
 	}
 	dir := t.TempDir()
 	init := filepath.Join(dir, "init")

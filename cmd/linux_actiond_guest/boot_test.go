@@ -22,16 +22,16 @@ import (
 	"github.com/actiond/actiond/go/channel"
 )
 
-// kernelPath is the x86_64 guest kernel: $ACTIOND_TEST_KERNEL, or where
+// kernelPath is the x86_64 guest kernel: $ACTIOND_TEST_KERNEL_X86_64, or where
 // kernel/build.sh publishes it.
 func kernelPath(t *testing.T) string {
 	t.Helper()
-	k := os.Getenv("ACTIOND_TEST_KERNEL")
+	k := os.Getenv("ACTIOND_TEST_KERNEL_X86_64")
 	if k == "" {
 		k = "/var/cache/actiond/kernel/latest-x86_64/bzImage"
 	}
 	if _, err := os.Stat(k); err != nil {
-		t.Skipf("no guest kernel (build one with kernel/build.sh or set ACTIOND_TEST_KERNEL): %v", err)
+		t.Skipf("no guest kernel (build one with kernel/build.sh or set ACTIOND_TEST_KERNEL_X86_64): %v", err)
 	}
 	return k
 }

@@ -14,15 +14,15 @@ import (
 )
 
 // testKernel is the guest kernel the kernel build publishes, or the one
-// ACTIOND_TEST_KERNEL names; tests that boot one skip without it.
+// ACTIOND_TEST_KERNEL_X86_64 names; tests that boot one skip without it.
 func testKernel(t *testing.T) string {
 	t.Helper()
-	p := os.Getenv("ACTIOND_TEST_KERNEL")
+	p := os.Getenv("ACTIOND_TEST_KERNEL_X86_64")
 	if p == "" {
 		p = "/var/cache/actiond/kernel/latest-x86_64/bzImage"
 	}
 	if _, err := os.Stat(p); err != nil {
-		t.Skipf("no x86_64 guest kernel (build one with kernel/build.sh x86_64, or set ACTIOND_TEST_KERNEL): %v", err)
+		t.Skipf("no x86_64 guest kernel (build one with kernel/build.sh x86_64, or set ACTIOND_TEST_KERNEL_X86_64): %v", err)
 	}
 	return p
 }
