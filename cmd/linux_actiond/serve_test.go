@@ -52,7 +52,13 @@ type daemonProcess struct {
 // kernel, and connects to it once it logs where it serves.
 func startServe(t *testing.T, bin string, args ...string) *daemonProcess {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"serve", "--listen=127.0.0.1:0", "--log-format=json"}, args...)...)
+	return startDaemon(t, bin, "serve", args...)
+}
+
+// startDaemon runs bin's serve or serve-vm command as startServe does.
+func startDaemon(t *testing.T, bin, command string, args ...string) *daemonProcess {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{command, "--listen=127.0.0.1:0", "--log-format=json"}, args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -206,7 +206,7 @@ func (e *Executor) Execute(ctx context.Context, req *repb.ExecuteRequest) (*Oper
 		switch {
 		case err == nil:
 			op := e.answer(d, queued, &repb.ExecuteResponse{Result: res, CachedResult: true})
-			e.logDone(ctx, d, res, nil, true, stageTimes{queued: queued, workerCompleted: e.now()}, sandbox.Timings{})
+			e.logDone(ctx, d, res, nil, true, stageTimes{queued: queued, workerCompleted: e.now()}, sandbox.Timings{}, "")
 			return op, nil
 		case rpcstatus.Code(err) == codes.NotFound:
 		case ctx.Err() != nil:

@@ -13,6 +13,9 @@ type outcome struct {
 	res     *repb.ActionResult
 	timings sandbox.Timings
 	err     error
+	// note tells the client about a run that completed but ran into a
+	// limit (ExecuteResponse.message).
+	note string
 }
 
 // fail records err unless an earlier error did: the first error wins.

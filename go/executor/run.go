@@ -76,6 +76,7 @@ func (e *Executor) attempt(ex *execution, action *repb.Action, t *stageTimes, h 
 	}
 	out := outcome{timings: result.Timings}
 	out.res, out.err = resultOf(result, spec)
+	out.note = limitNote(result, spec)
 
 	// Outputs are collected after a timeout too: REAPI lets the result of a
 	// failed execution carry what was produced, which helps debugging.
@@ -110,11 +111,14 @@ func (e *Executor) finish(ex *execution, action *repb.Action, t stageTimes, out 
 		out.res.ExecutionMetadata = t.metadata(out.timings.Run)
 	}
 	resp := errorResponse(err, out.res)
+	if resp.Message == "" {
+		resp.Message = out.note
+	}
 	if cacheable(action, resp) {
 		e.cacheResult(ctx, ex.actionDigest, resp.GetResult())
 	}
 	t.published = e.now()
-	e.logDone(ctx, ex.actionDigest, out.res, err, false, t, out.timings)
+	e.logDone(ctx, ex.actionDigest, out.res, err, false, t, out.timings, out.note)
 	e.complete(ex, resp)
 }
 
@@ -168,6 +172,20 @@ func resultOf(r sandbox.Result, spec sandbox.Spec) (*repb.ActionResult, error) {
 		return res, rpcstatus.Newf(codes.ResourceExhausted, "action wrote more than %d bytes to stdout or stderr", spec.MaxOutputBytes)
 	}
 	return res, nil
+}
+
+// limitNote says which resource limit the action ran into, for
+// ExecuteResponse.message: an action killed by the OOM killer or whose fork
+// failed otherwise shows only an exit code or a tool's own error.
+func limitNote(r sandbox.Result, spec sandbox.Spec) string {
+	var notes []string
+	if r.MemoryLimitHit {
+		notes = append(notes, fmt.Sprintf("the action reached its memory limit of %d bytes and the kernel killed a process of it (raise the memory exec property)", spec.Limits.MemoryBytes))
+	}
+	if r.PidsLimitHit {
+		notes = append(notes, fmt.Sprintf("the action reached its limit of %d processes and threads and a fork failed (raise the pids exec property)", spec.Limits.Pids))
+	}
+	return strings.Join(notes, "; ")
 }
 
 // cacheable says whether resp may go into the action cache. Non-zero exits
@@ -428,7 +446,7 @@ func errorResponse(err error, res *repb.ActionResult) *repb.ExecuteResponse {
 }
 
 // logDone writes the one line per action the benchmarks parse.
-func (e *Executor) logDone(ctx context.Context, d digest.Digest, res *repb.ActionResult, err error, cached bool, t stageTimes, timings sandbox.Timings) {
+func (e *Executor) logDone(ctx context.Context, d digest.Digest, res *repb.ActionResult, err error, cached bool, t stageTimes, timings sandbox.Timings, note string) {
 	ms := func(from, to time.Time) float64 {
 		if from.IsZero() || to.IsZero() {
 			return 0
@@ -461,6 +479,9 @@ func (e *Executor) logDone(ctx context.Context, d digest.Digest, res *repb.Actio
 	}
 	if err != nil {
 		attrs = append(attrs, "error", rpcstatus.Message(err))
+	}
+	if note != "" {
+		attrs = append(attrs, "limit", note)
 	}
 	e.log.InfoContext(ctx, "action done", attrs...)
 }

@@ -175,12 +175,15 @@ func (r *Runner) Run(ctx context.Context, spec Spec) (Result, error) {
 		return Result{}, err
 	}
 	end, initGone := waitForAction(ctx, init, spec, outputs, start)
+	// Read before the group can go: its event counters go with it.
+	hits := cg.limitHits()
 	// A group with a process left cannot be removed: wait for the init.
 	r.whenGone(initGone, func() { r.removeCgroup(cg) })
 	if spec.MaxOutputBytes > 0 && outputs.capTo(spec.MaxOutputBytes) {
 		end.outputTooLarge = true
 	}
 	res, err := actionResult(end)
+	res.MemoryLimitHit, res.PidsLimitHit = hits.memory, hits.pids
 	if errors.Is(err, errNoResult) {
 		err = fmt.Errorf("%w%s", err, stderrTail(spec.Stderr))
 	}

@@ -226,6 +226,42 @@ func (p *cgroupParent) create(l Limits) (*actionCgroup, error) {
 	return g, nil
 }
 
+// limitHits says which limits an action ran into.
+type limitHits struct{ memory, pids bool }
+
+// limitHits reads the group's event counters: memory.events' oom_kill
+// (the OOM killer killed a process at memory.max) and pids.events' max (a
+// fork failed at pids.max). A nil group, or a file the kernel lacks, reads
+// as no hit.
+func (g *actionCgroup) limitHits() limitHits {
+	if g == nil {
+		return limitHits{}
+	}
+	count := func(file, key string) int64 {
+		b, err := os.ReadFile(filepath.Join(g.dir, file))
+		if err != nil {
+			return 0
+		}
+		return cgroupEventCount(string(b), key)
+	}
+	return limitHits{memory: count("memory.events", "oom_kill") > 0, pids: count("pids.events", "max") > 0}
+}
+
+// cgroupEventCount returns the value of key in a cgroup v2 events file
+// ("key value" lines), or 0.
+func cgroupEventCount(events, key string) int64 {
+	for _, line := range strings.Split(events, "\n") {
+		k, v, ok := strings.Cut(line, " ")
+		if ok && k == key {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err == nil {
+				return n
+			}
+		}
+	}
+	return 0
+}
+
 // remove kills whatever is left in the group and deletes it. The pid
 // namespace has normally killed everything already; cgroup.kill covers a
 // process that raced out of it.

@@ -198,3 +198,23 @@ func TestDelegatedCgroupInner(t *testing.T) {
 		t.Errorf("remove the action group: %v", err)
 	}
 }
+
+func TestCgroupEventCount(t *testing.T) {
+	const memoryEvents = "low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\noom_group_kill 0\n"
+	for _, tc := range []struct {
+		events, key string
+		want        int64
+	}{
+		{memoryEvents, "oom_kill", 1},
+		{memoryEvents, "max", 12},
+		{memoryEvents, "oom_group_kill", 0},
+		{memoryEvents, "absent", 0},
+		{"max 3", "max", 3},
+		{"max x\n", "max", 0},
+		{"", "max", 0},
+	} {
+		if got := cgroupEventCount(tc.events, tc.key); got != tc.want {
+			t.Errorf("cgroupEventCount(%q, %q) = %d, want %d", tc.events, tc.key, got, tc.want)
+		}
+	}
+}

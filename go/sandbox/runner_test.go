@@ -517,6 +517,9 @@ func TestForkBomb(t *testing.T) {
 		if !strings.Contains(o.stdout, "fork failed") {
 			t.Errorf("pids limit %d not hit; stdout %q", spec.Limits.Pids, o.stdout)
 		}
+		if !o.res.PidsLimitHit {
+			t.Errorf("the result does not say the pids limit was hit: %+v", o.res)
+		}
 	})
 	t.Run("limit reported unenforced", func(t *testing.T) {
 		if pidsEnforced {

@@ -114,6 +114,12 @@ type Result struct {
 	TimedOut bool
 	// OutputTooLarge is set when stdout or stderr went over MaxOutputBytes.
 	OutputTooLarge bool
+	// MemoryLimitHit is set when the kernel's OOM killer killed a process
+	// of the action because of Limits.MemoryBytes, and PidsLimitHit when a
+	// fork or thread creation failed at Limits.Pids. Both are known only
+	// where the limit is enforced (cgroup v2).
+	MemoryLimitHit bool
+	PidsLimitHit   bool
 	Timings        Timings
 }
 
