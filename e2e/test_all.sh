@@ -62,6 +62,10 @@ if [ "$(id -u)" = 0 ]; then
   kernel/build.sh arm64 "$shared/kernel-arm64"
   export ACTIOND_TEST_KERNEL_X86_64="$shared/kernel-x86_64/bzImage"
   export ACTIOND_TEST_KERNEL_ARM64="$shared/kernel-arm64/Image"
+  step "VM guest initramfs for x86_64 and arm64 (vm/build_initramfs.sh)"
+  vm/build_initramfs.sh amd64 "$shared/initramfs-amd64.cpio.zst"
+  vm/build_initramfs.sh arm64 "$shared/initramfs-arm64.cpio.zst"
+  export ACTIOND_TEST_INITRAMFS_X86_64="$shared/initramfs-amd64.cpio.zst"
 fi
 
 step "runtime image from Debian's bullseye and bookworm .debs (apt-get download)"
@@ -112,9 +116,6 @@ if [ "$(id -u)" = 0 ]; then
   # VM mode: the same workspace through serve-vm, an x86_64 guest and the
   # arm64 guest a Mac boots (its kernel, initramfs, runtime image and an
   # arm64 action tool), both under QEMU TCG here.
-  step "e2e: VM guest initramfs for x86_64 and arm64 (vm/build_initramfs.sh)"
-  vm/build_initramfs.sh amd64 "$shared/initramfs-amd64.cpio.zst"
-  vm/build_initramfs.sh arm64 "$shared/initramfs-arm64.cpio.zst"
   step "e2e: arm64 runtime image from Debian's arm64 .debs"
   e2e/build_local_runtimes.sh --arch arm64 "$shared/runtimes-arm64.sqfs"
   for mode in vm vm-arm64; do
