@@ -36,6 +36,11 @@ go vet ./...
 
 step "go vet for the other targets: linux/arm64 (the guest on a Mac), darwin/arm64 (the macOS host)"
 GOOS=linux GOARCH=arm64 go vet ./...
+# Test helper programs (testdata/, which ./... leaves out) run in the arm64
+# guest too; darwincheck's testdata are type-checker fixtures, not programs.
+helpers=$(find . -path ./test -prune -o -path ./e2e/darwincheck -prune -o -path '*/testdata/*' -name '*.go' -print | xargs -n1 dirname | sort -u)
+go vet $helpers
+GOOS=linux GOARCH=arm64 go vet $helpers
 # Linux-only by nature: the binary whose actions run in Linux namespaces.
 # The Virtualization framework code needs cgo against the macOS SDK, which
 # this machine lacks: e2e/darwincheck type-checks it instead, below. Every

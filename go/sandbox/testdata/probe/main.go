@@ -165,8 +165,10 @@ func forkbomb() {
 	if failed > 0 {
 		syscall.RawSyscall(syscall.SYS_WRITE, 1, uintptr(unsafe.Pointer(&[]byte("fork failed\n")[0])), 12)
 	}
+	// ppoll with no descriptors and no timeout waits for a signal, as
+	// pause does; arm64 has no pause system call.
 	for {
-		syscall.RawSyscall(syscall.SYS_PAUSE, 0, 0, 0)
+		syscall.RawSyscall6(syscall.SYS_PPOLL, 0, 0, 0, 0, 0, 0)
 	}
 }
 
