@@ -60,8 +60,8 @@ modes=(linux vm)
 for mode in "${modes[@]}"; do
   case $mode in
     linux) export E2E_DAEMON_CMD=serve; flags=("--jobs=$jobs" "${amd64_runtime[@]}"); tool=amd64 ;;
-    vm) export E2E_DAEMON_CMD=serve-vm E2E_DAEMON_START_SECS=300; flags=("${vm_flags[@]}" "${amd64_runtime[@]}"); tool=amd64 ;;
-    vm-arm64) flags=("${arm64_flags[@]}" "${arm64_runtime[@]}"); tool=arm64 ;;
+    vm) export E2E_DAEMON_CMD=serve-vm E2E_DAEMON_START_SECS=300; flags=("--jobs=$jobs" "${vm_flags[@]}" "${amd64_runtime[@]}"); tool=amd64 ;;
+    vm-arm64) flags=("--jobs=$jobs" "${arm64_flags[@]}" "${arm64_runtime[@]}"); tool=arm64 ;;
   esac
   chmod u+w tool/action-tool
   install -m 0755 "$E2E_WORK/action-tool-$tool" tool/action-tool
@@ -96,7 +96,7 @@ mkdir -p "$(dirname "$out")"
 {
   echo "# VM mode against linux mode"
   echo
-  echo "$(date -u +%Y-%m-%d), $(nproc) CPUs, $(uname -r); accelerator: $(grep -o '"accel":"[a-z]*"' "$E2E_WORK/root-vm.log" | head -n1 | cut -d'"' -f4). Guests: 2 vCPUs, 2048 MiB."
+  echo "$(date -u +%Y-%m-%d), $(nproc) CPUs, $(uname -r); accelerator: $(grep -o '"accel":"[a-z]*"' "$E2E_WORK/root-vm.log" | head -n1 | cut -d'"' -f4). Guests: 2 vCPUs, 2048 MiB; every daemon runs --jobs=$jobs."
   echo
   echo "| guest | boot to ready |"
   echo "|---|---|"

@@ -65,7 +65,7 @@ if [ "$mode" != linux ]; then
   [ "$mode" = vm-arm64 ] && arch=arm64
   e2e_vm_setup "$arch"
   export E2E_DAEMON_CMD=serve-vm E2E_DAEMON_START_SECS=300
-  daemon_flags=("${E2E_VM_FLAGS[@]}" "${E2E_RUNTIME_FLAGS[@]}")
+  daemon_flags=("--jobs=$jobs" "${E2E_VM_FLAGS[@]}" "${E2E_RUNTIME_FLAGS[@]}")
   done_pattern='msg=\\"action done\\"'
 fi
 common=(--nosandbox_debug "--jobs=$jobs" --color=no --curses=no)

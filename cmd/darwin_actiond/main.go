@@ -137,6 +137,7 @@ func runVM(ctx context.Context, cfg vm.Config, root, listen string, logger *slog
 		Channel:   vm.VsockChannel(vz.ChannelPort),
 		Runtime:   cfg.RuntimeImage != "",
 		FormatCAS: img.Fresh,
+		Jobs:      cfg.Jobs,
 	}.String())
 	return vm.Serve(ctx, vm.ServeConfig{
 		Machine:       m,

@@ -117,6 +117,7 @@ func runVM(ctx context.Context, cfg vm.Config, root, listen, qemuBin string, log
 			Channel:   vm.VirtioSerialChannel(vm.ChannelPortName),
 			Runtime:   cfg.RuntimeImage != "",
 			FormatCAS: img.Fresh,
+			Jobs:      cfg.Jobs,
 		}.String(),
 		ChannelSocket: state.ChannelSocket(),
 		Logger:        logger,

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path"
+	"strconv"
 	"strings"
 )
 
@@ -20,6 +21,8 @@ type BootConfig struct {
 	FormatCAS bool
 	// LogLevel is the daemon's log level.
 	LogLevel slog.Level
+	// Jobs is how many actions run at once; 0 means one per CPU.
+	Jobs int
 }
 
 // Kernel command line keys read by the guest. Every other actiond.* key is
@@ -31,6 +34,7 @@ const (
 	keyChannel       = "actiond.channel"
 	keyFormatCAS     = "actiond.format_cas"
 	keyLogLevel      = "actiond.log_level"
+	keyJobs          = "actiond.jobs"
 )
 
 // ParseCmdline reads the actiond.* parameters of a kernel command line (the
@@ -73,9 +77,15 @@ func ParseCmdline(cmdline string) (BootConfig, error) {
 			if uerr := cfg.LogLevel.UnmarshalText([]byte(value)); uerr != nil {
 				err = fmt.Errorf("%s=%q: want debug, info, warn or error", key, value)
 			}
+		case keyJobs:
+			n, perr := strconv.Atoi(value)
+			if perr != nil || n < 1 {
+				err = fmt.Errorf("%s=%q: want a positive number", key, value)
+			}
+			cfg.Jobs = n
 		default:
-			err = fmt.Errorf("unknown parameter %s (known: %s, %s, %s, %s, %s)", key,
-				keyCASDevice, keyRuntimeDevice, keyChannel, keyFormatCAS, keyLogLevel)
+			err = fmt.Errorf("unknown parameter %s (known: %s, %s, %s, %s, %s, %s)", key,
+				keyCASDevice, keyRuntimeDevice, keyChannel, keyFormatCAS, keyLogLevel, keyJobs)
 		}
 		if err != nil {
 			return BootConfig{}, err

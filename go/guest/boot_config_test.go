@@ -18,8 +18,8 @@ func TestParseCmdline(t *testing.T) {
 	}{
 		{
 			name:    "everything",
-			cmdline: "console=ttyS0 panic=-1 actiond.cas_device=/dev/vda actiond.runtime_device=/dev/vdb actiond.channel=virtio-serial:actiond actiond.format_cas=1 actiond.log_level=debug quiet\n",
-			want: guest.BootConfig{CASDevice: "/dev/vda", RuntimeDevice: "/dev/vdb", FormatCAS: true, LogLevel: slog.LevelDebug,
+			cmdline: "console=ttyS0 panic=-1 actiond.cas_device=/dev/vda actiond.runtime_device=/dev/vdb actiond.channel=virtio-serial:actiond actiond.format_cas=1 actiond.log_level=debug actiond.jobs=8 quiet\n",
+			want: guest.BootConfig{CASDevice: "/dev/vda", RuntimeDevice: "/dev/vdb", FormatCAS: true, LogLevel: slog.LevelDebug, Jobs: 8,
 				Channel: guest.Channel{Kind: guest.VirtioSerial, Name: "actiond"}},
 		},
 		{
@@ -32,6 +32,8 @@ func TestParseCmdline(t *testing.T) {
 			cmdline: `root=/dev/ram0 foo="a b" actiond=1 actiondx.y=2 actiond.format_cas=0` + channel,
 			want:    guest.BootConfig{LogLevel: slog.LevelInfo, Channel: guest.Channel{Kind: guest.VirtioSerial, Name: "actiond"}},
 		},
+		{name: "zero jobs", cmdline: "actiond.jobs=0" + channel, wantErr: "actiond.jobs=\"0\": want a positive number"},
+		{name: "jobs not a number", cmdline: "actiond.jobs=many" + channel, wantErr: "want a positive number"},
 		{name: "missing channel", cmdline: "console=ttyS0", wantErr: "actiond.channel is missing"},
 		{name: "channel without kind", cmdline: "actiond.channel=actiond", wantErr: "want virtio-serial:NAME or vsock:PORT"},
 		{name: "unknown channel kind", cmdline: "actiond.channel=tcp:80", wantErr: `channel kind "tcp"`},

@@ -66,13 +66,17 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	}); err != nil {
 		return err
 	}
+	jobs := cfg.Jobs
+	if jobs == 0 {
+		jobs = runtime.NumCPU()
+	}
 	var d *daemon.Daemon
 	if err := step("daemon", func() (err error) {
 		d, err = daemon.New(ctx, daemon.Config{
 			Root:           root,
 			MaxCASBytes:    maxBytes,
 			Execution:      true,
-			Jobs:           runtime.NumCPU(),
+			Jobs:           jobs,
 			DefaultTimeout: 15 * time.Minute,
 			RuntimeDir:     opts.RuntimeDir,
 			Logger:         opts.Logger,

@@ -30,6 +30,9 @@ type Cmdline struct {
 	// image that holds no data yet (CASImage.Fresh). The guest still
 	// refuses to format a disk that holds a filesystem.
 	FormatCAS bool
+	// Jobs is how many actions the guest runs at once; 0 leaves it to the
+	// guest (one per CPU).
+	Jobs int
 }
 
 // SerialConsole is the console QEMU's first serial port appears as.
@@ -63,6 +66,9 @@ func (c Cmdline) String() string {
 	args = append(args, "actiond.channel="+c.Channel)
 	if c.FormatCAS {
 		args = append(args, "actiond.format_cas=1")
+	}
+	if c.Jobs > 0 {
+		args = append(args, fmt.Sprintf("actiond.jobs=%d", c.Jobs))
 	}
 	return strings.Join(args, " ")
 }

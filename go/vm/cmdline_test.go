@@ -19,8 +19,8 @@ func TestCmdline(t *testing.T) {
 		},
 		{
 			"qemu arm64 later boot",
-			vm.Cmdline{Console: vm.SerialConsole(vm.ARM64), Channel: vm.VirtioSerialChannel("actiond"), Runtime: true},
-			"console=ttyAMA0 panic=-1 quiet actiond.cas_device=/dev/vda actiond.runtime_device=/dev/vdb actiond.channel=virtio-serial:actiond",
+			vm.Cmdline{Console: vm.SerialConsole(vm.ARM64), Channel: vm.VirtioSerialChannel("actiond"), Runtime: true, Jobs: 8},
+			"console=ttyAMA0 panic=-1 quiet actiond.cas_device=/dev/vda actiond.runtime_device=/dev/vdb actiond.channel=virtio-serial:actiond actiond.jobs=8",
 		},
 		{
 			"vz without a runtime image",

@@ -39,6 +39,9 @@ type Config struct {
 	// MemoryMiB and CPUs size the guest.
 	MemoryMiB int
 	CPUs      int
+	// Jobs is how many actions the guest runs at once; 0 means as many as
+	// it has CPUs.
+	Jobs int
 	// Arch is the guest architecture; Kernel must be built for it.
 	Arch Arch
 	// StartTimeout bounds boot to readiness.
@@ -61,6 +64,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CPUs < 1 {
 		return fmt.Errorf("--cpus must be at least 1, got %d", c.CPUs)
+	}
+	if c.Jobs < 0 {
+		return fmt.Errorf("--jobs must be 0 (one per guest CPU) or more, got %d", c.Jobs)
 	}
 	if c.CASImageSizeMiB < MinCASImageMiB {
 		return fmt.Errorf("--cas-image-size-mib %d is too small: give at least %d", c.CASImageSizeMiB, MinCASImageMiB)

@@ -99,6 +99,7 @@ func TestConfigValidate(t *testing.T) {
 		{"missing runtime image", func(c *vm.Config) { c.RuntimeImage = filepath.Join(dir, "nope") }, []string{"--runtime-image", "does not exist"}},
 		{"too little memory", func(c *vm.Config) { c.MemoryMiB = 128 }, []string{"--memory-mib 128 is too little", "at least 256"}},
 		{"no cpus", func(c *vm.Config) { c.CPUs = 0 }, []string{"--cpus must be at least 1"}},
+		{"negative jobs", func(c *vm.Config) { c.Jobs = -1 }, []string{"--jobs must be 0"}},
 		{"tiny cas image", func(c *vm.Config) { c.CASImageSizeMiB = 10 }, []string{"--cas-image-size-mib 10 is too small"}},
 		{"bad arch", func(c *vm.Config) { c.Arch = "riscv64" }, []string{`--arch "riscv64"`}},
 		{"no start timeout", func(c *vm.Config) { c.StartTimeout = 0 }, []string{"--start-timeout-ms must be positive"}},

@@ -20,6 +20,7 @@ type ServeFlags struct {
 	CASImageSizeMiB int64
 	MemoryMiB       int
 	CPUs            int
+	Jobs            int
 	StartTimeoutMS  int
 }
 
@@ -35,6 +36,7 @@ func (f *ServeFlags) Register(fs *flag.FlagSet, defaultRoot string) {
 	fs.Int64Var(&f.CASImageSizeMiB, "cas-image-size-mib", 65536, "`size` in MiB of a CAS image created now (sparse: it takes disk space only as the guest fills it)")
 	fs.IntVar(&f.MemoryMiB, "memory-mib", 2048, "guest memory in `MiB`")
 	fs.IntVar(&f.CPUs, "cpus", runtime.NumCPU(), "guest `CPUs`")
+	fs.IntVar(&f.Jobs, "jobs", 0, "how many actions the guest runs at once (0: one per guest CPU)")
 	fs.IntVar(&f.StartTimeoutMS, "start-timeout-ms", 60000, "how long the guest may take from boot to answering, in `milliseconds`")
 }
 
@@ -58,6 +60,7 @@ func (f *ServeFlags) Config(arch Arch) (Config, error) {
 		RuntimeImage:    f.RuntimeImage,
 		MemoryMiB:       f.MemoryMiB,
 		CPUs:            f.CPUs,
+		Jobs:            f.Jobs,
 		Arch:            arch,
 		StartTimeout:    time.Duration(f.StartTimeoutMS) * time.Millisecond,
 	}
