@@ -258,10 +258,15 @@ e2e_stress_setup() {
 # e2e_vm_setup ARCH (x86_64 or arm64) sets E2E_VM_FLAGS, the serve-vm flags
 # for a guest of that architecture: the kernel ($KERNEL, else kernel/build.sh,
 # which caches by the hash of its inputs) and the initramfs ($INITRAMFS, else
-# vm/build_initramfs.sh). A CAS image of 8 GiB is created sparse in the
-# daemon's root.
+# vm/build_initramfs.sh); KERNEL=embedded passes neither, for a standalone
+# binary. A CAS image of 8 GiB is created sparse in the daemon's root.
 e2e_vm_setup() {
   local arch=$1 goarch kernel=${KERNEL:-} initramfs=${INITRAMFS:-}
+  if [ "$kernel" = embedded ]; then
+    # A standalone binary's own kernel and initramfs.
+    E2E_VM_FLAGS=(--arch="$arch" --cas-image-size-mib=8192)
+    return
+  fi
   case $arch in
     x86_64) goarch=amd64 ;;
     arm64) goarch=arm64 ;;
@@ -283,7 +288,8 @@ e2e_vm_setup() {
 }
 
 # e2e_runtime_flags sets E2E_RUNTIME_FLAGS (daemon flags) and
-# E2E_EXEC_PROPS (Bazel flags) from RUNTIME_IMAGE or RUNTIME_DIR and
+# E2E_EXEC_PROPS (Bazel flags) from RUNTIME_IMAGE (a file, or "embedded":
+# no flag, a standalone binary's own) or RUNTIME_DIR and
 # RUNTIME_LIBC (default glibc2.36; "none" leaves the libc property out).
 # requires-bash is always asked for: genrules run /bin/bash. Without a
 # runtime it builds one with e2e/build_local_runtimes.sh when that exists,
@@ -298,7 +304,9 @@ e2e_runtime_flags() {
     RUNTIME_IMAGE="$E2E_WORK/runtimes.sqfs"
     "$E2E_REPO/e2e/build_local_runtimes.sh" ${RUNTIME_ARCH:+--arch "$RUNTIME_ARCH"} "$RUNTIME_IMAGE" >&2
   fi
-  if [ -n "${RUNTIME_IMAGE:-}" ]; then
+  if [ "${RUNTIME_IMAGE:-}" = embedded ]; then
+    E2E_RUNTIME_FLAGS=() # a standalone binary's own runtime image
+  elif [ -n "${RUNTIME_IMAGE:-}" ]; then
     E2E_RUNTIME_FLAGS=(--runtime-image="$RUNTIME_IMAGE")
   else
     E2E_RUNTIME_FLAGS=(--runtime-dir="$RUNTIME_DIR")
