@@ -394,26 +394,33 @@ func (w *logWatch) String() string {
 	return w.buf.String()
 }
 
-// serveUntil runs serve-vm with args until it logs "serving" on the
-// client address, calls then, and returns the exit code and the log.
-func serveUntil(t *testing.T, args []string, then func()) (int, string) {
+// Log records serveUntil waits for.
+const (
+	logServing  = "msg=serving listen=127.0.0.1:"
+	logStarting = `msg="starting the VM"`
+)
+
+// serveUntil runs serve-vm with args until it logs the record marker,
+// calls then, and returns the exit code and the log.
+func serveUntil(t *testing.T, args []string, marker string, then func()) (int, string) {
 	t.Helper()
-	log := newLogWatch("msg=serving listen=127.0.0.1:")
+	log := newLogWatch(marker)
 	code := make(chan int, 1)
 	go func() { code <- run(args, io.Discard, log) }()
 	select {
 	case <-log.seen:
 		then()
 	case c := <-code:
-		t.Fatalf("serve-vm exited with %d before serving:\n%s", c, log)
+		t.Fatalf("serve-vm exited with %d before logging %s:\n%s", c, marker, log)
 	}
 	return <-code, log.String()
 }
 
 // TestServeVMWithTheRealGuest boots the real guest: a CAS image holding
-// another file system is refused and left as it was; SIGTERM stops the
-// guest cleanly (its ext4 unmounted); a second boot on the same image
-// serves, and QEMU killed under it makes serve-vm fail saying so.
+// another file system is refused and left as it was; SIGTERM while the
+// guest boots (formatting its CAS disk) or serves stops it cleanly (its
+// ext4 unmounted); a boot on the same image serves, and QEMU killed under
+// it makes serve-vm fail saying so.
 func TestServeVMWithTheRealGuest(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots VMs")
@@ -464,30 +471,45 @@ func TestServeVMWithTheRealGuest(t *testing.T) {
 	t.Run("stops cleanly, restarts, reports a killed VM", func(t *testing.T) {
 		root := t.TempDir()
 		img := vm.DefaultCASImage(root)
-		code, log := serveUntil(t, args(root), func() {
+		sigterm := func() {
 			if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
 				t.Fatal(err)
 			}
-		})
-		if code != 0 {
-			t.Errorf("after SIGTERM: exit code %d, want 0:\n%s", code, log)
 		}
-		for _, want := range []string{"format=true", "stopping the guest", "the host ended the session", "the daemon stopped", "reboot: Power down", "the guest powered off", "msg=stopped"} {
-			if !strings.Contains(log, want) {
-				t.Errorf("after SIGTERM: the log lacks %q:\n%s", want, log)
+		wantClean := func(when string) {
+			t.Helper()
+			if _, err := exec.LookPath("dumpe2fs"); err != nil {
+				t.Logf("no dumpe2fs to check the CAS file system with: %v", err)
+				return
 			}
-		}
-		if _, err := exec.LookPath("dumpe2fs"); err == nil {
 			out, err := exec.Command("dumpe2fs", "-h", img).CombinedOutput()
 			if err != nil {
-				t.Errorf("dumpe2fs -h %s: %v\n%s", img, err, out)
+				t.Errorf("%s: dumpe2fs -h %s: %v\n%s", when, img, err, out)
 			}
 			if !regexp.MustCompile(`(?m)^Filesystem state:\s+clean$`).Match(out) || bytes.Contains(out, []byte("needs_recovery")) {
-				t.Errorf("the CAS file system was not unmounted cleanly:\n%s", out)
+				t.Errorf("%s: the CAS file system was not unmounted cleanly:\n%s", when, out)
 			}
 		}
+		for _, tc := range []struct {
+			when, marker string
+			want         []string
+		}{
+			{"SIGTERM while booting", logStarting, []string{"format=true", "stopping the guest, which was asked to while it booted", "formatted device=/dev/vda"}},
+			{"SIGTERM while serving", logServing, []string{"format=false", "stopping the guest"}},
+		} {
+			code, log := serveUntil(t, args(root), tc.marker, sigterm)
+			if code != 0 {
+				t.Errorf("%s: exit code %d, want 0:\n%s", tc.when, code, log)
+			}
+			for _, want := range append(tc.want, "the host ended the session", "the daemon stopped", "reboot: Power down", "the guest powered off", "msg=stopped") {
+				if !strings.Contains(log, want) {
+					t.Errorf("%s: the log lacks %q:\n%s", tc.when, want, log)
+				}
+			}
+			wantClean(tc.when)
+		}
 
-		code, log = serveUntil(t, args(root), func() {
+		code, log := serveUntil(t, args(root), logServing, func() {
 			pids := qemuChildren(t)
 			if len(pids) != 1 {
 				t.Fatalf("want one QEMU child, found %v", pids)

@@ -107,11 +107,12 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	lis.Close()
 	stopErr := stop(cfg, sess)
 	if channelEnded {
-		tail := cfg.Console.Tail()
-		if step, cause, ok := guestStepFailure(tail); ok {
-			return &GuestError{When: "while serving", Step: step, Cause: cause, Tail: tail}
+		if stopErr == nil {
+			// The VM exited by itself (QEMU's end closes the channel too):
+			// report why it did.
+			return exitError(true, m.Wait(context.Background()), cfg.Console.Tail())
 		}
-		return fmt.Errorf("the channel to the guest ended while serving; %s", FormatTail("the guest console", tail))
+		return fmt.Errorf("the channel to the guest ended while serving, and %w", stopErr)
 	}
 	if stopErr != nil && serveErr == nil {
 		serveErr = stopErr
