@@ -76,6 +76,13 @@ func serveVM(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		// The first signal asks the guest to stop, which may take up to
+		// shutdownGrace (or the start timeout while it boots); a second
+		// one kills serve-vm, and QEMU with it.
+		<-ctx.Done()
+		stop()
+	}()
 	logger.Info("starting", slog.String("version", cli.VersionLine("linux_actiond")))
 	if err := runVM(ctx, cfg, common.Root, common.Listen, *qemuBin, logger); err != nil {
 		logger.Error("serve-vm failed", slog.Any("error", err))
@@ -123,7 +130,7 @@ func runVM(ctx context.Context, cfg vm.Config, root, listen, qemuBin string, log
 		Logger:        logger,
 	})
 	logger.Info("starting the VM", slog.Any("argv", m.Argv()))
-	return vm.Serve(ctx, vm.ServeConfig{
+	err = vm.Serve(ctx, vm.ServeConfig{
 		Machine:       m,
 		NewSession:    newSession,
 		Listen:        func() (net.Listener, error) { return net.Listen("tcp", listen) },
@@ -132,4 +139,15 @@ func runVM(ctx context.Context, cfg vm.Config, root, listen, qemuBin string, log
 		ShutdownGrace: shutdownGrace,
 		Logger:        logger,
 	})
+	// The guest names its disks by device; the user knows them by flag.
+	var ge *vm.GuestError
+	if errors.As(err, &ge) {
+		switch ge.Step {
+		case "cas":
+			return fmt.Errorf("--cas-image %s: %w", img.Path, err)
+		case "runtimes":
+			return fmt.Errorf("--runtime-image %s: %w", cfg.RuntimeImage, err)
+		}
+	}
+	return err
 }

@@ -80,7 +80,7 @@ func (c *Config) Validate() error {
 	if err := CheckKernel(c.Kernel, c.Arch); err != nil {
 		return err
 	}
-	if err := CheckInitramfs(c.Initramfs); err != nil {
+	if err := CheckInitramfs(c.Initramfs, c.Arch); err != nil {
 		return err
 	}
 	if c.RuntimeImage != "" {

@@ -32,8 +32,12 @@ type ServeConfig struct {
 // channel, then forwards client connections to it until ctx is done, and
 // then shuts the guest down: it closes the channel session, which the guest
 // takes as the request to stop its daemon, sync, unmount and power off,
-// and forces the VM down after ShutdownGrace. A VM that exits, or a channel
-// that ends, while serving is an error: nothing is restarted silently.
+// and forces the VM down after ShutdownGrace. A ctx done while the guest
+// boots is honoured once it answers (or StartTimeout passes), because only
+// a guest that reached the channel can be asked to stop, and a guest
+// forced down while it formats its CAS disk would leave that disk
+// unusable. A VM that exits, or a channel that ends, while serving is an
+// error: nothing is restarted silently.
 func Serve(ctx context.Context, cfg ServeConfig) error {
 	m, log := cfg.Machine, cfg.Logger
 	booted := time.Now()
@@ -43,7 +47,7 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	exited := make(chan error, 1)
 	go func() { exited <- m.Wait(context.Background()) }()
 
-	sess, err := start(ctx, cfg, exited)
+	sess, err := start(context.WithoutCancel(ctx), cfg, exited)
 	if err != nil {
 		// The guest may never have seen the channel, so there is no one to
 		// ask: force it down now.
@@ -55,9 +59,12 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		_ = m.Stop(forced)
 		return err
 	}
+	if ctx.Err() != nil {
+		log.Info("stopping the guest, which was asked to while it booted", slog.Duration("grace", cfg.ShutdownGrace))
+		return stop(cfg, sess)
+	}
 	lis, err := cfg.Listen()
 	if err != nil {
-		sess.Close()
 		_ = stop(cfg, sess)
 		return err
 	}
@@ -69,15 +76,19 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	forwarded := make(chan error, 1)
 	go func() { forwarded <- sess.Forward(fwdCtx, lis) }()
 
+	// channelEnded builds its error after stop: the guest is powering off
+	// then, and its console's last lines, complete once the VM exited, say
+	// why.
 	var serveErr error
+	channelEnded := false
 	select {
 	case <-ctx.Done():
 		log.Info("stopping the guest", slog.Duration("grace", cfg.ShutdownGrace))
 	case err := <-exited:
-		serveErr = fmt.Errorf("the VM exited while serving (%v); %s", exitReason(err), FormatTail("the guest console", cfg.Console.Tail()))
+		serveErr = exitError(true, err, cfg.Console.Tail())
 		exited <- err
 	case <-sess.Done():
-		serveErr = fmt.Errorf("the channel to the guest ended while serving; %s", FormatTail("the guest console", cfg.Console.Tail()))
+		channelEnded = true
 	case err := <-forwarded:
 		// Forward also returns when ctx is done or the session ended;
 		// report those as such.
@@ -85,7 +96,7 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		case ctx.Err() != nil:
 			log.Info("stopping the guest", slog.Duration("grace", cfg.ShutdownGrace))
 		case isDone(sess.Done()):
-			serveErr = fmt.Errorf("the channel to the guest ended while serving; %s", FormatTail("the guest console", cfg.Console.Tail()))
+			channelEnded = true
 		case err == nil:
 			serveErr = errors.New("forwarding to the guest stopped unexpectedly")
 		default:
@@ -94,8 +105,17 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	}
 	cancelFwd()
 	lis.Close()
-	if err := stop(cfg, sess); err != nil && serveErr == nil {
-		serveErr = err
+	stopErr := stop(cfg, sess)
+	if channelEnded {
+		if stopErr == nil {
+			// The VM exited by itself (QEMU's end closes the channel too):
+			// report why it did.
+			return exitError(true, m.Wait(context.Background()), cfg.Console.Tail())
+		}
+		return fmt.Errorf("the channel to the guest ended while serving, and %w", stopErr)
+	}
+	if stopErr != nil && serveErr == nil {
+		serveErr = stopErr
 	}
 	return serveErr
 }
@@ -119,7 +139,7 @@ func start(ctx context.Context, cfg ServeConfig, exited chan error) (Session, er
 		cancel()
 		select {
 		case exitErr := <-vmExit:
-			return fmt.Errorf("the VM exited before the guest answered (%v); %s", exitReason(exitErr), FormatTail("the guest console", cfg.Console.Tail()))
+			return exitError(false, exitErr, cfg.Console.Tail())
 		default:
 		}
 		if errors.Is(context.Cause(ctx), errStartTimeout) {
@@ -154,7 +174,7 @@ func stop(cfg ServeConfig, sess Session) error {
 	if err := cfg.Machine.Stop(ctx); err != nil {
 		return fmt.Errorf("the guest did not shut down cleanly: %w; %s", err, FormatTail("the guest console", cfg.Console.Tail()))
 	}
-	cfg.Logger.Info("the guest shut down")
+	cfg.Logger.Info("the guest powered off")
 	return nil
 }
 

@@ -203,10 +203,58 @@ func TestServeStartTimeoutReportsConsole(t *testing.T) {
 }
 
 func TestServeVMExitDuringStart(t *testing.T) {
-	h := newHarness(t, nil, "actiond guest: mounting the CAS: /dev/vda has no ext4 filesystem\nreboot: Power down\n")
-	h.machine.powerOff()
-	err := vm.Serve(context.Background(), h.cfg)
-	wantErrContaining(t, err, "the VM exited before the guest answered", "has no ext4 filesystem", "reboot: Power down")
+	tests := []struct {
+		name, console string
+		want          []string
+		wantStep      string // a *vm.GuestError for this step
+	}{
+		{"guest step line", "Booting from ROM..time=x level=INFO msg=disks cas=/dev/vda\nactiond guest: cas: the CAS disk /dev/vda holds a xfs filesystem that is not ext4\nreboot: Power down\n",
+			[]string{"the guest failed before answering: cas: the CAS disk /dev/vda holds a xfs filesystem that is not ext4;", "reboot: Power down"}, "cas"},
+		{"daemon line before PID 1's", "actiond guest: daemon: opening the CAS: permission denied\nactiond guest: daemon: the daemon exited with status 1\n",
+			[]string{"the guest failed before answering: daemon: opening the CAS: permission denied;"}, "daemon"},
+		{"initramfs the kernel rejects", "Initramfs unpacking failed: invalid magic at start of compressed archive\nKernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)\n",
+			[]string{"the VM exited before the guest answered (the guest powered off or rebooted; the kernel could not unpack the initramfs: rebuild --initramfs with vm/build_initramfs.sh)", "Initramfs unpacking failed"}, ""},
+		{"no working init", "Failed to execute /init (error -8)\nKernel panic - not syncing: No working init found.  Try passing init= option to kernel.\n",
+			[]string{"the kernel could not run the initramfs's /init: rebuild --initramfs with vm/build_initramfs.sh for this --arch"}, ""},
+		{"out of memory", "Out of memory and no killable processes...\nKernel panic - not syncing: System is deadlocked on memory\n",
+			[]string{"the guest ran out of memory: raise --memory-mib"}, ""},
+		{"silent reset", "SeaBIOS (version 1.16.2)\nBooting from ROM...\n",
+			[]string{"the VM exited before the guest answered (the guest powered off or rebooted); the guest console's last lines:\n  SeaBIOS"}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, nil, tc.console)
+			h.machine.powerOff()
+			err := vm.Serve(context.Background(), h.cfg)
+			wantErrContaining(t, err, tc.want...)
+			var ge *vm.GuestError
+			if got := errors.As(err, &ge); got != (tc.wantStep != "") || got && ge.Step != tc.wantStep {
+				t.Errorf("errors.As(%v, *GuestError) = %v (%+v), want step %q", err, got, ge, tc.wantStep)
+			}
+		})
+	}
+}
+
+func TestServeStopRequestedDuringBootWaitsForTheGuest(t *testing.T) {
+	h := newHarness(t, answeringGuest(t), "booting\n")
+	h.machine.obeys = true
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // SIGTERM before the guest answered
+	if err := vm.Serve(ctx, h.cfg); err != nil {
+		t.Fatalf("Serve() = %v, want nil", err)
+	}
+	if h.machine.forced {
+		t.Error("the guest was forced down instead of asked to stop once it answered")
+	}
+	select {
+	case l := <-h.listening:
+		l.Close()
+		t.Error("Serve listened though it was stopped before the guest answered")
+	default:
+	}
+	if !strings.Contains(h.logs.String(), "the guest powered off") {
+		t.Errorf("the log does not say the guest powered off:\n%s", h.logs)
+	}
 }
 
 // serve runs Serve until it listens and returns its result channel.
@@ -263,4 +311,20 @@ func TestServeChannelEndWhileServing(t *testing.T) {
 	result := h.serve(t, context.Background())
 	h.session.Close()
 	wantErrContaining(t, <-result, "the channel to the guest ended while serving")
+}
+
+// A guest whose daemon fails ends the channel and then powers off: the
+// error is its step line, read once the VM exited.
+func TestServeGuestFailureWhileServing(t *testing.T) {
+	h := newHarness(t, answeringGuest(t), "booted\n")
+	h.machine.obeys = true
+	result := h.serve(t, context.Background())
+	io.WriteString(h.cfg.Console, "actiond guest: serve: accepting: broken pipe\nactiond guest: daemon: the daemon exited with status 1\n")
+	h.session.Close()
+	err := <-result
+	wantErrContaining(t, err, "the guest failed while serving: serve: accepting: broken pipe;")
+	var ge *vm.GuestError
+	if !errors.As(err, &ge) || ge.Step != "serve" {
+		t.Errorf("errors.As(%v, *GuestError) = %+v, want step serve", err, ge)
+	}
 }
