@@ -140,6 +140,8 @@ if [ "$(id -u)" = 0 ]; then
     done
     echo "identical to linux mode: $(wc -l <"$shared/stress-$mode.outputs") output entries, $(wc -l <"$shared/stress-$mode.ac") action results"
   done
+  step "e2e: serve-vm restart: SIGTERM, restart from cache, SIGKILL, restart (vm_restart.sh)"
+  KERNEL="$ACTIOND_TEST_KERNEL_X86_64" INITRAMFS="$shared/initramfs-amd64.cpio.zst" e2e/vm_restart.sh
 fi
 
 echo
