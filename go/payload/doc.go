@@ -33,7 +33,7 @@
 //	offset size
 //	0      8    magic "ACTDPAYL"
 //	8      2    format version, 1
-//	10     2    compression: 0 none, 1 zstd (one or more zstd frames)
+//	10     2    compression: 0 none, 1 zstd (frames with a window of at most 16 MiB)
 //	12     4    reserved, 0
 //	16     16   name, NUL-padded; must equal the carrier's name for it
 //	32     8    uncompressed size in bytes

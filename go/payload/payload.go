@@ -62,9 +62,9 @@ const copyBuffer = 1 << 20
 func (p *Payload) copyTo(ctx context.Context, w io.Writer, progress func(done, total int64)) error {
 	src := io.Reader(io.NewSectionReader(p.data, 0, p.data.Size()))
 	if p.compression == Zstd {
-		// The window bound keeps a corrupt frame from reserving memory it
-		// claims; payload_builder's frames use far less.
-		d, err := zstd.NewReader(src, zstd.WithDecoderMaxWindow(64<<20))
+		// The window bound keeps a corrupt frame from reserving the memory
+		// it claims; writeBlob's frames use half of it.
+		d, err := zstd.NewReader(src, zstd.WithDecoderMaxWindow(maxZstdWindow))
 		if err != nil {
 			return p.errorf("%w", err)
 		}

@@ -77,6 +77,13 @@ func copyAt(out io.WriterAt, r io.ReaderAt, size int64) error {
 	return err
 }
 
+const (
+	// zstdWindow is the window of the frames writeBlob writes, and
+	// maxZstdWindow the largest a reader accepts.
+	zstdWindow    = 8 << 20
+	maxZstdWindow = 16 << 20
+)
+
 // writeBlob writes the blob of src at off in out and returns its length.
 func writeBlob(out io.WriterAt, off int64, src Source, c Compression) (int64, error) {
 	f, err := os.Open(src.Path)
@@ -95,7 +102,8 @@ func writeBlob(out io.WriterAt, off int64, src Source, c Compression) (int64, er
 		// One encoder goroutine and fixed settings: the same input gives
 		// the same frames on every run and machine.
 		var enc *zstd.Encoder
-		enc, err = zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedBetterCompression), zstd.WithEncoderConcurrency(1))
+		enc, err = zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedBetterCompression),
+			zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(zstdWindow))
 		if err != nil {
 			return 0, err
 		}
