@@ -42,7 +42,8 @@
 //	80     ...  data
 //
 // Without compression the two sizes are equal. A section is exactly one
-// blob; bytes after the stored data (linker padding) are ignored. The file
+// blob; bytes after the stored data (linker padding) are ignored. In every
+// carrier, each blob lies inside the file and no two blobs overlap. The file
 // cmd/payload_builder --format=section-content writes, and -sectcreate
 // takes, is one blob.
 //

@@ -252,3 +252,75 @@ func TestExtractConcurrentProcesses(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkExtract extracts a 100 MiB payload of text-like content
+// (compressible about threefold), stored as it is and with zstd.
+func BenchmarkExtract(b *testing.B) {
+	const size = 100 << 20
+	data := make([]byte, 0, size)
+	words := []string{"kernel ", "initramfs ", "runtime ", "squashfs ", "action ", "digest ", "\n"}
+	x := uint32(1)
+	for len(data) < size {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		data = append(data, words[x%uint32(len(words))]...)
+		data = append(data, byte('a'+x>>8%26))
+	}
+	data = data[:size]
+	dir := b.TempDir()
+	src := filepath.Join(dir, "kernel")
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	exe := filepath.Join(dir, "exe")
+	if err := os.WriteFile(exe, []byte("exe"), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []payload.Compression{payload.None, payload.Zstd} {
+		b.Run(c.String(), func(b *testing.B) {
+			out := filepath.Join(dir, "exe-"+c.String())
+			f, err := os.Create(out)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := payload.WriteTrailer(f, bytes.NewReader([]byte("exe")), 3, []payload.Source{{Name: payload.Kernel, Path: src}}, c); err != nil {
+				b.Fatal(err)
+			}
+			f.Close()
+			s, err := payload.Open(out)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			p := s.Lookup(payload.Kernel)
+			b.SetBytes(size)
+			for b.Loop() {
+				root := b.TempDir()
+				if res, err := p.Extract(context.Background(), root, nil); err != nil || !res.Extracted {
+					b.Fatal(res, err)
+				}
+				os.RemoveAll(root)
+			}
+			b.ReportMetric(float64(p.StoredSize())/float64(p.Size()), "stored/size")
+		})
+	}
+	// A later start finds the file and hashes it again.
+	b.Run("present", func(b *testing.B) {
+		s, err := payload.Open(filepath.Join(dir, "exe-none"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		p, root := s.Lookup(payload.Kernel), b.TempDir()
+		if _, err := p.Extract(context.Background(), root, nil); err != nil {
+			b.Fatal(err)
+		}
+		b.SetBytes(size)
+		for b.Loop() {
+			if res, err := p.Extract(context.Background(), root, nil); err != nil || res.Extracted {
+				b.Fatal(res, err)
+			}
+		}
+	})
+}

@@ -139,3 +139,18 @@ func TestMachO(t *testing.T) {
 		})
 	}
 }
+
+func TestMachOOverlappingSections(t *testing.T) {
+	// The kernel's content is the initramfs blob, and the initramfs
+	// section points at it: both blobs are valid, and they overlap.
+	i := sectionContent(t, content{payload.Initramfs, []byte("initramfs")}, payload.None)
+	k := sectionContent(t, content{payload.Kernel, i}, payload.None)
+	file := makeMachO("__ACTIOND", []machoSection{{"__kernel", k, 0}, {"__initramfs", i, 0}})
+	le := binary.LittleEndian
+	first, second := 32+72, 32+72+80
+	le.PutUint32(file[second+48:], le.Uint32(file[first+48:])+80)
+	_, err := payload.Parse(bytes.NewReader(file), int64(len(file)), "darwin_actiond")
+	if err == nil || !errors.Is(err, payload.ErrCorrupt) || !strings.Contains(err.Error(), "overlap") {
+		t.Fatalf("Parse: %v, want an ErrCorrupt about overlapping payloads", err)
+	}
+}

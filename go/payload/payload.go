@@ -48,6 +48,17 @@ func (p *Payload) Location() string { return p.location }
 // FileName returns the name Extract gives the content: "<name>-<sha256>".
 func (p *Payload) FileName() string { return p.name + "-" + p.SHA256() }
 
+// blobStart and blobEnd bound the blob, header included, in the file.
+func (p *Payload) blobStart() int64 {
+	_, off, _ := p.data.Outer()
+	return off - headerSize
+}
+
+func (p *Payload) blobEnd() int64 {
+	_, off, n := p.data.Outer()
+	return off + n
+}
+
 // Verify reads and inflates the content and checks its size and hash,
 // without writing anything.
 func (p *Payload) Verify(ctx context.Context) error {

@@ -2,6 +2,7 @@ package payload
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"io"
 	"os"
@@ -101,6 +102,13 @@ func Parse(r io.ReaderAt, size int64, exe string) (s *Set, err error) {
 	}
 	if len(ps) == 0 {
 		s.format = NoFormat
+	}
+	// Blobs of a trailer were checked already; sections may overlap.
+	slices.SortFunc(ps, func(a, b *Payload) int { return cmp.Compare(a.blobStart(), b.blobStart()) })
+	for i := 1; i < len(ps); i++ {
+		if a, b := ps[i-1], ps[i]; a.blobEnd() > b.blobStart() {
+			return nil, fmt.Errorf("%s: %w: %s and %s overlap", exe, ErrCorrupt, a.location, b.location)
+		}
 	}
 	slices.SortFunc(ps, func(a, b *Payload) int { return strings.Compare(a.name, b.name) })
 	for i := 1; i < len(ps); i++ {
