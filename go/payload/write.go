@@ -61,7 +61,7 @@ func WriteTrailer(out io.WriterAt, exe io.ReaderAt, size int64, srcs []Source, c
 // checkNoPayloads returns an error wrapping ErrHasPayloads if exe carries
 // payloads, or the error reading it.
 func checkNoPayloads(exe io.ReaderAt, size int64) error {
-	s, err := Parse(exe, size, "input")
+	s, err := Parse(exe, size, "reading its payloads")
 	if err != nil {
 		return err
 	}
