@@ -110,7 +110,7 @@ func TestServeVMArguments(t *testing.T) {
 		{"help", []string{"help"}, 0, "linux_actiond serve-vm [flags]"},
 		{"help serve-vm", []string{"help", "serve-vm"}, 0, "-cas-image-size-mib"},
 		{"help lists start timeout", []string{"help", "serve-vm"}, 0, "-start-timeout-ms"},
-		{"unknown flag", []string{"serve-vm", "--jobs=2"}, 2, "flag provided but not defined: -jobs"},
+		{"unknown flag", []string{"serve-vm", "--max-cas-bytes=2"}, 2, "flag provided but not defined: -max-cas-bytes"},
 		{"stray argument", []string{"serve-vm", "extra"}, 2, "unexpected arguments"},
 		{"bad log format", []string{"serve-vm", "--log-format=xml"}, 2, `--log-format "xml"`},
 		{"bad arch", []string{"serve-vm", "--arch=mips"}, 2, `--arch: architecture "mips"`},

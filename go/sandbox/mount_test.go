@@ -148,7 +148,7 @@ func TestHostMountAfterStart(t *testing.T) {
 	requireRoot(t)
 	requireProbe(t)
 	r := newRunner(t, sandbox.Options{Prestart: 2})
-	waitForPrestartedInits(t, 2)
+	waitForPrestartedInits(t, r, 2)
 	dir := mkdir(t, 0o755, nil)
 	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "mode=0755"); err != nil {
 		t.Skipf("cannot mount a tmpfs on the host: %v", err)

@@ -90,3 +90,11 @@ drain:
 		r.refill()
 	}
 }
+
+// Prestarted is how many pre-started inits wait for an action now.
+func (r *Runner) Prestarted() int {
+	if r.pool == nil {
+		return 0
+	}
+	return len(r.pool)
+}

@@ -605,15 +605,15 @@ func TestTimings(t *testing.T) {
 	}
 }
 
-// waitForPrestartedInits waits until n sandbox inits run (each a copy of
-// this process started with sandbox.InitArg): a pre-started init has then
-// copied the mount namespace, at clone. No other Runner may have inits.
-func waitForPrestartedInits(t testing.TB, n int) {
+// waitForPrestartedInits waits until r has n pre-started inits waiting: each
+// has then copied the mount namespace, at clone. It asks r, not /proc:
+// other tests' daemons run inits too.
+func waitForPrestartedInits(t testing.TB, r *sandbox.Runner, n int) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
-	for len(processesWithMarker(t, sandbox.InitArg)) < n {
+	for r.Prestarted() < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d pre-started inits did not come up; running inits: %q", n, processesWithMarker(t, sandbox.InitArg))
+			t.Fatalf("%d pre-started inits did not come up; %d did", n, r.Prestarted())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -636,7 +636,7 @@ func TestTimingsTellPrestarted(t *testing.T) {
 			r := newRunner(t, tc.opts)
 			if tc.want {
 				// The pool fills in the background.
-				waitForPrestartedInits(t, 1)
+				waitForPrestartedInits(t, r, 1)
 			}
 			if got := mustRun(t, r, probeSpec(t, "true")).res.Timings.Prestarted; got != tc.want {
 				t.Errorf("Prestarted = %v, want %v", got, tc.want)
