@@ -81,6 +81,9 @@ step "go test"
 # glibc 2.36 and 2.31 from the image.
 ACTIOND_TEST_RUNTIME_IMAGE="$shared/runtimes.sqfs" go test -count=1 -timeout 20m ./...
 
+step "fuzz: the payload trailer parser (10 s; the seed corpus ran above)"
+go test ./go/payload -run '^$' -fuzz FuzzTrailer -fuzztime 10s
+
 step "e2e: remote cache, then remote execution, with Bazel 4.2.3"
 RUNTIME_IMAGE="$shared/runtimes.sqfs" e2e/cache.sh
 
@@ -142,6 +145,9 @@ if [ "$(id -u)" = 0 ]; then
   done
   step "e2e: serve-vm restart: SIGTERM, restart from cache, SIGKILL, restart (vm_restart.sh)"
   KERNEL="$ACTIOND_TEST_KERNEL_X86_64" INITRAMFS="$shared/initramfs-amd64.cpio.zst" e2e/vm_restart.sh
+
+  step "e2e: the standalone linux_actiond (e2e/release.sh) serves and boots with nothing but itself"
+  e2e/standalone.sh
 fi
 
 echo

@@ -28,6 +28,7 @@ import (
 
 	"github.com/actiond/actiond/go/channel"
 	"github.com/actiond/actiond/go/cli"
+	"github.com/actiond/actiond/go/payload"
 	"github.com/actiond/actiond/go/vm"
 	"github.com/actiond/actiond/go/vm/vz"
 )
@@ -55,6 +56,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serveVM(args[1:], stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, cli.VersionLine("darwin_actiond"))
+		if err := cli.WriteEmbedded(stdout); err != nil {
+			fmt.Fprintf(stderr, "darwin_actiond: %v\n", err)
+			return 1
+		}
 		return 0
 	case "help", "--help", "-help", "-h":
 		if len(args) > 1 && args[1] == "serve-vm" {
@@ -102,6 +107,20 @@ func serveVM(args []string, stderr io.Writer) int {
 	logger, err := cli.NewLogger(stderr, *logLevel, *logFormat)
 	if err != nil {
 		return fail("%v", err)
+	}
+	if common.Root != "" {
+		// A standalone binary carries the kernel, initramfs and runtime
+		// image as Mach-O sections.
+		emb := &cli.Embedded{Root: common.Root, Logger: logger, Progress: cli.Terminal(os.Stderr)}
+		err := emb.Fill(context.Background(),
+			cli.EmbeddedFlag{Name: payload.Kernel, Flag: "--kernel", Value: &common.Kernel},
+			cli.EmbeddedFlag{Name: payload.Initramfs, Flag: "--initramfs", Value: &common.Initramfs},
+			cli.EmbeddedFlag{Name: payload.Runtimes, Flag: "--runtime-image", Value: &common.RuntimeImage})
+		emb.Close()
+		if err != nil {
+			logger.Error("start-up failed", slog.Any("error", err))
+			return 1
+		}
 	}
 	// The Virtualization framework runs guests of the host's architecture.
 	cfg, err := common.Config(vm.ARM64)

@@ -3,7 +3,7 @@
 //
 //	linux_actiond serve [flags]     serve on the host, each action in fresh namespaces
 //	linux_actiond serve-vm [flags]  serve from a QEMU VM that owns the CAS
-//	linux_actiond version           print the version
+//	linux_actiond version           print the version and the embedded payloads
 //	linux_actiond help [command]    print help
 package main
 
@@ -24,6 +24,7 @@ import (
 
 	"github.com/actiond/actiond/go/cli"
 	"github.com/actiond/actiond/go/daemon"
+	"github.com/actiond/actiond/go/payload"
 	"github.com/actiond/actiond/go/sandbox"
 )
 
@@ -46,6 +47,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serveVM(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, cli.VersionLine("linux_actiond"))
+		if err := cli.WriteEmbedded(stdout); err != nil {
+			fmt.Fprintf(stderr, "linux_actiond: %v\n", err)
+			return 1
+		}
 		return 0
 	case "help", "--help", "-help", "-h":
 		if len(args) > 1 && args[1] == "serve" {
@@ -75,6 +80,14 @@ Usage:
 
 Point Bazel at it with --remote_executor=grpc://127.0.0.1:8980.
 `, cli.VersionLine("linux_actiond"))
+}
+
+// terminal is w when it is a terminal, for progress lines; else nil.
+func terminal(w io.Writer) io.Writer {
+	if f, ok := w.(*os.File); ok {
+		return cli.Terminal(f)
+	}
+	return nil
 }
 
 // stringList is a repeatable string flag.
@@ -137,6 +150,16 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	logger.Info("starting", slog.String("version", cli.VersionLine("linux_actiond")))
+	if *runtimeDir == "" {
+		// A standalone binary carries its runtime image.
+		emb := &cli.Embedded{Root: *root, Logger: logger, Progress: terminal(stderr)}
+		*runtimeImage, err = emb.File(ctx, payload.Runtimes, "--runtime-image", *runtimeImage, true)
+		emb.Close()
+		if err != nil {
+			logger.Error("start-up failed", slog.Any("error", err))
+			return 1
+		}
+	}
 	d, err := daemon.New(ctx, daemon.Config{
 		Root:              *root,
 		MaxCASBytes:       *maxCAS,

@@ -69,6 +69,12 @@ func serveVM(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail("--arch: %v", err)
 	}
+	if arch == vm.HostArch() {
+		// A standalone binary carries the host architecture's guest.
+		if code := useEmbedded(&common, logger, stderr); code != 0 {
+			return code
+		}
+	}
 	cfg, err := common.Config(arch)
 	if err != nil {
 		return fail("%v", err)

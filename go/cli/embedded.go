@@ -1,0 +1,113 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/actiond/actiond/go/payload"
+)
+
+// Embedded gives a command the files it takes by flag, falling back to the
+// payloads embedded in its own executable (a standalone binary, see
+// go/payload) when a flag is left empty. Payloads are extracted to
+// Root/embedded once and verified by hash on every later use.
+type Embedded struct {
+	// Root is the daemon's state directory.
+	Root   string
+	Logger *slog.Logger
+	// Progress, when not nil, is a terminal that large extractions report
+	// their progress on.
+	Progress io.Writer
+
+	set *payload.Set
+	err error
+}
+
+// progressMinBytes is the size from which an extraction shows progress.
+const progressMinBytes = 32 << 20
+
+// File returns value when it is not empty. Otherwise it extracts the
+// payload name and returns the extracted file's path; without such a
+// payload it returns "" when optional, else an error naming flag.
+func (e *Embedded) File(ctx context.Context, name, flag, value string, optional bool) (string, error) {
+	if value != "" {
+		return value, nil
+	}
+	set, err := e.open()
+	if err != nil {
+		return "", err
+	}
+	p := set.Lookup(name)
+	if p == nil {
+		if optional {
+			return "", nil
+		}
+		_, err := set.Require(name, flag)
+		return "", err
+	}
+	start := time.Now()
+	res, err := p.Extract(ctx, e.Root, e.progress(name, p.Size()))
+	if err != nil {
+		return "", fmt.Errorf("extracting the embedded %s (or pass %s): %w", name, flag, err)
+	}
+	e.Logger.Info("embedded payload", slog.String("name", name), slog.String("path", res.Path),
+		slog.Int64("bytes", p.Size()), slog.Bool("extracted", res.Extracted), slog.Bool("replaced", res.Replaced),
+		slog.Duration("took", time.Since(start)))
+	return res.Path, nil
+}
+
+// Close releases the executable.
+func (e *Embedded) Close() error {
+	if e.set == nil {
+		return nil
+	}
+	return e.set.Close()
+}
+
+func (e *Embedded) open() (*payload.Set, error) {
+	if e.set == nil && e.err == nil {
+		e.set, e.err = payload.OpenSelf()
+		if e.err != nil {
+			e.err = fmt.Errorf("reading the payloads embedded in this executable: %w", e.err)
+		}
+	}
+	return e.set, e.err
+}
+
+// progress returns the extraction's progress callback: whole percents on
+// the terminal, for payloads large enough to take a while.
+func (e *Embedded) progress(name string, total int64) func(done, total int64) {
+	if e.Progress == nil || total < progressMinBytes {
+		return nil
+	}
+	last := -1
+	return func(done, total int64) {
+		pct := int(done * 100 / max(total, 1))
+		if pct == last {
+			return
+		}
+		last = pct
+		fmt.Fprintf(e.Progress, "\rextracting the embedded %s: %3d%% of %d MiB", name, pct, total>>20)
+		if done >= total {
+			fmt.Fprintln(e.Progress)
+		}
+	}
+}
+
+
+// Fill sets each flag left empty to its extracted payload, if the
+// executable carries one; the others stay empty, for the command's own
+// checks to say what to pass.
+func (e *Embedded) Fill(ctx context.Context, flags ...EmbeddedFlag) error {
+	for _, f := range flags {
+		path, err := e.File(ctx, f.Name, f.Flag, *f.Value, true)
+		if err != nil {
+			return err
+		}
+		*f.Value = path
+	}
+	return nil
+}
