@@ -97,7 +97,6 @@ func (e *Embedded) progress(name string, total int64) func(done, total int64) {
 	}
 }
 
-
 // Fill sets each flag left empty to its extracted payload, if the
 // executable carries one; the others stay empty, for the command's own
 // checks to say what to pass.
