@@ -13,7 +13,8 @@
 #
 # Results are cached outside the clone in
 # ${ACTIOND_KERNEL_CACHE:-/var/cache/actiond/kernel}/KEY/, KEY being the
-# sha256 of the fragments, this script, the linux-source version (or the
+# sha256 of the fragments, this script and make_kernel.sh (which configures
+# and builds, shared with the Bazel targets), the linux-source version (or the
 # tarball's sha256 when LINUX_SOURCE_TARBALL names one no package owns), ARCH
 # and the compiler's version: a second run with the same inputs only copies.
 # Each build also points ${cache}/latest-ARCH at its result.
@@ -31,8 +32,8 @@ series=6.1
 tarball=${LINUX_SOURCE_TARBALL:-/usr/src/linux-source-$series.tar.xz}
 
 case $arch in
-  x86_64) karch=x86; cross=; cc=gcc; image=arch/x86/boot/bzImage; name=bzImage; ccpkg=gcc ;;
-  arm64) karch=arm64; cross=aarch64-linux-gnu-; cc=aarch64-linux-gnu-gcc; image=arch/arm64/boot/Image; name=Image; ccpkg=gcc-aarch64-linux-gnu ;;
+  x86_64) cc=gcc; name=bzImage; ccpkg=gcc ;;
+  arm64) cc=aarch64-linux-gnu-gcc; name=Image; ccpkg=gcc-aarch64-linux-gnu ;;
   *) usage ;;
 esac
 
@@ -69,7 +70,7 @@ else
 fi
 key=$(
   {
-    for f in "${frags[@]}" "$here/build.sh"; do
+    for f in "${frags[@]}" "$here/build.sh" "$here/make_kernel.sh"; do
       printf '%s %s\n' "$(basename "$f")" "$(sha256sum <"$f" | cut -d' ' -f1)"
     done
     printf 'source %s\narch %s\ncompiler %s\n' "$source_id" "$arch" "$("$cc" --version | head -n1)"
@@ -91,52 +92,13 @@ if [ -f "$entry/$name" ] && [ -f "$entry/config" ]; then
 fi
 
 mkdir -p "$cache"
-work=$(mktemp -d "${TMPDIR:-/tmp}/actiond-kernel-$arch.XXXXXX")
 # The entry is assembled next to its final place, so that the rename below
 # is atomic.
 stage=$(mktemp -d "$cache/.staging-$arch.XXXXXX")
-trap 'rm -rf "$work" "$stage"' EXIT
+trap 'rm -rf "$stage"' EXIT
 start=$(date +%s)
-log "extracting $tarball ($source_id)"
-tar -xf "$tarball" -C "$work"
-src=$(echo "$work"/linux-source-*)
-build=$work/build
-mkdir -p "$build"
-
-# Fixed identity, so that two builds of the same inputs are identical.
-export KBUILD_BUILD_TIMESTAMP='1970-01-01 00:00:00 UTC'
-export KBUILD_BUILD_USER=actiond KBUILD_BUILD_HOST=actiond KBUILD_BUILD_VERSION=1
-makek() { make -C "$src" O="$build" ARCH="$karch" CROSS_COMPILE="$cross" "$@"; }
-
-# allnoconfig with the fragments as the "all" config: what
-# scripts/kconfig/merge_config.sh -n does.
-cat "${frags[@]}" >"$work/fragment.config"
-makek -s KCONFIG_ALLCONFIG="$work/fragment.config" allnoconfig
-
-# Every CONFIG_X=value of the fragments must be in the final .config.
-missing=$(grep -h -E '^CONFIG_[A-Za-z0-9_]+=' "${frags[@]}" | sort -u |
-  while IFS= read -r line; do
-    grep -qxF -- "$line" "$build/.config" || {
-      sym=${line%%=*}
-      got=$(grep -E "^$sym=|^# $sym is not set" "$build/.config" || echo "absent")
-      printf '  %s (got: %s)\n' "$line" "$got"
-    }
-  done)
-if [ -n "$missing" ]; then
-  log "options of the fragments missing from the final .config (unmet dependencies?):"
-  printf '%s\n' "$missing" >&2
-  exit 1
-fi
-if grep -q '^CONFIG_MODULES=y' "$build/.config"; then
-  log "CONFIG_MODULES=y: the guest loads no modules"
-  exit 1
-fi
-
-log "building $name with make -j$(nproc)"
-makek -s -j"$(nproc)" "$name"
-
-cp "$build/$image" "$stage/$name"
-cp "$build/.config" "$stage/config"
+log "building from $tarball ($source_id)"
+"$here/make_kernel.sh" "$arch" "$tarball" "$stage" "${frags[@]}"
 chmod 0755 "$stage"
 # Concurrent builds of the same key: the first rename wins, both are equal.
 if ! mv -T "$stage" "$entry" 2>/dev/null; then

@@ -1,20 +1,22 @@
-"""Module extension declaring the runtime repositories of a lock file.
+"""Module extension declaring the repositories of .deb lock files.
 
     runtimes = use_extension("//rules:extensions.bzl", "runtimes")
     runtimes.lock(file = "//runtimes:debs.lock.json")
     use_repo(runtimes, "glibc2_35_x86_64", ...)
 
-Each runtime of the lock file (format in rules/private/lock.bzl and
+Each runtime of a lock file (format in rules/private/lock.bzl and
 runtimes/README.md) becomes a glibc_deb_runtime repository, named by its
-key, whose `:runtime` target is the runtime's tar archive. Kept apart from
+key, whose `:runtime` target is the runtime's tar archive; each deb set a
+deb_files repository whose `:debs` are its .deb files. Kept apart from
 defs.bzl because module_extension does not exist in WORKSPACE-only Bazel.
 """
 
+load("//rules/private:deb_files.bzl", "deb_files")
 load("//rules/private:glibc_deb_runtime.bzl", "glibc_deb_runtime")
-load("//rules/private:lock.bzl", "runtimes_from_lock")
+load("//rules/private:lock.bzl", "deb_sets_from_lock", "runtimes_from_lock")
 
 _lock = tag_class(
-    doc = "Declares every runtime of a lock file.",
+    doc = "Declares every runtime and deb set of a lock file.",
     attrs = {
         "file": attr.label(
             doc = "The lock file, such as //runtimes:debs.lock.json.",
@@ -28,11 +30,16 @@ def _runtimes_impl(mctx):
     for mod in mctx.modules:
         for tag in mod.tags.lock:
             lock_name = str(tag.file)
-            for repo in runtimes_from_lock(mctx.read(mctx.path(tag.file)), lock_name):
-                if repo["name"] in declared:
-                    fail("runtimes.lock: repository %r is in both %s and %s" % (repo["name"], declared[repo["name"]], lock_name))
-                declared[repo["name"]] = lock_name
-                glibc_deb_runtime(**repo)
+            content = mctx.read(mctx.path(tag.file))
+            for rule, repos in [
+                (glibc_deb_runtime, runtimes_from_lock(content, lock_name)),
+                (deb_files, deb_sets_from_lock(content, lock_name)),
+            ]:
+                for repo in repos:
+                    if repo["name"] in declared:
+                        fail("runtimes.lock: repository %r is in both %s and %s" % (repo["name"], declared[repo["name"]], lock_name))
+                    declared[repo["name"]] = lock_name
+                    rule(**repo)
 
     # Every download is pinned by sha256, so the result is reproducible.
     if hasattr(mctx, "extension_metadata"):
@@ -41,6 +48,6 @@ def _runtimes_impl(mctx):
 
 runtimes = module_extension(
     implementation = _runtimes_impl,
-    doc = "Declares runtime repositories (glibc_deb_runtime) from the lock files of `lock` tags.",
+    doc = "Declares runtime (glibc_deb_runtime) and deb set (deb_files) repositories from the lock files of `lock` tags.",
     tag_classes = {"lock": _lock},
 )

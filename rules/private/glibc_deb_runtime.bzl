@@ -1,34 +1,11 @@
 """glibc_deb_runtime: a repository of pinned .debs that builds a runtime."""
 
 load(":deb_runtime.bzl", "RUNTIME_ATTRS")
-
-def _basename(url):
-    return url.rsplit("/", 1)[-1]
+load(":download.bzl", "download_debs")
 
 def _glibc_deb_runtime_impl(rctx):
     what = "glibc_deb_runtime(name = \"%s\")" % rctx.attr.name
-    if not rctx.attr.debs:
-        fail("%s: debs is empty; give at least one {url: sha256}" % what)
-    files = []
-    for url, sha256 in rctx.attr.debs.items():
-        name = _basename(url)
-        if not name.endswith(".deb"):
-            fail("%s: %s does not name a .deb file" % (what, url))
-        if name in files:
-            fail("%s: two URLs end in %s" % (what, name))
-        if len(sha256) != 64 or sha256.lower() != sha256:
-            fail("%s: sha256 %r of %s is not 64 lowercase hex digits" % (what, sha256, url))
-
-        # Download with the pin first, so the repository cache applies. On
-        # failure, fetch once more without it to tell a moved archive from a
-        # wrong pin and name the URL either way.
-        result = rctx.download(url = url, output = name, sha256 = sha256, allow_fail = True)
-        if not result.success:
-            unpinned = rctx.download(url = url, output = name, allow_fail = True)
-            if unpinned.success:
-                fail("%s: sha256 mismatch for %s: downloaded %s, pinned %s" % (what, url, unpinned.sha256, sha256))
-            fail("%s: could not download %s" % (what, url))
-        files.append(name)
+    files = download_debs(rctx, what, rctx.attr.debs)
 
     rctx.file("WORKSPACE", "workspace(name = \"%s\")\n" % rctx.attr.name)
     rctx.file("BUILD.bazel", """\
