@@ -93,6 +93,9 @@ mkdir -p "$shared/debs"
 step "e2e: Bazel rules under Bazel 4.2.3 (image identical to the script's)"
 test/rules/run.sh --debs "$shared/debs"
 
+step "e2e: VM Bazel rules under Bazel 4.2.3 (initramfs identical to vm/build_initramfs.sh's, kernel targets analysed)"
+test/vm/run.sh
+
 step "e2e: stress workspace, remote execution as root"
 go build -o "$shared/linux_actiond" ./cmd/linux_actiond
 export RUNTIME_IMAGE="$shared/runtimes.sqfs" ACTIOND_BIN="$shared/linux_actiond"
