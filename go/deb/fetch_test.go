@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func sha(b []byte) string {
@@ -144,4 +145,66 @@ func assertOnlyFiles(t *testing.T, dir string, want ...string) {
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("%s holds %q, want %q", dir, got, want)
 	}
+}
+
+// TestFetchDebianMirror locks the smallest package of the toolchain closure
+// from apt's lists and downloads it from the Debian archive the lists name,
+// the only network this test touches. It skips when the lists are absent or
+// the archive does not answer.
+func TestFetchDebianMirror(t *testing.T) {
+	if testing.Short() {
+		t.Skip("downloads from the Debian archive")
+	}
+	var indexes []*Index
+	for _, p := range aptLists(t, "/var/lib/apt/lists", "amd64") {
+		idx, err := ReadIndexFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		indexes = append(indexes, idx)
+	}
+	opts := ResolveOptions{Arch: "amd64"}
+	res, err := Resolve(indexes, toolchainRoots, opts)
+	if err != nil {
+		t.Skipf("these indexes are not Debian 12's: %v", err)
+	}
+	smallest := res.Packages[0]
+	for _, e := range res.Packages {
+		if e.Size < smallest.Size {
+			smallest = e
+		}
+	}
+	res.Packages = []*IndexEntry{smallest}
+	lock, err := NewLock(res, []string{smallest.Name}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	archive := lock.Packages[0].Archive
+	probe := &http.Client{Timeout: 10 * time.Second}
+	resp, err := probe.Head(strings.TrimSuffix(archive, "/") + "/" + lock.Packages[0].Filename)
+	if err != nil {
+		t.Skipf("the Debian archive %s is unreachable: %v", archive, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Skipf("the Debian archive %s answers %s for %s (the lists may be older than the archive: apt-get update)", archive, resp.Status, lock.Packages[0].Filename)
+	}
+	dir := t.TempDir()
+	paths, err := Fetch(context.Background(), lock, dir, FetchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, size, err := hashFile(paths[0])
+	if err != nil || sum != smallest.SHA256 || size != smallest.Size {
+		t.Errorf("%s: sha256 %s, size %d, %v; want %s, %d", paths[0], sum, size, err, smallest.SHA256, smallest.Size)
+	}
+	t.Logf("fetched %s (%d bytes) from %s", smallest, size, archive)
+
+	// The same lock with a wrong hash fails and leaves nothing behind.
+	lock.Packages[0].SHA256 = strings.Repeat("0", 64)
+	dir2 := t.TempDir()
+	if _, err := Fetch(context.Background(), lock, dir2, FetchOptions{}); !errors.Is(err, ErrHashMismatch) || !strings.Contains(err.Error(), "sha256 "+smallest.SHA256) {
+		t.Errorf("wrong hash: got %v", err)
+	}
+	assertOnlyFiles(t, dir2)
 }
