@@ -75,22 +75,35 @@ func ParseIndex(r io.Reader) ([]Control, error) {
 }
 
 func parseParagraphs(r io.Reader) ([]Control, error) {
-	br := bufio.NewReader(r)
+	var paragraphs []Control
+	err := scanParagraphs(r, func(c Control) error {
+		paragraphs = append(paragraphs, c)
+		return nil
+	})
+	return paragraphs, err
+}
+
+// scanParagraphs calls fn with each paragraph of r in order, so that an
+// index of tens of megabytes never sits in memory whole. It stops at the
+// first error fn returns.
+func scanParagraphs(r io.Reader, fn func(Control) error) error {
+	br := bufio.NewReaderSize(r, 64<<10)
 	var (
-		paragraphs []Control
 		current    Control
 		lineNumber int
 	)
-	flush := func() {
-		if len(current.Fields) > 0 {
-			paragraphs = append(paragraphs, current)
-			current = Control{}
+	flush := func() error {
+		if len(current.Fields) == 0 {
+			return nil
 		}
+		c := current
+		current = Control{}
+		return fn(c)
 	}
 	for {
 		line, err := br.ReadString('\n')
 		if err != nil && !errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("reading line %d: %w", lineNumber+1, err)
+			return fmt.Errorf("reading line %d: %w", lineNumber+1, err)
 		}
 		if line == "" && err != nil {
 			break
@@ -99,10 +112,12 @@ func parseParagraphs(r io.Reader) ([]Control, error) {
 		line = strings.TrimRight(line, "\r\n")
 		switch {
 		case strings.TrimSpace(line) == "":
-			flush()
+			if ferr := flush(); ferr != nil {
+				return ferr
+			}
 		case line[0] == ' ' || line[0] == '\t':
 			if len(current.Fields) == 0 {
-				return nil, fmt.Errorf("line %d: continuation line without a field: %w", lineNumber, ErrMalformed)
+				return fmt.Errorf("line %d: continuation line without a field: %w", lineNumber, ErrMalformed)
 			}
 			last := &current.Fields[len(current.Fields)-1]
 			last.Value += "\n" + strings.TrimSpace(line)
@@ -111,7 +126,7 @@ func parseParagraphs(r io.Reader) ([]Control, error) {
 		default:
 			name, value, ok := strings.Cut(line, ":")
 			if !ok || name == "" || strings.ContainsAny(name, " \t") {
-				return nil, fmt.Errorf("line %d: %q is not a field: %w", lineNumber, line, ErrMalformed)
+				return fmt.Errorf("line %d: %q is not a field: %w", lineNumber, line, ErrMalformed)
 			}
 			current.Fields = append(current.Fields, Field{Name: name, Value: strings.TrimSpace(value)})
 		}
@@ -119,6 +134,5 @@ func parseParagraphs(r io.Reader) ([]Control, error) {
 			break
 		}
 	}
-	flush()
-	return paragraphs, nil
+	return flush()
 }

@@ -33,4 +33,11 @@ var (
 	// ErrTooManyEntries means a data.tar holds more entries than a
 	// runtime tree may (MaxEntries).
 	ErrTooManyEntries = errors.New("too many entries")
+	// ErrUnsatisfiable means a dependency has no package in the indexes
+	// that meets it. The error text names the chain of packages that led
+	// to it.
+	ErrUnsatisfiable = errors.New("unsatisfiable dependency")
+	// ErrHashMismatch means a downloaded file's size or sha256 is not the
+	// one the lock pins.
+	ErrHashMismatch = errors.New("hash mismatch")
 )
