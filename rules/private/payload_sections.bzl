@@ -27,11 +27,19 @@ def _payload_sections_impl(ctx):
 
         # ld64: -sectcreate segname sectname file.
         flags.append("-Wl,-sectcreate,__ACTIOND,__%s,%s" % (name, blob.path))
+
+    # The native cc_common and CcInfo, which Bazel 4.2.3 (test/standalone)
+    # and Bazel 7 and 8 have and rules_cc 0.1 re-exports: loading them from
+    # @rules_cc would make every WORKSPACE client fetch it.
+    # buildifier: disable=native-cc-common
     linker_input = cc_common.create_linker_input(
         owner = ctx.label,
         user_link_flags = depset(flags),
         additional_inputs = depset(blobs),
     )
+
+    # buildifier: disable=native-cc-common
+    # buildifier: disable=native-cc-info
     return [
         DefaultInfo(files = depset(blobs)),
         CcInfo(linking_context = cc_common.create_linking_context(

@@ -5,6 +5,7 @@ def _link_flags_impl(ctx):
     flags = []
     inputs = []
     for dep in ctx.attr.deps:
+        # buildifier: disable=native-cc-info
         for linker_input in dep[CcInfo].linking_context.linker_inputs.to_list():
             flags.extend(linker_input.user_link_flags)
             inputs.extend(linker_input.additional_inputs)
@@ -23,5 +24,6 @@ def _link_flags_impl(ctx):
 link_flags = rule(
     implementation = _link_flags_impl,
     doc = "Writes <name>.txt: each linker flag of `deps`, and the size of the file it ends with.",
+    # buildifier: disable=native-cc-info
     attrs = {"deps": attr.label_list(providers = [CcInfo])},
 )
