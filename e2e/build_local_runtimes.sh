@@ -2,7 +2,7 @@
 # Builds a runtime SquashFS image from Debian's libc6 and bash-static for the
 # host architecture, without Bazel:
 #
-#   e2e/build_local_runtimes.sh [--arch amd64|arm64] [--suites bullseye,bookworm,trixie] [--debs DIR] OUT.sqfs
+#   e2e/build_local_runtimes.sh [--arch amd64|arm64] [--suites bullseye,bookworm,trixie] [--debs DIR] [--rootfs NAME=DEBDIR ...] OUT.sqfs
 #
 # Without --suites it fetches the packages of the host's own suite with
 # `apt-get download`. --arch (Debian's name; default the host's) builds the
@@ -11,7 +11,11 @@
 # private APT configuration (the system's sources, lists and dpkg state are
 # left alone). --debs DIR skips apt and uses DIR/libc6_*.deb and
 # DIR/bash-static_*.deb as they are (test/rules/run.sh uses this to compare
-# with the image Bazel builds from the same files).
+# with the image Bazel builds from the same files). Each --rootfs NAME=DEBDIR
+# adds a rootfs runtime, rootfs/NAME/<arch>, built from every DEBDIR/*.deb
+# (a complete dependency closure: nothing is resolved here); actions select
+# it with the exec property runtime=NAME. A NAME that another runtime of the
+# image already has is refused.
 #
 # Each libc6 becomes libc/glibc<major.minor>/<arch> (glibc2.36 for
 # bookworm), bash-static becomes shell/bash/<arch>. Like the Bazel rules,
@@ -22,7 +26,7 @@
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 [--arch amd64|arm64] [--suites s1,s2,...] [--debs DIR] OUT.sqfs" >&2
+  echo "usage: $0 [--arch amd64|arm64] [--suites s1,s2,...] [--debs DIR] [--rootfs NAME=DEBDIR ...] OUT.sqfs" >&2
   exit 2
 }
 
@@ -30,6 +34,7 @@ suites=""
 debs_dir=""
 deb_arch="$(dpkg --print-architecture)"
 out=""
+rootfs=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --suites) suites="${2:?--suites needs a value}"; shift 2 ;;
@@ -38,6 +43,8 @@ while [[ $# -gt 0 ]]; do
     --debs=*) debs_dir="${1#*=}"; shift ;;
     --arch) deb_arch="${2:?--arch needs a value}"; shift 2 ;;
     --arch=*) deb_arch="${1#*=}"; shift ;;
+    --rootfs) rootfs+=("${2:?--rootfs needs NAME=DEBDIR}"); shift 2 ;;
+    --rootfs=*) rootfs+=("${1#*=}"); shift ;;
     -h|--help) usage ;;
     -*) echo "unknown flag $1" >&2; usage ;;
     *) [[ -z "$out" ]] || usage; out="$1"; shift ;;
@@ -48,6 +55,18 @@ if [[ -n "$suites" && -n "$debs_dir" ]]; then
   echo "--suites and --debs exclude each other" >&2
   exit 2
 fi
+for spec in "${rootfs[@]}"; do
+  name="${spec%%=*}"
+  dir="${spec#*=}"
+  if [[ "$spec" != *=* || -z "$name" || -z "$dir" ]]; then
+    echo "--rootfs $spec: want NAME=DEBDIR" >&2
+    exit 2
+  fi
+  if ! compgen -G "$dir/*.deb" > /dev/null; then
+    echo "--rootfs $spec: no .deb files in $dir" >&2
+    exit 2
+  fi
+done
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="$(realpath -m "$out")"
@@ -144,19 +163,35 @@ shell_debs+=("$work/debs"/busybox-static_*.deb)
 shopt -u nullglob
 "$work/bin/deb_runtime" --name bash --kind shell --arch "$arch" --tar "$work/tar/bash.tar" "${shell_debs[@]}"
 tars+=("--tar" "shell/bash/$arch=$work/tar/bash.tar")
+rootfs_tars=()
+for spec in "${rootfs[@]}"; do
+  name="${spec%%=*}"
+  dir="$(realpath "${spec#*=}")"
+  # squashfs_builder refuses the clash too; failing here saves the build.
+  if [[ "$name" == bash || -n "${seen[$name]:-}" || -n "${seen[rootfs-$name]:-}" ]]; then
+    echo "--rootfs $spec: the image already has a runtime named $name" >&2
+    exit 1
+  fi
+  seen[rootfs-$name]="$dir"
+  echo "building rootfs $name from $(ls "$dir"/*.deb | wc -l) packages in $dir" >&2
+  "$work/bin/deb_runtime" --name "$name" --kind rootfs --arch "$arch" --tar "$work/tar/rootfs-$name.tar" "$dir"/*.deb
+  tars+=("--tar" "rootfs/$name/$arch=$work/tar/rootfs-$name.tar")
+  rootfs_tars+=("$work/tar/rootfs-$name.tar")
+done
 
 # --- pack and report ---------------------------------------------------------
 mkdir -p "$(dirname "$out")"
 "$work/bin/squashfs_builder" --output "$out" --compression zstd "${tars[@]}"
 echo "wrote $out ($(stat -c %s "$out") bytes), sha256 $(sha256sum "$out" | cut -d' ' -f1)" >&2
 echo "runtimes in $out:"
-for archive in "$work"/tar/glibc*.tar "$work"/tar/bash.tar; do
+for archive in "$work"/tar/glibc*.tar "$work"/tar/bash.tar "${rootfs_tars[@]}"; do
   manifest="${archive%.tar}.json"
   tar -xOf "$archive" ./runtime_manifest.json > "$manifest"
   python3 - "$manifest" <<'PY' 2>/dev/null || sed -n 's/^  "name": "\(.*\)",$/  \1/p' "$manifest"
 import json, sys
 m = json.load(open(sys.argv[1]))
+debs = [d["file"] for d in m["debs"]]
 print("  %s %s %s interpreters=%s debs=%s" % (m["kind"], m["name"], m["arch"],
-      ",".join(m["interpreters"]) or "-", ",".join(d["file"] for d in m["debs"])))
+      ",".join(m["interpreters"]) or "-", ",".join(debs) if len(debs) <= 3 else "%d packages" % len(debs)))
 PY
 done

@@ -3,11 +3,14 @@
 //
 //	deb_runtime --name glibc2.36 --kind libc --arch x86_64 --tar OUT.tar libc6_2.36-9+deb12u14_amd64.deb
 //	deb_runtime --name glibc2.36 --kind libc --arch x86_64 --out DIR libc6_2.36-9+deb12u14_amd64.deb
+//	deb_runtime --name gcc12 --kind rootfs --arch x86_64 --tar OUT.tar DEBS_OF_THE_CLOSURE...
 //
 // It extracts the packages' data.tar into root/ (pruned: no docs, locales,
 // gconv modules, /var or /etc; absolute symlinks made relative; lib ->
 // usr/lib style links for merged-/usr packages; for --kind shell,
-// bash-static also appears as bin/bash and usr/bin/bash) and writes
+// bash-static also appears as bin/bash and usr/bin/bash; for --kind rootfs,
+// the links maintainer scripts would make that a toolchain needs, cc, c++,
+// c89, c99 and sh, where no package ships them) and writes
 // runtime_manifest.json beside it, whose format runtimes/README.md
 // describes. With --out they go to DIR, which must be empty or absent. With
 // --tar they go to one uncompressed tar archive (every directory and file
@@ -45,12 +48,12 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("deb_runtime", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: deb_runtime --name NAME --kind libc|shell --arch x86_64|aarch64 (--tar FILE | --out DIR) DEB...")
+		fmt.Fprintln(stderr, "usage: deb_runtime --name NAME --kind libc|shell|rootfs --arch x86_64|aarch64 (--tar FILE | --out DIR) DEB...")
 		fs.PrintDefaults()
 	}
 	var o builder.Options
-	fs.StringVar(&o.Name, "name", "", "runtime name, e.g. glibc2.36 (libc) or bash (shell)")
-	fs.StringVar(&o.Kind, "kind", "", "runtime kind: libc or shell")
+	fs.StringVar(&o.Name, "name", "", "runtime name, e.g. glibc2.36 (libc), bash (shell) or gcc12 (rootfs)")
+	fs.StringVar(&o.Kind, "kind", "", "runtime kind: libc, shell or rootfs")
 	fs.StringVar(&o.Arch, "arch", "", "architecture: x86_64 or aarch64")
 	fs.StringVar(&o.Out, "out", "", "runtime directory to create (empty or absent)")
 	tarPath := fs.String("tar", "", "runtime tar archive to write")
@@ -62,8 +65,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	switch {
 	case o.Name == "":
 		return errors.New("--name is required")
-	case o.Kind != runtimes.KindLibc && o.Kind != runtimes.KindShell:
-		return fmt.Errorf("--kind=%q: want libc or shell", o.Kind)
+	case o.Kind != runtimes.KindLibc && o.Kind != runtimes.KindShell && o.Kind != runtimes.KindRootfs:
+		return fmt.Errorf("--kind=%q: want libc, shell or rootfs", o.Kind)
 	case o.Arch != "x86_64" && o.Arch != "aarch64":
 		return fmt.Errorf("--arch=%q: want x86_64 or aarch64", o.Arch)
 	case (o.Out == "") == (*tarPath == ""):

@@ -30,6 +30,7 @@ func TestRunValidatesFlags(t *testing.T) {
 		{"missing deb", []string{"--name", "g", "--kind", "libc", "--arch", "x86_64", "--out", out, deb + ".missing"}, "no such file"},
 		{"unknown flag", []string{"--nmae", "g"}, "flag provided but not defined"},
 		{"not a deb", []string{"--name", "g", "--kind", "libc", "--arch", "x86_64", "--out", out, deb}, "ar archive has no members"},
+		{"rootfs kind is accepted", []string{"--name", "g", "--kind", "rootfs", "--arch", "x86_64", "--tar", tarOut, deb}, "ar archive has no members"},
 		{"not a deb to tar", []string{"--name", "g", "--kind", "libc", "--arch", "x86_64", "--tar", tarOut, deb}, "ar archive has no members"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -23,8 +23,9 @@
 // argument per line, as Bazel passes them with use_param_file.
 //
 // The image layout used by the project is common/root/etc,
-// libc/<name>/<arch>/root (with runtime_manifest.json beside root) and
-// shell/bash/<arch>/root. The same inputs always give the same bytes: all
+// libc/<name>/<arch>/root (with runtime_manifest.json beside root),
+// shell/bash/<arch>/root and rootfs/<name>/<arch>/root; a runtime name used
+// under two of them is refused (go/runtimes.CheckRuntimeNames). The same inputs always give the same bytes: all
 // timestamps are 0 and all files are owned by root.
 package main
 
@@ -38,6 +39,7 @@ import (
 	"strings"
 
 	"github.com/actiond/actiond/go/paramfile"
+	"github.com/actiond/actiond/go/runtimes"
 	"github.com/actiond/actiond/go/squashfs"
 )
 
@@ -127,6 +129,15 @@ func run(args []string) error {
 		if !info.IsDir() {
 			return fmt.Errorf("--map %s=%s: not a directory", m.imagePath, m.source)
 		}
+	}
+	// A runtime name used by two kinds would make the daemon refuse the
+	// image when it opens it; refusing it here fails the build instead.
+	var imagePaths []string
+	for _, m := range append(append([]mapping(nil), maps.list...), tars.list...) {
+		imagePaths = append(imagePaths, m.imagePath)
+	}
+	if err := runtimes.CheckRuntimeNames(imagePaths); err != nil {
+		return err
 	}
 	b, err := squashfs.NewBuilder(squashfs.Options{Compression: comp, BlockSize: *blockSize, Level: *level})
 	if err != nil {

@@ -169,6 +169,7 @@ func TestRunRejectsBadArguments(t *testing.T) {
 		{"stray argument", []string{"--output", out, "extra"}, "unexpected arguments"},
 		{"duplicate with common etc", []string{"--output", out, "--map", "common/root=" + dir}, `duplicate path: "common/root/etc/hosts"`},
 		{"duplicate maps", []string{"--output", out, "--map", "a=" + dir, "--map", "a/etc=" + dir}, `duplicate path: "a/etc"`},
+		{"runtime name clash", []string{"--output", out, "--map", "libc/gcc12/x86_64=" + dir, "--tar", "rootfs/gcc12/x86_64=" + archive}, `runtime name "gcc12" is used by both`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -106,16 +106,16 @@ func (d *Daemon) openRuntimes(ctx context.Context, rootless bool) (*runtimes.Cat
 		}
 	}
 	if dir == "" {
-		d.logger.InfoContext(ctx, "no runtime image: actions asking for libc or requires-bash will be refused")
+		d.logger.InfoContext(ctx, "no runtime image: actions asking for libc, runtime or requires-bash will be refused")
 		return nil, nil
 	}
 	catalog, err := runtimes.Open(ctx, dir)
 	if err != nil {
 		return nil, fmt.Errorf("daemon: runtime image: %w", err)
 	}
-	if len(catalog.Names()) == 0 && !catalog.HasShell() {
+	if len(catalog.Names()) == 0 && !catalog.HasShell() && len(catalog.RootfsNames()) == 0 {
 		return nil, errors.New("daemon: the runtime image holds no runtime for this architecture")
 	}
-	d.logger.InfoContext(ctx, "runtimes", slog.Any("libc", catalog.Names()), slog.Bool("bash", catalog.HasShell()))
+	d.logger.InfoContext(ctx, "runtimes", slog.Any("libc", catalog.Names()), slog.Bool("bash", catalog.HasShell()), slog.Any("rootfs", catalog.RootfsNames()))
 	return catalog, nil
 }

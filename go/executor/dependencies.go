@@ -66,16 +66,21 @@ type Runner interface {
 	Run(ctx context.Context, spec sandbox.Spec) (sandbox.Result, error)
 }
 
-// Runtimes is the catalog of runtime images (libc trees, static bash).
+// Runtimes is the catalog of runtime images (libc trees, static bash,
+// rootfs toolchains).
 type Runtimes interface {
-	// Names lists the runtimes that exist, for error messages and for
+	// Names lists the libc runtimes that exist, for error messages and for
 	// validating a libc property before asking for its mounts.
 	Names() []string
-	// Mounts returns the bind mounts for libc ("" or "none": no libc) and,
-	// when requiresBash is set, a static bash.
+	// RootfsNames lists the rootfs runtimes that exist, likewise for the
+	// runtime property.
+	RootfsNames() []string
+	// Mounts returns the bind mounts for req: a libc ("" or "none": no
+	// libc) or a rootfs, and, when req.Bash is set, a bash.
 	// The error wraps runtimes.ErrUnknownRuntime for a runtime the image
-	// lacks.
-	Mounts(libc string, requiresBash bool) ([]runtimes.Mount, error)
+	// lacks and runtimes.ErrConflictingRuntimes for a request that cannot
+	// be met as a whole.
+	Mounts(req runtimes.Request) ([]runtimes.Mount, error)
 }
 
 // ExecRoots adapts an *execroot.Builder to RootBuilder: its Prepare returns

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -357,6 +358,53 @@ func TestSpecFromCommand(t *testing.T) {
 	}
 }
 
+func TestRootfsRuntime(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		props      []string
+		wantMounts map[string]string // target -> source
+	}{
+		{"rootfs", []string{"runtime", "gcc12"}, map[string]string{"/etc": "/runtimes/common/etc", "/usr": "/runtimes/gcc12/usr", "/bin": "/runtimes/gcc12/bin"}},
+		{"with libc none", []string{"runtime", "gcc12", "libc", "none"}, map[string]string{"/etc": "/runtimes/common/etc", "/usr": "/runtimes/gcc12/usr", "/bin": "/runtimes/gcc12/bin"}},
+		// requires-bash is met by the rootfs's own /bin/bash: the static
+		// bash is not mounted over it.
+		{"bash from the rootfs", []string{"runtime", "gcc12", "requires-bash", ""}, map[string]string{"/etc": "/runtimes/common/etc", "/usr": "/runtimes/gcc12/usr", "/bin": "/runtimes/gcc12/bin"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, func(o *executor.Options) {
+				o.Runtimes = &executortest.Runtimes{Libcs: []string{"glibc2.35"}, Rootfs: []string{"gcc12"}, RootfsWithBash: []string{"gcc12"}}
+			})
+			ad := e.action(echoCommand(), func(a *repb.Action) {
+				a.Platform = &repb.Platform{}
+				for i := 0; i < len(tc.props); i += 2 {
+					a.Platform.Properties = append(a.Platform.Properties, &repb.Platform_Property{Name: tc.props[i], Value: tc.props[i+1]})
+				}
+			})
+			wantCode(t, e.run(t, &repb.ExecuteRequest{ActionDigest: ad}), codes.OK)
+			spec := e.runner.Specs()[0]
+			got := map[string]string{}
+			for i, m := range spec.Mounts {
+				if strings.HasPrefix(m.Target, "/execroot") {
+					// The inputs go on top of every runtime mount.
+					for _, later := range spec.Mounts[i:] {
+						if !strings.HasPrefix(later.Target, "/execroot") {
+							t.Errorf("runtime mount %+v comes after the input root's; mounts: %+v", later, spec.Mounts)
+						}
+					}
+					continue
+				}
+				if !m.ReadOnly {
+					t.Errorf("mount %+v is writable, want read-only", m)
+				}
+				got[m.Target] = m.Source
+			}
+			if !reflect.DeepEqual(got, tc.wantMounts) {
+				t.Errorf("runtime mounts = %v, want %v", got, tc.wantMounts)
+			}
+		})
+	}
+}
+
 func TestCommandPlatformIsTheFallback(t *testing.T) {
 	e := newEnv(t, nil)
 	cmd := echoCommand()
@@ -406,7 +454,10 @@ func TestInvalidRequests(t *testing.T) {
 		}
 	}
 	withRuntimes := func(o *executor.Options) {
-		o.Runtimes = &executortest.Runtimes{Libcs: []string{"glibc2.31", "glibc2.35"}}
+		o.Runtimes = &executortest.Runtimes{Libcs: []string{"glibc2.31", "glibc2.35"}, Rootfs: []string{"gcc12", "clang19"}}
+	}
+	libcOnly := func(o *executor.Options) {
+		o.Runtimes = &executortest.Runtimes{Libcs: []string{"glibc2.35"}}
 	}
 	for _, tc := range []struct {
 		name      string
@@ -419,6 +470,13 @@ func TestInvalidRequests(t *testing.T) {
 		{name: "unknown libc", configure: withRuntimes, action: props("libc", "musl"), want: []string{`"musl"`, "glibc2.31, glibc2.35"}},
 		{name: "libc without runtimes", action: props("libc", "glibc2.35"), want: []string{"without a runtime image"}},
 		{name: "bash without runtimes", action: props("requires-bash", ""), want: []string{"without a runtime image"}},
+		{name: "rootfs without runtimes", action: props("runtime", "gcc12"), want: []string{"without a runtime image"}},
+		{name: "unknown rootfs", configure: withRuntimes, action: props("runtime", "gcc13"), want: []string{`runtime="gcc13"`, "clang19, gcc12"}},
+		{name: "libc name as rootfs", configure: withRuntimes, action: props("runtime", "glibc2.35"), want: []string{`runtime="glibc2.35"`, "clang19, gcc12"}},
+		{name: "rootfs when the image has none", configure: libcOnly, action: props("runtime", "gcc12"), want: []string{`runtime="gcc12"`, "has no rootfs runtimes"}},
+		{name: "rootfs and libc", configure: withRuntimes, action: props("runtime", "gcc12", "libc", "glibc2.35"), want: []string{"exclude each other", "brings its own libc"}},
+		{name: "rootfs and unknown libc", configure: withRuntimes, action: props("libc", "musl", "runtime", "gcc12"), want: []string{"brings its own libc"}},
+		{name: "bash from a rootfs without it", configure: withRuntimes, action: props("runtime", "clang19", "requires-bash", ""), want: []string{"clang19 has no bash"}},
 		{name: "bad memory", action: props("memory", "lots"), want: []string{`"memory"`, "lots"}},
 		{name: "bad memory unit", action: props("memory", "5X"), want: []string{"unit"}},
 		{name: "zero cpu", action: props("cpu", "0"), want: []string{`"cpu"`}},

@@ -16,7 +16,10 @@ import (
 
 // properties are the exec properties an action asked for.
 type properties struct {
-	libc         string // "" when none was asked for ("none" is folded into "")
+	libc string // "" when none was asked for ("none" is folded into "")
+	// runtime names a rootfs runtime, the action's whole / (propRuntime);
+	// "" when none was asked for.
+	runtime      string
 	requiresBash bool
 	// mutatesInputs gives the action a copy-on-write view of its inputs
 	// that it may change in place (propMutatesInputs).
@@ -28,7 +31,10 @@ type properties struct {
 // remote executors, so that a client's existing exec_properties work as they
 // are.
 const (
-	propLibc         = "libc"
+	propLibc = "libc"
+	// propRuntime selects a rootfs runtime (a toolchain tree with its own
+	// libc and shell) as the action's /.
+	propRuntime      = "runtime"
 	propRequiresBash = "requires-bash"
 	// propMutatesInputs lets an action delete, rename, chmod and replace its
 	// inputs. Without it inputs are read-only to the action in every mode.
@@ -78,6 +84,8 @@ func parseProperties(p *repb.Platform, allowed map[string]bool) (properties, err
 			if value != "none" {
 				props.libc = value
 			}
+		case name == propRuntime:
+			props.runtime = value
 		case name == propRequiresBash:
 			// Any value means yes: the property is a flag, and Bazel users
 			// write both requires-bash="" and requires-bash="1".
@@ -94,6 +102,12 @@ func parseProperties(p *repb.Platform, allowed map[string]bool) (properties, err
 		if err != nil {
 			return properties{}, err
 		}
+	}
+	if props.runtime != "" && props.libc != "" {
+		// Two libcs in one /: the rootfs's programs would load the one
+		// they were built against from its /lib, and the other could only
+		// be mounted over it, breaking them.
+		return properties{}, rpcstatus.Newf(codes.InvalidArgument, "exec properties %s=%q and %s=%q exclude each other: a rootfs runtime brings its own libc", propRuntime, props.runtime, propLibc, props.libc)
 	}
 	return props, nil
 }
@@ -114,7 +128,7 @@ func setLimit(dst *int64, name, value string, parse func(string) (int64, error),
 }
 
 func knownProperties() []string {
-	names := []string{propLibc, propRequiresBash, propMutatesInputs}
+	names := []string{propLibc, propRuntime, propRequiresBash, propMutatesInputs}
 	names = append(names, memoryProps...)
 	names = append(names, cpuProps...)
 	return append(names, pidsProps...)

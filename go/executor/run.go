@@ -64,7 +64,10 @@ func (e *Executor) attempt(ex *execution, action *repb.Action, t *stageTimes, h 
 		return outcome{err: rpcstatus.Wrapf(err, "preparing input root %s", inputRoot)}
 	}
 	h.root = root
-	spec.Mounts = append(root.Mounts(ExecRoot), spec.Mounts...)
+	// The runtimes' mounts come first and the input root's on top of
+	// them, so that nothing in a runtime, not even a rootfs with its own
+	// /execroot, can cover the inputs.
+	spec.Mounts = append(spec.Mounts, root.Mounts(ExecRoot)...)
 	spec.Stdout, spec.Stderr = root.StdioFiles()
 	t.inputCompleted = e.now()
 
@@ -374,20 +377,34 @@ func workingDirectory(wd string) (string, error) {
 // runtimeMounts returns the read-only binds of the runtimes props ask for.
 // With a catalog, they are asked for even when props name none, since a
 // catalog may always provide common files (such as /etc).
+//
+// A rootfs runtime (runtime=NAME) becomes the action's / by binding each of
+// its top-level directories read-only onto the sandbox's own tmpfs root,
+// beside the /dev, /proc, /tmp and /etc the sandbox and the image provide
+// for every action, and under the execroot. Binds rather than an overlay
+// with the rootfs as its lower layer: a bind adds nothing to path lookups,
+// which a compiler makes by the thousand (an overlay looks every name up
+// in its upper layer first); the sandbox's pre-started inits build their
+// tmpfs root before the action is known, and binds fit on it as any other
+// mount does; and mount points for the execroot and the rest never have to
+// be created in the rootfs, since they are in the tmpfs.
 func (e *Executor) runtimeMounts(props properties) ([]sandbox.Mount, error) {
 	if e.opts.Runtimes == nil {
-		if props.libc != "" || props.requiresBash {
-			return nil, rpcstatus.Newf(codes.InvalidArgument, "exec properties %s=%q / %s ask for a runtime, but this server was started without a runtime image", propLibc, props.libc, propRequiresBash)
+		if props.libc != "" || props.runtime != "" || props.requiresBash {
+			return nil, rpcstatus.Newf(codes.InvalidArgument, "exec properties %s=%q / %s=%q / %s ask for a runtime, but this server was started without a runtime image", propLibc, props.libc, propRuntime, props.runtime, propRequiresBash)
 		}
 		return nil, nil
 	}
 	if props.libc != "" && !slices.Contains(e.opts.Runtimes.Names(), props.libc) {
-		return nil, unknownLibc(props.libc, e.opts.Runtimes.Names())
+		return nil, unknownRuntime(propLibc, props.libc, e.opts.Runtimes.Names())
 	}
-	rms, err := e.opts.Runtimes.Mounts(props.libc, props.requiresBash)
+	if props.runtime != "" && !slices.Contains(e.opts.Runtimes.RootfsNames(), props.runtime) {
+		return nil, unknownRuntime(propRuntime, props.runtime, e.opts.Runtimes.RootfsNames())
+	}
+	rms, err := e.opts.Runtimes.Mounts(runtimes.Request{Libc: props.libc, Rootfs: props.runtime, Bash: props.requiresBash})
 	if err != nil {
-		if errors.Is(err, runtimes.ErrUnknownRuntime) {
-			return nil, rpcstatus.WrapWithCode(err, codes.InvalidArgument, "exec properties ask for a runtime this server lacks")
+		if errors.Is(err, runtimes.ErrUnknownRuntime) || errors.Is(err, runtimes.ErrConflictingRuntimes) {
+			return nil, rpcstatus.WrapWithCode(err, codes.InvalidArgument, "exec properties ask for runtimes this server cannot provide")
 		}
 		return nil, rpcstatus.WrapWithCode(err, codes.Internal, "runtime mounts")
 	}
@@ -398,9 +415,21 @@ func (e *Executor) runtimeMounts(props properties) ([]sandbox.Mount, error) {
 	return mounts, nil
 }
 
-func unknownLibc(libc string, names []string) error {
+// unknownRuntime is the error for a libc or runtime property value that
+// names no runtime of the image; names are the ones that exist.
+func unknownRuntime(prop, value string, names []string) error {
 	names = slices.Sorted(slices.Values(names))
-	return rpcstatus.Newf(codes.InvalidArgument, "exec property %s=%q names no runtime; runtimes: %s (or none)", propLibc, libc, strings.Join(names, ", "))
+	if len(names) == 0 {
+		kind := runtimes.KindLibc
+		if prop == propRuntime {
+			kind = runtimes.KindRootfs
+		}
+		return rpcstatus.Newf(codes.InvalidArgument, "exec property %s=%q names no runtime; the runtime image has no %s runtimes", prop, value, kind)
+	}
+	if prop == propLibc {
+		return rpcstatus.Newf(codes.InvalidArgument, "exec property %s=%q names no runtime; runtimes: %s (or none)", prop, value, strings.Join(names, ", "))
+	}
+	return rpcstatus.Newf(codes.InvalidArgument, "exec property %s=%q names no runtime; runtimes: %s", prop, value, strings.Join(names, ", "))
 }
 
 // loadAction reads the Action; missing is FAILED_PRECONDITION with details.

@@ -3,6 +3,7 @@ package runtimes_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -113,7 +114,7 @@ func TestCatalogMounts(t *testing.T) {
 			{bash + "/bin", "/bin"}, {bash + "/usr/bin", "/usr/bin"}}},
 		{"none", true, []runtimes.Mount{etc, {bash + "/bin", "/bin"}, {bash + "/usr/bin", "/usr/bin"}}},
 	} {
-		got, err := catalog.Mounts(tc.libc, tc.requiresBash)
+		got, err := catalog.Mounts(runtimes.Request{Libc: tc.libc, Bash: tc.requiresBash})
 		if err != nil {
 			t.Errorf("Mounts(%q, %v): %v", tc.libc, tc.requiresBash, err)
 			continue
@@ -132,16 +133,16 @@ func TestCatalogUnknownRuntime(t *testing.T) {
 		requiresBash bool
 		wantText     string
 	}{
-		{"x86_64", "glibc2.31", false, `runtime "glibc2.31" is not in the runtime image for x86_64 (available: glibc2.36, glibc2.41)`},
+		{"x86_64", "glibc2.31", false, `libc runtime "glibc2.31" is not in the runtime image for x86_64 (available: glibc2.36, glibc2.41)`},
 		{"x86_64", "musl", true, `(available: glibc2.36, glibc2.41)`},
 		{"aarch64", "glibc2.41", false, `(available: glibc2.31, glibc2.36)`},
-		{"aarch64", "", true, `runtime "bash" is not in the runtime image for aarch64 (available: none)`},
+		{"aarch64", "", true, `shell runtime "bash" is not in the runtime image for aarch64 (available: none)`},
 	} {
 		catalog, err := runtimes.OpenArch(context.Background(), dir, tc.arch)
 		if err != nil {
 			t.Fatalf("OpenArch(%s): %v", tc.arch, err)
 		}
-		_, err = catalog.Mounts(tc.libc, tc.requiresBash)
+		_, err = catalog.Mounts(runtimes.Request{Libc: tc.libc, Bash: tc.requiresBash})
 		if !errors.Is(err, runtimes.ErrUnknownRuntime) {
 			t.Errorf("%s Mounts(%q, %v): got error %v, want %v", tc.arch, tc.libc, tc.requiresBash, err, runtimes.ErrUnknownRuntime)
 			continue
@@ -232,5 +233,123 @@ func TestOpenHostArch(t *testing.T) {
 	}
 	if got := catalog.Names(); !slices.Contains(got, "glibc2.36") {
 		t.Errorf("Open for host arch %s: Names() = %q, want glibc2.36 among them", arch, got)
+	}
+}
+
+var rootfsMounts = []runtimes.ManifestMount{
+	{ImagePath: "root/bin", SandboxPath: "/bin"},
+	{ImagePath: "root/usr", SandboxPath: "/usr"},
+}
+
+// rootfsImage is standardImage plus two x86_64 rootfs runtimes: gcc12,
+// whose /bin/bash is a symlink to an executable, and bare, without bash.
+func rootfsImage(t *testing.T) string {
+	t.Helper()
+	dir := standardImage(t)
+	extra := writeFakeImage(t,
+		fakeRuntime{"rootfs", "gcc12", "x86_64", []string{"bin", "usr/bin"}, rootfsMounts},
+		fakeRuntime{"rootfs", "bare", "x86_64", []string{"bin", "usr"}, rootfsMounts},
+	)
+	if err := os.Rename(filepath.Join(extra, "rootfs"), filepath.Join(dir, "rootfs")); err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, filepath.Join(dir, "rootfs/gcc12/x86_64/root/usr/bin/bash"), "#!fake\n")
+	if err := os.Chmod(filepath.Join(dir, "rootfs/gcc12/x86_64/root/usr/bin/bash"), 0o555); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../usr/bin/bash", filepath.Join(dir, "rootfs/gcc12/x86_64/root/bin/bash")); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestCatalogRootfs(t *testing.T) {
+	dir := rootfsImage(t)
+	catalog, err := runtimes.OpenArch(context.Background(), dir, "x86_64")
+	if err != nil {
+		t.Fatalf("OpenArch: %v", err)
+	}
+	if got, want := catalog.RootfsNames(), []string{"bare", "gcc12"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("RootfsNames() = %q, want %q", got, want)
+	}
+	if got, want := catalog.Names(), []string{"glibc2.36", "glibc2.41"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Names() = %q, want %q (rootfs runtimes are not libc values)", got, want)
+	}
+	gcc := filepath.Join(dir, "rootfs/gcc12/x86_64/root")
+	if got, ok := catalog.RootfsDir("gcc12"); !ok || got != gcc {
+		t.Errorf("RootfsDir(gcc12) = %q, %v; want %q, true", got, ok, gcc)
+	}
+	if got, ok := catalog.RootfsDir("glibc2.36"); ok {
+		t.Errorf("RootfsDir(glibc2.36) = %q, true; want false for a libc runtime", got)
+	}
+	etc := runtimes.Mount{Source: filepath.Join(dir, "common/root/etc"), Target: "/etc"}
+	wantGcc := []runtimes.Mount{etc, {gcc + "/bin", "/bin"}, {gcc + "/usr", "/usr"}}
+	for _, tc := range []struct {
+		name     string
+		req      runtimes.Request
+		want     []runtimes.Mount
+		wantErr  error
+		wantText string
+	}{
+		{name: "rootfs", req: runtimes.Request{Rootfs: "gcc12"}, want: wantGcc},
+		{name: "rootfs with libc none", req: runtimes.Request{Rootfs: "gcc12", Libc: "none"}, want: wantGcc},
+		{name: "bash from the rootfs", req: runtimes.Request{Rootfs: "gcc12", Bash: true}, want: wantGcc},
+		{name: "rootfs and libc", req: runtimes.Request{Rootfs: "gcc12", Libc: "glibc2.36"},
+			wantErr: runtimes.ErrConflictingRuntimes, wantText: "brings its own libc"},
+		{name: "bash from a rootfs without", req: runtimes.Request{Rootfs: "bare", Bash: true},
+			wantErr: runtimes.ErrConflictingRuntimes, wantText: `"bare", which has no /bin/bash`},
+		{name: "unknown rootfs", req: runtimes.Request{Rootfs: "clang19"},
+			wantErr: runtimes.ErrUnknownRuntime, wantText: `rootfs runtime "clang19" is not in the runtime image for x86_64 (available: bare, gcc12)`},
+		{name: "libc name as rootfs", req: runtimes.Request{Rootfs: "glibc2.36"},
+			wantErr: runtimes.ErrUnknownRuntime, wantText: "(available: bare, gcc12)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := catalog.Mounts(tc.req)
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) || !strings.Contains(fmt.Sprint(err), tc.wantText) {
+					t.Fatalf("Mounts(%+v): got error %v, want %v containing %q", tc.req, err, tc.wantErr, tc.wantText)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Mounts(%+v): %v", tc.req, err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("Mounts(%+v) = %+v, want %+v", tc.req, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestOpenRejectsBrokenRootfs(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		runtime  fakeRuntime
+		wantText string
+	}{
+		{"name clashes with a libc", fakeRuntime{"rootfs", "glibc2.36", "x86_64", []string{"bin"}, rootfsMounts[:1]},
+			`runtime name "glibc2.36" is used by both`},
+		{"name clashes with the shell", fakeRuntime{"rootfs", "bash", "x86_64", []string{"bin"}, rootfsMounts[:1]},
+			`runtime name "bash" is used by both`},
+		{"mounts on /tmp", fakeRuntime{"rootfs", "gcc12", "x86_64", []string{"tmp"},
+			[]runtimes.ManifestMount{{ImagePath: "root/tmp", SandboxPath: "/tmp"}}}, "mounts on /tmp, which the sandbox provides"},
+		{"mounts below /proc", fakeRuntime{"rootfs", "gcc12", "x86_64", []string{"proc/sys"},
+			[]runtimes.ManifestMount{{ImagePath: "root/proc/sys", SandboxPath: "/proc/sys"}}}, "mounts on /proc/sys"},
+		{"kind libc under rootfs", fakeRuntime{"libc", "gcc12", "x86_64", []string{"bin"}, rootfsMounts[:1]}, `kind "libc", want "rootfs"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := standardImage(t)
+			extra := writeFakeImage(t, tc.runtime)
+			if err := os.MkdirAll(filepath.Join(dir, "rootfs"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(filepath.Join(extra, tc.runtime.kind, tc.runtime.name), filepath.Join(dir, "rootfs", tc.runtime.name)); err != nil {
+				t.Fatal(err)
+			}
+			_, err := runtimes.OpenArch(context.Background(), dir, "x86_64")
+			if err == nil || !strings.Contains(err.Error(), tc.wantText) {
+				t.Fatalf("OpenArch: got error %v, want one containing %q", err, tc.wantText)
+			}
+		})
 	}
 }

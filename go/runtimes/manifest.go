@@ -19,6 +19,9 @@ const ManifestVersion = 1
 const (
 	KindLibc  = "libc"
 	KindShell = "shell"
+	// KindRootfs is a whole root file system (a toolchain with its own
+	// libc and shell) whose top-level directories become the action's.
+	KindRootfs = "rootfs"
 )
 
 // Manifest describes one runtime directory of an image. The JSON format is
@@ -29,7 +32,7 @@ type Manifest struct {
 	// Name is the value actions select the runtime with, such as
 	// "glibc2.36", or "bash" for the shell.
 	Name string `json:"name"`
-	// Kind is KindLibc or KindShell.
+	// Kind is KindLibc, KindShell or KindRootfs.
 	Kind string `json:"kind"`
 	// Arch is the machine name, "x86_64" or "aarch64".
 	Arch string `json:"arch"`
@@ -81,8 +84,8 @@ func (m *Manifest) Validate() error {
 	if !validName(m.Name) {
 		return fmt.Errorf("runtime name %q: want letters, digits, '.', '_' or '-'", m.Name)
 	}
-	if m.Kind != KindLibc && m.Kind != KindShell {
-		return fmt.Errorf("runtime %s: kind %q, want %q or %q", m.Name, m.Kind, KindLibc, KindShell)
+	if m.Kind != KindLibc && m.Kind != KindShell && m.Kind != KindRootfs {
+		return fmt.Errorf("runtime %s: kind %q, want %q, %q or %q", m.Name, m.Kind, KindLibc, KindShell, KindRootfs)
 	}
 	if m.Arch != "x86_64" && m.Arch != "aarch64" {
 		return fmt.Errorf("runtime %s: arch %q, want x86_64 or aarch64", m.Name, m.Arch)

@@ -4,6 +4,7 @@ package executortest
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -293,24 +294,46 @@ func BlockUntil(release <-chan struct{}) func(ctx context.Context, spec sandbox.
 }
 
 // Runtimes is a catalog with the given libc names, each mounting
-// /runtimes/<name> at /lib, plus bash when requested and /etc always.
+// /runtimes/<name> at /lib, plus bash when requested and /etc always; and
+// with the given rootfs names, each mounting /runtimes/<name>/usr at /usr
+// and, when listed in RootfsWithBash, /runtimes/<name>/bin at /bin.
 type Runtimes struct {
-	Libcs []string
+	Libcs          []string
+	Rootfs         []string
+	RootfsWithBash []string
 }
 
 // Names implements executor.Runtimes.
 func (r *Runtimes) Names() []string { return append([]string(nil), r.Libcs...) }
 
+// RootfsNames implements executor.Runtimes.
+func (r *Runtimes) RootfsNames() []string { return append([]string(nil), r.Rootfs...) }
+
 // Mounts implements executor.Runtimes.
-func (r *Runtimes) Mounts(libc string, requiresBash bool) ([]runtimes.Mount, error) {
+func (r *Runtimes) Mounts(req runtimes.Request) ([]runtimes.Mount, error) {
 	mounts := []runtimes.Mount{{Source: "/runtimes/common/etc", Target: "/etc"}}
-	if libc != "" && libc != "none" {
-		if !slices.Contains(r.Libcs, libc) {
-			return nil, &runtimes.UnknownRuntimeError{Requested: libc, Arch: "amd64", Available: r.Names()}
+	if req.Rootfs != "" {
+		if !slices.Contains(r.Rootfs, req.Rootfs) {
+			return nil, &runtimes.UnknownRuntimeError{Kind: runtimes.KindRootfs, Requested: req.Rootfs, Arch: "amd64", Available: r.RootfsNames()}
 		}
-		mounts = append(mounts, runtimes.Mount{Source: "/runtimes/" + libc + "/lib", Target: "/lib"})
+		if req.Libc != "" && req.Libc != "none" {
+			return nil, fmt.Errorf("libc with rootfs: %w", runtimes.ErrConflictingRuntimes)
+		}
+		mounts = append(mounts, runtimes.Mount{Source: "/runtimes/" + req.Rootfs + "/usr", Target: "/usr"})
+		if slices.Contains(r.RootfsWithBash, req.Rootfs) {
+			mounts = append(mounts, runtimes.Mount{Source: "/runtimes/" + req.Rootfs + "/bin", Target: "/bin"})
+		} else if req.Bash {
+			return nil, fmt.Errorf("rootfs %s has no bash: %w", req.Rootfs, runtimes.ErrConflictingRuntimes)
+		}
+		return mounts, nil
 	}
-	if requiresBash {
+	if req.Libc != "" && req.Libc != "none" {
+		if !slices.Contains(r.Libcs, req.Libc) {
+			return nil, &runtimes.UnknownRuntimeError{Kind: runtimes.KindLibc, Requested: req.Libc, Arch: "amd64", Available: r.Names()}
+		}
+		mounts = append(mounts, runtimes.Mount{Source: "/runtimes/" + req.Libc + "/lib", Target: "/lib"})
+	}
+	if req.Bash {
 		mounts = append(mounts,
 			runtimes.Mount{Source: "/runtimes/bash/bin", Target: "/bin"},
 			runtimes.Mount{Source: "/runtimes/bash/bin", Target: "/usr/bin"})

@@ -25,11 +25,15 @@ import (
 type Options struct {
 	// Name is the runtime name, such as "glibc2.36" or "bash".
 	Name string
-	// Kind is runtimes.KindLibc or runtimes.KindShell.
+	// Kind is runtimes.KindLibc, runtimes.KindShell or
+	// runtimes.KindRootfs.
 	Kind string
 	// Arch is "x86_64" or "aarch64".
 	Arch string
-	// Debs are the .deb files, extracted in this order.
+	// Debs are the .deb files, extracted in this order. A path that two
+	// packages provide differently is an error (deb.ErrDuplicatePath):
+	// dpkg would refuse to install both too, unless one declares
+	// Replaces, which the builder does not read.
 	Debs []string
 	// Out is the runtime directory to create; it must be empty or absent.
 	// Build writes Out/root and Out/runtime_manifest.json.
@@ -92,7 +96,13 @@ func Build(ctx context.Context, o Options) (*runtimes.Manifest, error) {
 		return nil, err
 	}
 	mounts := libcMounts
-	if o.Kind == runtimes.KindShell {
+	switch o.Kind {
+	case runtimes.KindRootfs:
+		if err := addAlternatives(tree); err != nil {
+			return nil, err
+		}
+		mounts = nil
+	case runtimes.KindShell:
 		if err := linkBash(tree); err != nil {
 			return nil, err
 		}
@@ -111,11 +121,16 @@ func Build(ctx context.Context, o Options) (*runtimes.Manifest, error) {
 			})
 		}
 	}
-	if len(m.Mounts) == 0 {
-		return nil, fmt.Errorf("runtime %s has none of the directories a %s runtime mounts", o.Name, o.Kind)
-	}
 	if err := tree.Finish(); err != nil {
 		return nil, err
+	}
+	if o.Kind == runtimes.KindRootfs {
+		if m.Mounts, err = rootfsMounts(tree, filepath.Join(o.Out, "root")); err != nil {
+			return nil, err
+		}
+	}
+	if len(m.Mounts) == 0 {
+		return nil, fmt.Errorf("runtime %s has none of the directories a %s runtime mounts", o.Name, o.Kind)
 	}
 	if m.Interpreters, err = interpreters(ctx, filepath.Join(o.Out, "root"), o.Arch); err != nil {
 		return nil, err
