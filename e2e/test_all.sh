@@ -93,6 +93,9 @@ mkdir -p "$shared/debs"
 step "e2e: Bazel rules under Bazel 4.2.3 (image identical to the script's)"
 test/rules/run.sh --debs "$shared/debs"
 
+step "e2e: standalone_binary under Bazel 4.2.3 (payloads read back, deterministic)"
+test/standalone/run.sh
+
 step "e2e: VM Bazel rules under Bazel 4.2.3 (initramfs identical to vm/build_initramfs.sh's, kernel targets analysed)"
 test/vm/run.sh
 
