@@ -2,7 +2,7 @@
 # Builds a runtime SquashFS image from Debian's libc6 and bash-static for the
 # host architecture, without Bazel:
 #
-#   e2e/build_local_runtimes.sh [--arch amd64|arm64] [--suites bullseye,bookworm,trixie] [--debs DIR] [--rootfs NAME=DEBDIR ...] OUT.sqfs
+#   e2e/build_local_runtimes.sh [--arch amd64|arm64] [--suites bullseye,bookworm,trixie] [--debs DIR] [--rootfs NAME=DEBDIR ...] [--toolchain NAME] OUT.sqfs
 #
 # Without --suites it fetches the packages of the host's own suite with
 # `apt-get download`. --arch (Debian's name; default the host's) builds the
@@ -15,7 +15,12 @@
 # adds a rootfs runtime, rootfs/NAME/<arch>, built from every DEBDIR/*.deb
 # (a complete dependency closure: nothing is resolved here); actions select
 # it with the exec property runtime=NAME. A NAME that another runtime of the
-# image already has is refused.
+# image already has is refused. --toolchain NAME adds the C/C++ toolchain
+# rootfs: Debian's gcc, g++, binutils, libc6-dev, libstdc++-12-dev, bash and
+# coreutils with their dependency closure, resolved by cmd/deb_lock against
+# apt's package lists (essential packages included: a rootfs is a whole
+# system), downloaded with every size and sha256 checked against the lock,
+# which is kept beside the image as OUT.sqfs.NAME.lock.json.
 #
 # Each libc6 becomes libc/glibc<major.minor>/<arch> (glibc2.36 for
 # bookworm), bash-static becomes shell/bash/<arch>. Like the Bazel rules,
@@ -26,7 +31,7 @@
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 [--arch amd64|arm64] [--suites s1,s2,...] [--debs DIR] [--rootfs NAME=DEBDIR ...] OUT.sqfs" >&2
+  echo "usage: $0 [--arch amd64|arm64] [--suites s1,s2,...] [--debs DIR] [--rootfs NAME=DEBDIR ...] [--toolchain NAME] OUT.sqfs" >&2
   exit 2
 }
 
@@ -35,6 +40,8 @@ debs_dir=""
 deb_arch="$(dpkg --print-architecture)"
 out=""
 rootfs=()
+toolchain=""
+toolchain_packages=(gcc g++ binutils libc6-dev libstdc++-12-dev bash coreutils)
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --suites) suites="${2:?--suites needs a value}"; shift 2 ;;
@@ -45,12 +52,18 @@ while [[ $# -gt 0 ]]; do
     --arch=*) deb_arch="${1#*=}"; shift ;;
     --rootfs) rootfs+=("${2:?--rootfs needs NAME=DEBDIR}"); shift 2 ;;
     --rootfs=*) rootfs+=("${1#*=}"); shift ;;
+    --toolchain) toolchain="${2:?--toolchain needs a NAME}"; shift 2 ;;
+    --toolchain=*) toolchain="${1#*=}"; shift ;;
     -h|--help) usage ;;
     -*) echo "unknown flag $1" >&2; usage ;;
     *) [[ -z "$out" ]] || usage; out="$1"; shift ;;
   esac
 done
 [[ -n "$out" ]] || usage
+if [[ -n "$toolchain" && -n "$debs_dir" ]]; then
+  echo "--toolchain resolves packages with apt's lists; it cannot be used with --debs" >&2
+  exit 2
+fi
 if [[ -n "$suites" && -n "$debs_dir" ]]; then
   echo "--suites and --debs exclude each other" >&2
   exit 2
@@ -138,6 +151,24 @@ APTCONF
     done
     unset APT_CONFIG
   fi
+fi
+
+# --- the toolchain's package closure -----------------------------------------
+if [[ -n "$toolchain" ]]; then
+  (cd "$repo" && go build -o "$work/bin/deb_lock" ./cmd/deb_lock)
+  indexes=()
+  if [[ -n "$cross" ]]; then
+    # Another architecture's lists are in the private APT directory.
+    for f in "$apt_dir"/lists/*_binary-"${deb_arch}"_Packages*; do
+      indexes+=(--index "$f")
+    done
+  fi
+  lock="$out.$toolchain.lock.json"
+  echo "resolving the $toolchain toolchain: ${toolchain_packages[*]}" >&2
+  "$work/bin/deb_lock" --arch "$deb_arch" --include-essential "${indexes[@]}" --out "$lock" "${toolchain_packages[@]}"
+  mkdir -p "$work/toolchain-debs"
+  "$work/bin/deb_lock" fetch --lock "$lock" --out "$work/toolchain-debs"
+  rootfs+=("$toolchain=$work/toolchain-debs")
 fi
 
 # --- build the runtime archives ----------------------------------------------
