@@ -154,6 +154,18 @@ if [ "$(id -u)" = 0 ]; then
 
   step "e2e: the standalone linux_actiond (e2e/release.sh) serves and boots with nothing but itself"
   e2e/standalone.sh
+
+  step "toolchain runtime images (gcc12 rootfs, amd64 and arm64, resolved with cmd/deb_lock)"
+  e2e/build_local_runtimes.sh --toolchain gcc12 "$shared/toolchain-amd64.sqfs"
+  e2e/build_local_runtimes.sh --arch arm64 --toolchain gcc12 "$shared/toolchain-arm64.sqfs"
+  for mode in linux vm vm-arm64; do
+    step "e2e: Bazel's autodetected C++ toolchain remotely in the gcc12 rootfs ($mode)"
+    image=$shared/toolchain-amd64.sqfs kernel=$ACTIOND_TEST_KERNEL_X86_64 initramfs=$shared/initramfs-amd64.cpio.zst
+    if [ "$mode" = vm-arm64 ]; then
+      image=$shared/toolchain-arm64.sqfs kernel=$ACTIOND_TEST_KERNEL_ARM64 initramfs=$shared/initramfs-arm64.cpio.zst
+    fi
+    TOOLCHAIN_IMAGE="$image" KERNEL="$kernel" INITRAMFS="$initramfs" e2e/toolchain.sh "$mode"
+  done
 fi
 
 echo
