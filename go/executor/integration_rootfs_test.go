@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
 	"slices"
@@ -20,55 +19,46 @@ import (
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
 	"google.golang.org/grpc/codes"
 
+	"github.com/actiond/actiond/go/deb"
 	"github.com/actiond/actiond/go/executor"
 	"github.com/actiond/actiond/go/runtimes"
 	"github.com/actiond/actiond/go/runtimes/builder"
 	"github.com/actiond/actiond/go/sandbox"
 )
 
-// aptClosure downloads packages and their dependency closure (Depends and
-// Pre-Depends, every alternative) for the host architecture into a new
-// directory with apt-get download, and returns the .deb files. It skips
-// the test when apt is missing or has no package lists.
-//
-// TODO: resolve the closure with go/deb's resolver and lock once it exists,
-// instead of apt-cache's --recurse listing.
+// aptClosure resolves packages and their dependency closure for the host
+// architecture with go/deb against apt's package lists (essential packages
+// included: a rootfs is a whole system), downloads exactly the locked files
+// from the archive with their hashes checked, and returns the .deb files. It
+// skips the test when there are no package lists or the archive cannot be
+// reached.
 func aptClosure(t *testing.T, packages ...string) []string {
 	t.Helper()
-	for _, tool := range []string{"apt-get", "apt-cache"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is not installed: this test builds a rootfs from Debian packages", tool)
-		}
+	arch := goruntime.GOARCH // Debian's names for amd64 and arm64 are Go's
+	lists, _ := filepath.Glob("/var/lib/apt/lists/*_binary-" + arch + "_Packages*")
+	if len(lists) == 0 {
+		t.Skipf("no apt package lists for %s (run apt-get update): this test builds a rootfs from Debian packages", arch)
 	}
-	args := append([]string{"depends", "--recurse", "--no-recommends", "--no-suggests", "--no-conflicts",
-		"--no-breaks", "--no-replaces", "--no-enhances"}, packages...)
-	out, err := exec.CommandContext(t.Context(), "apt-cache", args...).Output()
+	var indexes []*deb.Index
+	for _, l := range lists {
+		idx, err := deb.ReadIndexFile(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		indexes = append(indexes, idx)
+	}
+	opts := deb.ResolveOptions{Arch: arch, IncludeEssential: true}
+	res, err := deb.Resolve(indexes, packages, opts)
 	if err != nil {
-		t.Skipf("apt-cache depends %s: %v (no package lists? run apt-get update)", strings.Join(packages, " "), err)
+		t.Fatalf("resolving %s: %v", strings.Join(packages, " "), err)
 	}
-	var closure []string
-	for _, line := range strings.Split(string(out), "\n") {
-		// Package names start a line; indented lines are their
-		// dependencies and <name> lines virtual packages.
-		if line != "" && !strings.HasPrefix(line, " ") && !strings.HasPrefix(line, "<") {
-			closure = append(closure, line)
-		}
-	}
-	slices.Sort(closure)
-	closure = slices.Compact(closure)
-	dir := t.TempDir()
-	// apt-get drops privileges to _apt for downloads.
-	if err := os.Chmod(dir, 0o777); err != nil {
+	lock, err := deb.NewLock(res, packages, opts)
+	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(t.Context(), "apt-get", append([]string{"download", "-q"}, closure...)...)
-	cmd.Dir = dir
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("apt-get download %s: %v\n%s", strings.Join(closure, " "), err, b)
-	}
-	debs, err := filepath.Glob(filepath.Join(dir, "*.deb"))
-	if err != nil || len(debs) != len(closure) {
-		t.Fatalf("apt-get download gave %d .debs for %d packages (%v)", len(debs), len(closure), err)
+	debs, err := deb.Fetch(t.Context(), lock, t.TempDir(), deb.FetchOptions{})
+	if err != nil {
+		t.Skipf("downloading the closure of %s from the archive: %v", strings.Join(packages, " "), err)
 	}
 	return debs
 }
