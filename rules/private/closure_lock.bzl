@@ -4,10 +4,10 @@ The format is go/deb's Lock (go/deb/lock.go, runtimes/README.md):
 
     {"version": 1, "arch": "amd64", "suites": ["bookworm"], "roots": ["bash"],
      "include_essential": true,
-     "packages": [{"name": "bash", "version": "5.2.15-2+b7", "arch": "amd64",
+     "packages": [{"name": "bash", "version": "5.2.15-2+b13", "arch": "amd64",
         "suite": "bookworm", "archive": "http://deb.debian.org/debian",
-        "filename": "pool/main/b/bash/bash_5.2.15-2+b7_amd64.deb",
-        "size": 1491020, "sha256": "..."}],
+        "filename": "pool/main/b/bash/bash_5.2.15-2+b13_amd64.deb",
+        "size": 1490652, "sha256": "..."}],
      "excluded": []}
 
 The checks are go/deb's Lock.Validate, so a lock that `deb_lock fetch`
