@@ -13,7 +13,8 @@
 # DIR/bash-static_*.deb as they are (test/rules/run.sh uses this to compare
 # with the image Bazel builds from the same files). Each --rootfs NAME=DEBDIR
 # adds a rootfs runtime, rootfs/NAME/<arch>, built from every DEBDIR/*.deb
-# (a complete dependency closure: nothing is resolved here); actions select
+# in file name order in the C locale (a complete dependency closure:
+# nothing is resolved here); actions select
 # it with the exec property runtime=NAME. A NAME that another runtime of the
 # image already has is refused. --toolchain NAME adds the C/C++ toolchain
 # rootfs: Debian's gcc, g++, binutils, libc6-dev, libstdc++-12-dev, bash and
@@ -204,8 +205,12 @@ for spec in "${rootfs[@]}"; do
     exit 1
   fi
   seen[rootfs-$name]="$dir"
-  echo "building rootfs $name from $(ls "$dir"/*.deb | wc -l) packages in $dir" >&2
-  "$work/bin/deb_runtime" --name "$name" --kind rootfs --arch "$arch" --tar "$work/tar/rootfs-$name.tar" "$dir"/*.deb
+  # In file name order in the C locale whatever the caller's locale, as
+  # the Bazel rule deb_closure orders them: the manifest lists the packages
+  # in extraction order.
+  mapfile -t rootfs_debs < <(printf '%s\n' "$dir"/*.deb | LC_ALL=C sort)
+  echo "building rootfs $name from ${#rootfs_debs[@]} packages in $dir" >&2
+  "$work/bin/deb_runtime" --name "$name" --kind rootfs --arch "$arch" --tar "$work/tar/rootfs-$name.tar" "${rootfs_debs[@]}"
   tars+=("--tar" "rootfs/$name/$arch=$work/tar/rootfs-$name.tar")
   rootfs_tars+=("$work/tar/rootfs-$name.tar")
 done

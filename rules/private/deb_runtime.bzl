@@ -1,13 +1,13 @@
 """deb_runtime: runs cmd/deb_runtime on .deb files at build time.
 
-glibc_deb_runtime writes a BUILD file with one of these; it is rarely used
-directly.
+glibc_deb_runtime writes a BUILD file with one of these, and so does
+deb_closure (kind "rootfs") when given a runtime name.
 """
 
 load(":providers.bzl", "RuntimeInfo")
 load(":tool.bzl", "tool_attr")
 
-KINDS = ["libc", "shell"]
+KINDS = ["libc", "shell", "rootfs"]
 ARCHS = ["x86_64", "aarch64"]
 
 # The attributes that say which runtime is built, shared with the
@@ -18,7 +18,7 @@ RUNTIME_ATTRS = {
         mandatory = True,
     ),
     "kind": attr.string(
-        doc = "\"libc\" mounts lib, lib64 and usr/lib; \"shell\" mounts bin and usr/bin and names bash-static bash.",
+        doc = "\"libc\" mounts lib, lib64 and usr/lib; \"shell\" mounts bin and usr/bin and names bash-static bash; \"rootfs\" is a whole root file system (a package closure, usually deb_closure's) that actions select with runtime=NAME.",
         default = "libc",
         values = KINDS,
     ),

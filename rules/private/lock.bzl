@@ -19,9 +19,13 @@ extension reads lock files with it, and defs.bzl re-exports it for
 WORKSPACE users, who declare the repositories themselves (test/rules).
 """
 
-load(":deb_runtime.bzl", "ARCHS", "KINDS")
+load(":deb_runtime.bzl", "ARCHS")
 
 LOCK_VERSION = 1
+
+# A rootfs is a resolved package closure: it comes from a cmd/deb_lock lock
+# (deb_closure, closure_lock.bzl), not from a hand-made list of URLs.
+_KINDS = ["libc", "shell"]
 
 # Debian architecture of each runtime arch; "all" packages fit any.
 _DEB_ARCHS = {"x86_64": "amd64", "aarch64": "arm64"}
@@ -89,8 +93,9 @@ def runtimes_from_lock(content, lock_name):
         what = "%s: runtime %r" % (lock_name, name)
         entry = runtimes[name]
         _check_fields(what, entry, _RUNTIME_FIELDS)
-        if entry["kind"] not in KINDS:
-            fail("%s: kind %r is not one of %s" % (what, entry["kind"], KINDS))
+        if entry["kind"] not in _KINDS:
+            hint = " (a rootfs comes from a cmd/deb_lock lock: deb_closure, runtimes.closure)" if entry["kind"] == "rootfs" else ""
+            fail("%s: kind %r is not one of %s%s" % (what, entry["kind"], _KINDS, hint))
         repos.append({
             "name": name,
             "runtime_name": entry["runtime"],
