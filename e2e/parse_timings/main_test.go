@@ -55,10 +55,10 @@ func TestPercentile(t *testing.T) {
 func TestRun(t *testing.T) {
 	log := strings.Join([]string{
 		`{"msg":"serving"}`,
-		`{"msg":"action done","cached":false,"input_ms":1,"spawn_ms":1,"run_ms":10,"total_ms":20}`,
+		`{"msg":"action done","cached":false,"queue_ms":0,"input_ms":1,"spawn_ms":1,"run_ms":10,"total_ms":20}`,
 		`{"msg":"action done","cached":true,"input_ms":0,"total_ms":0.1}`,
-		`{"msg":"action done","cached":false,"input_ms":3,"spawn_ms":1,"run_ms":30,"total_ms":40}`,
-		`{"msg":"action done","cached":false,"input_ms":2,"spawn_ms":2,"run_ms":20,"total_ms":30}`,
+		`{"msg":"action done","cached":false,"queue_ms":5,"input_ms":3,"spawn_ms":1,"run_ms":30,"total_ms":40}`,
+		`{"msg":"action done","cached":false,"queue_ms":1,"input_ms":2,"spawn_ms":2,"run_ms":20,"total_ms":30}`,
 	}, "\n")
 	for _, tc := range []struct {
 		name  string
@@ -69,7 +69,7 @@ func TestRun(t *testing.T) {
 		{"stdin without cache hits", nil, log, []string{
 			"| input | 3 | 1.00 | 2.00 | 3.00 | 2.00 | 3.00 |",
 			"| total | 3 | 20.00 | 30.00 | 40.00 | 30.00 | 40.00 |",
-			"| " + overheadLabel + " | 3 | 8.00 | 9.00 | 9.00 | 8.67 | 9.00 |",
+			"| " + overheadLabel + " | 3 | 4.00 | 7.00 | 9.00 | 6.67 | 9.00 |",
 		}},
 		{"all", []string{"-all"}, log, []string{
 			"| input | 4 | 0.00 | 1.00 | 3.00 | 1.50 | 3.00 |",
@@ -87,7 +87,7 @@ func TestRun(t *testing.T) {
 					t.Errorf("output lacks %q:\n%s", w, out.String())
 				}
 			}
-			if strings.Contains(out.String(), "| queue |") {
+			if strings.Contains(out.String(), "| setup |") {
 				t.Errorf("a stage no record has is shown:\n%s", out.String())
 			}
 		})

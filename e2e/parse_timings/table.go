@@ -21,9 +21,10 @@ var stages = []struct{ field, label string }{
 	{"total_ms", "total"},
 }
 
-// overheadLabel names the derived row total − spawn − run: the daemon's own
-// share of an action, what a local strategy does not pay.
-const overheadLabel = "overhead (total − spawn − run)"
+// overheadLabel names the derived row total − queue − spawn − run: the
+// daemon's own share of an action once it has a slot, what a local strategy
+// does not pay (waiting for a slot, queue, any strategy pays).
+const overheadLabel = "overhead (total − queue − spawn − run)"
 
 // table renders the stage statistics of recs in Markdown. A stage no
 // record carries (an older daemon's log) is left out rather than shown as
@@ -51,10 +52,11 @@ func table(recs []record) string {
 	var over []float64
 	for _, r := range recs {
 		t, ok1 := number(r, "total_ms")
-		sp, ok2 := number(r, "spawn_ms")
-		run, ok3 := number(r, "run_ms")
-		if ok1 && ok2 && ok3 {
-			over = append(over, t-sp-run)
+		q, ok2 := number(r, "queue_ms")
+		sp, ok3 := number(r, "spawn_ms")
+		run, ok4 := number(r, "run_ms")
+		if ok1 && ok2 && ok3 && ok4 {
+			over = append(over, t-q-sp-run)
 		}
 	}
 	row(overheadLabel, over)
