@@ -45,13 +45,14 @@
 #       built here from a deb_lock closure of gcc, g++, binutils, libc6-dev,
 #       libstdc++-12-dev, bash and coreutils)
 #   ACTIOND_BIN=FILE         use this linux_actiond instead of building it
-#   JOBS=8                   Bazel --jobs; the daemon runs nproc actions at once
+#   JOBS=8                   Bazel --jobs
+#   DAEMON_JOBS=$(nproc)     the daemon's --jobs (actions it runs at once)
 #   SMOKE_WORKLOADS="cc go"  the workloads to run
 #   SMOKE_GO="WARM MEASURED" the go workload's package patterns (default
 #       "errors fmt")
 #   SMOKE_STRATEGIES="local linux-sandbox remote"   the measured builds
 #   SMOKE_SHORT=1            a short run for CI: cc measures libtomcrypt.a
-#       only, go "internal/cpu errors", strategies "local remote" (about 3
+#       only, go "internal/cpu errors", strategies "local remote" (3 to 4
 #       minutes on 2 cores, most of it the cc builds)
 #   SMOKE_RESULTS=FILE       where to add the results (default e2e/RESULTS.md,
 #       with SMOKE_SHORT=1 "-": print them only)
@@ -437,7 +438,8 @@ cd "$ws"
 sbazel() { bazel --output_user_root="$E2E_WORK/bazel" "$@"; }
 trap 'sbazel shutdown >/dev/null 2>&1 || true; e2e_cleanup' EXIT
 
-e2e_start_daemon "$E2E_ACTIOND" "$E2E_WORK/root" "--jobs=$(nproc)" --runtime-image="$runtime_image"
+daemon_jobs=${DAEMON_JOBS:-$(nproc)}
+e2e_start_daemon "$E2E_ACTIOND" "$E2E_WORK/root" "--jobs=$daemon_jobs" --runtime-image="$runtime_image"
 remote_flags=(
   "--remote_executor=grpc://127.0.0.1:$E2E_DAEMON_PORT"
   --noremote_accept_cached
