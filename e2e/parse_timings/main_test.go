@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestParseLine(t *testing.T) {
+	for _, tc := range []struct {
+		name, line string
+		ok         bool
+		want       record
+	}{
+		{"serve JSON", `{"msg":"action done","input_ms":0.25,"cached":false,"exit_code":0}`, true,
+			record{"input_ms": "0.25", "cached": "false", "exit_code": "0"}},
+		{"large number stays decimal", `{"msg":"action done","run_ms":12345678}`, true, record{"run_ms": "12345678"}},
+		{"serve-vm guest line", `{"msg":"guest","line":"time=2026-12-07T10:12:54Z level=INFO msg=\"action done\" input_ms=2.25 error=\"a b\""}`, true,
+			record{"input_ms": "2.25", "error": "a b", "msg": "action done"}},
+		{"other guest line", `{"msg":"guest","line":"level=INFO msg=serving"}`, false, nil},
+		{"other record", `{"msg":"serving"}`, false, nil},
+		{"not JSON", `SeaBIOS`, false, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := parseLine(tc.line)
+			if ok != tc.ok {
+				t.Fatalf("ok = %v, want %v", ok, tc.ok)
+			}
+			for k, v := range tc.want {
+				if got[k] != v {
+					t.Errorf("%s = %q, want %q (all: %v)", k, got[k], v, got)
+				}
+			}
+		})
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	s := []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	for _, tc := range []struct {
+		p    float64
+		want float64
+	}{{50, 5}, {95, 10}, {10, 1}, {11, 2}, {100, 10}, {0, 1}} {
+		if got := percentile(s, tc.p); got != tc.want {
+			t.Errorf("percentile(1..10, %v) = %v, want %v", tc.p, got, tc.want)
+		}
+	}
+	if got := percentile(nil, 50); got != 0 {
+		t.Errorf("percentile(nil) = %v, want 0", got)
+	}
+}
+
+func TestRun(t *testing.T) {
+	log := strings.Join([]string{
+		`{"msg":"serving"}`,
+		`{"msg":"action done","cached":false,"queue_ms":0,"input_ms":1,"spawn_ms":1,"run_ms":10,"total_ms":20}`,
+		`{"msg":"action done","cached":true,"input_ms":0,"total_ms":0.1}`,
+		`{"msg":"action done","cached":false,"queue_ms":5,"input_ms":3,"spawn_ms":1,"run_ms":30,"total_ms":40}`,
+		`{"msg":"action done","cached":false,"queue_ms":1,"input_ms":2,"spawn_ms":2,"run_ms":20,"total_ms":30}`,
+	}, "\n")
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		input string
+		want  []string
+	}{
+		{"stdin without cache hits", nil, log, []string{
+			"| input | 3 | 1.00 | 2.00 | 3.00 | 2.00 | 3.00 |",
+			"| total | 3 | 20.00 | 30.00 | 40.00 | 30.00 | 40.00 |",
+			"| " + overheadLabel + " | 3 | 4.00 | 7.00 | 9.00 | 6.67 | 9.00 |",
+		}},
+		{"all", []string{"-all"}, log, []string{
+			"| input | 4 | 0.00 | 1.00 | 3.00 | 1.50 | 3.00 |",
+			"| total | 4 | 0.10 | 20.00 | 40.00 | 22.52 | 40.00 |",
+			"| " + overheadLabel + " | 3 |",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			if err := run(tc.args, strings.NewReader(tc.input), &out); err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, out.String())
+				}
+			}
+			if strings.Contains(out.String(), "| setup |") {
+				t.Errorf("a stage no record has is shown:\n%s", out.String())
+			}
+		})
+	}
+}
+
+func TestRunFiles(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	if err := os.WriteFile(a, []byte(`{"msg":"action done","input_ms":1}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(b, []byte(`{"msg":"action done","input_ms":5}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := run([]string{a, b}, strings.NewReader(""), &out); err != nil {
+		t.Fatal(err)
+	}
+	if want := "| input | 2 | 1.00 | 1.00 | 5.00 | 3.00 | 5.00 |"; !strings.Contains(out.String(), want) {
+		t.Errorf("output lacks %q:\n%s", want, out.String())
+	}
+}
+
+func TestRunErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		input string
+		want  string
+	}{
+		{"no records", nil, `{"msg":"serving"}`, "no \"action done\" records"},
+		{"only cache hits", nil, `{"msg":"action done","cached":true}`, "no \"action done\" records"},
+		{"missing file", []string{filepath.Join(t.TempDir(), "nope")}, "", "no such file"},
+		{"bad flag", []string{"-x"}, "", "flag provided but not defined"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := run(tc.args, strings.NewReader(tc.input), &bytes.Buffer{})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
