@@ -166,6 +166,9 @@ if [ "$(id -u)" = 0 ]; then
     fi
     TOOLCHAIN_IMAGE="$image" KERNEL="$kernel" INITRAMFS="$initramfs" e2e/toolchain.sh "$mode"
   done
+
+  step "e2e: smoke, short (libtomcrypt from apt-get source and Go std packages, local vs actiond, outputs identical)"
+  SMOKE_SHORT=1 RUNTIME_IMAGE="$shared/toolchain-amd64.sqfs" e2e/smoke.sh
 fi
 
 echo
