@@ -19,6 +19,8 @@ import (
 	"io"
 	"log"
 	"os"
+
+	"github.com/actiond/actiond/e2e/actionlog"
 )
 
 func main() {
@@ -35,9 +37,9 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	var recs []record
+	var recs []actionlog.Record
 	if fs.NArg() == 0 {
-		r, err := readRecords(stdin, *all)
+		r, err := actionlog.Read(stdin, *all)
 		if err != nil {
 			return fmt.Errorf("stdin: %w", err)
 		}
@@ -48,7 +50,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		r, err := readRecords(f, *all)
+		r, err := actionlog.Read(f, *all)
 		f.Close()
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/actiond/actiond/e2e/actionlog"
 )
 
 // stages are the reported fields of an "action done" record, in table
@@ -29,7 +31,7 @@ const overheadLabel = "overhead (total − queue − spawn − run)"
 // table renders the stage statistics of recs in Markdown. A stage no
 // record carries (an older daemon's log) is left out rather than shown as
 // zeros.
-func table(recs []record) string {
+func table(recs []actionlog.Record) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "| stage (ms) | count | min | p50 | p95 | mean | max |\n")
 	fmt.Fprintf(&b, "|---|---:|---:|---:|---:|---:|---:|\n")
@@ -64,7 +66,7 @@ func table(recs []record) string {
 }
 
 // values returns the numeric values of field over recs.
-func values(recs []record, field string) []float64 {
+func values(recs []actionlog.Record, field string) []float64 {
 	var out []float64
 	for _, r := range recs {
 		if v, ok := number(r, field); ok {
@@ -74,7 +76,7 @@ func values(recs []record, field string) []float64 {
 	return out
 }
 
-func number(r record, field string) (float64, bool) {
+func number(r actionlog.Record, field string) (float64, bool) {
 	s, ok := r[field]
 	if !ok {
 		return 0, false

@@ -1,4 +1,8 @@
-package main
+// Package actionlog reads the daemon's per-action "action done" log records,
+// from `linux_actiond serve` (JSON) and from `serve-vm` (the guest's
+// log/slog text record in the "line" field of the host's JSON record), for
+// the e2e benchmark tools.
+package actionlog
 
 import (
 	"bufio"
@@ -9,19 +13,19 @@ import (
 	"strings"
 )
 
-// record is one "action done" line: its fields as strings, numbers in
+// Record is one "action done" line: its fields as strings, numbers in
 // their decimal form.
-type record map[string]string
+type Record map[string]string
 
-// readRecords returns the "action done" records of a log, without cache
+// Read returns the "action done" records of a log, without cache
 // hits unless all is set.
-func readRecords(r io.Reader, all bool) ([]record, error) {
-	var out []record
+func Read(r io.Reader, all bool) ([]Record, error) {
+	var out []Record
 	sc := bufio.NewScanner(r)
 	// Lines carrying a guest's error message can be long.
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	for sc.Scan() {
-		rec, ok := parseLine(sc.Text())
+		rec, ok := ParseLine(sc.Text())
 		if !ok || (!all && rec["cached"] == "true") {
 			continue
 		}
@@ -30,16 +34,16 @@ func readRecords(r io.Reader, all bool) ([]record, error) {
 	return out, sc.Err()
 }
 
-// parseLine returns the fields of an "action done" line: a JSON record of
+// ParseLine returns the fields of an "action done" line: a JSON record of
 // serve, or the guest's log/slog text record in the "line" field of a
 // serve-vm JSON record.
-func parseLine(line string) (record, bool) {
+func ParseLine(line string) (Record, bool) {
 	var rec map[string]any
 	if json.Unmarshal([]byte(line), &rec) != nil {
 		return nil, false
 	}
 	if rec["msg"] == "action done" {
-		out := record{}
+		out := Record{}
 		for k, v := range rec {
 			if f, ok := v.(float64); ok {
 				out[k] = strconv.FormatFloat(f, 'f', -1, 64)
@@ -58,8 +62,8 @@ func parseLine(line string) (record, bool) {
 
 // logfmt splits a log/slog text record into its keys and values; quoted
 // values are unquoted.
-func logfmt(s string) record {
-	out := record{}
+func logfmt(s string) Record {
+	out := Record{}
 	for len(s) > 0 {
 		s = strings.TrimLeft(s, " ")
 		key, rest, ok := strings.Cut(s, "=")
