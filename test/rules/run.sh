@@ -42,25 +42,9 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
-if ! command -v bazel >/dev/null; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q bazel-bootstrap >&2
-fi
-
-work="$(mktemp -d "${TMPDIR:-/tmp}/actiond-rules-test.XXXXXX")"
-chmod 0755 "$work"
-cleanup() {
-  if [[ -d "$work/root" ]]; then
-    (cd "$work/ws" && bazel --batch --output_user_root="$work/root" clean --expunge >/dev/null 2>&1) || true
-  fi
-  chmod -R u+w "$work" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() {
-  echo "FAIL: $*" >&2
-  exit 1
-}
+# shellcheck source=test/lib.sh
+. "$repo/test/lib.sh"
+rules_test_init rules
 
 # --- the .debs ---------------------------------------------------------------
 mkdir -p "$work/debs"
@@ -82,7 +66,6 @@ esac
 version="$(dpkg-deb -f "${libc6[0]}" Version)"
 version="${version#*:}"
 libc_name="glibc$(echo "${version%%-*}" | cut -d. -f1,2)"
-sha() { sha256sum "$1" | cut -d' ' -f1; }
 other_arch=aarch64
 [[ "$arch" == x86_64 ]] || other_arch=x86_64
 

@@ -30,26 +30,9 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 [[ $# -eq 0 ]] || { echo "usage: $0" >&2; exit 2; }
 export PATH="/usr/local/go/bin:$PATH"
 
-if ! command -v bazel >/dev/null; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q bazel-bootstrap >&2
-fi
-
-work="$(mktemp -d "${TMPDIR:-/tmp}/actiond-standalone-test.XXXXXX")"
-chmod 0755 "$work"
-cleanup() {
-  if [[ -d "$work/root" ]]; then
-    (cd "$work/ws" && bazel --batch --output_user_root="$work/root" clean --expunge >/dev/null 2>&1) || true
-  fi
-  chmod -R u+w "$work" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() {
-  echo "FAIL: $*" >&2
-  exit 1
-}
-sha() { sha256sum "$1" | cut -d' ' -f1; }
+# shellcheck source=test/lib.sh
+. "$repo/test/lib.sh"
+rules_test_init standalone
 
 # --- the actiond repository as the test workspace sees it -------------------
 mkdir -p "$work/actiond/cmd/payload_builder"
