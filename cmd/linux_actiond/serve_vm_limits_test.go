@@ -4,10 +4,7 @@ package main
 
 import (
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,36 +13,8 @@ import (
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
 
 	"github.com/actiond/actiond/go/reapi/reapitest"
+	"github.com/actiond/actiond/go/vm/vmtest"
 )
-
-// guestBootFiles returns the x86_64 guest kernel and an initramfs:
-// ACTIOND_TEST_KERNEL_X86_64 (else kernel/build.sh's cache) and
-// ACTIOND_TEST_INITRAMFS_X86_64 (else one built now with
-// vm/build_initramfs.sh). It skips the test when one cannot be had.
-func guestBootFiles(t *testing.T) (kernel, initramfs string) {
-	t.Helper()
-	if runtime.GOARCH != "amd64" {
-		t.Skip("boots the x86_64 guest")
-	}
-	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		t.Skipf("QEMU is not installed (apt-get install qemu-system-x86): %v", err)
-	}
-	kernel = os.Getenv("ACTIOND_TEST_KERNEL_X86_64")
-	if kernel == "" {
-		kernel = "/var/cache/actiond/kernel/latest-x86_64/bzImage"
-	}
-	if _, err := os.Stat(kernel); err != nil {
-		t.Skipf("no x86_64 guest kernel (kernel/build.sh x86_64, or set ACTIOND_TEST_KERNEL_X86_64): %v", err)
-	}
-	initramfs = os.Getenv("ACTIOND_TEST_INITRAMFS_X86_64")
-	if initramfs == "" {
-		initramfs = filepath.Join(t.TempDir(), "initramfs.cpio.zst")
-		if out, err := exec.Command("bash", "../../vm/build_initramfs.sh", "amd64", initramfs).CombinedOutput(); err != nil {
-			t.Skipf("vm/build_initramfs.sh (needs apt access; or set ACTIOND_TEST_INITRAMFS_X86_64): %v\n%s", err, out)
-		}
-	}
-	return kernel, initramfs
-}
 
 // TestServeVMEnforcesLimits runs actions that try to exceed the memory,
 // pids and cpu limits in the real guest (cgroup v2 there, whatever the
@@ -55,7 +24,7 @@ func TestServeVMEnforcesLimits(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots a VM")
 	}
-	kernel, initramfs := guestBootFiles(t)
+	kernel, initramfs := vmtest.Kernel(t), vmtest.Initramfs(t, "../..")
 	bin := goBuild(t, ".")
 	probe, err := os.ReadFile(goBuild(t, "./testdata/limitprobe"))
 	if err != nil {

@@ -13,13 +13,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 
 	"github.com/actiond/actiond/go/vm"
+	"github.com/actiond/actiond/go/vm/vmtest"
 )
 
 // bootFiles writes a kernel and an initramfs that pass validation (their
@@ -195,25 +195,6 @@ func (s *silentSession) Forward(ctx context.Context, l net.Listener) error { <-c
 func (s *silentSession) Done() <-chan struct{}                             { return s.done }
 func (s *silentSession) Close() error                                      { return nil }
 
-// guestKernel is the x86_64 guest kernel, or skips the test.
-func guestKernel(t *testing.T) string {
-	t.Helper()
-	if runtime.GOARCH != "amd64" {
-		t.Skip("boots the x86_64 kernel")
-	}
-	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		t.Skipf("QEMU is not installed (apt-get install qemu-system-x86): %v", err)
-	}
-	kernel := os.Getenv("ACTIOND_TEST_KERNEL_X86_64")
-	if kernel == "" {
-		kernel = "/var/cache/actiond/kernel/latest-x86_64/bzImage"
-	}
-	if _, err := os.Stat(kernel); err != nil {
-		t.Skipf("no x86_64 guest kernel (kernel/build.sh x86_64, or set ACTIOND_TEST_KERNEL_X86_64): %v", err)
-	}
-	return kernel
-}
-
 // standInInitramfs builds the stand-in init in ./testdata/name and returns
 // an initramfs holding it as /init.
 func standInInitramfs(t *testing.T, name string) string {
@@ -245,7 +226,7 @@ func writeInitramfs(t *testing.T, init []byte) string {
 // initramfs whose /init powers off at once: serve-vm must exit non-zero,
 // saying the VM exited before answering, with the console's last lines.
 func TestServeVMReportsEarlyGuestExit(t *testing.T) {
-	kernel := guestKernel(t)
+	kernel := vmtest.Kernel(t)
 	initramfs := standInInitramfs(t, "poweroff")
 	saved := newSession
 	newSession = func(io.ReadWriteCloser) (vm.Session, error) { return &silentSession{done: make(chan struct{})}, nil }
@@ -278,7 +259,7 @@ func TestServeVMReportsEarlyGuestExit(t *testing.T) {
 // stand-in inits that do not serve, through the real channel session: the
 // error says why in one line and carries the console's last lines.
 func TestServeVMReportsAGuestThatNeverServes(t *testing.T) {
-	kernel := guestKernel(t)
+	kernel := vmtest.Kernel(t)
 	// An /init the host check accepts (an x86_64 ELF header) but the
 	// kernel cannot execute.
 	brokenELF := append(elfHead(vm.X86_64), bytes.Repeat([]byte{0xff}, 4096)...)
@@ -425,7 +406,7 @@ func TestServeVMWithTheRealGuest(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots VMs")
 	}
-	kernel := guestKernel(t)
+	kernel := vmtest.Kernel(t)
 	initramfs := realInitramfs(t)
 	args := func(root string, more ...string) []string {
 		return append([]string{"serve-vm", "--root=" + root, "--kernel=" + kernel, "--initramfs=" + initramfs,

@@ -20,21 +20,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/actiond/actiond/go/channel"
+	"github.com/actiond/actiond/go/vm/vmtest"
 )
-
-// kernelPath is the x86_64 guest kernel: $ACTIOND_TEST_KERNEL_X86_64, or where
-// kernel/build.sh publishes it.
-func kernelPath(t *testing.T) string {
-	t.Helper()
-	k := os.Getenv("ACTIOND_TEST_KERNEL_X86_64")
-	if k == "" {
-		k = "/var/cache/actiond/kernel/latest-x86_64/bzImage"
-	}
-	if _, err := os.Stat(k); err != nil {
-		t.Skipf("no guest kernel (build one with kernel/build.sh or set ACTIOND_TEST_KERNEL_X86_64): %v", err)
-	}
-	return k
-}
 
 // bootResult is a finished boot: the console and whether the guest
 // reached the channel.
@@ -101,19 +88,9 @@ func TestBootInQEMU(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots a VM")
 	}
-	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-		t.Skip("qemu-system-x86_64 is not installed")
-	}
-	kernel := kernelPath(t)
+	kernel := vmtest.Kernel(t)
+	initramfs := vmtest.Initramfs(t, "../..")
 	dir := t.TempDir()
-	// The one test_all.sh built, else a new one.
-	initramfs := os.Getenv("ACTIOND_TEST_INITRAMFS_X86_64")
-	if initramfs == "" {
-		initramfs = filepath.Join(dir, "initramfs.cpio.zst")
-		if out, err := exec.Command("bash", "../../vm/build_initramfs.sh", "amd64", initramfs).CombinedOutput(); err != nil {
-			t.Skipf("vm/build_initramfs.sh (needs apt access): %v\n%s", err, out)
-		}
-	}
 	cas := filepath.Join(dir, "cas.img")
 	if err := os.WriteFile(cas, nil, 0o644); err != nil {
 		t.Fatal(err)

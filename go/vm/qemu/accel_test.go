@@ -11,21 +11,8 @@ import (
 	"time"
 
 	"github.com/actiond/actiond/go/vm"
+	"github.com/actiond/actiond/go/vm/vmtest"
 )
-
-// testKernel is the guest kernel the kernel build publishes, or the one
-// ACTIOND_TEST_KERNEL_X86_64 names; tests that boot one skip without it.
-func testKernel(t *testing.T) string {
-	t.Helper()
-	p := os.Getenv("ACTIOND_TEST_KERNEL_X86_64")
-	if p == "" {
-		p = "/var/cache/actiond/kernel/latest-x86_64/bzImage"
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("no x86_64 guest kernel (build one with kernel/build.sh x86_64, or set ACTIOND_TEST_KERNEL_X86_64): %v", err)
-	}
-	return p
-}
 
 func requireKVMDevice(t *testing.T) {
 	t.Helper()
@@ -78,7 +65,7 @@ func TestProbeOtherArchIsTCG(t *testing.T) {
 // should get to check it.
 func TestProbeAccelHere(t *testing.T) {
 	bin := requireQEMU(t, vm.X86_64)
-	kernel := testKernel(t)
+	kernel := vmtest.Kernel(t)
 	v := ProbeAccel(context.Background(), bin, vm.X86_64, kernel)
 	t.Logf("verdict: %+v", v)
 	if v.Reason == "" {
