@@ -28,7 +28,6 @@ import (
 
 	"github.com/actiond/actiond/go/channel"
 	"github.com/actiond/actiond/go/cli"
-	"github.com/actiond/actiond/go/payload"
 	"github.com/actiond/actiond/go/vm"
 	"github.com/actiond/actiond/go/vm/vz"
 )
@@ -108,19 +107,12 @@ func serveVM(args []string, stderr io.Writer) int {
 	if err != nil {
 		return fail("%v", err)
 	}
-	if common.Root != "" {
-		// A standalone binary carries the kernel, initramfs and runtime
-		// image as Mach-O sections.
-		emb := &cli.Embedded{Root: common.Root, Logger: logger, Progress: cli.Terminal(os.Stderr)}
-		err := emb.Fill(context.Background(),
-			cli.EmbeddedFlag{Name: payload.Kernel, Flag: "--kernel", Value: &common.Kernel},
-			cli.EmbeddedFlag{Name: payload.Initramfs, Flag: "--initramfs", Value: &common.Initramfs},
-			cli.EmbeddedFlag{Name: payload.Runtimes, Flag: "--runtime-image", Value: &common.RuntimeImage})
-		emb.Close()
-		if err != nil {
-			logger.Error("start-up failed", slog.Any("error", err))
-			return 1
-		}
+	// A standalone binary carries the kernel, initramfs and runtime image as
+	// Mach-O sections.
+	if err := cli.UseEmbeddedBootFiles(context.Background(), common.Root, logger, cli.Terminal(os.Stderr),
+		&common.Kernel, &common.Initramfs, &common.RuntimeImage); err != nil {
+		logger.Error("start-up failed", slog.Any("error", err))
+		return 1
 	}
 	// The Virtualization framework runs guests of the host's architecture.
 	cfg, err := common.Config(vm.ARM64)

@@ -71,8 +71,10 @@ func serveVM(args []string, stdout, stderr io.Writer) int {
 	}
 	if arch == vm.HostArch() {
 		// A standalone binary carries the host architecture's guest.
-		if code := useEmbedded(&common, logger, stderr); code != 0 {
-			return code
+		if err := cli.UseEmbeddedBootFiles(context.Background(), common.Root, logger, terminal(stderr),
+			&common.Kernel, &common.Initramfs, &common.RuntimeImage); err != nil {
+			logger.Error("start-up failed", slog.Any("error", err))
+			return 1
 		}
 	}
 	cfg, err := common.Config(arch)

@@ -97,16 +97,30 @@ func (e *Embedded) progress(name string, total int64) func(done, total int64) {
 	}
 }
 
-// Fill sets each flag left empty to its extracted payload, if the
-// executable carries one; the others stay empty, for the command's own
-// checks to say what to pass.
-func (e *Embedded) Fill(ctx context.Context, flags ...EmbeddedFlag) error {
-	for _, f := range flags {
-		path, err := e.File(ctx, f.Name, f.Flag, *f.Value, true)
+// UseEmbeddedBootFiles sets each of the serve-vm boot files left empty
+// (kernel, initramfs, runtime image) to the payload the running executable
+// carries, extracted under root, if it carries one; the others stay empty,
+// for the command's own checks to say what to pass. Without a root it does
+// nothing (the command then says --root is required).
+func UseEmbeddedBootFiles(ctx context.Context, root string, logger *slog.Logger, progress io.Writer, kernel, initramfs, runtimeImage *string) error {
+	if root == "" {
+		return nil
+	}
+	e := &Embedded{Root: root, Logger: logger, Progress: progress}
+	defer e.Close()
+	for _, f := range []struct {
+		name, flag string
+		value      *string
+	}{
+		{payload.Kernel, "--kernel", kernel},
+		{payload.Initramfs, "--initramfs", initramfs},
+		{payload.Runtimes, "--runtime-image", runtimeImage},
+	} {
+		path, err := e.File(ctx, f.name, f.flag, *f.value, true)
 		if err != nil {
 			return err
 		}
-		*f.Value = path
+		*f.value = path
 	}
 	return nil
 }
