@@ -287,6 +287,49 @@ e2e_vm_setup() {
   E2E_VM_FLAGS=(--arch="$arch" --kernel="$kernel" --initramfs="$initramfs" --cas-image-size-mib=8192)
 }
 
+# e2e_cc_shims DIR writes local stand-ins for the repositories Bazel 4.2.3's
+# cc rules resolve from the internet (@rules_cc, @rules_java, and
+# @remote_coverage_tools for test rules), forwarding to the native rules
+# (../shared/reference/environment.md), and sets E2E_CC_SHIM_FLAGS to the
+# --override_repository flags that use them.
+e2e_cc_shims() {
+  local shims=$1
+  mkdir -p "$shims/rules_cc/cc" "$shims/rules_java/java" "$shims/remote_coverage_tools"
+  for d in rules_cc rules_cc/cc rules_java rules_java/java; do : >"$shims/$d/BUILD"; done
+  : >"$shims/rules_cc/WORKSPACE"
+  : >"$shims/rules_java/WORKSPACE"
+  : >"$shims/remote_coverage_tools/WORKSPACE"
+  cat >"$shims/rules_cc/cc/defs.bzl" <<'EOF'
+cc_library = native.cc_library
+cc_binary = native.cc_binary
+cc_test = native.cc_test
+cc_toolchain = native.cc_toolchain
+cc_toolchain_suite = native.cc_toolchain_suite
+cc_proto_library = native.cc_proto_library
+objc_library = native.objc_library
+EOF
+  cat >"$shims/rules_java/java/defs.bzl" <<'EOF'
+java_binary = native.java_binary
+java_import = native.java_import
+java_library = native.java_library
+java_toolchain = native.java_toolchain
+java_runtime = native.java_runtime
+java_test = native.java_test
+EOF
+  cat >"$shims/remote_coverage_tools/BUILD" <<'EOF'
+package(default_visibility = ["//visibility:public"])
+
+filegroup(name = "coverage_report_generator", srcs = [])
+
+filegroup(name = "lcov_merger", srcs = [])
+EOF
+  E2E_CC_SHIM_FLAGS=(
+    "--override_repository=rules_cc=$shims/rules_cc"
+    "--override_repository=rules_java=$shims/rules_java"
+    "--override_repository=remote_coverage_tools=$shims/remote_coverage_tools"
+  )
+}
+
 # e2e_runtime_flags sets E2E_RUNTIME_FLAGS (daemon flags) and
 # E2E_EXEC_PROPS (Bazel flags) from RUNTIME_IMAGE (a file, or "embedded":
 # no flag, a standalone binary's own) or RUNTIME_DIR and

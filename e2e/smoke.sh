@@ -113,39 +113,7 @@ fi
 ws="$E2E_WORK/ws"
 mkdir -p "$ws"
 
-# Bazel 4.2.3's cc rules resolve @rules_cc and @rules_java, and its test
-# rules @remote_coverage_tools, from the internet; these local stand-ins
-# forward to the native rules (../shared/reference/environment.md).
-shims="$E2E_WORK/shims"
-mkdir -p "$shims/rules_cc/cc" "$shims/rules_java/java" "$shims/remote_coverage_tools"
-for d in rules_cc rules_cc/cc rules_java rules_java/java; do : >"$shims/$d/BUILD"; done
-: >"$shims/rules_cc/WORKSPACE"
-: >"$shims/rules_java/WORKSPACE"
-: >"$shims/remote_coverage_tools/WORKSPACE"
-cat >"$shims/rules_cc/cc/defs.bzl" <<'EOF'
-cc_library = native.cc_library
-cc_binary = native.cc_binary
-cc_test = native.cc_test
-cc_toolchain = native.cc_toolchain
-cc_toolchain_suite = native.cc_toolchain_suite
-cc_proto_library = native.cc_proto_library
-objc_library = native.objc_library
-EOF
-cat >"$shims/rules_java/java/defs.bzl" <<'EOF'
-java_binary = native.java_binary
-java_import = native.java_import
-java_library = native.java_library
-java_toolchain = native.java_toolchain
-java_runtime = native.java_runtime
-java_test = native.java_test
-EOF
-cat >"$shims/remote_coverage_tools/BUILD" <<'EOF'
-package(default_visibility = ["//visibility:public"])
-
-filegroup(name = "coverage_report_generator", srcs = [])
-
-filegroup(name = "lcov_merger", srcs = [])
-EOF
+e2e_cc_shims "$E2E_WORK/shims"
 
 cat >"$ws/WORKSPACE" <<EOF
 workspace(name = "smoke")
@@ -170,10 +138,8 @@ EOF
 cat >"$ws/.bazelrc" <<EOF
 build --nosandbox_debug --color=no --curses=no --show_progress_rate_limit=30
 build --incompatible_strict_action_env
-build --override_repository=rules_cc=$shims/rules_cc
-build --override_repository=rules_java=$shims/rules_java
-build --override_repository=remote_coverage_tools=$shims/remote_coverage_tools
 EOF
+printf 'build %s\n' "${E2E_CC_SHIM_FLAGS[@]}" >>"$ws/.bazelrc"
 
 # gen_cc fetches libtomcrypt's source package into $ws/tomcrypt and
 # generates its BUILD file from the lists in its makefile.

@@ -42,32 +42,10 @@ if [ -z "$image" ]; then
   "$E2E_REPO/e2e/build_local_runtimes.sh" --arch "$debarch" --toolchain gcc12 "$image" >&2
 fi
 
-# Bazel 4.2.3 fetches rules_cc, rules_java and remote_coverage_tools for
-# cc rules; offline, these local stand-ins forward to the native rules.
-shims=$E2E_WORK/shims
-mkdir -p "$shims/rules_cc/cc" "$shims/rules_java/java" "$shims/coverage"
-touch "$shims/rules_cc/WORKSPACE" "$shims/rules_cc/BUILD" "$shims/rules_cc/cc/BUILD" \
-  "$shims/rules_java/WORKSPACE" "$shims/rules_java/BUILD" "$shims/rules_java/java/BUILD" "$shims/coverage/WORKSPACE"
-for r in cc_library cc_binary cc_test cc_toolchain cc_toolchain_suite cc_proto_library objc_library; do
-  echo "$r = native.$r"
-done >"$shims/rules_cc/cc/defs.bzl"
-for r in java_binary java_import java_library java_toolchain java_runtime java_test; do
-  echo "$r = native.$r"
-done >"$shims/rules_java/java/defs.bzl"
-cat >"$shims/coverage/BUILD" <<'BUILD'
-package(default_visibility = ["//visibility:public"])
-
-filegroup(name = "coverage_report_generator", srcs = [])
-
-filegroup(name = "lcov_merger", srcs = [])
-BUILD
-
+e2e_cc_shims "$E2E_WORK/shims"
 cp -r "$E2E_REPO/test/toolchain" "$E2E_WORK/ws"
 cd "$E2E_WORK/ws"
-common=(--nosandbox_debug --color=no --curses=no
-  "--override_repository=rules_cc=$shims/rules_cc"
-  "--override_repository=rules_java=$shims/rules_java"
-  "--override_repository=remote_coverage_tools=$shims/coverage")
+common=(--nosandbox_debug --color=no --curses=no "${E2E_CC_SHIM_FLAGS[@]}")
 
 e2e_log "local build (--spawn_strategy=local, the host's /usr/bin/gcc)"
 targets=(//:hello //:hello_out //:hello_direct)
