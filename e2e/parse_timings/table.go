@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,7 +45,7 @@ func table(recs []actionlog.Record) string {
 			sum += x
 		}
 		fmt.Fprintf(&b, "| %s | %d | %.2f | %.2f | %.2f | %.2f | %.2f |\n", label, len(s),
-			s[0], percentile(s, 50), percentile(s, 95), sum/float64(len(s)), s[len(s)-1])
+			s[0], actionlog.Percentile(s, 50), actionlog.Percentile(s, 95), sum/float64(len(s)), s[len(s)-1])
 	}
 	for _, st := range stages {
 		row(st.label, values(recs, st.field))
@@ -83,14 +82,4 @@ func number(r actionlog.Record, field string) (float64, bool) {
 	}
 	v, err := strconv.ParseFloat(s, 64)
 	return v, err == nil
-}
-
-// percentile returns the nearest-rank p-th percentile of the sorted s: the
-// smallest value with at least p% of the values at or below it.
-func percentile(s []float64, p float64) float64 {
-	if len(s) == 0 {
-		return 0
-	}
-	k := int(math.Ceil(float64(len(s)) * p / 100))
-	return s[max(0, min(k, len(s))-1)]
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"time"
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
@@ -15,6 +14,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/actiond/actiond/e2e/actionlog"
 	"github.com/actiond/actiond/go/digest"
 )
 
@@ -54,7 +54,7 @@ func channelRow(addr, tool string, blobMiB, execs int) (string, error) {
 		return "", err
 	}
 	mib := float64(blobMiB)
-	return fmt.Sprintf("%.0f | %.0f | %.1f | %.1f", mib/writeSecs, mib/readSecs, percentile(lat, 50), percentile(lat, 90)), nil
+	return fmt.Sprintf("%.0f | %.0f | %.1f | %.1f", mib/writeSecs, mib/readSecs, actionlog.Percentile(lat, 50), actionlog.Percentile(lat, 90)), nil
 }
 
 func write(ctx context.Context, conn *grpc.ClientConn, blob []byte, d digest.Digest) error {
@@ -173,15 +173,4 @@ func marshal(m proto.Message) []byte {
 		panic(err)
 	}
 	return b
-}
-
-// percentile is the nearest-rank percentile p of xs.
-func percentile(xs []float64, p float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	i := int(p/100*float64(len(s))+0.5) - 1
-	return s[max(0, min(i, len(s)-1))]
 }

@@ -45,7 +45,7 @@ func stagesRow(path string) (string, error) {
 	}
 	cols := []string{strconv.Itoa(actions)}
 	for _, k := range stageFields {
-		cols = append(cols, fmt.Sprintf("%.1f / %.1f", percentile(values[k], 50), percentile(values[k], 95)))
+		cols = append(cols, fmt.Sprintf("%.1f / %.1f", actionlog.Percentile(values[k], 50), actionlog.Percentile(values[k], 95)))
 	}
 	return strings.Join(cols, " | "), nil
 }
