@@ -679,8 +679,12 @@ func TestTextFileBusy(t *testing.T) {
 		defer w.Close()
 		execs := closeOnSecondExec(t, path, w)
 		mustRun(t, r, specFor(t, path))
-		if n := execs(); n != 2 {
-			t.Errorf("the program was executed %d times, want 2: one refused while it was open for writing, one retry", n)
+		// At least two: the first refused while w was open, then retries
+		// until one succeeds. More than one retry happens when a process
+		// the test binary forked in the meantime (a pre-started init) still
+		// held its copy of w when the second exec began.
+		if n := execs(); n < 2 {
+			t.Errorf("the program was executed %d times, want at least 2: one refused while it was open for writing, then a retry", n)
 		}
 	})
 	t.Run("held open for writing too long", func(t *testing.T) {
