@@ -181,7 +181,18 @@ func (c *Cache) removeStale(ctx context.Context, d digest.Digest, read fs.FileIn
 // detail with one MISSING violation per absent blob (subject
 // "blobs/<hash>/<size>"). Malformed digests are INVALID_ARGUMENT, a result
 // over MaxResultBytes RESOURCE_EXHAUSTED.
+//
+// Put returns once the result is on disk, and so is every blob the CAS
+// acknowledged before the call (the CAS confirms blobs in the background,
+// see cas.Store.Sync): a result a client was told is stored never points
+// at blobs a crash can take away. The blobs are made durable before they
+// are checked, so one the CAS had to drop because its flush failed is
+// reported missing (FAILED_PRECONDITION, which makes a client upload it
+// again) rather than failing the call.
 func (c *Cache) Put(ctx context.Context, actionDigest digest.Digest, r *repb.ActionResult) error {
+	if err := c.store.Sync(ctx); err != nil && ctx.Err() != nil {
+		return rpcstatus.Wrapf(err, "action cache: storing result for %s", actionDigest)
+	}
 	data, err := c.encode(ctx, actionDigest, r)
 	if err != nil {
 		return err

@@ -2,7 +2,9 @@ package cas
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/actiond/actiond/go/digest"
 )
@@ -26,46 +28,67 @@ func (s *Store) commit(t *stagedFile, r *reservation, mode os.FileMode, sync boo
 }
 
 // commitBlob commits t as blob d (see install), whose bytes t holds, and
-// returns once the blob is on disk (see awaitBlob). r holds d.Size bytes.
+// returns once the blob may be acknowledged (see awaitBlob). r holds
+// d.Size bytes.
 func (s *Store) commitBlob(ctx context.Context, t *stagedFile, r *reservation, d digest.Digest, k key) error {
 	var e *entry
+	var link string
 	err := s.commit(t, r, blobMode, s.strict, func(t *stagedFile) (err error) {
-		e, err = s.install(t, d, k, r)
+		e, link, err = s.install(t, d, k, r)
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	return s.awaitBlob(ctx, e)
+	if link != "" && s.queueForFlush(ctx, e, link) {
+		return nil
+	}
+	err = s.awaitBlob(ctx, e)
+	if link != "" {
+		_ = os.Remove(link)
+	}
+	return err
+}
+
+// queueForFlush hands the blob e, just renamed in with its recent link,
+// to the background flush, unless Close has begun (then the caller waits
+// for a flush of its own).
+func (s *Store) queueForFlush(ctx context.Context, e *entry, link string) bool {
+	s.mu.Lock()
+	closing := s.closing
+	dur := e.dur
+	s.mu.Unlock()
+	if closing {
+		return false
+	}
+	s.settleLater(unsettled{dur: dur, drop: s.dropBlob(ctx, e), link: link, acknowledged: true})
+	return true
 }
 
 // install renames the finished file t, whose bytes hash to d, into place
 // as blob d. It does not flush: commitBlob acknowledges the write only
-// after awaitBlob on the returned entry. r holds d.Size bytes; on success
-// (including when the blob already exists, in which case t is removed and
-// the existing entry returned) it is used up, on error it is left to the
-// caller.
+// after awaitBlob, or hands it to the background flush. r holds d.Size
+// bytes; on success (including when the blob already exists, in which case
+// t is removed and the existing entry returned, with no link) it is used
+// up, on error it is left to the caller.
 //
-// Renaming before the flush cannot expose a torn blob after a crash: a
-// crash may lose the rename (the blob is then simply missing) or keep it
-// with the file's bytes only partly on disk. On ext4 in its default
-// data=ordered mode the on-disk size (i_disksize) is only raised in the
-// journal transaction that commits after the data blocks it covers were
-// written, and xfs and btrfs likewise raise it only at I/O completion; so
-// such a file comes back empty or short, never with stale blocks inside its
-// size. Open indexes it with its short size, which no digest (whose size
-// is part of it) matches, and Get checks the file's size against the
-// digest at every open and drops a mismatch as damaged: the size checks are
-// what makes this order safe, which is why they stay. Filesystems without
-// that ordering get Options.StrictFsync (Open forces it), which writes the
-// bytes to disk before the rename.
+// In epoch mode the file is first hard-linked under Root/cas/recent, and
+// that link stays until a flush has confirmed the blob (settle): after a
+// crash, the links name exactly the blobs whose bytes may not have reached
+// the disk, which Open hashes again before serving anything. No clock is
+// involved, so a wall clock that steps back cannot hide a blob from that
+// check. The link is made before the rename, and a journaling filesystem
+// (the only kind epochs run on) commits metadata changes in order: if the
+// rename survives a crash, so does the link. Strict mode writes the bytes
+// to disk (Options.StrictFsync) before the rename, and acknowledges after
+// the flush that follows it, so it needs no links.
 //
 // The rename runs outside mu, which concurrent writers would otherwise
 // queue on, under the key's installMu instead: only install adds a blob to
 // the index, so while it holds installMu nothing can index this key, and
 // so nothing (eviction, a drop) can unlink the path between the check and
 // the rename.
-func (s *Store) install(t *stagedFile, d digest.Digest, k key, r *reservation) (*entry, error) {
+func (s *Store) install(t *stagedFile, d digest.Digest, k key, r *reservation) (*entry, string, error) {
 	l := &s.installMu[k[0]]
 	l.Lock()
 	defer l.Unlock()
@@ -76,7 +99,7 @@ func (s *Store) install(t *stagedFile, d digest.Digest, k key, r *reservation) (
 			s.touchLocked(e)
 			s.mu.Unlock()
 			_ = os.Remove(t.path)
-			return e, nil
+			return e, "", nil
 		}
 		// The indexed file has the wrong size for its hash: it is corrupt
 		// (found so at Open); the verified bytes replace it.
@@ -84,10 +107,22 @@ func (s *Store) install(t *stagedFile, d digest.Digest, k key, r *reservation) (
 	}
 	s.mu.Unlock()
 	if err := ensureShard(&s.blobShards, d.Hash, s.Path(d)); err != nil {
-		return nil, err
+		return nil, "", err
+	}
+	var link string
+	if s.epochs {
+		// Unique per write: the blob may be dropped and written again
+		// before the first write's link goes.
+		link = filepath.Join(s.recentDir, fmt.Sprintf("%s-%d", d.Hash, s.recentSeq.Add(1)))
+		if err := os.Link(t.path, link); err != nil {
+			return nil, "", err
+		}
 	}
 	if err := os.Rename(t.path, s.Path(d)); err != nil {
-		return nil, err
+		if link != "" {
+			_ = os.Remove(link)
+		}
+		return nil, "", err
 	}
 	e := &entry{key: k, size: d.Size, dur: &durability{epoch: t.epoch, pending: true}}
 	s.mu.Lock()
@@ -96,5 +131,5 @@ func (s *Store) install(t *stagedFile, d digest.Digest, k key, r *reservation) (
 	r.useLocked()
 	s.bytes += d.Size
 	s.mu.Unlock()
-	return e, nil
+	return e, link, nil
 }

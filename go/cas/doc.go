@@ -5,6 +5,7 @@
 //	cas/sha256/<2hex>/<64hex>   one file per blob, mode 0444, owned by the daemon
 //	cas/sha256x/<2hex>/<64hex>  executable variant of a blob (mode 0555), see Store.LinkExecutable
 //	cas/tmp/                    temp files of in-flight writes, wiped at Open
+//	cas/recent/<64hex>-<n>      hard link of a blob no flush has confirmed yet (epochs)
 //
 // Every write goes to a temp file that is hashed while it is written,
 // verified against its digest and only then renamed into place, so a file
@@ -12,20 +13,43 @@
 // blob each use their own temp file; the first rename wins and the others
 // drop their temp file.
 //
-// Durability is by group commit: after its rename a write waits for a
-// filesystem flush (syncfs of the store's filesystem) that began after it,
-// and only then is acknowledged, so an acknowledged write survives a crash.
-// Writes that finish while a flush runs share the next one, so a batch of N
-// concurrent writes costs about two flushes instead of 2N fsyncs (see
-// groupSyncer). A write that finds its blob already renamed in by another,
-// still unflushed write waits as well. A crash before the flush leaves the
-// blob missing, or with a short or empty file on ext4/xfs/btrfs, which no
-// lookup matches (a digest includes the size) and Get's size check drops
-// (see Store.install); on other filesystems Options.StrictFsync, which
-// Open then turns on, also fdatasyncs each blob before its rename. When a
-// flush fails, the blobs renamed in since the
-// last successful one cannot be trusted to be on disk: their writers get
-// INTERNAL and the blobs are removed, not left visible but unacknowledged.
+// Durability is by epochs where the filesystem can be trusted with them
+// (ext4 with a journal, xfs, btrfs, tmpfs, on Linux 5.8 or later; see
+// trustsEpochs). A write is acknowledged as soon as its verified bytes are
+// renamed into place, with no flush of its own. A background flush
+// (settle) runs FlushInterval after the first write it covers, and at
+// Close: one syncfs of the store's filesystem for every write since the
+// last, shared through groupSyncer with anyone else waiting for a flush.
+// Until that flush confirms a blob, a hard link to it stays under
+// Root/cas/recent (see install). A clean Close leaves none; after a crash
+// or a power loss, the links name exactly the blobs whose bytes may not
+// have reached the disk, and Open hashes each of them again before it
+// serves anything, dropping those that do not match. The action cache
+// then reports results whose blobs were dropped as misses.
+//
+// A flush that fails (a writeback error, reported by syncfs once to
+// whichever flush checks first) condemns every blob written before it
+// that no successful flush had confirmed: the page cache still shows their
+// correct bytes but the disk may not hold them, so they are removed, not
+// left visible. groupSyncer counts failures; a blob is confirmed only by a
+// successful flush with no failure counted since its bytes were written,
+// whichever flush saw the error. MoveFile, whose file was written before
+// the call, takes the count from before it was written and copies the file
+// instead when a flush failed since.
+//
+// Sync makes everything acknowledged so far durable; the action cache
+// calls it before storing a client's result, which is durable when
+// UpdateActionResult returns. So whatever was acknowledged before the last
+// completed flush, or before a returned UpdateActionResult, survives a
+// crash, and nothing damaged is served after one.
+//
+// Elsewhere (Options.StrictFsync, which Open turns on by itself for other
+// filesystems, FUSE and network filesystems among them, older kernels and
+// macOS) every write is fdatasynced before its rename and acknowledged only
+// after a flush that began after its rename, shared by concurrent writes
+// (group commit): a batch of N concurrent writes costs N fdatasyncs and
+// about two flushes. When such a flush fails, the blobs renamed in since
+// the last successful one are removed and their writers get INTERNAL.
 //
 // The store keeps an in-memory index of every blob, built by scanning the
 // disk at Open. The index is authoritative for Contains and FindMissing,

@@ -2,8 +2,6 @@ package cas
 
 import (
 	"context"
-	"encoding/hex"
-	"log/slog"
 	"os"
 
 	"google.golang.org/grpc/codes"
@@ -20,22 +18,25 @@ type durability struct {
 	err     error // the verdict when the file could not be confirmed
 }
 
-// awaitBlob returns once blob e's file is known to be on disk, waiting for
+// awaitBlob returns once blob e's file may be acknowledged: in strict mode,
+// once it is known to be on disk, waiting for
 // a shared filesystem flush if it is not yet. Every path that acknowledges
 // a blob as stored goes through here, those that found it already stored
 // included: the writer that renamed it in may still be waiting for its
 // flush. If the flush fails, the blob is removed (see awaitDurable).
+//
+// In epoch mode a blob is acknowledged without waiting: the background
+// flush (settle) confirms it, and Open checks it after a crash. Only once
+// Close has begun, when no background flush will come, does it wait.
 func (s *Store) awaitBlob(ctx context.Context, e *entry) error {
 	s.mu.Lock()
 	dur := e.dur
+	deferred := s.epochs && !s.closing
 	s.mu.Unlock()
-	return s.awaitDurable(ctx, dur, func() {
-		if s.index[e.key] == e {
-			s.dropLocked(e, true)
-			s.logger.LogAttrs(ctx, slog.LevelError, "cas: removed a blob whose flush to disk failed",
-				slog.String("digest", hex.EncodeToString(e.key[:])), slog.Int64("size", e.size))
-		}
-	})
+	if deferred {
+		return nil
+	}
+	return s.awaitDurable(ctx, dur, s.dropBlob(ctx, e))
 }
 
 // awaitDurable waits for a flush that began after the call (and so after

@@ -2,11 +2,9 @@ package cas
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"io"
 	"io/fs"
-	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -104,7 +102,7 @@ func (s *Store) LinkExecutables(ctx context.Context, ds []digest.Digest) (paths 
 			return fail(rpcstatus.Wrapf(err, "blob %s: making executable copy", d))
 		}
 		if made {
-			s.settleLater(e, dur)
+			s.settleLater(unsettled{dur: dur, drop: s.dropExec(e, dur)})
 		}
 	}
 	paths = make([]string, len(ds))
@@ -122,64 +120,6 @@ func (s *Store) LinkExecutables(ctx context.Context, ds []digest.Digest) (paths 
 // which LinkExecutables hands out before their flush; a caller keeping
 // links to variants should stop using those made before the count changed.
 func (s *Store) FlushFailures() int64 { return s.syncer.failureEpoch() }
-
-// settleLater queues e's new executable variant, whose durability state is
-// dur, for settle, starting it unless it runs.
-func (s *Store) settleLater(e *entry, dur *durability) {
-	s.mu.Lock()
-	s.unsettled = append(s.unsettled, unsettledExec{e, dur})
-	start := !s.settling
-	s.settling = true
-	if start {
-		s.settlers.Add(1)
-	}
-	s.mu.Unlock()
-	if start {
-		go s.settle()
-	}
-}
-
-// settle waits, in the background, for flushes covering the queued
-// executable variants and drops each whose flush failed, so that a failed
-// writeback cannot leave one with lost bytes for later actions (trees that
-// link one already watch FlushFailures). Like the group syncer it runs only
-// while there is work; Close waits for it.
-func (s *Store) settle() {
-	defer s.settlers.Done()
-	for {
-		s.mu.Lock()
-		batch := s.unsettled
-		s.unsettled = nil
-		if len(batch) == 0 {
-			s.settling = false
-			s.mu.Unlock()
-			return
-		}
-		s.mu.Unlock()
-		durs := make([]*durability, len(batch))
-		drops := make([]func(), len(batch))
-		for i, u := range batch {
-			durs[i], drops[i] = u.dur, s.dropExec(u.e, u.dur)
-		}
-		if err := s.awaitDurableAll(context.Background(), durs, drops); err != nil {
-			s.logger.Error("cas: removed executable copies whose flush to disk failed", slog.Int("copies", len(batch)), slog.String("error", err.Error()))
-		}
-	}
-}
-
-// dropExec returns the drop function for awaitDurable of e's executable
-// variant, whose durability state is dur.
-func (s *Store) dropExec(e *entry, dur *durability) func() {
-	return func() {
-		if s.index[e.key] == e && e.hasExec && e.execDur == dur {
-			d := digest.Digest{Hash: hex.EncodeToString(e.key[:]), Size: e.size}
-			_ = os.Remove(s.execPath(d))
-			e.hasExec = false
-			e.execDur = nil
-			s.bytes -= e.size
-		}
-	}
-}
 
 // makeExec creates the executable variant of the pinned entry e and returns
 // its durability state, and whether this call made it (rather than a
@@ -208,10 +148,10 @@ func (s *Store) makeExec(d digest.Digest, e *entry, r *reservation) (dur *durabi
 	if fi, err := t.f.Stat(); err != nil || fi.Size() != d.Size {
 		return nil, false, rpcstatus.Newf(codes.Internal, "copy has the wrong size")
 	}
-	// Strict mode trusts variants across restarts only after a clean Close
+	// Variants are trusted across restarts only after a clean Close
 	// (variantsCleanMarker), so they need no fdatasync of their own, unless
 	// flushes cannot report a failed write.
-	sync := s.strict && !flushReportsWriteErrors
+	sync := !flushReportsWriteErrors
 	err = s.commit(t, r, execMode, sync, func(t *stagedFile) (err error) {
 		dur, made, err = s.installExec(t, d, e, r)
 		return err
@@ -252,25 +192,24 @@ func (s *Store) installExec(t *stagedFile, d digest.Digest, e *entry, r *reserva
 
 // variantsCleanMarker, in the store's directory, says that the executable
 // variants on disk were all flushed when the last process closed the store.
-// Only strict mode uses it: there a variant is not fdatasynced (it is a copy
-// of a durable blob, and an fdatasync per variant would make a cold input
-// tree wait for the disk once per file), so after a crash, on a filesystem that does not order data before sizes,
-// a variant could hold garbage within its size; without the marker Open
-// removes them all.
+// A variant is not fdatasynced (it is a copy of a durable blob, and an
+// fdatasync per variant would make a cold input tree wait for the disk
+// once per file) nor linked under recent/, so after a crash one could hold
+// garbage within its size; without the marker Open removes them all, and
+// they are made again on demand.
 const variantsCleanMarker = "variants-clean"
 
-// dropUntrustedVariants, in strict mode, removes the executable variants
-// unless the last Close marked them clean. The marker goes either way (also
-// outside strict mode, where it means nothing), so that a crash from now on
-// leaves none; Open's flush makes that removal durable before any new
-// variant is made.
+// dropUntrustedVariants removes the executable variants unless the last
+// Close marked them clean. The marker goes either way, so that a crash
+// from now on leaves none; Open's flush makes that removal durable before
+// any new variant is made.
 func (s *Store) dropUntrustedVariants() error {
 	marker := filepath.Join(s.base, variantsCleanMarker)
 	err := os.Remove(marker)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return rpcstatus.Wrapf(err, "cas: removing %s", marker)
 	}
-	if !s.strict || err == nil { // nothing to distrust, or marked clean
+	if err == nil { // marked clean
 		return nil
 	}
 	if err := os.RemoveAll(s.execDir); err != nil {
@@ -297,11 +236,4 @@ func (s *Store) markVariantsClean() error {
 		return rpcstatus.Wrapf(err, "cas: flushing %s", marker)
 	}
 	return nil
-}
-
-// unsettledExec is an executable variant handed out before a flush
-// confirmed it: Store.settle drops it if its flush fails.
-type unsettledExec struct {
-	e   *entry
-	dur *durability
 }

@@ -24,7 +24,11 @@ import (
 // scan instead.
 func DefaultMaxBytes(root string) int64 {
 	var used int64
-	_ = filepath.WalkDir(filepath.Join(root, "cas"), func(_ string, de fs.DirEntry, err error) error {
+	base := filepath.Join(root, "cas")
+	_ = filepath.WalkDir(base, func(p string, de fs.DirEntry, err error) error {
+		if err == nil && de.IsDir() && p == filepath.Join(base, "recent") {
+			return filepath.SkipDir // hard links of blobs counted elsewhere
+		}
 		if err == nil && de.Type().IsRegular() {
 			if fi, err := de.Info(); err == nil {
 				used += fi.Size()
@@ -64,14 +68,20 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	base := filepath.Join(opts.Root, "cas")
 	s := &Store{
-		base:    base,
-		blobDir: filepath.Join(base, "sha256"),
-		execDir: filepath.Join(base, "sha256x"),
-		tmpDir:  filepath.Join(base, "tmp"),
-		logger:  logger,
-		uid:     os.Getuid(),
-		gid:     os.Getgid(),
-		index:   make(map[key]*entry),
+		base:          base,
+		blobDir:       filepath.Join(base, "sha256"),
+		execDir:       filepath.Join(base, "sha256x"),
+		tmpDir:        filepath.Join(base, "tmp"),
+		recentDir:     filepath.Join(base, "recent"),
+		flushInterval: opts.FlushInterval,
+		kick:          make(chan struct{}, 1),
+		logger:        logger,
+		uid:           os.Getuid(),
+		gid:           os.Getgid(),
+		index:         make(map[key]*entry),
+	}
+	if s.flushInterval <= 0 {
+		s.flushInterval = DefaultFlushInterval
 	}
 	s.lru.init()
 	s.syncer = newGroupSyncer(s.flush)
@@ -88,7 +98,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		s.Close()
 		return nil, rpcstatus.Wrapf(err, "cas: removing leftover temp files")
 	}
-	for _, dir := range []string{s.blobDir, s.execDir, s.tmpDir} {
+	for _, dir := range []string{s.blobDir, s.execDir, s.tmpDir, s.recentDir} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, rpcstatus.Wrapf(err, "cas: creating store directories")
 		}
@@ -97,11 +107,12 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		s.Close()
 		return nil, rpcstatus.Wrapf(err, "cas: opening the store directory")
 	}
-	fsType, ordered := filesystemOrdersData(base)
-	s.strict = opts.StrictFsync || strictFsyncRequired || !ordered
+	fsType, trusted := filesystemTrustsEpochs(base)
+	s.epochs = opts.forceEpochs || trusted && !opts.StrictFsync && !strictFsyncRequired && flushReportsWriteErrors
+	s.strict = !s.epochs
 	if s.strict && !opts.StrictFsync && !strictFsyncRequired {
-		logger.LogAttrs(ctx, slog.LevelWarn, "cas: filesystem not known to write file data before file sizes; fsyncing every blob",
-			slog.String("root", base), slog.String("filesystem", fsType))
+		logger.LogAttrs(ctx, slog.LevelWarn, "cas: filesystem (or kernel) not trusted to order and report its flushes; flushing every blob before acknowledging it",
+			slog.String("root", base), slog.String("filesystem", fsType), slog.Bool("flush_reports_write_errors", flushReportsWriteErrors))
 	}
 	start := time.Now()
 	if err := s.dropUntrustedVariants(); err != nil {
@@ -112,6 +123,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	checked, dropped, err := s.checkRecent(ctx)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
 	if err := s.ensureEmpty(); err != nil {
 		s.Close()
 		return nil, err
@@ -119,8 +135,13 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	// Blobs left by an earlier process may not have reached the disk yet
 	// (it may have died between a rename and its flush); they are on offer
 	// from now on, so make them durable first. The empty blob, if it was
-	// just made, is confirmed by the same flush.
+	// just made, is confirmed by the same flush; so are the removals of
+	// blobs checkRecent found damaged, before their links go.
 	if err := s.syncer.sync(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.clearRecent(); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -142,7 +163,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	s.mu.Unlock()
 	logger.LogAttrs(ctx, slog.LevelInfo, "cas opened",
-		slog.String("root", base), slog.String("filesystem", fsType), slog.Bool("strict_fsync", s.strict),
+		slog.String("root", base), slog.String("filesystem", fsType), slog.Bool("epochs", s.epochs),
+		slog.Duration("flush_interval", s.flushInterval),
+		slog.Int("recent_blobs_checked", checked), slog.Int("recent_blobs_dropped", dropped),
 		slog.Int("blobs", len(s.index)),
 		slog.Int64("bytes", s.bytes), slog.Int64("max_bytes", s.max),
 		slog.Int64("evictions", s.evictions), slog.Duration("scan_duration", time.Since(start)))
@@ -269,7 +292,7 @@ func (s *Store) ensureEmpty() error {
 		}
 		r := &reservation{s: s, d: digest.Empty} // of 0 bytes
 		err = s.commit(t, r, blobMode, s.strict, func(t *stagedFile) error {
-			_, err := s.install(t, digest.Empty, k, r)
+			_, _, err := s.install(t, digest.Empty, k, r)
 			return err
 		})
 		if err != nil {

@@ -63,14 +63,20 @@ func validKey(d digest.Digest) (key, error) {
 // The file must not change while MoveFile runs (the executor collects
 // outputs after the action's processes are gone); a change noticed during
 // the call fails with ABORTED.
-func (s *Store) MoveFile(ctx context.Context, path string) (digest.Digest, error) {
+//
+// failuresBefore is FlushFailures sampled before the file's bytes were
+// first written (for an action's output, before the action started). If a
+// flush has failed since, that failure may have been the writeback of this
+// file, whose bytes would then be correct only in the page cache: the file
+// is copied instead, so that the stored blob's bytes are written anew.
+func (s *Store) MoveFile(ctx context.Context, path string, failuresBefore int64) (digest.Digest, error) {
 	f, fi, err := openRegular(path)
 	if err != nil {
 		return digest.Digest{}, err
 	}
 	defer f.Close()
-	if linkCount(fi) == 1 {
-		d, done, err := s.moveFile(ctx, f, fi, path)
+	if linkCount(fi) == 1 && s.syncer.failureEpoch() == failuresBefore {
+		d, done, err := s.moveFile(ctx, f, fi, path, failuresBefore)
 		if err != nil || done {
 			return d, err
 		}
@@ -152,12 +158,7 @@ func changed(a, b fs.FileInfo) bool {
 
 // moveFile tries to rename f into the store. done is false when the caller
 // should copy instead.
-func (s *Store) moveFile(ctx context.Context, f *os.File, fi fs.FileInfo, path string) (d digest.Digest, done bool, err error) {
-	// The file's bytes were written before this call, so a writeback
-	// failure of them may already have been reported to an earlier flush
-	// and go unnoticed here; strict mode's fdatasync does catch it (the
-	// per-file error is kept until a descriptor of the file sees it).
-	epoch := s.syncer.failureEpoch()
+func (s *Store) moveFile(ctx context.Context, f *os.File, fi fs.FileInfo, path string, epoch int64) (d digest.Digest, done bool, err error) {
 	d, err = hashFile(ctx, f)
 	if err != nil {
 		return d, true, rpcstatus.Wrapf(err, "storing %s: hashing", path)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/actiond/actiond/go/digest"
 )
@@ -19,15 +20,25 @@ type Options struct {
 	MaxBytes int64
 	// Logger receives start-up and eviction logs; nil discards them.
 	Logger *slog.Logger
-	// StrictFsync makes every blob's bytes reach the disk (fdatasync) before
-	// the blob is renamed into place, on top of the shared filesystem flush
-	// after the rename. It costs one disk flush per blob again, and is only
-	// needed on filesystems that may commit a file's size before its data
-	// (ext4 without a journal or mounted data=writeback, or filesystems this
-	// package does not know): Open turns it on by itself for all but ext4
-	// with an ordered journal, xfs, btrfs and tmpfs, and always on macOS.
+	// StrictFsync turns off epochs (see doc.go): every blob's bytes reach
+	// the disk (fdatasync) before the blob is renamed into place, and a
+	// write is acknowledged only after a filesystem flush that followed its
+	// rename. It costs a disk flush per blob. Open turns it on by itself
+	// where epochs cannot be trusted: on filesystems other than ext4 with a
+	// journal, xfs, btrfs and tmpfs, on kernels before 5.8 and on macOS.
 	StrictFsync bool
+	// FlushInterval is how long a blob may stay acknowledged but not yet
+	// flushed in epoch mode: the background flush runs this long after the
+	// first write it will cover. 0 means DefaultFlushInterval.
+	FlushInterval time.Duration
+
+	// forceEpochs lets tests use epochs on a filesystem Open would not
+	// trust with them.
+	forceEpochs bool
 }
+
+// DefaultFlushInterval is the FlushInterval used when Options leaves it 0.
+const DefaultFlushInterval = time.Second
 
 // Stats is a snapshot of the store's counters.
 type Stats struct {
@@ -44,9 +55,13 @@ type Stats struct {
 	// that commit concurrently share flushes, so it grows far slower than
 	// the number of blobs written.
 	Syncs int64
-	// SyncFailures counts the flushes that failed. Each one fails the
-	// writes waiting for it and removes the blobs they renamed in.
+	// SyncFailures counts the flushes that failed. Each one removes the
+	// blobs renamed in since the last successful one, and fails the writes
+	// waiting for it.
 	SyncFailures int64
+	// Unflushed counts the blobs acknowledged (epoch mode) and executable
+	// variants handed out that no flush has confirmed yet.
+	Unflushed int64
 }
 
 // Store is the content-addressed store. It is safe for concurrent use.
@@ -60,8 +75,15 @@ type Store struct {
 	logger  *slog.Logger
 	uid     int
 	gid     int
-	strict  bool // Options.StrictFsync, or forced for the filesystem
-	syncer  *groupSyncer
+	// epochs is set when blobs are acknowledged once renamed in and made
+	// durable by the background flush (see doc.go); strict is its
+	// opposite, a flush per blob before it is acknowledged.
+	epochs        bool
+	strict        bool
+	recentDir     string // Root/cas/recent: blobs renamed in since their flush, see install
+	recentSeq     atomic.Uint64
+	flushInterval time.Duration
+	syncer        *groupSyncer
 
 	// baseDir is an open descriptor of Root/cas for syncfs, nil after Close.
 	baseMu  sync.RWMutex
@@ -73,11 +95,12 @@ type Store struct {
 	bytes     int64
 	reserved  int64 // space promised to in-flight writes
 	evictions int64
-	// unsettled are executable variants not yet known to be on disk;
-	// settling is set while settle runs.
-	unsettled []unsettledExec
+	// unsettled are the files not yet known to be on disk (see settle);
+	// settling is set while settle runs, which kick wakes at once.
+	unsettled []unsettled
 	settling  bool
 	settlers  sync.WaitGroup // the settle goroutine, while it runs
+	kick      chan struct{}
 	// closing is set (under mu) when Close begins; makers counts the
 	// LinkExecutables calls that may still make variants.
 	closing bool
@@ -124,22 +147,24 @@ func (s *Store) Stats() Stats {
 	defer s.mu.Unlock()
 	return Stats{
 		Blobs: int64(len(s.index)), Bytes: s.bytes, MaxBytes: s.max, Evictions: s.evictions, Reserved: s.reserved,
-		Syncs: s.syncer.syncs.Load(), SyncFailures: s.syncer.failures.Load(),
+		Syncs: s.syncer.syncs.Load(), SyncFailures: s.syncer.failures.Load(), Unflushed: int64(len(s.unsettled)),
 	}
 }
 
-// Close releases the store. It first waits for the background check of
-// new executable variants (which drops one whose flush failed); after that
-// nothing is deleted. Blobs and Writers still open keep working on their
-// files (a commit after Close flushes through a descriptor of its own).
+// Close releases the store. It first runs the background flush at once
+// and waits for its verdicts (dropping what could not be flushed); after
+// that nothing is deleted. Blobs and Writers still open keep working on
+// their files (a commit after Close waits for a flush of its own, through
+// a descriptor of its own).
 func (s *Store) Close() error {
 	s.mu.Lock()
 	s.closing = true
 	s.mu.Unlock()
 	s.makers.Wait()
+	s.wakeSettle()
 	s.settlers.Wait()
 	var markErr error
-	if s.strict && s.opened {
+	if s.opened {
 		markErr = s.markVariantsClean()
 	}
 	s.baseMu.Lock()

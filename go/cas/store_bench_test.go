@@ -163,7 +163,7 @@ func benchmarkPutFileMove(b *testing.B, workers int) {
 				return
 			}
 			t0 := time.Now()
-			if _, err := s.MoveFile(ctx, paths[i]); err != nil {
+			if _, err := s.MoveFile(ctx, paths[i], s.FlushFailures()); err != nil {
 				b.Error(err)
 				return
 			}

@@ -14,11 +14,12 @@ import (
 	"github.com/actiond/actiond/go/digest"
 )
 
-// openStalled opens a store whose flushes the test controls.
+// openStalled opens a store in strict mode (a flush before each
+// acknowledgement) whose flushes the test controls.
 func openStalled(t *testing.T) (*Store, *stalledFlush, string) {
 	t.Helper()
 	root := t.TempDir()
-	s, err := Open(context.Background(), Options{Root: root})
+	s, err := Open(context.Background(), Options{Root: root, StrictFsync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +74,9 @@ func TestRenameThenFlushThenAcknowledge(t *testing.T) {
 			name:  "Writer",
 			store: func(t *testing.T, s *Store, _ string) error { return writeAll(s, d, data) },
 		},
-		{name: "MoveFile", store: fromFile((*Store).MoveFile)},
+		{name: "MoveFile", store: fromFile(func(s *Store, ctx context.Context, p string) (digest.Digest, error) {
+			return s.MoveFile(ctx, p, s.FlushFailures())
+		})},
 		{name: "CopyFile", store: fromFile((*Store).CopyFile)},
 	}
 	for _, tc := range tests {
@@ -169,7 +172,7 @@ func TestStoredButPendingBlobIsNotAcknowledgedEarly(t *testing.T) {
 	}
 	dups := map[string]<-chan result{
 		"Put":           f.async(func() error { return s.Put(ctx, d, data) }),
-		"MoveFile":      f.async(func() error { _, err := s.MoveFile(ctx, p); return err }),
+		"MoveFile":      f.async(func() error { _, err := s.MoveFile(ctx, p, s.FlushFailures()); return err }),
 		"Writer.Commit": f.async(func() error { return writeAll(s, d, data) }),
 	}
 	// They find the blob renamed in but not flushed, and so wait for
@@ -330,7 +333,7 @@ func TestConcurrentWritesShareOneFlush(t *testing.T) {
 			if err := os.WriteFile(p, []byte(p), 0o644); err != nil {
 				return digest.Digest{}, err
 			}
-			return s.MoveFile(context.Background(), p)
+			return s.MoveFile(context.Background(), p, s.FlushFailures())
 		}},
 	}
 	for _, tc := range tests {
@@ -442,6 +445,11 @@ func TestStrictModeVariantsAfterCrash(t *testing.T) {
 // abandon lets go of the store's root the way a dying process does: the
 // descriptors close (releasing the flock) and nothing else happens.
 func (s *Store) abandon() {
+	s.mu.Lock()
+	s.unsettled = nil // the background flush dies with the process
+	s.mu.Unlock()
+	s.wakeSettle()
+	s.settlers.Wait()
 	s.baseMu.Lock()
 	defer s.baseMu.Unlock()
 	s.lock.Close()

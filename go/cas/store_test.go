@@ -549,7 +549,7 @@ func TestResourceExhaustedWhenAllPinned(t *testing.T) {
 	if err := os.WriteFile(path, cData, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.MoveFile(ctx, path)
+	_, err = s.MoveFile(ctx, path, s.FlushFailures())
 	wantCode(t, "MoveFile", err, codes.ResourceExhausted)
 	if _, err := os.Stat(path); err != nil {
 		t.Errorf("MoveFile that failed consumed its file: %v", err)
@@ -591,7 +591,7 @@ func TestReopenKeepsData(t *testing.T) {
 	if err := os.WriteFile(path, []byte("file"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	fd, err := s.MoveFile(ctx, path)
+	fd, err := s.MoveFile(ctx, path, s.FlushFailures())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -737,7 +737,9 @@ func TestLinkExecutable(t *testing.T) {
 type storeFile func(s *cas.Store, ctx context.Context, path string) (digest.Digest, error)
 
 var (
-	moveFile storeFile = (*cas.Store).MoveFile
+	moveFile storeFile = func(s *cas.Store, ctx context.Context, path string) (digest.Digest, error) {
+		return s.MoveFile(ctx, path, s.FlushFailures())
+	}
 	copyFile storeFile = (*cas.Store).CopyFile
 )
 
@@ -863,7 +865,7 @@ func TestMoveFileTakesOwnership(t *testing.T) {
 	if err := os.Chown(path, 65534, 65534); err != nil {
 		t.Fatal(err)
 	}
-	d, err := s.MoveFile(ctx, path)
+	d, err := s.MoveFile(ctx, path, s.FlushFailures())
 	if err != nil {
 		t.Fatal(err)
 	}

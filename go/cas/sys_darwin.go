@@ -39,8 +39,8 @@ func datasync(f *os.File) error { return f.Sync() }
 // strictFsyncRequired is true on macOS, see syncFilesystem.
 const strictFsyncRequired = true
 
-// filesystemOrdersData is not relied on on macOS (strictFsyncRequired).
-func filesystemOrdersData(path string) (string, bool) { return "apfs", true }
+// filesystemTrustsEpochs is not relied on on macOS (strictFsyncRequired).
+func filesystemTrustsEpochs(path string) (string, bool) { return "apfs", false }
 
 // flushReportsWriteErrors is false on macOS: sync(2) reports no writeback
 // errors, so whatever must be durable is fsynced one by one.

@@ -41,35 +41,54 @@ func datasync(f *os.File) error {
 	return serr
 }
 
-// strictFsyncRequired is false on Linux: whether the filesystem suits group
-// commit is judged by filesystemOrdersData.
+// strictFsyncRequired is false on Linux: whether the filesystem suits
+// epochs is judged by filesystemTrustsEpochs.
 const strictFsyncRequired = false
 
-// filesystemOrdersData reports the type of the filesystem holding path and
-// whether it is one on which a file renamed into place before its data is
-// flushed can, after a crash, be short or empty but never show garbage
-// within its size (see Store.install): ext4 with a journal in data=ordered
-// (the default) or data=journal mode, xfs and btrfs, which all update the
-// on-disk size only once the data it covers is written, and tmpfs, which
-// has nothing to lose to a crash. ext4 without a journal (and ext2) orders
-// nothing, nor does data=writeback.
-func filesystemOrdersData(path string) (string, bool) {
+// filesystemTrustsEpochs reports the type of the filesystem holding path
+// and whether epochs may run on it (see trustsEpochs).
+func filesystemTrustsEpochs(path string) (string, bool) {
 	var st unix.Statfs_t
 	if err := unix.Statfs(path, &st); err != nil {
 		return "unknown", false
 	}
-	switch uint32(st.Type) {
+	magic := uint32(st.Type)
+	var ext4Mode string
+	fsType := fmt.Sprintf("type %#x", st.Type)
+	switch magic {
 	case unix.EXT4_SUPER_MAGIC: // also ext2 and ext3
-		mode := ext4DataMode(path)
-		return "ext4 (" + mode + ")", mode == "data=ordered" || mode == "data=journal"
+		ext4Mode = ext4DataMode(path)
+		fsType = "ext4 (" + ext4Mode + ")"
 	case unix.XFS_SUPER_MAGIC:
-		return "xfs", true
+		fsType = "xfs"
 	case unix.BTRFS_SUPER_MAGIC:
-		return "btrfs", true
+		fsType = "btrfs"
 	case unix.TMPFS_MAGIC:
-		return "tmpfs", true
+		fsType = "tmpfs"
+	case unix.FUSE_SUPER_MAGIC:
+		fsType = "fuse"
 	}
-	return fmt.Sprintf("type %#x", st.Type), false
+	return fsType, trustsEpochs(magic, ext4Mode)
+}
+
+// trustsEpochs tells whether epochs may run on a filesystem of type magic
+// (ext4Mode is ext4DataMode's answer for ext4). Epochs need syncfs to be a
+// barrier for everything written before it, data and renames alike, and
+// metadata changes to reach the disk in the order they were made (a blob's
+// recent link before its rename, see Store.install). Journaling
+// filesystems give both: ext4 with a journal, in any data= mode (the
+// bytes of a blob renamed in before a crash are checked again anyway),
+// xfs and btrfs; tmpfs has nothing to lose. ext4 without a journal orders
+// nothing; FUSE and network filesystems pass syncfs to a server, or drop
+// it, and promise no order; and anything unknown is not trusted.
+func trustsEpochs(magic uint32, ext4Mode string) bool {
+	switch magic {
+	case unix.EXT4_SUPER_MAGIC:
+		return strings.HasPrefix(ext4Mode, "data=")
+	case unix.XFS_SUPER_MAGIC, unix.BTRFS_SUPER_MAGIC, unix.TMPFS_MAGIC:
+		return true
+	}
+	return false
 }
 
 // ext4DataMode returns the data= mode of the ext4 filesystem holding path
@@ -108,7 +127,8 @@ func ext4DataMode(path string) string {
 
 // flushReportsWriteErrors tells whether syncfs reports writeback errors,
 // which Linux does from 5.8 on; before that only fdatasync of the file
-// itself does.
+// itself does, and epochs, which confirm blobs with syncfs alone, cannot
+// run.
 var flushReportsWriteErrors = kernelAtLeast(5, 8)
 
 func kernelAtLeast(major, minor int) bool {

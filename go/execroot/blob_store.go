@@ -26,8 +26,10 @@ type BlobStore interface {
 	// LinkExecutables returns pinned 0555 variants of ds for hard links,
 	// paths[i] "" (and unpins[i] nil) for a blob the store does not hold.
 	LinkExecutables(ctx context.Context, ds []digest.Digest) (paths []string, unpins []func(), err error)
-	// MoveFile hashes the file at path and stores it, consuming the file.
-	MoveFile(ctx context.Context, path string) (digest.Digest, error)
+	// MoveFile hashes the file at path and stores it, consuming the file;
+	// it copies the file instead if FlushFailures is no longer
+	// failuresBefore, sampled before the file was written.
+	MoveFile(ctx context.Context, path string, failuresBefore int64) (digest.Digest, error)
 	// Put stores data, which must hash to d.
 	Put(ctx context.Context, d digest.Digest, data []byte) error
 }

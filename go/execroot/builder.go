@@ -253,7 +253,7 @@ func (b *Builder) Prepare(ctx context.Context, inputRoot digest.Digest, cmd *rep
 		return nil, err
 	}
 
-	r := &Root{b: b, tree: tree, wd: wd, created: createdChildren(p.mkdirs), lockInputs: !p.mutable}
+	r := &Root{b: b, tree: tree, wd: wd, created: createdChildren(p.mkdirs), lockInputs: !p.mutable, flushFailures: b.store.FlushFailures()}
 	ok := false
 	defer func() {
 		if !ok {

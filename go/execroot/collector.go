@@ -110,7 +110,7 @@ func (r *Root) CollectOutputs(ctx context.Context, cmd *repb.Command, res *repb.
 
 	if err := parallel(len(c.queue), func(i int) error {
 		pf := c.queue[i]
-		d, err := r.b.store.MoveFile(ctx, pf.path)
+		d, err := r.b.store.MoveFile(ctx, pf.path, r.flushFailures)
 		if err != nil {
 			return rpcstatus.Wrapf(err, "store output file %q", pf.rel)
 		}

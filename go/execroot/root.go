@@ -25,6 +25,10 @@ type Root struct {
 	// lockInputs: the inputs are read-only to the action (the default, see
 	// PrepareOptions.MutableInputs).
 	lockInputs bool
+	// flushFailures is the store's FlushFailures before the action could
+	// write anything: outputs are moved into the store only if no flush
+	// failed since (see cas.Store.MoveFile).
+	flushFailures int64
 
 	closeOnce sync.Once
 	closeErr  error

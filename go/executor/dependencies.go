@@ -24,8 +24,11 @@ type Store interface {
 	// it is larger than limit.
 	ReadAll(ctx context.Context, d digest.Digest, limit int64) ([]byte, error)
 	// MoveFile stores the file at path, consuming it, and returns its
-	// digest.
-	MoveFile(ctx context.Context, path string) (digest.Digest, error)
+	// digest. failuresBefore is FlushFailures sampled before the file was
+	// written: if a flush failed since, the file is copied instead.
+	MoveFile(ctx context.Context, path string, failuresBefore int64) (digest.Digest, error)
+	// FlushFailures counts the store's failed filesystem flushes.
+	FlushFailures() int64
 }
 
 // ActionCache holds results keyed by action digest.

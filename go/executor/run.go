@@ -50,6 +50,8 @@ func (e *Executor) attempt(ex *execution, action *repb.Action, t *stageTimes, h 
 	ex.setStage(repb.ExecutionStage_EXECUTING)
 
 	t.inputStart = e.now()
+	// Before the action can write its stdout and stderr: see storeStdio.
+	flushFailures := e.opts.Store.FlushFailures()
 	ap, err := e.prepareSpec(ctx, action)
 	if err != nil {
 		return outcome{err: err}
@@ -87,12 +89,12 @@ func (e *Executor) attempt(ex *execution, action *repb.Action, t *stageTimes, h 
 	if err := root.CollectOutputs(ctx, cmd, out.res); err != nil {
 		out.fail(rpcstatus.Wrapf(err, "collecting outputs"))
 	}
-	if d, ok, err := e.storeStdio(ctx, spec.Stdout); err != nil {
+	if d, ok, err := e.storeStdio(ctx, spec.Stdout, flushFailures); err != nil {
 		out.fail(rpcstatus.Wrapf(err, "storing stdout"))
 	} else if ok {
 		out.res.StdoutDigest = d.Proto()
 	}
-	if d, ok, err := e.storeStdio(ctx, spec.Stderr); err != nil {
+	if d, ok, err := e.storeStdio(ctx, spec.Stderr, flushFailures); err != nil {
 		out.fail(rpcstatus.Wrapf(err, "storing stderr"))
 	} else if ok {
 		out.res.StderrDigest = d.Proto()
@@ -202,7 +204,8 @@ func cacheable(action *repb.Action, resp *repb.ExecuteResponse) bool {
 
 // storeStdio moves a non-empty stdout or stderr file into the CAS. Empty or
 // absent files get no digest: the client then has nothing to fetch.
-func (e *Executor) storeStdio(ctx context.Context, file string) (digest.Digest, bool, error) {
+// flushFailures is the store's FlushFailures from before the action ran.
+func (e *Executor) storeStdio(ctx context.Context, file string, flushFailures int64) (digest.Digest, bool, error) {
 	fi, err := os.Stat(file)
 	if errors.Is(err, os.ErrNotExist) || err == nil && fi.Size() == 0 {
 		return digest.Digest{}, false, nil
@@ -210,7 +213,7 @@ func (e *Executor) storeStdio(ctx context.Context, file string) (digest.Digest, 
 	if err != nil {
 		return digest.Digest{}, false, err
 	}
-	d, err := e.opts.Store.MoveFile(ctx, file)
+	d, err := e.opts.Store.MoveFile(ctx, file, flushFailures)
 	return d, err == nil, err
 }
 

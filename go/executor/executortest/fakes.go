@@ -70,8 +70,11 @@ func (s *Store) ReadAll(ctx context.Context, d digest.Digest, limit int64) ([]by
 	return b, nil
 }
 
+// FlushFailures implements executor.Store: the fake never flushes.
+func (s *Store) FlushFailures() int64 { return 0 }
+
 // MoveFile implements executor.Store.
-func (s *Store) MoveFile(ctx context.Context, path string) (digest.Digest, error) {
+func (s *Store) MoveFile(ctx context.Context, path string, failuresBefore int64) (digest.Digest, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return digest.Digest{}, err
