@@ -24,22 +24,23 @@ func qemuIO(t *testing.T) string {
 }
 
 // serve creates a zeroed image of size bytes and serves it.
-func serve(t *testing.T, size int64) (*nbd.Server, string) {
+func serve(t *testing.T, size int64) (s *nbd.Server, img, socket string) {
 	t.Helper()
 	dir := t.TempDir()
-	img := filepath.Join(dir, "disk.img")
+	img = filepath.Join(dir, "disk.img")
 	if err := os.WriteFile(img, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Truncate(img, size); err != nil {
 		t.Fatal(err)
 	}
-	s, err := nbd.Listen(filepath.Join(dir, "nbd.sock"), img)
+	socket = filepath.Join(dir, "nbd.sock")
+	s, err := nbd.Listen(socket, img)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	return s, img
+	return s, img, socket
 }
 
 // run runs qemu-io on the export with cmds, then makes it kill itself
@@ -74,7 +75,7 @@ func TestPowerCutKeepsFlushedAndFUAData(t *testing.T) {
 	bin := qemuIO(t)
 	half := append(pattern(0x11)[:2048:2048], make([]byte, 2048)...)
 	for seed := range uint64(8) {
-		s, img := serve(t, 1<<20)
+		s, img, _ := serve(t, 1<<20)
 		run(t, bin, s,
 			"write -P 0xab 0 64k",
 			"write -P 0x33 768k 16k",
@@ -151,7 +152,7 @@ func TestPowerCutKeepsFlushedAndFUAData(t *testing.T) {
 // server on the image serves what the old one was given.
 func TestCloseWritesBack(t *testing.T) {
 	bin := qemuIO(t)
-	s, img := serve(t, 256<<10)
+	s, img, _ := serve(t, 256<<10)
 	run(t, bin, s, "write -P 0x5a 4k 12k")
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
