@@ -19,6 +19,8 @@ if [ "$(id -u)" = 0 ]; then
   # its own build dependencies.
   command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
   command -v qemu-system-aarch64 >/dev/null || need+=(qemu-system-arm)
+  # qemu-io, the NBD client go/nbd's tests drive.
+  command -v qemu-io >/dev/null || need+=(qemu-utils)
   if [ "${#need[@]}" -gt 0 ]; then
     step "apt-get install ${need[*]}"
     apt-get update -qq || true

@@ -128,3 +128,20 @@ func TestArgv(t *testing.T) {
 		})
 	}
 }
+
+// TestCASDrive: Options.CASDrive replaces the CAS image as the CAS drive's
+// file, and only that.
+func TestCASDrive(t *testing.T) {
+	cfg := vm.Config{Arch: vm.X86_64, Kernel: "/k", Initramfs: "/i", CASImage: "/r/cas.img", MemoryMiB: 512, CPUs: 1}
+	for _, tc := range []struct {
+		drive, want string
+	}{
+		{"", "file=/r/cas.img,format=raw,if=none,id=cas,"},
+		{"nbd+unix:///?socket=/t/nbd.sock", "file=nbd+unix:///?socket=/t/nbd.sock,format=raw,if=none,id=cas,"},
+	} {
+		a := New(cfg, Options{Accel: TCG, CASDrive: tc.drive}).Argv()
+		if got := valueOf(a, "-drive"); !strings.HasPrefix(got, tc.want) {
+			t.Errorf("CASDrive %q: -drive %q, want it to start with %q", tc.drive, got, tc.want)
+		}
+	}
+}

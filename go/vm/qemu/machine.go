@@ -3,6 +3,7 @@
 package qemu
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -34,6 +35,11 @@ type Options struct {
 	ChannelSocket string
 	// Logger receives QEMU's own messages (its stderr), one per line.
 	Logger *slog.Logger
+	// CASDrive, when set, is the CAS disk's QEMU file name in place of
+	// the Config's CASImage: a block URL such as
+	// nbd+unix:///?socket=PATH. The power-loss test serves the disk with a
+	// write cache it can cut this way; serve-vm never sets it.
+	CASDrive string
 }
 
 // Machine is a vm.Machine on QEMU.
@@ -77,7 +83,7 @@ func (m *Machine) Argv() []string {
 		Cmdline:      m.opts.Cmdline,
 		MemoryMiB:    m.cfg.MemoryMiB,
 		CPUs:         m.cfg.CPUs,
-		CASImage:     m.cfg.CASImage,
+		CASImage:     cmp.Or(m.opts.CASDrive, m.cfg.CASImage),
 		RuntimeImage: m.cfg.RuntimeImage,
 	})...)
 }
@@ -153,6 +159,17 @@ func (m *Machine) Wait(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// Kill kills QEMU with SIGKILL, as a power cut stops a machine: the
+// guest gets no chance to flush or unmount its disks, nor QEMU to write
+// back its own caches. It returns once QEMU exited. Tests use it.
+func (m *Machine) Kill() {
+	if m.cmd == nil {
+		return
+	}
+	_ = m.cmd.Process.Kill()
+	<-m.done
 }
 
 // Stop waits for the guest to power off until ctx is done, then sends QEMU
