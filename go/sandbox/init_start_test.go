@@ -3,17 +3,14 @@
 package sandbox_test
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"slices"
 	"strings"
 	"testing"
 
-	// What the daemon links and an init never needs: gRPC, the REAPI
-	// protobuf registries (and, through package sandbox, log/slog).
-	_ "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
-	_ "google.golang.org/grpc"
-
+	"github.com/actiond/actiond/go/internal/testbin"
 	"github.com/actiond/actiond/go/sandbox"
 )
 
@@ -28,11 +25,15 @@ var heavyInitPrefixes = []string{
 	"log/slog",
 }
 
-// TestInitStartsBeforeHeavyPackages runs this test binary, which links the
-// heavy packages above, as a sandbox init with GODEBUG=inittrace=1 (one line
-// per package initialized) and checks that the init ran before any of them.
+// TestInitStartsBeforeHeavyPackages runs testdata/heavyinit, which links
+// the heavy packages above, as a sandbox init with GODEBUG=inittrace=1 (one
+// line per package initialized) and checks that the init ran before any of
+// them.
 func TestInitStartsBeforeHeavyPackages(t *testing.T) {
-	exe, err := os.Executable()
+	exe, err := testbin.Path("HEAVYINIT_BIN", "./testdata/heavyinit", t.TempDir())
+	if errors.Is(err, errNoGoTool) {
+		t.Skip(err)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
