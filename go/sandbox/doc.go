@@ -48,11 +48,13 @@
 // The package holds the code of two processes. The daemon side is Runner
 // and the runner*.go files: validating the Spec into the init's config,
 // starting inits (or taking a pre-started one), waiting and killing, and
-// turning the init's reports into a Result. The init side is the
-// sandbox_init*.go files, entered through MaybeRunInit: runSandboxInit
-// lists its steps in order (prepare, readConfig, installOutputs,
-// enterRoot, runCommand). Both sides share only the plain types (spec.go)
-// and the protocol over the two pipes (protocol.go, codec.go).
+// turning the init's reports into a Result. The init side is package
+// internal/initproc, entered from its own initialization (see Cost) or
+// through MaybeRunInit: runSandboxInit there lists its steps in order
+// (prepare, readConfig, installOutputs, enterRoot, runCommand). Both sides
+// share only the configuration, the reports and their encoding over the
+// two pipes (initproc's protocol.go and codec.go); Runner converts a Spec's
+// Mounts into the init's own copy of the type.
 //
 // # Rootless mode
 //
@@ -108,12 +110,13 @@
 // inits after the daemon mounts something actions use (the daemon mounts
 // its runtime images before it makes the Runner). The output files are
 // opened by the init, from the config, so that a pre-started init needs
-// nothing else from its action. To keep a cold start small as well, the
-// init runs from this package's
-// initialization, before packages that do not depend on it (gRPC, protobuf
-// registries) pay for theirs; it decodes its configuration without
-// reflection; the configuration pipe is filled before the init starts; it
-// forks with syscall.ForkExec (os.StartProcess would first probe pidfd
-// support with an extra fork). Call MaybeRunInit first thing in main
-// anyway.
+// nothing else from its action. To keep a cold start small as well, and
+// the CPU that each init takes from running actions, the init runs from
+// the initialization of package internal/initproc, whose imports are kept
+// low-level, before the daemon's heavy packages (gRPC, protobuf
+// registries, log/slog) pay for theirs (TestInitStartsBeforeHeavyPackages
+// checks it); it decodes its configuration without reflection; the
+// configuration pipe is filled before the init starts; it forks with
+// syscall.ForkExec (os.StartProcess would first probe pidfd support with
+// an extra fork). Call MaybeRunInit first thing in main anyway.
 package sandbox

@@ -9,10 +9,12 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+
+	"github.com/actiond/actiond/go/sandbox/internal/initproc"
 )
 
 // This file and the other runner_*.go files run in the daemon: they start
-// sandbox inits and wait for them. The sandbox_init*.go files run in the
+// sandbox inits and wait for them. Package internal/initproc runs in the
 // init, the sandbox's first process.
 
 // ErrInvalidSpec is wrapped by Run errors caused by a malformed Spec.
@@ -155,7 +157,7 @@ func (r *Runner) Run(ctx context.Context, spec Spec) (Result, error) {
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
 	}
-	start := monoNow()
+	start := initproc.MonoNow()
 	cfg, err := initConfigFor(spec, r.rootDir, r.rootless)
 	if err != nil {
 		return Result{}, err
@@ -169,7 +171,7 @@ func (r *Runner) Run(ctx context.Context, spec Spec) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	init, err := r.launchInit(cg, cfg.marshal())
+	init, err := r.launchInit(cg, cfg.Marshal())
 	if err != nil {
 		r.removeCgroup(cg)
 		return Result{}, err

@@ -10,6 +10,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/actiond/actiond/go/sandbox/internal/initproc"
 )
 
 // initExe is how the daemon re-executes itself as the sandbox init.
@@ -57,7 +59,7 @@ func (r *Runner) startInit(cgroupFD int, config []byte) (*initHandle, error) {
 	}
 	// Stdout and stderr are opened by the init itself, from the config.
 	files := []*os.File{r.devNull, r.devNull, r.devNull, configR, reportW}
-	mode := initModeRoot
+	mode := initproc.ModeRoot
 	if r.rootless {
 		// The daemon's uid and gid become the action's 65534 (nobody and
 		// nogroup, as in root mode); 0 stays unmapped, so nothing in the
@@ -71,7 +73,7 @@ func (r *Runner) startInit(cgroupFD int, config []byte) (*initHandle, error) {
 		sys.GidMappings = []syscall.SysProcIDMap{{ContainerID: nobody, HostID: os.Getegid(), Size: 1}}
 		sys.GidMappingsEnableSetgroups = false
 		sys.AmbientCaps = r.allCaps
-		mode = initModeRootless
+		mode = initproc.ModeRootless
 	}
 	if cgroupFD >= 0 {
 		sys.UseCgroupFD, sys.CgroupFD = true, cgroupFD

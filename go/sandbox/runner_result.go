@@ -11,17 +11,19 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/actiond/actiond/go/sandbox/internal/initproc"
 )
 
 // actionEnd is what Run learned about one action by the time it was over:
 // the init's reports, whether the daemon killed the init and why, and the
-// monotonic clock (monoNow) at both ends.
+// monotonic clock (initproc.MonoNow) at both ends.
 type actionEnd struct {
 	// start is when Run began, end when the action was over.
 	start, end int64
 	prestarted bool // the init was pre-started (see Options.Prestart)
 
-	reports    []initReport
+	reports    []initproc.Report
 	reportsErr error // reading or decoding the reports failed
 
 	initGone    bool // the init was reaped before the action was over
@@ -74,30 +76,30 @@ func actionResult(e actionEnd) (Result, error) {
 // reportSummary picks out of an init's reports the ones a result is made
 // of; nil or 0 where the init did not send that report.
 type reportSummary struct {
-	started, forked int64 // reportStarted's Mono and Forked
-	exit            *initReport
-	setupFailure    *initReport
-	execFailure     *initReport
+	started, forked int64 // initproc.ReportStarted's Mono and Forked
+	exit            *initproc.Report
+	setupFailure    *initproc.Report
+	execFailure     *initproc.Report
 }
 
-func summarizeReports(reports []initReport) reportSummary {
+func summarizeReports(reports []initproc.Report) reportSummary {
 	var s reportSummary
 	for i := range reports {
 		switch rep := &reports[i]; rep.Kind {
-		case reportStarted:
+		case initproc.ReportStarted:
 			s.started, s.forked = rep.Mono, rep.Forked
-		case reportExit:
+		case initproc.ReportExit:
 			s.exit = rep
-		case reportSetup:
+		case initproc.ReportSetup:
 			s.setupFailure = rep
-		case reportExec:
+		case initproc.ReportExec:
 			s.execFailure = rep
 		}
 	}
 	return s
 }
 
-// actionTimings splits start..end (monoNow values of Run's start and of the
+// actionTimings splits start..end (initproc.MonoNow values of Run's start and of the
 // action's end) at the init's reports. When the command did not exit by
 // itself (it was killed, or its exit time is out of range), its run ends
 // with the action; when it never started, all is setup.
@@ -121,12 +123,12 @@ func actionTimings(s reportSummary, start, end int64) Timings {
 	}
 }
 
-func readReports(f *os.File) ([]initReport, error) {
+func readReports(f *os.File) ([]initproc.Report, error) {
 	b, err := io.ReadAll(f)
 	if err != nil {
 		return nil, fmt.Errorf("read sandbox init reports: %w", err)
 	}
-	reports, err := parseReports(b)
+	reports, err := initproc.ParseReports(b)
 	if err != nil {
 		return reports, fmt.Errorf("decode sandbox init reports: %w", err)
 	}

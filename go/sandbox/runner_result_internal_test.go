@@ -9,15 +9,17 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/actiond/actiond/go/sandbox/internal/initproc"
 )
 
 func TestActionResult(t *testing.T) {
 	// Monotonic times: Run starts at 1000, the init forks the command at
 	// 1100, its exec succeeds at 1150, it exits at 1400, the action is over
 	// at 1500.
-	started := initReport{Kind: reportStarted, Forked: 1100, Mono: 1150}
-	exit := func(code, signal int) initReport {
-		return initReport{Kind: reportExit, ExitCode: code, Signal: signal, Mono: 1400}
+	started := initproc.Report{Kind: initproc.ReportStarted, Forked: 1100, Mono: 1150}
+	exit := func(code, signal int) initproc.Report {
+		return initproc.Report{Kind: initproc.ReportExit, ExitCode: code, Signal: signal, Mono: 1400}
 	}
 	ranToExit := Timings{Setup: 100, Spawn: 50, Run: 250, Teardown: 100}
 	killedWhileRunning := Timings{Setup: 100, Spawn: 50, Run: 350}
@@ -34,63 +36,63 @@ func TestActionResult(t *testing.T) {
 	}{
 		{
 			name: "exit 0",
-			end:  actionEnd{reports: []initReport{started, exit(0, 0)}},
+			end:  actionEnd{reports: []initproc.Report{started, exit(0, 0)}},
 			want: Result{Timings: ranToExit},
 		},
 		{
 			name: "exit code",
-			end:  actionEnd{reports: []initReport{started, exit(3, 0)}},
+			end:  actionEnd{reports: []initproc.Report{started, exit(3, 0)}},
 			want: Result{ExitCode: 3, Timings: ranToExit},
 		},
 		{
 			name: "killed by a signal of its own",
-			end:  actionEnd{reports: []initReport{started, exit(143, 15)}},
+			end:  actionEnd{reports: []initproc.Report{started, exit(143, 15)}},
 			want: Result{ExitCode: 143, Signal: syscall.SIGTERM, Timings: ranToExit},
 		},
 		{
 			name: "prestarted init",
-			end:  actionEnd{prestarted: true, reports: []initReport{started, exit(0, 0)}},
+			end:  actionEnd{prestarted: true, reports: []initproc.Report{started, exit(0, 0)}},
 			want: Result{Timings: Timings{Setup: 100, Spawn: 50, Run: 250, Teardown: 100, Prestarted: true}},
 		},
 		{
 			name: "cannot execute",
-			end:  actionEnd{reports: []initReport{{Kind: reportExec, Error: "not found"}}},
+			end:  actionEnd{reports: []initproc.Report{{Kind: initproc.ReportExec, Error: "not found"}}},
 			want: Result{ExitCode: 127, Timings: neverStarted},
 		},
 		{
 			name:    "setup failed",
-			end:     actionEnd{initGone: true, reports: []initReport{{Kind: reportSetup, Error: "mount: no such file"}}},
+			end:     actionEnd{initGone: true, reports: []initproc.Report{{Kind: initproc.ReportSetup, Error: "mount: no such file"}}},
 			want:    Result{Timings: neverStarted},
 			wantMsg: "sandbox setup failed: mount: no such file",
 		},
 		{
 			name: "timed out during setup: the timeout wins over the setup failure",
-			end:  actionEnd{timedOut: true, initGone: true, reports: []initReport{{Kind: reportSetup, Error: "interrupted"}}},
+			end:  actionEnd{timedOut: true, initGone: true, reports: []initproc.Report{{Kind: initproc.ReportSetup, Error: "interrupted"}}},
 			want: Result{ExitCode: 137, Signal: syscall.SIGKILL, TimedOut: true, Timings: neverStarted},
 		},
 		{
 			name: "timed out while running",
-			end:  actionEnd{timedOut: true, initGone: true, reports: []initReport{started}},
+			end:  actionEnd{timedOut: true, initGone: true, reports: []initproc.Report{started}},
 			want: Result{ExitCode: 137, Signal: syscall.SIGKILL, TimedOut: true, Timings: killedWhileRunning},
 		},
 		{
 			name: "output too large while running",
-			end:  actionEnd{outputTooLarge: true, initGone: true, reports: []initReport{started}},
+			end:  actionEnd{outputTooLarge: true, initGone: true, reports: []initproc.Report{started}},
 			want: Result{ExitCode: 137, Signal: syscall.SIGKILL, OutputTooLarge: true, Timings: killedWhileRunning},
 		},
 		{
 			name: "output too large, found after a normal exit",
-			end:  actionEnd{outputTooLarge: true, reports: []initReport{started, exit(0, 0)}},
+			end:  actionEnd{outputTooLarge: true, reports: []initproc.Report{started, exit(0, 0)}},
 			want: Result{OutputTooLarge: true, Timings: ranToExit},
 		},
 		{
 			name: "timed out as the command exited: its exit status stays",
-			end:  actionEnd{timedOut: true, reports: []initReport{started, exit(1, 0)}},
+			end:  actionEnd{timedOut: true, reports: []initproc.Report{started, exit(1, 0)}},
 			want: Result{ExitCode: 1, TimedOut: true, Timings: ranToExit},
 		},
 		{
 			name:    "cancelled",
-			end:     actionEnd{ctxErr: context.Canceled, initGone: true, reports: []initReport{started}},
+			end:     actionEnd{ctxErr: context.Canceled, initGone: true, reports: []initproc.Report{started}},
 			want:    withTimings(sigkill, killedWhileRunning),
 			wantErr: context.Canceled,
 		},
@@ -102,19 +104,19 @@ func TestActionResult(t *testing.T) {
 		},
 		{
 			name: "exit reported after the action's end: the run ends with the action",
-			end: actionEnd{timedOut: true, reports: []initReport{started,
-				{Kind: reportExit, Mono: 1600}}},
+			end: actionEnd{timedOut: true, reports: []initproc.Report{started,
+				{Kind: initproc.ReportExit, Mono: 1600}}},
 			want: Result{TimedOut: true, Timings: killedWhileRunning},
 		},
 		{
 			name:    "init ended without a result",
-			end:     actionEnd{initGone: true, reports: []initReport{started}},
+			end:     actionEnd{initGone: true, reports: []initproc.Report{started}},
 			want:    Result{Timings: killedWhileRunning},
 			wantErr: errNoResult,
 		},
 		{
 			name:    "reports unreadable",
-			end:     actionEnd{reportsErr: errBroken, reports: []initReport{started, exit(0, 0)}},
+			end:     actionEnd{reportsErr: errBroken, reports: []initproc.Report{started, exit(0, 0)}},
 			wantErr: errBroken,
 		},
 		{
@@ -150,9 +152,9 @@ func withTimings(r Result, t Timings) Result {
 }
 
 func TestActionTimingsAddUp(t *testing.T) {
-	s := summarizeReports([]initReport{
-		{Kind: reportStarted, Forked: 1100, Mono: 1150},
-		{Kind: reportExit, Mono: 1400},
+	s := summarizeReports([]initproc.Report{
+		{Kind: initproc.ReportStarted, Forked: 1100, Mono: 1150},
+		{Kind: initproc.ReportExit, Mono: 1400},
 	})
 	got := actionTimings(s, 1000, 1500)
 	if sum := got.Setup + got.Spawn + got.Run + got.Teardown; sum != 500*time.Nanosecond {
@@ -161,14 +163,14 @@ func TestActionTimingsAddUp(t *testing.T) {
 }
 
 func TestActionOver(t *testing.T) {
-	exit := []initReport{{Kind: reportStarted}, {Kind: reportExit}}
-	execFailed := []initReport{{Kind: reportExec}}
-	onlyStarted := []initReport{{Kind: reportStarted}}
-	setupFailed := []initReport{{Kind: reportSetup}}
+	exit := []initproc.Report{{Kind: initproc.ReportStarted}, {Kind: initproc.ReportExit}}
+	execFailed := []initproc.Report{{Kind: initproc.ReportExec}}
+	onlyStarted := []initproc.Report{{Kind: initproc.ReportStarted}}
+	setupFailed := []initproc.Report{{Kind: initproc.ReportSetup}}
 	for _, tc := range []struct {
 		name                  string
 		reportsRead, initGone bool
-		reports               []initReport
+		reports               []initproc.Report
 		want                  bool
 	}{
 		{"reports still open", false, false, nil, false},

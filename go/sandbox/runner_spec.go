@@ -5,6 +5,8 @@ package sandbox
 import (
 	"fmt"
 	"path"
+
+	"github.com/actiond/actiond/go/sandbox/internal/initproc"
 )
 
 // nobody is the uid and gid a command runs as when the Spec names none.
@@ -12,9 +14,9 @@ const nobody = 65534
 
 // initConfigFor validates spec and turns it into the configuration of an
 // init that mounts its root on rootDir; errors wrap ErrInvalidSpec.
-func initConfigFor(spec Spec, rootDir string, rootless bool) (initConfig, error) {
-	invalid := func(format string, args ...any) (initConfig, error) {
-		return initConfig{}, fmt.Errorf("%w: %s", ErrInvalidSpec, fmt.Sprintf(format, args...))
+func initConfigFor(spec Spec, rootDir string, rootless bool) (initproc.Config, error) {
+	invalid := func(format string, args ...any) (initproc.Config, error) {
+		return initproc.Config{}, fmt.Errorf("%w: %s", ErrInvalidSpec, fmt.Sprintf(format, args...))
 	}
 	if len(spec.Args) == 0 || spec.Args[0] == "" {
 		return invalid("no command")
@@ -29,16 +31,20 @@ func initConfigFor(spec Spec, rootDir string, rootless bool) (initConfig, error)
 	if !isCleanAbs(dir) {
 		return invalid("working directory %q is not a clean absolute path", dir)
 	}
+	mounts := make([]initproc.Mount, 0, len(spec.Mounts))
 	for _, m := range spec.Mounts {
 		if !isCleanAbs(m.Target) || m.Target == "/" {
 			return invalid("mount target %q is not a clean absolute path below /", m.Target)
 		}
+		var kind initproc.MountKind
 		switch m.Kind {
 		case Bind:
+			kind = initproc.Bind
 			if !path.IsAbs(m.Source) {
 				return invalid("bind source %q is not absolute", m.Source)
 			}
 		case Overlay:
+			kind = initproc.Overlay
 			if len(m.Lower) == 0 {
 				return invalid("overlay on %s has no lower directory", m.Target)
 			}
@@ -51,9 +57,14 @@ func initConfigFor(spec Spec, rootDir string, rootless bool) (initConfig, error)
 				}
 			}
 		case Tmpfs:
+			kind = initproc.Tmpfs
 		default:
 			return invalid("mount on %s has unknown kind %d", m.Target, m.Kind)
 		}
+		mounts = append(mounts, initproc.Mount{
+			Kind: kind, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly,
+			Lower: m.Lower, Upper: m.Upper, Work: m.Work, LockInputs: m.LockInputs,
+		})
 	}
 	uid, gid := spec.UID, spec.GID
 	if uid == 0 {
@@ -62,8 +73,8 @@ func initConfigFor(spec Spec, rootDir string, rootless bool) (initConfig, error)
 	if gid == 0 {
 		gid = nobody
 	}
-	return initConfig{
-		Root: rootDir, Args: spec.Args, Env: spec.Env, Dir: dir, Mounts: spec.Mounts,
+	return initproc.Config{
+		Root: rootDir, Args: spec.Args, Env: spec.Env, Dir: dir, Mounts: mounts,
 		Stdout: spec.Stdout, Stderr: spec.Stderr, UID: uid, GID: gid, Rootless: rootless,
 	}, nil
 }

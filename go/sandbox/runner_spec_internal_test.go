@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/actiond/actiond/go/sandbox/internal/initproc"
 )
 
 func TestInitConfigFor(t *testing.T) {
@@ -18,11 +20,18 @@ func TestInitConfigFor(t *testing.T) {
 			Stderr: "/out/stderr",
 			Mounts: []Mount{
 				{Kind: Bind, Source: "/host/src", Target: "/src", ReadOnly: true},
-				{Kind: Overlay, Lower: []string{"/l1", "/l2"}, Upper: "/u", Work: "/w", Target: "/execroot"},
+				{Kind: Overlay, Lower: []string{"/l1", "/l2"}, Upper: "/u", Work: "/w", Target: "/execroot", LockInputs: true},
 				{Kind: Overlay, Lower: []string{"/l1"}, Target: "/ro"},
 				{Kind: Tmpfs, Target: "/scratch"},
 			},
 		}
+	}
+	// The same mounts as the init receives them.
+	initMounts := []initproc.Mount{
+		{Kind: initproc.Bind, Source: "/host/src", Target: "/src", ReadOnly: true},
+		{Kind: initproc.Overlay, Lower: []string{"/l1", "/l2"}, Upper: "/u", Work: "/w", Target: "/execroot", LockInputs: true},
+		{Kind: initproc.Overlay, Lower: []string{"/l1"}, Target: "/ro"},
+		{Kind: initproc.Tmpfs, Target: "/scratch"},
 	}
 	t.Run("defaults", func(t *testing.T) {
 		spec := valid()
@@ -30,8 +39,8 @@ func TestInitConfigFor(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := initConfig{
-			Root: "/root-dir", Args: spec.Args, Env: spec.Env, Dir: "/", Mounts: spec.Mounts,
+		want := initproc.Config{
+			Root: "/root-dir", Args: spec.Args, Env: spec.Env, Dir: "/", Mounts: initMounts,
 			Stdout: spec.Stdout, Stderr: spec.Stderr, UID: nobody, GID: nobody, Rootless: true,
 		}
 		if !reflect.DeepEqual(got, want) {

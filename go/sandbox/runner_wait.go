@@ -6,11 +6,13 @@ import (
 	"context"
 	"os"
 	"time"
+
+	"github.com/actiond/actiond/go/sandbox/internal/initproc"
 )
 
 // waitForAction waits until the action of init is over (see actionOver),
 // killing the init when ctx ends, spec.Timeout passes or an output file
-// grows over spec.MaxOutputBytes. start is when Run began (monoNow). It
+// grows over spec.MaxOutputBytes. start is when Run began (initproc.MonoNow). It
 // returns what the action's result is made of, and a channel closed once
 // the init is reaped, which may come later: the init's own exit, in which
 // the kernel unmounts everything and frees the namespaces, is not part of
@@ -24,7 +26,7 @@ func waitForAction(ctx context.Context, init *initHandle, spec Spec, outputs *ou
 		close(gone)
 	}()
 	type reportsRead struct {
-		reports []initReport
+		reports []initproc.Report
 		err     error
 	}
 	reported := make(chan reportsRead, 1)
@@ -35,7 +37,7 @@ func waitForAction(ctx context.Context, init *initHandle, spec Spec, outputs *ou
 	}()
 	var timeout <-chan time.Time
 	if spec.Timeout > 0 {
-		t := time.NewTimer(spec.Timeout - time.Duration(monoNow()-start))
+		t := time.NewTimer(spec.Timeout - time.Duration(initproc.MonoNow()-start))
 		defer t.Stop()
 		timeout = t.C
 	}
@@ -74,7 +76,7 @@ func waitForAction(ctx context.Context, init *initHandle, spec Spec, outputs *ou
 			}
 		}
 	}
-	e.end = monoNow()
+	e.end = initproc.MonoNow()
 	e.reports, e.reportsErr = rr.reports, rr.err
 	if goneCh == nil {
 		e.initGone, e.initState, e.initWaitErr = true, state, waitErr
@@ -86,16 +88,16 @@ func waitForAction(ctx context.Context, init *initHandle, spec Spec, outputs *ou
 // read (its report pipe is closed) and either the init is gone or its last
 // report says the command ended or could not start, which it sends only
 // once no other process of the action is left.
-func actionOver(reportsRead, initGone bool, reports []initReport) bool {
+func actionOver(reportsRead, initGone bool, reports []initproc.Report) bool {
 	return reportsRead && (initGone || endsAction(reports))
 }
 
 // endsAction reports whether reports hold one the init sends only once no
 // process of the action but itself is left: the command's exit (after the
 // init killed and reaped everything else) or its failure to start.
-func endsAction(reports []initReport) bool {
+func endsAction(reports []initproc.Report) bool {
 	for _, r := range reports {
-		if r.Kind == reportExit || r.Kind == reportExec {
+		if r.Kind == initproc.ReportExit || r.Kind == initproc.ReportExec {
 			return true
 		}
 	}

@@ -1,6 +1,6 @@
 //go:build linux
 
-package sandbox
+package initproc
 
 import (
 	"reflect"
@@ -8,7 +8,7 @@ import (
 )
 
 func TestConfigRoundTrip(t *testing.T) {
-	want := initConfig{
+	want := Config{
 		Root: "/r", Args: []string{"a", "", "c d"}, Env: []string{"X=1"}, Dir: "/w", Stdout: "/o", Stderr: "/e", UID: 65534, GID: 65533, Rootless: true,
 		Mounts: []Mount{
 			{Kind: Bind, Source: "/s", Target: "/t", ReadOnly: true},
@@ -16,8 +16,8 @@ func TestConfigRoundTrip(t *testing.T) {
 			{Kind: Tmpfs, Target: "/tmp2"},
 		},
 	}
-	b := want.marshal()
-	var got initConfig
+	b := want.Marshal()
+	var got Config
 	if err := got.unmarshal(b); err != nil {
 		t.Fatalf("unmarshal: %v", err)
 	}
@@ -25,7 +25,7 @@ func TestConfigRoundTrip(t *testing.T) {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
 	for n := 0; n < len(b); n++ {
-		var c initConfig
+		var c Config
 		if err := c.unmarshal(b[:n]); err == nil {
 			t.Errorf("unmarshal of the first %d of %d bytes succeeded, want an error", n, len(b))
 		}
@@ -33,20 +33,20 @@ func TestConfigRoundTrip(t *testing.T) {
 }
 
 func TestReportsRoundTrip(t *testing.T) {
-	want := []initReport{
-		{Kind: reportStarted, Mono: 123456789, Forked: 123400000},
-		{Kind: reportExit, ExitCode: 137, Signal: 9},
-		{Kind: reportSetup, Error: "mount: no such file"},
+	want := []Report{
+		{Kind: ReportStarted, Mono: 123456789, Forked: 123400000},
+		{Kind: ReportExit, ExitCode: 137, Signal: 9},
+		{Kind: ReportSetup, Error: "mount: no such file"},
 	}
 	var b []byte
 	for _, r := range want {
 		b = r.appendTo(b)
 	}
-	got, err := parseReports(b)
+	got, err := ParseReports(b)
 	if err != nil || !reflect.DeepEqual(got, want) {
-		t.Errorf("parseReports = %+v, %v; want %+v", got, err, want)
+		t.Errorf("ParseReports = %+v, %v; want %+v", got, err, want)
 	}
-	if _, err := parseReports(b[:len(b)-1]); err == nil {
-		t.Error("parseReports of a torn stream succeeded, want an error")
+	if _, err := ParseReports(b[:len(b)-1]); err == nil {
+		t.Error("ParseReports of a torn stream succeeded, want an error")
 	}
 }

@@ -1,4 +1,4 @@
-package sandbox
+package initproc
 
 import (
 	"encoding/binary"
@@ -86,7 +86,7 @@ func (d *decoder) strs() []string {
 	return out
 }
 
-func (c *initConfig) marshal() []byte {
+func (c *Config) Marshal() []byte {
 	var e encoder
 	e.str(c.Root)
 	e.strs(c.Args)
@@ -111,7 +111,7 @@ func (c *initConfig) marshal() []byte {
 	return e.b
 }
 
-func (c *initConfig) unmarshal(b []byte) error {
+func (c *Config) unmarshal(b []byte) error {
 	d := decoder{b: b}
 	c.Root = d.str()
 	c.Args = d.strs()
@@ -144,7 +144,7 @@ func (c *initConfig) unmarshal(b []byte) error {
 	return d.err
 }
 
-func (r *initReport) appendTo(b []byte) []byte {
+func (r *Report) appendTo(b []byte) []byte {
 	e := encoder{b: b}
 	e.str(r.Kind)
 	e.str(r.Error)
@@ -155,13 +155,13 @@ func (r *initReport) appendTo(b []byte) []byte {
 	return e.b
 }
 
-// parseReports decodes the report stream; a torn last report (the init was
+// ParseReports decodes the report stream; a torn last report (the init was
 // killed while writing it) is an error.
-func parseReports(b []byte) ([]initReport, error) {
-	var out []initReport
+func ParseReports(b []byte) ([]Report, error) {
+	var out []Report
 	d := decoder{b: b}
 	for len(d.b) > 0 && d.err == nil {
-		r := initReport{Kind: d.str(), Error: d.str(), Mono: d.int(), Forked: d.int(), ExitCode: int(d.int()), Signal: int(d.int())}
+		r := Report{Kind: d.str(), Error: d.str(), Mono: d.int(), Forked: d.int(), ExitCode: int(d.int()), Signal: int(d.int())}
 		if d.err == nil {
 			out = append(out, r)
 		}

@@ -1,6 +1,6 @@
 //go:build linux
 
-package sandbox
+package initproc
 
 import (
 	"fmt"
@@ -13,29 +13,19 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// This file and the other sandbox_init*.go files run in the sandbox init,
-// the first process (PID 1) of an action's namespaces, which the daemon
-// starts by re-executing its own binary with InitArg. The runner*.go files
-// run in the daemon.
-
-// InitArg is the hidden first argument that makes our own binary act as the
+// Arg is the hidden first argument that makes our own binary act as the
 // sandbox's first process.
-const InitArg = "--actiond-internal-sandbox-init"
+const Arg = "--actiond-internal-sandbox-init"
 
-// earlyInit runs the sandbox init as soon as this package is initialized.
-// Go initializes packages in dependency order, choosing among ready ones by
-// import path, so this runs before heavy package initializers that do not
-// depend on this package (gRPC, protobuf registries), which an init process
-// never needs. MaybeRunInit in main stays as the documented, explicit entry
-// point.
-var _ = func() struct{} { MaybeRunInit(); return struct{}{} }()
+// init runs the sandbox init before the packages initialized after this
+// one (see the package documentation).
+func init() { MaybeRun() }
 
-// MaybeRunInit must be called first thing in main (and in TestMain of tests
-// that use a Runner). If os.Args[1] is InitArg the process is a sandbox init:
-// it sets up the sandbox, runs the command, waits for it, and exits without
-// returning. Otherwise it returns at once.
-func MaybeRunInit() {
-	if len(os.Args) < 2 || os.Args[1] != InitArg {
+// MaybeRun is sandbox.MaybeRunInit: if os.Args[1] is Arg the process is a
+// sandbox init: it sets up the sandbox, runs the command, waits for it,
+// and exits without returning. Otherwise it returns at once.
+func MaybeRun() {
+	if len(os.Args) < 2 || os.Args[1] != Arg {
 		return
 	}
 	// Capabilities, no_new_privs and the bounding set are per thread: the
@@ -46,13 +36,13 @@ func MaybeRunInit() {
 
 // Values of the init's mode argument.
 const (
-	initModeRoot     = "root"
-	initModeRootless = "rootless"
+	ModeRoot     = "root"
+	ModeRootless = "rootless"
 )
 
 // sandboxInit is the state of the sandbox init.
 type sandboxInit struct {
-	cfg    initConfig
+	cfg    Config
 	report *os.File
 	// resetOnFork: the command gets nice 0 from the kernel (setSetupNice).
 	resetOnFork bool
@@ -61,23 +51,23 @@ type sandboxInit struct {
 // runSandboxInit is the init's whole life; it returns its exit status.
 // Its steps, in order:
 //
-//  1. prepare (sandbox_init_prepare.go): what every action gets, done by a
+//  1. prepare (prepare.go): what every action gets, done by a
 //     pre-started init before its action arrives: private mounts, lo, host
 //     name, the skeleton root, dropping capabilities, seccomp;
 //  2. readConfig: the action, from the daemon;
 //  3. installOutputs: the command's stdout and stderr;
-//  4. enterRoot (sandbox_init_mounts.go): the action's mounts, chroot and
+//  4. enterRoot (mounts.go): the action's mounts, chroot and
 //     working directory;
-//  5. runCommand (sandbox_init_exec.go): credentials, fork and exec, reaping,
+//  5. runCommand (exec.go): credentials, fork and exec, reaping,
 //     and the last report.
 func runSandboxInit() int {
 	// Everything the daemon passed beyond stdio is for the init alone.
-	_ = unix.CloseRange(configFD, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
-	si := &sandboxInit{report: os.NewFile(reportFD, "report")}
+	_ = unix.CloseRange(ConfigFD, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	si := &sandboxInit{report: os.NewFile(ReportFD, "report")}
 	if len(os.Args) != 4 {
-		return si.setupFailed(fmt.Errorf("init arguments %q: want %s ROOT MODE", os.Args[1:], InitArg))
+		return si.setupFailed(fmt.Errorf("init arguments %q: want %s ROOT MODE", os.Args[1:], Arg))
 	}
-	root, rootless := os.Args[2], os.Args[3] == initModeRootless
+	root, rootless := os.Args[2], os.Args[3] == ModeRootless
 	if rootless {
 		// As PID 1 we only get signals we handle, but the Go runtime handles
 		// them all and exits on SIGTERM and the like. In rootless mode the
@@ -135,7 +125,7 @@ func setSetupNice() (resetOnFork bool) {
 	return false
 }
 
-func (si *sandboxInit) send(r initReport) {
+func (si *sandboxInit) send(r Report) {
 	_, _ = si.report.Write(r.appendTo(nil))
 }
 
@@ -143,18 +133,18 @@ func (si *sandboxInit) send(r initReport) {
 // daemon takes its EOF as the end of the action, without waiting for this
 // process to exit (which includes the kernel unmounting everything and
 // freeing the namespaces).
-func (si *sandboxInit) finish(r initReport) {
+func (si *sandboxInit) finish(r Report) {
 	si.send(r)
 	_ = si.report.Close()
 }
 
 func (si *sandboxInit) setupFailed(err error) int {
-	si.finish(initReport{Kind: reportSetup, Error: err.Error()})
-	return initSetupFailed
+	si.finish(Report{Kind: ReportSetup, Error: err.Error()})
+	return SetupFailed
 }
 
 func (si *sandboxInit) readConfig() error {
-	f := os.NewFile(configFD, "config")
+	f := os.NewFile(ConfigFD, "config")
 	b, err := io.ReadAll(f)
 	f.Close()
 	if err != nil {

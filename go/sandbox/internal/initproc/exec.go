@@ -1,6 +1,6 @@
 //go:build linux
 
-package sandbox
+package initproc
 
 import (
 	"debug/elf"
@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
+	"path"
 	"strings"
 	"syscall"
 	"time"
@@ -38,12 +38,12 @@ func (si *sandboxInit) runCommand() int {
 		_ = unix.Setpriority(unix.PRIO_PROCESS, 0, 0)
 	}
 	attr := commandAttr(cfg)
-	forked := monoNow()
+	forked := MonoNow()
 	pid, err := forkExec(path, cfg.Args, attr)
 	if err != nil {
 		return si.execFailed(explainExecError(path, err))
 	}
-	si.send(initReport{Kind: reportStarted, Mono: monoNow(), Forked: forked})
+	si.send(Report{Kind: ReportStarted, Mono: MonoNow(), Forked: forked})
 	exit, err := reapUntil(pid)
 	if err != nil {
 		return si.setupFailed(fmt.Errorf("wait for command: %w", err))
@@ -74,7 +74,7 @@ func (si *sandboxInit) runCommand() int {
 // it loses the init's capabilities at exec, as it is not root in the
 // namespace (0 is unmapped) and the bounding, inheritable and ambient sets
 // are empty.
-func commandAttr(cfg *initConfig) *syscall.ProcAttr {
+func commandAttr(cfg *Config) *syscall.ProcAttr {
 	attr := &syscall.ProcAttr{
 		Env:   cfg.Env,
 		Files: []uintptr{0, 1, 2},
@@ -102,7 +102,7 @@ func forkExec(path string, args []string, attr *syscall.ProcAttr) (int, error) {
 
 // reapUntil reaps every process (the init is PID 1: orphans are
 // re-parented to it) until pid ends, and returns pid's exit report.
-func reapUntil(pid int) (initReport, error) {
+func reapUntil(pid int) (Report, error) {
 	for {
 		var ws unix.WaitStatus
 		wpid, err := unix.Wait4(-1, &ws, 0, nil)
@@ -110,12 +110,12 @@ func reapUntil(pid int) (initReport, error) {
 			continue
 		}
 		if err != nil {
-			return initReport{}, err
+			return Report{}, err
 		}
 		if wpid != pid {
 			continue
 		}
-		exit := initReport{Kind: reportExit, ExitCode: ws.ExitStatus(), Mono: monoNow()}
+		exit := Report{Kind: ReportExit, ExitCode: ws.ExitStatus(), Mono: MonoNow()}
 		if ws.Signaled() {
 			exit.Signal = int(ws.Signal())
 			exit.ExitCode = 128 + exit.Signal
@@ -127,7 +127,7 @@ func reapUntil(pid int) (initReport, error) {
 func (si *sandboxInit) execFailed(err error) int {
 	msg := fmt.Sprintf("cannot execute %q: %v", si.cfg.Args[0], err)
 	fmt.Fprintf(os.Stderr, "actiond sandbox: %s\n", msg)
-	si.finish(initReport{Kind: reportExec, Error: msg})
+	si.finish(Report{Kind: ReportExec, Error: msg})
 	return 127
 }
 
@@ -185,7 +185,7 @@ func lookPath(argv0 string, env []string, dir string) (string, error) {
 		if d == "" {
 			d = dir
 		}
-		candidate := filepath.Join(d, argv0)
+		candidate := path.Join(d, argv0)
 		var st unix.Stat_t
 		if unix.Stat(candidate, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Mode&0o111 != 0 {
 			return candidate, nil

@@ -1,11 +1,11 @@
 //go:build linux
 
-package sandbox
+package initproc
 
 import (
 	"fmt"
 	"os"
-	"path/filepath"
+	"path"
 	"strconv"
 	"strings"
 
@@ -156,7 +156,7 @@ func bindMount(m Mount, src source) error {
 			return err
 		}
 	} else {
-		if err := os.MkdirAll(filepath.Dir(m.Target), 0o755); err != nil {
+		if err := os.MkdirAll(path.Dir(m.Target), 0o755); err != nil {
 			return err
 		}
 		if err := createFile(m.Target, 0o644, ""); err != nil {

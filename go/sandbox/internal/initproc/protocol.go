@@ -1,20 +1,20 @@
-package sandbox
+package initproc
 
 // The daemon and the sandbox init talk over two pipes: the daemon writes one
-// encoded initConfig to fd configFD and closes it; the init writes a
-// sequence of encoded reports (codec.go) to fd reportFD, each with one
+// encoded Config to fd ConfigFD and closes it; the init writes a
+// sequence of encoded reports (codec.go) to fd ReportFD, each with one
 // write, far below PIPE_BUF so that none is torn. The report pipe is
 // close-on-exec in the command; the init closes it after its last report,
 // once no other process of the action is left, so its EOF ends the action
 // while the init itself may still be exiting.
 const (
-	configFD = 3
-	reportFD = 4
+	ConfigFD = 3
+	ReportFD = 4
 )
 
-// initConfig is everything the init needs; paths of Mounts are host paths
+// Config is everything the init needs; paths of Mounts are host paths
 // except Target.
-type initConfig struct {
+type Config struct {
 	Root   string
 	Args   []string
 	Env    []string
@@ -30,24 +30,24 @@ type initConfig struct {
 
 // Report kinds, in the order an init sends them.
 const (
-	// reportSetup: the sandbox could not be set up (Error says why); the init
-	// exits with initSetupFailed.
-	reportSetup = "setup"
-	// reportExec: the command could not be executed (Error says why); the
+	// ReportSetup: the sandbox could not be set up (Error says why); the init
+	// exits with SetupFailed.
+	ReportSetup = "setup"
+	// ReportExec: the command could not be executed (Error says why); the
 	// init exits with 127.
-	reportExec = "exec"
-	// reportStarted: the command runs; Mono is CLOCK_MONOTONIC at that point
+	ReportExec = "exec"
+	// ReportStarted: the command runs; Mono is CLOCK_MONOTONIC at that point
 	// (its exec succeeded), Forked just before the init forked it.
-	reportStarted = "started"
-	// reportExit: the command ended with ExitCode / Signal; Mono is
+	ReportStarted = "started"
+	// ReportExit: the command ended with ExitCode / Signal; Mono is
 	// CLOCK_MONOTONIC when the init reaped it, before the sandbox's teardown.
-	reportExit = "exit"
+	ReportExit = "exit"
 )
 
-// initSetupFailed is the init's exit status after a setup failure.
-const initSetupFailed = 125
+// SetupFailed is the init's exit status after a setup failure.
+const SetupFailed = 125
 
-type initReport struct {
+type Report struct {
 	Kind     string
 	Error    string
 	Mono     int64
