@@ -20,18 +20,29 @@
 # (BENCH_OUT overrides). Every remote build's outputs are checked against the
 # local build's.
 #
+# BENCH_TARGET=//:heavy_inputs benchmarks the heavy-input build instead (100
+# actions that each read the same 416 files).
+#
 # Usage: e2e/bench_stress.sh
 # Environment: as e2e/stress.sh (RUNTIME_IMAGE, RUNTIME_DIR, RUNTIME_LIBC,
 # ACTIOND_BIN, JOBS, ACTIOND_E2E_KEEP_TMP), ROUNDS, BENCH_BATCH;
 # BENCH_SKIP_SANDBOX=1 skips linux-sandbox (it needs user namespaces);
 # BASELINE_BIN=FILE adds cold and warm rows for that linux_actiond binary,
 # run in the same rounds, to compare two builds of the daemon under the
-# same conditions.
+# same conditions; BENCH_FS=ext4 (the default as root) keeps the daemons'
+# roots on a journaled ext4 image (loop device) as on a typical Linux
+# disk, BENCH_FS=tmpdir on the work directory's filesystem.
+#
+# The daemons log at debug level, so the report also has the server-side
+# ByteStream.Write latency (p50/p95) of the cold builds, and every build
+# writes a Bazel profile, from which Bazel's own upload time (the sum of
+# its "upload time" events) is taken.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 jobs=${JOBS:-8}
 rounds=${ROUNDS:-3}
+target=${BENCH_TARGET:-//:stress_all}
 out=${BENCH_OUT:-$E2E_REPO/e2e/out/bench_stress.md}
 
 e2e_init bench-stress
@@ -48,6 +59,21 @@ else
 fi
 common=(--nosandbox_debug "--jobs=$jobs" --color=no --curses=no)
 
+# The daemons' roots live under $state: an ext4 image with a journal (the
+# filesystem most Linux disks have, where the CAS runs its epochs), or the
+# work directory.
+bench_fs=${BENCH_FS:-ext4}
+[ "$(id -u)" = 0 ] || bench_fs=tmpdir
+state=$E2E_WORK/state
+mkdir -p "$state"
+if [ "$bench_fs" = ext4 ]; then
+  truncate -s 8G "$E2E_WORK/state.img"
+  mkfs.ext4 -q -F "$E2E_WORK/state.img"
+  mount -o loop "$E2E_WORK/state.img" "$state"
+  trap 'bench_bazel shutdown >/dev/null 2>&1 || true; e2e_stop_daemon; umount "$state" 2>/dev/null || true; e2e_cleanup' EXIT
+fi
+state_fs=$(findmnt -no FSTYPE,OPTIONS -T "$state" | cut -c1-60)
+
 modes=()
 [ "${BENCH_SKIP_SANDBOX:-}" = 1 ] || modes+=(sandbox)
 modes+=(local cold warm)
@@ -60,7 +86,7 @@ declare -A label=(
   [basecold]="baseline actiond, cold CAS"
   [basewarm]="baseline actiond, warm CAS"
 )
-declare -A walls elapsed critical daemon_lines
+declare -A walls elapsed critical daemon_lines uploads
 local_manifest="$E2E_WORK/local.manifest"
 
 # build MODE ROUND runs `bazel clean` and one timed build; reported rounds
@@ -76,7 +102,7 @@ build() {
   bench_bazel clean >/dev/null 2>&1
   [ -z "$E2E_DAEMON_LOG" ] || from=$(($(wc -l <"$E2E_DAEMON_LOG") + 1))
   start=$(date +%s.%N)
-  if ! bench_bazel build "${common[@]}" "${flags[@]}" //:stress_all >"$log" 2>&1; then
+  if ! bench_bazel build "${common[@]}" "${flags[@]}" --profile="$E2E_WORK/$mode-$round.profile.json" "$target" >"$log" 2>&1; then
     e2e_show_failure "$log"
     e2e_die "${label[$mode]} build failed (round $round)"
   fi
@@ -93,9 +119,23 @@ build() {
   walls[$mode]+="$(awk -v a="$start" -v b="$end" 'BEGIN{printf "%.3f", b-a}') "
   elapsed[$mode]+="$(grep -oE 'Elapsed time: [0-9.]+s' "$log" | tail -n 1 | grep -oE '[0-9.]+' || echo nan) "
   critical[$mode]+="$(grep -oE 'Critical Path: [0-9.]+s' "$log" | tail -n 1 | grep -oE '[0-9.]+' || echo nan) "
+  uploads[$mode]+="$(upload_seconds "$E2E_WORK/$mode-$round.profile.json") "
   if [ -n "$E2E_DAEMON_LOG" ]; then
     sed -n "$from,\$p" "$E2E_DAEMON_LOG" | { grep '"msg":"action done"' || true; } >>"$E2E_WORK/$mode.actions"
+    sed -n "$from,\$p" "$E2E_DAEMON_LOG" | { grep '"msg":"rpc"' || true; } >>"$E2E_WORK/$mode.rpcs"
   fi
+}
+
+# upload_seconds PROFILE prints the seconds Bazel's profile spent in
+# "upload time" events (inputs and outputs it uploaded for remote
+# execution), summed over all threads.
+upload_seconds() {
+  python3 - "$1" <<'PY' 2>/dev/null || echo nan
+import json, sys
+events = json.load(open(sys.argv[1]))
+events = events.get("traceEvents", events) if isinstance(events, dict) else events
+print("%.2f" % (sum(e.get("dur", 0) for e in events if str(e.get("cat", "")).lower() == "upload time") / 1e6))
+PY
 }
 
 round() {
@@ -105,10 +145,10 @@ round() {
     case $mode in
       cold | basecold)
         e2e_stop_daemon
-        rm -rf "$E2E_WORK/root" "$E2E_WORK/root.log"
+        rm -rf "$state/root" "$state/root.log"
         bin=$daemon
         [ "$mode" = cold ] || bin=$BASELINE_BIN
-        e2e_start_daemon "$bin" "$E2E_WORK/root" "--jobs=$jobs" "${E2E_RUNTIME_FLAGS[@]}"
+        e2e_start_daemon "$bin" "$state/root" "--jobs=$jobs" --log-level=debug "${E2E_RUNTIME_FLAGS[@]}"
         e2e_remote_flags "$E2E_DAEMON_PORT"
         ;;
     esac
@@ -130,13 +170,26 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f×", a/b; else 
 sandbox_med=0
 [ -z "${walls[sandbox]:-}" ] || read -r sandbox_med _ <<<"$(stats "${walls[sandbox]}")"
 read -r local_med _ <<<"$(stats "${walls[local]}")"
+declare -A medians
 rows=()
 for mode in "${modes[@]}"; do
   read -r med best <<<"$(stats "${walls[$mode]}")"
   read -r el _ <<<"$(stats "${elapsed[$mode]}")"
   read -r cp _ <<<"$(stats "${critical[$mode]}")"
-  rows+=("| ${label[$mode]} | $med | $best | $el | $cp | $(ratio "$med" "$sandbox_med") | $(ratio "$med" "$local_med") |")
+  read -r up _ <<<"$(stats "${uploads[$mode]}")"
+  medians[$mode]=$med
+  rows+=("| ${label[$mode]} | $med | $best | $el | $cp | $up | $(ratio "$med" "$sandbox_med") | $(ratio "$med" "$local_med") |")
 done
+
+# rpc_row LABEL FILE METHOD prints the count and p50/p95 duration (ms) of
+# METHOD's "rpc" log lines in FILE.
+rpc_row() {
+  local n p50 p95
+  read -r n p50 p95 < <(grep -F "\"method\":\"$3\"" "$2" 2>/dev/null | grep -oE '"duration":[0-9]+' | cut -d: -f2 | sort -n |
+    awk '{v[NR]=$1} function pct(p, k) { k = int(NR * p / 100); if (k < NR * p / 100) k++; if (k < 1) k = 1; return v[k] / 1e6 }
+      END { if (NR == 0) print 0, "–", "–"; else printf "%d %.2f %.2f\n", NR, pct(50), pct(95) }')
+  echo "| $1 | $n | $p50 | $p95 |"
+}
 
 # stage_row LABEL FILE prints p50/p95 per stage over the "action done" lines
 # in FILE.
@@ -157,7 +210,7 @@ stage_row() {
       n++
       q[n] = val("queue_ms"); in_[n] = val("input_ms"); s[n] = val("setup_ms"); sp[n] = val("spawn_ms")
       r[n] = val("run_ms"); td[n] = val("teardown_ms"); o[n] = val("output_ms"); t[n] = val("total_ms")
-      ov[n] = t[n] - sp[n] - r[n]
+      ov[n] = t[n] - q[n] - sp[n] - r[n]
       if ($0 ~ /"prestarted":true/) pre++
     }
     END {
@@ -180,17 +233,26 @@ report=$(
   cat <<EOF
 ## Stress workspace benchmark ($(date -u +%Y-%m-%dT%H:%MZ))
 
-\`bazel build //:stress_all\` (34 actions) after \`bazel clean\`, $rounds rounds, $server_note. Bazel $(dpkg-query -W -f='${Version}' bazel-bootstrap 2>/dev/null || bazel --version 2>/dev/null | awk '{print $2}'), --jobs=$jobs, $(nproc) cores, load average before the run $(cut -d' ' -f1-3 /proc/loadavg | tr ' ' '/'), runtime ${RUNTIME_IMAGE:-${RUNTIME_DIR:-}} (libc=${RUNTIME_LIBC:-glibc2.36}), as $(id -un).
+\`bazel build $target\` ($(grep -oE '[0-9]+ (total actions|processes)' "$E2E_WORK/cold-1.log" | head -n 1)) after \`bazel clean\`, $rounds rounds, $server_note. Bazel $(dpkg-query -W -f='${Version}' bazel-bootstrap 2>/dev/null || bazel --version 2>/dev/null | awk '{print $2}'), --jobs=$jobs, $(nproc) cores, load average before the run $(cut -d' ' -f1-3 /proc/loadavg | tr ' ' '/'), runtime ${RUNTIME_IMAGE:-${RUNTIME_DIR:-}} (libc=${RUNTIME_LIBC:-glibc2.36}), as $(id -un).
 $([ -z "${BASELINE_BIN:-}" ] || echo "actiond is $daemon, the baseline $BASELINE_BIN.")
 Wall is the \`bazel build\` client call; "Elapsed" and "Critical path" are Bazel's own figures (medians). Ratios compare median walls.
 
-| Mode | Wall median (s) | Wall best (s) | Elapsed (s) | Critical path (s) | vs linux-sandbox | vs local |
-|---|---:|---:|---:|---:|---:|---:|
+| Mode | Wall median (s) | Wall best (s) | Elapsed (s) | Critical path (s) | Bazel upload time (s) | vs linux-sandbox | vs local |
+|---|---:|---:|---:|---:|---:|---:|---:|
 $(printf '%s\n' "${rows[@]}")
+
+Daemon roots on ${state_fs} (BENCH_FS=$bench_fs). Cold wall / warm wall: actiond $(ratio "${medians[cold]}" "${medians[warm]}")$([ -z "${BASELINE_BIN:-}" ] || echo ", baseline $(ratio "${medians[basecold]}" "${medians[basewarm]}")").
+
+### ByteStream.Write in the cold builds (server side, ms)
+
+| Run | Writes | p50 | p95 |
+|---|---:|---:|---:|
+$(rpc_row "actiond, cold CAS" "$E2E_WORK/cold.rpcs" /google.bytestream.ByteStream/Write)
+$([ -z "${BASELINE_BIN:-}" ] || rpc_row "baseline, cold CAS" "$E2E_WORK/basecold.rpcs" /google.bytestream.ByteStream/Write)
 
 ### actiond per-action stage times (ms, p50 / p95, all reported rounds)
 
-From the daemon's \`action done\` log lines. setup ends when the sandbox forks the command; spawn is the command's fork and exec (the kernel loading the program, paid by any strategy that runs it: a plain fork and exec of the same static Go binary on the host takes as long); run is the command from its exec to its exit; teardown is killing and reaping what it left (its namespaces are freed afterwards, off the critical path); overhead = total − spawn − run, the daemon's own share. Daemons that log no spawn_ms (older builds) count it in setup.
+From the daemon's \`action done\` log lines. setup ends when the sandbox forks the command; spawn is the command's fork and exec (the kernel loading the program, paid by any strategy that runs it: a plain fork and exec of the same static Go binary on the host takes as long); run is the command from its exec to its exit; teardown is killing and reaping what it left (its namespaces are freed afterwards, off the critical path); overhead = total − queue − spawn − run, the daemon's own share. Daemons that log no spawn_ms (older builds) count it in setup.
 
 | Run | Actions | with a pre-started init | queue | input | setup | spawn | run | teardown | output | total | overhead |
 |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|

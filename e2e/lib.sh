@@ -246,10 +246,10 @@ e2e_stress_workspace() {
 # the workspace in $E2E_WORK/ws (e2e_stress_workspace), which it changes into.
 e2e_stress_setup() {
   e2e_need_bazel
-  e2e_log "building the action tool (static) and linux_actiond"
+  e2e_log "building the action tool and linux_actiond (static, as released)"
   STATIC=1 e2e_go_build "$E2E_WORK/action-tool" ./cmd/stress_action_tool
   E2E_ACTIOND=${ACTIOND_BIN:-$E2E_WORK/linux_actiond}
-  [ -n "${ACTIOND_BIN:-}" ] || e2e_go_build "$E2E_ACTIOND" ./cmd/linux_actiond
+  [ -n "${ACTIOND_BIN:-}" ] || STATIC=1 e2e_go_build "$E2E_ACTIOND" ./cmd/linux_actiond
   e2e_runtime_flags
   e2e_stress_workspace "$E2E_WORK/ws" "$E2E_WORK/action-tool"
   cd "$E2E_WORK/ws"

@@ -12,6 +12,7 @@ package main
 
 import (
 	"golang.org/x/sync/errgroup"
+	"math"
 
 	"context"
 	"crypto/sha256"
@@ -55,6 +56,8 @@ type config struct {
 	out         string
 	findRepeats int
 	cpuProfile  string
+	// latencyBlobs is how many small blobs are written one at a time.
+	latencyBlobs int
 }
 
 func main() {
@@ -68,6 +71,7 @@ func main() {
 	fs.IntVar(&c.chunkSize, "chunk-size", 1<<20, "bytes per WriteRequest")
 	fs.IntVar(&c.parallel, "parallel", 2, "concurrent ByteStream calls")
 	fs.IntVar(&c.small, "small", 10000, "number of small blobs for BatchUpdateBlobs and FindMissingBlobs")
+	fs.IntVar(&c.latencyBlobs, "latency-blobs", 1000, "number of 1–64 KiB blobs written one at a time to time ByteStream.Write")
 	fs.IntVar(&c.findRepeats, "find-repeats", 5, "FindMissingBlobs calls to time (the median is reported)")
 	fs.Float64Var(&c.shaSeconds, "sha256sum-seconds", 0, "seconds sha256sum took on -file (0: omit the row)")
 	fs.Float64Var(&c.sslSeconds, "openssl-seconds", 0, "seconds `openssl dgst -sha256` took on -file (0: omit the row)")
@@ -198,6 +202,29 @@ func run(ctx context.Context, c config) error {
 	// Small blobs: 100 to 2,000 bytes each, as many per batch as the
 	// advertised limit allows.
 	r := rand.New(rand.NewPCG(1, 2))
+
+	// One ByteStream.Write at a time, as a client uploading an action's
+	// inputs one by one sees it: the latency of each call.
+	log.Printf("ByteStream.Write of %d blobs of 1–64 KiB, one at a time", c.latencyBlobs)
+	var lat []float64
+	var latBytes int64
+	start = time.Now()
+	for range c.latencyBlobs {
+		b := make([]byte, 1024+r.IntN(63*1024+1))
+		for j := range b {
+			b[j] = byte(r.Uint32())
+		}
+		t := time.Now()
+		if err := uploadBytes(ctx, bs, b); err != nil {
+			return fmt.Errorf("upload: %w", err)
+		}
+		lat = append(lat, time.Since(t).Seconds()*1000)
+		latBytes += int64(len(b))
+	}
+	sort.Float64s(lat)
+	rows = append(rows, row{op: fmt.Sprintf("ByteStream.Write, %d blobs of 1–64 KiB one at a time: p50 %.2f ms, p95 %.2f ms", len(lat), percentile(lat, 50), percentile(lat, 95)),
+		data: human(latBytes), seconds: time.Since(start).Seconds(), count: len(lat), unit: "blobs/s"})
+
 	var small []*repb.BatchUpdateBlobsRequest_Request
 	var smallBytes int64
 	for i := 0; i < c.small; i++ {
@@ -317,6 +344,33 @@ func upload(ctx context.Context, bs bspb.ByteStreamClient, f *os.File, p piece, 
 		return fmt.Errorf("%s: committed_size %d", p.d, resp.CommittedSize)
 	}
 	return nil
+}
+
+// uploadBytes writes b with one ByteStream.Write of a single request.
+func uploadBytes(ctx context.Context, bs bspb.ByteStreamClient, b []byte) error {
+	d := digest.OfBytes(b)
+	stream, err := bs.Write(ctx)
+	if err != nil {
+		return err
+	}
+	req := &bspb.WriteRequest{ResourceName: fmt.Sprintf("uploads/%s/blobs/%s", uuid.NewString(), d), Data: b, FinishWrite: true}
+	if err := stream.Send(req); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	resp, err := stream.CloseAndRecv()
+	if err != nil {
+		return err
+	}
+	if resp.CommittedSize != d.Size {
+		return fmt.Errorf("%s: committed_size %d", d, resp.CommittedSize)
+	}
+	return nil
+}
+
+// percentile is the nearest-rank percentile p of the sorted values v.
+func percentile(v []float64, p float64) float64 {
+	k := int(math.Ceil(float64(len(v)) * p / 100))
+	return v[max(k, 1)-1]
 }
 
 func download(ctx context.Context, bs bspb.ByteStreamClient, d digest.Digest) error {

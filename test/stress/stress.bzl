@@ -272,3 +272,31 @@ def stress_workload(name, tool = _TOOL):
         flags = "--expect-loopback --expect-network-blocked --out-file $@",
         tool = tool,
     )
+
+def heavy_input_workload(name, actions = 100, tool = _TOOL):
+    """Declares `actions` actions that each read the same 416 source files.
+
+    The shape of a build whose many small actions share a large input set
+    (compiles that each see every header): per-action input work, not the
+    actions themselves, dominates. `name` is a filegroup of them all.
+
+    Args:
+      name: the aggregate target (a filegroup).
+      actions: how many actions.
+      tool: label of the stress_action_tool binary.
+    """
+    srcs = _glob_inputs("inputs/bare/*.txt", 160) + _glob_inputs("inputs/source_dir/**/*.txt", 8 * 32)
+    parts = []
+    for i in range(1, actions + 1):
+        part = "%s_%s" % (name, _pad(i, 3))
+        stress_consumer(
+            name = part,
+            srcs = srcs,
+            files = 1,
+            tool = tool,
+        )
+        parts.append(":" + part)
+    native.filegroup(
+        name = name,
+        srcs = parts,
+    )
