@@ -36,7 +36,7 @@
 # The daemons log at debug level, so the report also has the server-side
 # ByteStream.Write latency (p50/p95) of the cold builds, and every build
 # writes a Bazel profile, from which Bazel's own upload time (the sum of
-# its "upload time" events) is taken.
+# its upload time events) is taken.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -128,13 +128,14 @@ build() {
 
 # upload_seconds PROFILE prints the seconds Bazel's profile spent in
 # "upload time" events (inputs and outputs it uploaded for remote
-# execution), summed over all threads.
+# execution; Bazel 4.2.3 names the category "Remote execution upload
+# time"), summed over all threads.
 upload_seconds() {
   python3 - "$1" <<'PY' 2>/dev/null || echo nan
 import json, sys
 events = json.load(open(sys.argv[1]))
 events = events.get("traceEvents", events) if isinstance(events, dict) else events
-print("%.2f" % (sum(e.get("dur", 0) for e in events if str(e.get("cat", "")).lower() == "upload time") / 1e6))
+print("%.2f" % (sum(e.get("dur", 0) for e in events if "upload time" in str(e.get("cat", "")).lower()) / 1e6))
 PY
 }
 
