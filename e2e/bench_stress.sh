@@ -21,7 +21,10 @@
 # local build's.
 #
 # BENCH_TARGET=//:heavy_inputs benchmarks the heavy-input build instead (100
-# actions that each read the same 416 files).
+# actions that each read the same 416 files). BENCH_TUNED_FLAGS="FLAGS..."
+# adds a row: the warm daemon again, with those client flags added (e.g.
+# --remote_download_minimal); its outputs are not compared with the local
+# build's, as such flags keep them remote.
 #
 # Usage: e2e/bench_stress.sh
 # Environment: as e2e/stress.sh (RUNTIME_IMAGE, RUNTIME_DIR, RUNTIME_LIBC,
@@ -77,12 +80,14 @@ state_fs=$(findmnt -no FSTYPE,OPTIONS -T "$state" | cut -c1-60)
 modes=()
 [ "${BENCH_SKIP_SANDBOX:-}" = 1 ] || modes+=(sandbox)
 modes+=(local cold warm)
+[ -z "${BENCH_TUNED_FLAGS:-}" ] || modes+=(tuned)
 [ -z "${BASELINE_BIN:-}" ] || modes+=(basecold basewarm)
 declare -A label=(
   [sandbox]="Bazel linux-sandbox"
   [local]="Bazel local (no sandbox)"
   [cold]="actiond, cold CAS"
   [warm]="actiond, warm CAS"
+  [tuned]="actiond, warm CAS, ${BENCH_TUNED_FLAGS:-}"
   [basecold]="baseline actiond, cold CAS"
   [basewarm]="baseline actiond, warm CAS"
 )
@@ -98,6 +103,8 @@ build() {
       --sandbox_default_allow_network=false --action_env=ACTIOND_EXPECT_SANDBOX=1) ;;
     local) flags=(--spawn_strategy=local --genrule_strategy=local) ;;
     cold | warm | basecold | basewarm) flags=("${E2E_REMOTE_FLAGS[@]}") ;;
+    # shellcheck disable=SC2206 # BENCH_TUNED_FLAGS is a list of flags.
+    tuned) flags=("${E2E_REMOTE_FLAGS[@]}" ${BENCH_TUNED_FLAGS}) ;;
   esac
   bench_bazel clean >/dev/null 2>&1
   [ -z "$E2E_DAEMON_LOG" ] || from=$(($(wc -l <"$E2E_DAEMON_LOG") + 1))

@@ -20,6 +20,10 @@ type config struct {
 	symlinkTargets []string
 	exerciseFS     bool
 	checks         []check
+	// burnMiB is how many MiB the action hashes to use CPU (a CPU-bound
+	// action); sleepMs how long it waits (one that waits on I/O).
+	burnMiB int
+	sleepMs int
 }
 
 // parseFlags accepts "--flag value" and "--flag=value"; unknown flags are
@@ -74,6 +78,10 @@ func parseFlags(args []string) (*config, error) {
 			cfg.symlinks = append(cfg.symlinks, value)
 		case "out-symlink-target":
 			cfg.symlinkTargets = append(cfg.symlinkTargets, value)
+		case "burn-mib":
+			cfg.burnMiB, err = nonNegative(name, value)
+		case "sleep-ms":
+			cfg.sleepMs, err = nonNegative(name, value)
 		default:
 			return nil, fmt.Errorf("unknown flag --%s", name)
 		}

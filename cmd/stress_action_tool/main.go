@@ -20,6 +20,8 @@
 //	--out-extra-file FILE    write a manifest: one "sha256  path" line per input
 //	--out-symlink PATH       create a symlink (repeatable) ...
 //	--out-symlink-target T   ... pointing at T (paired in order with --out-symlink)
+//	--burn-mib N             hash N MiB before writing the outputs (CPU-bound work)
+//	--sleep-ms N             then wait N ms (an action waiting on I/O)
 //	--exercise-filesystem    mkdir/rename/link/symlink/chmod/unlink in a scratch
 //	                         dir next to the first output, then remove it
 //	--expect-network-blocked only "lo" is up and there is no route but loopback
@@ -39,9 +41,11 @@
 package main
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"log"
 	"os"
+	"time"
 
 	"github.com/actiond/actiond/go/paramfile"
 )
@@ -89,5 +93,19 @@ func run(cfg *config, enforce bool) error {
 	if err != nil {
 		return err
 	}
+	burn(cfg.burnMiB)
+	time.Sleep(time.Duration(cfg.sleepMs) * time.Millisecond)
 	return writeOutputs(cfg, sum)
+}
+
+// burn hashes n MiB of zeros: a fixed amount of CPU work whatever the
+// load, so that a CPU-bound workload costs the same CPU time in every
+// mode and only its scheduling differs.
+func burn(n int) {
+	buf := make([]byte, 1<<20)
+	h := sha256.New()
+	for range n {
+		h.Write(buf)
+	}
+	_ = h.Sum(nil)
 }

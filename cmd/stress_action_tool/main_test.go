@@ -45,6 +45,8 @@ func TestParseFlags(t *testing.T) {
 		{"unpaired symlink", []string{"--out-symlink", "l"}, "pair up"},
 		{"count without dir", []string{"--out-file", "o", "--out-count", "3"}, "needs --out-dir"},
 		{"bad count", []string{"--out-dir", "d", "--out-count", "-1"}, "non-negative"},
+		{"burn and sleep", []string{"--out-file", "o", "--burn-mib", "2", "--sleep-ms=5"}, ""},
+		{"bad burn", []string{"--out-file", "o", "--burn-mib", "x"}, "non-negative"},
 		{"bad name", []string{"--out-dir", "d", "--out-name", "x.txt"}, "integer verb"},
 		{"name leaving the dir", []string{"--out-dir", "d", "--out-name", "../%d"}, "integer verb"},
 		{"name in a subdir", []string{"--out-dir", "d", "--out-name", "sub/%d"}, ""},

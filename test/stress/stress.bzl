@@ -286,17 +286,56 @@ def heavy_input_workload(name, actions = 100, tool = _TOOL):
       tool: label of the stress_action_tool binary.
     """
     srcs = _glob_inputs("inputs/bare/*.txt", 160) + _glob_inputs("inputs/source_dir/**/*.txt", 8 * 32)
+    _fan_out(name, actions, stress_consumer, srcs = srcs, files = 1, tool = tool)
+
+def _fan_out(name, actions, make_rule, **kwargs):
+    """Declares `actions` targets of make_rule and the filegroup `name`.
+
+    Args:
+      name: the filegroup; the targets are NAME_001, NAME_002 and so on.
+      actions: how many targets.
+      make_rule: the rule to declare them with.
+      **kwargs: its other attributes.
+    """
     parts = []
     for i in range(1, actions + 1):
         part = "%s_%s" % (name, _pad(i, 3))
-        stress_consumer(
-            name = part,
-            srcs = srcs,
-            files = 1,
-            tool = tool,
-        )
+        make_rule(name = part, **kwargs)
         parts.append(":" + part)
     native.filegroup(
         name = name,
         srcs = parts,
     )
+
+def _stress_work_impl(ctx):
+    out = ctx.actions.declare_file(ctx.label.name + ".summary")
+    args = _args(ctx)
+    args.add("--out-file", out)
+    args.add("--burn-mib", ctx.attr.burn_mib)
+    args.add("--sleep-ms", ctx.attr.sleep_ms)
+    return _run(ctx, "ActiondStressWork", args, [out])
+
+stress_work = rule(
+    implementation = _stress_work_impl,
+    doc = "Hashes `burn_mib` MiB, waits `sleep_ms` ms and writes a summary.",
+    attrs = _attrs({
+        "burn_mib": attr.int(default = 0, doc = "MiB hashed: CPU work."),
+        "sleep_ms": attr.int(default = 0, doc = "Milliseconds waited: an action waiting on I/O."),
+    }),
+)
+
+def work_workload(name, actions, burn_mib = 0, sleep_ms = 0, tool = _TOOL):
+    """Declares `actions` independent actions of fixed CPU work or waiting.
+
+    For choosing how many actions a daemon runs at once: CPU-bound actions
+    (burn_mib) gain nothing from running more of them than there are
+    cores, actions that wait (sleep_ms) do. `name` is a filegroup of them.
+
+    Args:
+      name: the aggregate target (a filegroup).
+      actions: how many actions.
+      burn_mib: MiB each action hashes.
+      sleep_ms: milliseconds each action waits.
+      tool: label of the stress_action_tool binary.
+    """
+    _fan_out(name, actions, stress_work, burn_mib = burn_mib, sleep_ms = sleep_ms, tool = tool)
