@@ -237,6 +237,18 @@ stage_row() {
     }' "$2"
 }
 
+# setup_row LABEL FILE prints p50/p95 of the setup's parts over the
+# "action done" lines in FILE that have them.
+setup_row() {
+  local cols=() key
+  for key in setup_config_ms setup_mounts_ms setup_fork_ms; do
+    cols+=("$(grep -oE "\"$key\":[0-9.eE+-]+" "$2" 2>/dev/null | cut -d: -f2 | sort -g |
+      awk '{v[NR]=$1} function pct(p, k) { k = int(NR * p / 100); if (k < NR * p / 100) k++; if (k < 1) k = 1; return v[k] }
+        END { if (NR == 0) print "–"; else printf "%.2f / %.2f", pct(50), pct(95) }')")
+  done
+  echo "| $1 | ${cols[0]} | ${cols[1]} | ${cols[2]} |"
+}
+
 report=$(
   cat <<EOF
 ## Stress workspace benchmark ($(date -u +%Y-%m-%dT%H:%MZ))
@@ -268,6 +280,15 @@ $(stage_row "cold CAS" "$E2E_WORK/cold.actions")
 $(stage_row "warm CAS" "$E2E_WORK/warm.actions")
 $([ -z "${BASELINE_BIN:-}" ] || stage_row "baseline, cold CAS" "$E2E_WORK/basecold.actions")
 $([ -z "${BASELINE_BIN:-}" ] || stage_row "baseline, warm CAS" "$E2E_WORK/basewarm.actions")
+
+### Where the setup goes (ms, p50 / p95)
+
+config: from the start of the sandbox run until the init has read its configuration (validating the spec, taking a pre-started init, the pipe, the init waking up); mounts: the init opening stdio, making the action's mounts and entering its root; fork: finding the program and setting credentials until the fork.
+
+| Run | config | mounts | fork |
+|---|---:|---:|---:|
+$(setup_row "cold CAS" "$E2E_WORK/cold.actions")
+$(setup_row "warm CAS" "$E2E_WORK/warm.actions")
 EOF
 )
 echo "$report"

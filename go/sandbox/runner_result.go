@@ -76,10 +76,11 @@ func actionResult(e actionEnd) (Result, error) {
 // reportSummary picks out of an init's reports the ones a result is made
 // of; nil or 0 where the init did not send that report.
 type reportSummary struct {
-	started, forked int64 // initproc.ReportStarted's Mono and Forked
-	exit            *initproc.Report
-	setupFailure    *initproc.Report
-	execFailure     *initproc.Report
+	started, forked     int64 // initproc.ReportStarted's Mono and Forked
+	configured, mounted int64 // and its Configured and Mounted
+	exit                *initproc.Report
+	setupFailure        *initproc.Report
+	execFailure         *initproc.Report
 }
 
 func summarizeReports(reports []initproc.Report) reportSummary {
@@ -88,6 +89,7 @@ func summarizeReports(reports []initproc.Report) reportSummary {
 		switch rep := &reports[i]; rep.Kind {
 		case initproc.ReportStarted:
 			s.started, s.forked = rep.Mono, rep.Forked
+			s.configured, s.mounted = rep.Configured, rep.Mounted
 		case initproc.ReportExit:
 			s.exit = rep
 		case initproc.ReportSetup:
@@ -104,16 +106,17 @@ func summarizeReports(reports []initproc.Report) reportSummary {
 // itself (it was killed, or its exit time is out of range), its run ends
 // with the action; when it never started, all is setup.
 func actionTimings(s reportSummary, start, end int64) Timings {
+	var t Timings
 	switch {
 	case s.started != 0 && s.exit != nil && s.exit.Mono >= s.started && s.exit.Mono <= end:
-		return Timings{
+		t = Timings{
 			Setup:    time.Duration(s.forked - start),
 			Spawn:    time.Duration(s.started - s.forked),
 			Run:      time.Duration(s.exit.Mono - s.started),
 			Teardown: time.Duration(end - s.exit.Mono),
 		}
 	case s.started != 0:
-		return Timings{
+		t = Timings{
 			Setup: time.Duration(s.forked - start),
 			Spawn: time.Duration(s.started - s.forked),
 			Run:   time.Duration(end - s.started),
@@ -121,6 +124,14 @@ func actionTimings(s reportSummary, start, end int64) Timings {
 	default:
 		return Timings{Setup: time.Duration(end - start)}
 	}
+	// The breakdown only when the init's marks are in order (an older
+	// init sends none).
+	if start <= s.configured && s.configured <= s.mounted && s.mounted <= s.forked {
+		t.SetupConfig = time.Duration(s.configured - start)
+		t.SetupMounts = time.Duration(s.mounted - s.configured)
+		t.SetupFork = time.Duration(s.forked - s.mounted)
+	}
+	return t
 }
 
 func readReports(f *os.File) ([]initproc.Report, error) {

@@ -152,13 +152,29 @@ func withTimings(r Result, t Timings) Result {
 }
 
 func TestActionTimingsAddUp(t *testing.T) {
-	s := summarizeReports([]initproc.Report{
-		{Kind: initproc.ReportStarted, Forked: 1100, Mono: 1150},
-		{Kind: initproc.ReportExit, Mono: 1400},
-	})
-	got := actionTimings(s, 1000, 1500)
-	if sum := got.Setup + got.Spawn + got.Run + got.Teardown; sum != 500*time.Nanosecond {
-		t.Errorf("timings %+v add up to %v, want the whole run, 500ns", got, sum)
+	for _, tc := range []struct {
+		name          string
+		started       initproc.Report
+		wantBreakdown bool
+	}{
+		{"with the init's setup marks", initproc.Report{Kind: initproc.ReportStarted, Configured: 1020, Mounted: 1070, Forked: 1100, Mono: 1150}, true},
+		{"without them (an older init)", initproc.Report{Kind: initproc.ReportStarted, Forked: 1100, Mono: 1150}, false},
+		{"marks out of order", initproc.Report{Kind: initproc.ReportStarted, Configured: 1080, Mounted: 1070, Forked: 1100, Mono: 1150}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := summarizeReports([]initproc.Report{tc.started, {Kind: initproc.ReportExit, Mono: 1400}})
+			got := actionTimings(s, 1000, 1500)
+			if sum := got.Setup + got.Spawn + got.Run + got.Teardown; sum != 500*time.Nanosecond {
+				t.Errorf("timings %+v add up to %v, want the whole run, 500ns", got, sum)
+			}
+			parts := got.SetupConfig + got.SetupMounts + got.SetupFork
+			if tc.wantBreakdown && (parts != got.Setup || got.SetupConfig != 20 || got.SetupMounts != 50) {
+				t.Errorf("setup %v broken down as config %v, mounts %v, fork %v; want 20ns, 50ns, 30ns", got.Setup, got.SetupConfig, got.SetupMounts, got.SetupFork)
+			}
+			if !tc.wantBreakdown && parts != 0 {
+				t.Errorf("setup broken down as %v, %v, %v without usable marks; want none", got.SetupConfig, got.SetupMounts, got.SetupFork)
+			}
+		})
 	}
 }
 

@@ -126,8 +126,19 @@ type Result struct {
 // Timings are measured durations of one Run.
 type Timings struct {
 	// Setup is from the start of Run until the init forked the command
-	// (namespaces, mounts, privilege drop).
+	// (namespaces, mounts, privilege drop): the sum of SetupConfig,
+	// SetupMounts and SetupFork when the command started.
 	Setup time.Duration
+	// SetupConfig is from the start of Run until the init had read its
+	// configuration: validating the Spec, taking (or starting) an init,
+	// sending the configuration and the init waking up to read it.
+	SetupConfig time.Duration
+	// SetupMounts is the init opening the stdio files, making the
+	// action's mounts and entering its root.
+	SetupMounts time.Duration
+	// SetupFork is the rest until the fork: finding the program and
+	// setting the command's credentials.
+	SetupFork time.Duration
 	// Spawn is the command's fork and exec, until its exec succeeded: the
 	// kernel loading the program, which costs as much outside a sandbox
 	// (BenchmarkPlainExec measures it there).

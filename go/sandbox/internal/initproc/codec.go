@@ -150,6 +150,8 @@ func (r *Report) appendTo(b []byte) []byte {
 	e.str(r.Error)
 	e.int(r.Mono)
 	e.int(r.Forked)
+	e.int(r.Configured)
+	e.int(r.Mounted)
 	e.int(int64(r.ExitCode))
 	e.int(int64(r.Signal))
 	return e.b
@@ -161,7 +163,7 @@ func ParseReports(b []byte) ([]Report, error) {
 	var out []Report
 	d := decoder{b: b}
 	for len(d.b) > 0 && d.err == nil {
-		r := Report{Kind: d.str(), Error: d.str(), Mono: d.int(), Forked: d.int(), ExitCode: int(d.int()), Signal: int(d.int())}
+		r := Report{Kind: d.str(), Error: d.str(), Mono: d.int(), Forked: d.int(), Configured: d.int(), Mounted: d.int(), ExitCode: int(d.int()), Signal: int(d.int())}
 		if d.err == nil {
 			out = append(out, r)
 		}

@@ -43,7 +43,7 @@ func (si *sandboxInit) runCommand() int {
 	if err != nil {
 		return si.execFailed(explainExecError(path, err))
 	}
-	si.send(Report{Kind: ReportStarted, Mono: MonoNow(), Forked: forked})
+	si.send(Report{Kind: ReportStarted, Mono: MonoNow(), Forked: forked, Configured: si.configured, Mounted: si.mounted})
 	exit, err := reapUntil(pid)
 	if err != nil {
 		return si.setupFailed(fmt.Errorf("wait for command: %w", err))

@@ -46,6 +46,9 @@ type sandboxInit struct {
 	report *os.File
 	// resetOnFork: the command gets nice 0 from the kernel (setSetupNice).
 	resetOnFork bool
+	// configured and mounted are MonoNow when readConfig and enterRoot
+	// ended, for the daemon's breakdown of the setup time.
+	configured, mounted int64
 }
 
 // runSandboxInit is the init's whole life; it returns its exit status.
@@ -92,6 +95,7 @@ func runSandboxInit() int {
 	if err := si.readConfig(); err != nil {
 		return si.setupFailed(err)
 	}
+	si.configured = MonoNow()
 	if si.cfg.Root != root || si.cfg.Rootless != rootless {
 		return si.setupFailed(fmt.Errorf("config for root %q (rootless %v) sent to an init for %q (rootless %v)", si.cfg.Root, si.cfg.Rootless, root, rootless))
 	}
@@ -101,6 +105,7 @@ func runSandboxInit() int {
 	if err := si.enterRoot(); err != nil {
 		return si.setupFailed(err)
 	}
+	si.mounted = MonoNow()
 	unix.Umask(0o022)
 	return si.runCommand()
 }

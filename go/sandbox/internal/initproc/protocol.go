@@ -37,7 +37,9 @@ const (
 	// init exits with 127.
 	ReportExec = "exec"
 	// ReportStarted: the command runs; Mono is CLOCK_MONOTONIC at that point
-	// (its exec succeeded), Forked just before the init forked it.
+	// (its exec succeeded), Forked just before the init forked it,
+	// Configured when it had read its Config and Mounted when it had
+	// made the mounts and entered the root.
 	ReportStarted = "started"
 	// ReportExit: the command ended with ExitCode / Signal; Mono is
 	// CLOCK_MONOTONIC when the init reaped it, before the sandbox's teardown.
@@ -48,10 +50,12 @@ const (
 const SetupFailed = 125
 
 type Report struct {
-	Kind     string
-	Error    string
-	Mono     int64
-	Forked   int64
-	ExitCode int
-	Signal   int
+	Kind       string
+	Error      string
+	Mono       int64
+	Forked     int64
+	Configured int64
+	Mounted    int64
+	ExitCode   int
+	Signal     int
 }
