@@ -19,8 +19,11 @@ func (r *Runner) takePrestarted(config []byte) *initHandle {
 			r.refill()
 			return nil
 		}
+		// The config goes first: the replacement's fork and start-up
+		// would otherwise compete with it and with this init's wake-up.
+		err := h.sendConfig(config)
 		r.refill()
-		if err := h.sendConfig(config); err != nil {
+		if err != nil {
 			h.discard()
 			continue
 		}
