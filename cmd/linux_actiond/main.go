@@ -102,7 +102,10 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	listen := fs.String("listen", "127.0.0.1:8980", "`address` to serve gRPC on (host:port; use loopback unless you mean to share it)")
 	root := fs.String("root", cli.DefaultRoot(), "`directory` for the CAS, the action cache and action work directories")
 	maxCAS := fs.Int64("max-cas-bytes", 0, "CAS size `limit` in bytes, evicting least recently used blobs; 0 means half of the free disk at start-up")
-	jobs := fs.Int("jobs", runtime.NumCPU(), "how many actions run at once")
+	// Twice the cores: CPU-bound builds take as long as with one action per
+	// core, builds whose actions wait (on I/O, on a child) finish sooner
+	// (e2e/bench_jobs.sh).
+	jobs := fs.Int("jobs", 2*runtime.NumCPU(), "how many actions run at once")
 	defaultTimeout := fs.Duration("default-timeout", 15*time.Minute, "timeout for actions that set none")
 	runtimeImage := fs.String("runtime-image", "", "runtime SquashFS `image` (from e2e/build_local_runtimes.sh) selected by the libc and requires-bash exec properties")
 	runtimeDir := fs.String("runtime-dir", "", "an unpacked runtime image `directory`, instead of --runtime-image")

@@ -50,7 +50,7 @@ func benchmarkRun(b *testing.B, opts sandbox.Options, gap time.Duration) {
 // runSpaced runs spec b.N times, gap apart (not timed), and reports the
 // percentiles of whole runs plus the p50 of the sandbox's own stages.
 func runSpaced(b *testing.B, r *sandbox.Runner, spec sandbox.Spec, gap time.Duration) {
-	var setup, spawn, run, teardown []time.Duration
+	var setup, config, mounts, spawn, run, teardown []time.Duration
 	d := make([]time.Duration, 0, b.N)
 	for b.Loop() {
 		if gap > 0 {
@@ -65,6 +65,8 @@ func runSpaced(b *testing.B, r *sandbox.Runner, spec sandbox.Spec, gap time.Dura
 		}
 		d = append(d, time.Since(start))
 		setup = append(setup, res.Timings.Setup)
+		config = append(config, res.Timings.SetupConfig)
+		mounts = append(mounts, res.Timings.SetupMounts)
 		spawn = append(spawn, res.Timings.Spawn)
 		run = append(run, res.Timings.Run)
 		teardown = append(teardown, res.Timings.Teardown)
@@ -73,7 +75,7 @@ func runSpaced(b *testing.B, r *sandbox.Runner, spec sandbox.Spec, gap time.Dura
 	for _, m := range []struct {
 		name string
 		d    []time.Duration
-	}{{"setup", setup}, {"spawn", spawn}, {"run", run}, {"teardown", teardown}} {
+	}{{"setup", setup}, {"config", config}, {"mounts", mounts}, {"spawn", spawn}, {"run", run}, {"teardown", teardown}} {
 		slices.Sort(m.d)
 		b.ReportMetric(float64(m.d[len(m.d)/2].Microseconds())/1000, m.name+"-p50-ms")
 	}
