@@ -31,20 +31,16 @@ func initConfigFor(spec Spec, rootDir string, rootless bool) (initproc.Config, e
 	if !isCleanAbs(dir) {
 		return invalid("working directory %q is not a clean absolute path", dir)
 	}
-	mounts := make([]initproc.Mount, 0, len(spec.Mounts))
 	for _, m := range spec.Mounts {
 		if !isCleanAbs(m.Target) || m.Target == "/" {
 			return invalid("mount target %q is not a clean absolute path below /", m.Target)
 		}
-		var kind initproc.MountKind
 		switch m.Kind {
 		case Bind:
-			kind = initproc.Bind
 			if !path.IsAbs(m.Source) {
 				return invalid("bind source %q is not absolute", m.Source)
 			}
 		case Overlay:
-			kind = initproc.Overlay
 			if len(m.Lower) == 0 {
 				return invalid("overlay on %s has no lower directory", m.Target)
 			}
@@ -57,14 +53,9 @@ func initConfigFor(spec Spec, rootDir string, rootless bool) (initproc.Config, e
 				}
 			}
 		case Tmpfs:
-			kind = initproc.Tmpfs
 		default:
 			return invalid("mount on %s has unknown kind %d", m.Target, m.Kind)
 		}
-		mounts = append(mounts, initproc.Mount{
-			Kind: kind, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly,
-			Lower: m.Lower, Upper: m.Upper, Work: m.Work, LockInputs: m.LockInputs,
-		})
 	}
 	uid, gid := spec.UID, spec.GID
 	if uid == 0 {
@@ -74,7 +65,7 @@ func initConfigFor(spec Spec, rootDir string, rootless bool) (initproc.Config, e
 		gid = nobody
 	}
 	return initproc.Config{
-		Root: rootDir, Args: spec.Args, Env: spec.Env, Dir: dir, Mounts: mounts,
+		Root: rootDir, Args: spec.Args, Env: spec.Env, Dir: dir, Mounts: spec.Mounts,
 		Stdout: spec.Stdout, Stderr: spec.Stderr, UID: uid, GID: gid, Rootless: rootless,
 	}, nil
 }
