@@ -64,6 +64,24 @@ if [ "$mode" != linux ]; then
 fi
 e2e_log "starting linux_actiond ${E2E_DAEMON_CMD:-serve}"
 e2e_start_daemon "$E2E_ACTIOND" "$E2E_WORK/root" "${flags[@]}"
+if [ "$mode" = linux ]; then
+  # Without runtime=gcc12 the sandbox holds no /usr/bin/gcc: the compile
+  # fails with 127, and its stderr, which Bazel shows, must say so and name
+  # the exec property that brings it.
+  E2E_EXEC_PROPS=()
+  e2e_remote_flags "$E2E_DAEMON_PORT"
+  e2e_log "remote build without runtime=gcc12: must fail and say which exec property provides /usr/bin/gcc"
+  e2e_clean --expunge
+  if e2e_bazel build "${common[@]}" "${E2E_REMOTE_FLAGS[@]}" //:hello >"$E2E_WORK/no-runtime.log" 2>&1; then
+    e2e_die "the build without runtime=gcc12 succeeded; it cannot have run the toolchain in the sandbox"
+  fi
+  for line in "actiond: /usr/bin/gcc is not in the sandbox" "The exec property runtime=gcc12 provides it."; do
+    grep -qF "$line" "$E2E_WORK/no-runtime.log" || {
+      e2e_show_failure "$E2E_WORK/no-runtime.log"
+      e2e_die "the failed compile's stderr does not say \"$line\""
+    }
+  done
+fi
 E2E_EXEC_PROPS=(--remote_default_exec_properties=runtime=gcc12)
 e2e_remote_flags "$E2E_DAEMON_PORT"
 e2e_log "remote build with runtime=gcc12"

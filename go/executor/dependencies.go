@@ -84,6 +84,9 @@ type Runtimes interface {
 	// lacks and runtimes.ErrConflictingRuntimes for a request that cannot
 	// be met as a whole.
 	Mounts(req runtimes.Request) ([]runtimes.Mount, error)
+	// Providers lists the runtimes that hold the sandbox path p, for
+	// telling an action that missed p which exec property brings it.
+	Providers(p string) []runtimes.Provider
 }
 
 // ExecRoots adapts an *execroot.Builder to RootBuilder: its Prepare returns

@@ -265,8 +265,10 @@ func TestIntegrationRunsRealCommands(t *testing.T) {
 		wantExit   int32
 		wantStdout string
 		wantStderr string
-		wantFiles  map[string]string
-		wantCached bool
+		// wantInStderr are substrings of the stderr.
+		wantInStderr []string
+		wantFiles    map[string]string
+		wantCached   bool
 	}{
 		{
 			name: "outputs and stdout",
@@ -301,6 +303,15 @@ func TestIntegrationRunsRealCommands(t *testing.T) {
 			cmd:      &repb.Command{Arguments: []string{"./no-such-tool"}},
 			wantExit: 127,
 		},
+		{
+			name:     "a host program is not in the sandbox, and stderr says why",
+			cmd:      &repb.Command{Arguments: []string{"/usr/bin/no-such-compiler", "-c", "x.c"}},
+			wantExit: 127,
+			wantInStderr: []string{
+				"actiond: /usr/bin/no-such-compiler is not in the sandbox, which holds only the action's inputs and the runtimes its exec properties ask for (none asked for).",
+				"This server has no runtime image",
+			},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			op, ad := e.execute(t, t.Context(), tc.cmd, e.inputRoot(t), 0)
@@ -316,6 +327,11 @@ func TestIntegrationRunsRealCommands(t *testing.T) {
 			if tc.wantStderr != "" {
 				if got := e.blob(t, res.GetStderrDigest()); got != tc.wantStderr {
 					t.Errorf("stderr = %q, want %q", got, tc.wantStderr)
+				}
+			}
+			for _, w := range tc.wantInStderr {
+				if got := e.blob(t, res.GetStderrDigest()); !strings.Contains(got, w) {
+					t.Errorf("stderr = %q, want it to contain %q", got, w)
 				}
 			}
 			files := map[string]string{}

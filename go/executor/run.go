@@ -82,6 +82,9 @@ func (e *Executor) attempt(ex *execution, action *repb.Action, t *stageTimes, h 
 	out := outcome{timings: result.Timings}
 	out.res, out.err = resultOf(result, spec)
 	out.note = limitNote(result, spec)
+	if result.ExitCode == 127 {
+		e.noteMissingProgram(ctx, result, spec, ap.props)
+	}
 
 	// Outputs are collected after a timeout too: REAPI lets the result of a
 	// failed execution carry what was produced, which helps debugging.
@@ -202,6 +205,20 @@ func cacheable(action *repb.Action, resp *repb.ExecuteResponse) bool {
 		resp.GetResult().GetExitCode() == 0 && !action.GetDoNotCache()
 }
 
+// noteMissingProgram adds to the stderr of an action that ended with 127
+// a line saying what it missed, what the sandbox holds and which exec
+// property would bring it (see missingProgramNote), when the sandbox's
+// message or a shell's "not found" tells what it missed.
+func (e *Executor) noteMissingProgram(ctx context.Context, result sandbox.Result, spec sandbox.Spec, props properties) {
+	m, ok := findMissingProgram(result.ExecError, spec.Args, spec.Env, readTail(spec.Stderr, stderrTailBytes))
+	if !ok {
+		return
+	}
+	if err := appendLine(spec.Stderr, missingProgramNote(m, props, e.opts.Runtimes)); err != nil {
+		e.log.WarnContext(ctx, "cannot add the missing-program note to stderr", "error", err.Error())
+	}
+}
+
 // storeStdio moves a non-empty stdout or stderr file into the CAS. Empty or
 // absent files get no digest: the client then has nothing to fetch.
 // flushFailures is the store's FlushFailures from before the action ran.
@@ -262,6 +279,7 @@ type actionPlan struct {
 	cmd    *repb.Command
 	spec   sandbox.Spec
 	inputs execroot.PrepareOptions
+	props  properties
 }
 
 // prepareSpec loads the Command and validates everything about the request
@@ -310,7 +328,7 @@ func (e *Executor) prepareSpec(ctx context.Context, action *repb.Action) (action
 		UID:            sandboxUID,
 		GID:            sandboxGID,
 	}
-	return actionPlan{cmd: cmd, spec: spec, inputs: execroot.PrepareOptions{MutableInputs: props.mutatesInputs}}, nil
+	return actionPlan{cmd: cmd, spec: spec, inputs: execroot.PrepareOptions{MutableInputs: props.mutatesInputs}, props: props}, nil
 }
 
 func (e *Executor) timeout(action *repb.Action) (time.Duration, error) {

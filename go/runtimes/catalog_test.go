@@ -353,3 +353,30 @@ func TestOpenRejectsBrokenRootfs(t *testing.T) {
 		})
 	}
 }
+
+func TestCatalogProviders(t *testing.T) {
+	dir := rootfsImage(t)
+	mustWrite(t, filepath.Join(dir, "rootfs/gcc12/x86_64/root/usr/bin/gcc"), "#!fake\n")
+	mustWrite(t, filepath.Join(dir, "libc/glibc2.36/x86_64/root/lib64/ld-linux-x86-64.so.2"), "fake\n")
+	mustWrite(t, filepath.Join(dir, "libc/glibc2.41/x86_64/root/usr/lib64/ld-linux-x86-64.so.2"), "fake\n")
+	catalog, err := runtimes.OpenArch(context.Background(), dir, "x86_64")
+	if err != nil {
+		t.Fatalf("OpenArch: %v", err)
+	}
+	for _, tc := range []struct {
+		path string
+		want []runtimes.Provider
+	}{
+		{"/usr/bin/gcc", []runtimes.Provider{{Kind: runtimes.KindRootfs, Name: "gcc12"}}},
+		{"/lib64/ld-linux-x86-64.so.2", []runtimes.Provider{{Kind: runtimes.KindLibc, Name: "glibc2.36"}, {Kind: runtimes.KindLibc, Name: "glibc2.41"}}},
+		{"/bin/bash", []runtimes.Provider{{Kind: runtimes.KindRootfs, Name: "gcc12"}}},
+		{"/usr/bin/clang", nil},
+		{"/usr/binary", nil}, // a target that is only a string prefix
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			if got := catalog.Providers(tc.path); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("Providers(%q) = %+v, want %+v", tc.path, got, tc.want)
+			}
+		})
+	}
+}

@@ -64,7 +64,7 @@ func actionResult(e actionEnd) (Result, error) {
 	case s.exit != nil:
 		res.ExitCode, res.Signal = s.exit.ExitCode, syscall.Signal(s.exit.Signal)
 	case s.execFailure != nil:
-		res.ExitCode = 127
+		res.ExitCode, res.ExecError = 127, s.execFailure.Error
 	case e.killed():
 		res.ExitCode, res.Signal = 128+int(syscall.SIGKILL), syscall.SIGKILL
 	default:

@@ -83,7 +83,10 @@ type Result struct {
 	// where the limit is enforced (cgroup v2).
 	MemoryLimitHit bool
 	PidsLimitHit   bool
-	Timings        Timings
+	// ExecError is the sandbox's message when it could not execute the
+	// command (ExitCode is then 127; the message is in the stderr file too).
+	ExecError string
+	Timings   Timings
 }
 
 // Timings are measured durations of one Run.

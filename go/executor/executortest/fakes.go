@@ -304,7 +304,12 @@ type Runtimes struct {
 	Libcs          []string
 	Rootfs         []string
 	RootfsWithBash []string
+	// Provides maps sandbox paths to the runtimes holding them.
+	Provides map[string][]runtimes.Provider
 }
+
+// Providers implements executor.Runtimes.
+func (r *Runtimes) Providers(p string) []runtimes.Provider { return r.Provides[p] }
 
 // Names implements executor.Runtimes.
 func (r *Runtimes) Names() []string { return append([]string(nil), r.Libcs...) }
