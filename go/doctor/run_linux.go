@@ -14,12 +14,6 @@ import (
 	"github.com/actiond/actiond/go/vm/qemu"
 )
 
-// The modes judged on Linux, the main one first.
-const (
-	ModeServe   = "serve"
-	ModeServeVM = "serve-vm"
-)
-
 // Run checks this host for serve and serve-vm. It starts processes in new
 // namespaces, runs one action in a real sandbox and, when it has QEMU and a
 // guest kernel, boots that kernel under KVM (up to qemu.ProbeTimeout).
@@ -51,10 +45,6 @@ func Run(ctx context.Context, opts Options) Report {
 	add(kvm(ctx, qemuBin, kernel))
 	return r
 }
-
-// serveOnly and vmOnly are the Impact maps of checks one mode needs.
-func serveOnly(i Impact) map[string]Impact { return map[string]Impact{ModeServe: i} }
-func vmOnly(i Impact) map[string]Impact    { return map[string]Impact{ModeServeVM: i} }
 
 // privileges: serve makes its namespaces as root, or in a user namespace
 // (rootless mode) when unprivileged ones are allowed.
@@ -95,13 +85,6 @@ func readSysctl(name string) (string, bool) {
 		return "", false
 	}
 	return strings.TrimSpace(string(b)), true
-}
-
-func errOr(err error, s string) string {
-	if err != nil {
-		return err.Error()
-	}
-	return s
 }
 
 // filesystems is the set of file systems /proc/filesystems lists.
@@ -200,31 +183,6 @@ func qemuPresent(binary string) (Check, string) {
 	}
 	c.Detail = path
 	return c, path
-}
-
-func guestKernel(ctx context.Context, opts Options) (Check, string) {
-	c := Check{Name: "guest kernel", Impact: vmOnly(Blocks)}
-	kernel, from := opts.Kernel, "--kernel"
-	if kernel == "" && opts.KernelFor != nil {
-		var err error
-		if kernel, err = opts.KernelFor(ctx); err != nil {
-			c.State, c.Detail = Missing, fmt.Sprintf("the embedded kernel: %v", err)
-			c.Fix = "pass --kernel FILE"
-			return c, ""
-		}
-		from = "embedded in this binary"
-	}
-	if kernel == "" {
-		c.State, c.Detail = Missing, "none embedded in this binary and no --kernel"
-		c.Fix = "pass --kernel FILE (kernel/build.sh builds one), or use the standalone binary, which carries one"
-		return c, ""
-	}
-	if _, err := os.Stat(kernel); err != nil {
-		c.State, c.Detail, c.Fix = Missing, err.Error(), "pass --kernel with an existing file"
-		return c, ""
-	}
-	c.Detail = kernel + " (" + from + ")"
-	return c, kernel
 }
 
 // kvm agrees with serve-vm by asking the same probe (qemu.ProbeAccel):
