@@ -5,7 +5,7 @@
 // images) with Apple's Virtualization framework and forwards Bazel's gRPC
 // connections to the actiond inside it through a virtio socket. Actions run
 // in the guest, with the same sandbox as `linux_actiond serve`; the host
-// keeps no copy of the CAS.
+// keeps no copy of the CAS. `doctor` checks what the Mac offers serve-vm.
 //
 // The binary must be signed with the virtualization entitlement before it
 // can start a VM:
@@ -53,6 +53,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve-vm":
 		return serveVM(args[1:], stderr)
+	case "doctor":
+		return runDoctor(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, cli.VersionLine("darwin_actiond"))
 		if err := cli.WriteEmbedded(stdout); err != nil {
@@ -63,6 +65,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "help", "--help", "-help", "-h":
 		if len(args) > 1 && args[1] == "serve-vm" {
 			return serveVM([]string{"--help"}, stdout)
+		}
+		if len(args) > 1 && args[1] == "doctor" {
+			return runDoctor([]string{"--help"}, stdout, stderr)
 		}
 		usage(stdout)
 		return 0
@@ -75,8 +80,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 func usage(w io.Writer) {
 	fmt.Fprintf(w, `Usage:
   darwin_actiond serve-vm [flags]   run actiond in a Linux VM (Virtualization framework)
+  darwin_actiond doctor [flags]     check what this Mac offers serve-vm
   darwin_actiond version            print the version
   darwin_actiond help serve-vm      list the flags of serve-vm
+  darwin_actiond help doctor        list the flags of doctor and its exit statuses
 
 %s
 Point Bazel at it with --remote_executor=grpc://127.0.0.1:8980.

@@ -3,6 +3,7 @@
 //
 //	linux_actiond serve [flags]     serve on the host, each action in fresh namespaces
 //	linux_actiond serve-vm [flags]  serve from a QEMU VM that owns the CAS
+//	linux_actiond doctor [flags]    check what this host offers serve and serve-vm
 //	linux_actiond version           print the version and the embedded payloads
 //	linux_actiond help [command]    print help
 package main
@@ -45,6 +46,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stdout, stderr)
 	case "serve-vm":
 		return serveVM(args[1:], stdout, stderr)
+	case "doctor":
+		return runDoctor(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, cli.VersionLine("linux_actiond"))
 		if err := cli.WriteEmbedded(stdout); err != nil {
@@ -58,6 +61,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		if len(args) > 1 && args[1] == "serve-vm" {
 			return serveVM([]string{"--help"}, stdout, stderr)
+		}
+		if len(args) > 1 && args[1] == "doctor" {
+			return runDoctor([]string{"--help"}, stdout, stderr)
 		}
 		usage(stdout)
 		return 0
@@ -74,9 +80,11 @@ func usage(w io.Writer) {
 Usage:
   linux_actiond serve [flags]    run the REAPI server; actions run in namespace sandboxes
   linux_actiond serve-vm [flags] run it in a QEMU VM that owns the CAS; the same sandboxes inside
+  linux_actiond doctor [flags]   check what this host offers serve and serve-vm
   linux_actiond version          print the version
   linux_actiond help serve       list the flags of serve
   linux_actiond help serve-vm    list the flags of serve-vm
+  linux_actiond help doctor      list the flags of doctor and its exit statuses
 
 Point Bazel at it with --remote_executor=grpc://127.0.0.1:8980.
 `, cli.VersionLine("linux_actiond"))

@@ -27,6 +27,8 @@ func TestRunArguments(t *testing.T) {
 		{"zero jobs", []string{"serve", "--jobs=0"}, 2, "--jobs must be at least 1"},
 		{"negative cas", []string{"serve", "--max-cas-bytes=-1"}, 2, "--max-cas-bytes must not be negative"},
 		{"image and dir", []string{"serve", "--runtime-image=a", "--runtime-dir=b"}, 2, "not both"},
+		{"help doctor", []string{"help", "doctor"}, 0, "3 serve cannot"},
+		{"doctor stray argument", []string{"doctor", "extra"}, 2, "unexpected arguments"},
 		{"bad listen address", []string{"serve", "--root=" + t.TempDir(), "--no-execution", "--listen=256.0.0.1:1"}, 1, "listen failed"},
 	}
 	for _, tc := range tests {
