@@ -55,14 +55,9 @@ func (s *Store) commitBlob(ctx context.Context, t *stagedFile, r *reservation, d
 // for a flush of its own).
 func (s *Store) queueForFlush(ctx context.Context, e *entry, link string) bool {
 	s.mu.Lock()
-	closing := s.closing
 	dur := e.dur
 	s.mu.Unlock()
-	if closing {
-		return false
-	}
-	s.settleLater(unsettled{dur: dur, drop: s.dropBlob(ctx, e), link: link, acknowledged: true})
-	return true
+	return s.settleLater(unsettled{dur: dur, drop: s.dropBlob(ctx, e), link: link, acknowledged: true})
 }
 
 // install renames the finished file t, whose bytes hash to d, into place

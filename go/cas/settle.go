@@ -11,9 +11,17 @@ import (
 	"github.com/actiond/actiond/go/rpcstatus"
 )
 
-// settleLater queues u for settle, starting it unless it runs.
-func (s *Store) settleLater(u unsettled) {
+// settleLater queues u for settle, starting it unless it runs. Once Close
+// has begun it queues nothing and returns false (Close may already be
+// waiting for settle to end): the caller then waits for a flush itself.
+// Executable variants cannot meet that: Close waits for LinkExecutables
+// calls (makers) before it sets closing.
+func (s *Store) settleLater(u unsettled) bool {
 	s.mu.Lock()
+	if s.closing && u.acknowledged {
+		s.mu.Unlock()
+		return false
+	}
 	s.unsettled = append(s.unsettled, u)
 	start := !s.settling
 	s.settling = true
@@ -24,6 +32,7 @@ func (s *Store) settleLater(u unsettled) {
 	if start {
 		go s.settle()
 	}
+	return true
 }
 
 // settle is the background flush. It waits FlushInterval (or until Close

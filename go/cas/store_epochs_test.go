@@ -353,3 +353,42 @@ func TestEpochsBackgroundFlushAndClose(t *testing.T) {
 		}
 	})
 }
+
+// TestEpochsWritesRacingClose: blobs acknowledged while Close runs are
+// flushed too (by Close, or by a flush of their own once Close has begun),
+// so a clean Close keeps every one of them.
+func TestEpochsWritesRacingClose(t *testing.T) {
+	root := t.TempDir()
+	s, err := Open(context.Background(), Options{Root: root, forceEpochs: true, FlushInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	acked := make(chan digest.Digest, 4096)
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 200; i++ {
+				data := []byte(fmt.Sprintf("writer %d blob %d\n", w, i))
+				d := digest.OfBytes(data)
+				if s.Put(context.Background(), d, data) == nil {
+					acked <- d
+				}
+			}
+		}()
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+	wg.Wait()
+	close(acked)
+	var ds []digest.Digest
+	for d := range acked {
+		ds = append(ds, d)
+	}
+	s2, _ := openEpochs(t, root)
+	if missing := s2.FindMissing(context.Background(), ds); len(missing) != 0 {
+		t.Errorf("%d of %d blobs acknowledged around Close are missing after it, first %s", len(missing), len(ds), missing[0])
+	}
+}
