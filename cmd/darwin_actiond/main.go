@@ -15,7 +15,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -97,18 +96,12 @@ func serveVM(args []string, stderr io.Writer) int {
 	common.Register(fs, cli.DefaultRoot())
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	logFormat := fs.String("log-format", "json", "log `format`: json or text")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if exit, ok := cli.ParseFlags(fs, args, "darwin_actiond serve-vm", stderr); !ok {
+		return exit
 	}
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "darwin_actiond serve-vm: "+format+"\n", a...)
 		return 2
-	}
-	if fs.NArg() > 0 {
-		return fail("unexpected arguments %q", fs.Args())
 	}
 	logger, err := cli.NewLogger(stderr, *logLevel, *logFormat)
 	if err != nil {

@@ -48,18 +48,12 @@ func serveVM(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(fs.Output(), "Usage: linux_actiond serve-vm [flags]\n\nRuns actiond in a QEMU VM (no network device; KVM when it works, else TCG) and forwards --listen to it.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if exit, ok := cli.ParseFlags(fs, args, "linux_actiond serve-vm", stderr); !ok {
+		return exit
 	}
 	fail := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "linux_actiond serve-vm: "+format+"\n", a...)
 		return 2
-	}
-	if fs.NArg() > 0 {
-		return fail("unexpected arguments %q", fs.Args())
 	}
 	logger, err := cli.NewLogger(stderr, *logLevel, *logFormat)
 	if err != nil {
