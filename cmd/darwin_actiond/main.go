@@ -95,7 +95,7 @@ func serveVM(args []string, stderr io.Writer) int {
 	var common vm.ServeFlags
 	common.Register(fs, cli.DefaultRoot())
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
-	logFormat := fs.String("log-format", "json", "log `format`: json or text")
+	logFormat := fs.String("log-format", "auto", "log `format`: auto (text on a terminal, else json), json or text")
 	if exit, ok := cli.ParseFlags(fs, args, "darwin_actiond serve-vm", stderr); !ok {
 		return exit
 	}

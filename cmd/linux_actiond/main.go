@@ -120,7 +120,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	var allowed stringList
 	fs.Var(&allowed, "allow-property", "exec property `name` to accept and ignore (repeatable), e.g. OSFamily or container-image")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
-	logFormat := fs.String("log-format", "json", "log `format`: json or text")
+	logFormat := fs.String("log-format", "auto", "log `format`: auto (text on a terminal, else json), json or text")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: linux_actiond serve [flags]\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -173,6 +173,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		RuntimeDir:        *runtimeDir,
 		AllowedProperties: allowed,
 		Logger:            logger,
+		Banner:            banner(*logFormat, stderr),
 	})
 	if err != nil {
 		logger.Error("start-up failed", slog.Any("error", err))
@@ -183,10 +184,21 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		logger.Error("listen failed", slog.String("listen", *listen), slog.Any("error", err))
 		return 1
 	}
+
 	if err := d.Serve(ctx, lis); err != nil {
 		logger.Error("serve failed", slog.Any("error", err))
 		return 1
 	}
 	logger.Info("stopped")
 	return 0
+}
+
+// banner is where serve prints its start-up summary for a person: stderr
+// when the logs there are text (a terminal, or --log-format=text); nil
+// when they are JSON, which the "serving" record then carries.
+func banner(logFormat string, stderr io.Writer) io.Writer {
+	if cli.LogFormat(logFormat, stderr) == "text" {
+		return stderr
+	}
+	return nil
 }

@@ -42,10 +42,11 @@ func goBuild(t *testing.T, pkg string) string {
 type daemonProcess struct {
 	cmd  *exec.Cmd
 	conn *grpc.ClientConn
-	// ready is the "actiond ready" record, with the store's settings.
-	ready map[string]any
-	logs  chan map[string]any // every log record, in order
-	done  chan error          // the result of Wait
+	// ready is the "actiond ready" record, with the store's settings, and
+	// serving the "serving" record, with the address and .bazelrc lines.
+	ready, serving map[string]any
+	logs           chan map[string]any // every log record, in order
+	done           chan error          // the result of Wait
 }
 
 // startServe runs bin serve with args on a loopback port chosen by the
@@ -90,8 +91,8 @@ func startDaemon(t *testing.T, bin, command string, args ...string) *daemonProce
 		}
 	})
 	p.ready = p.waitLog(t, "actiond ready")
-	serving := p.waitLog(t, "serving")
-	conn, err := grpc.NewClient(serving["listen"].(string), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	p.serving = p.waitLog(t, "serving")
+	conn, err := grpc.NewClient(p.serving["listen"].(string), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,7 +43,7 @@ func serveVM(args []string, stdout, stderr io.Writer) int {
 	archName := fs.String("arch", string(vm.HostArch()), "guest `architecture`: x86_64 or arm64 (another than the host's runs under TCG emulation)")
 	qemuBin := fs.String("qemu", "", "QEMU system emulator `binary` (default qemu-system-x86_64 or qemu-system-aarch64 by --arch)")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
-	logFormat := fs.String("log-format", "json", "log `format`: json or text")
+	logFormat := fs.String("log-format", "auto", "log `format`: auto (text on a terminal, else json), json or text")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: linux_actiond serve-vm [flags]\n\nRuns actiond in a QEMU VM (no network device; KVM when it works, else TCG) and forwards --listen to it.\n\nFlags:\n")
 		fs.PrintDefaults()

@@ -43,8 +43,10 @@ func DefaultRoot() string {
 }
 
 // NewLogger builds the logger of --log-level (debug, info, warn, error)
-// and --log-format (json, text) writing to w.
+// and --log-format (auto, json, text) writing to w; auto is text when w is
+// a terminal, for a person, and JSON otherwise, for programs.
 func NewLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	format = LogFormat(format, w)
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
@@ -56,5 +58,17 @@ func NewLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	}
-	return nil, fmt.Errorf("--log-format %q: want json or text", format)
+	return nil, fmt.Errorf("--log-format %q: want auto, json or text", format)
+}
+
+// LogFormat resolves --log-format: auto becomes text when w is a terminal
+// and json otherwise; other values are returned as they are.
+func LogFormat(format string, w io.Writer) string {
+	if format != "auto" {
+		return format
+	}
+	if f, ok := w.(*os.File); ok && Terminal(f) != nil {
+		return "text"
+	}
+	return "json"
 }

@@ -6,6 +6,7 @@
 package daemon
 
 import (
+	"io"
 	"log/slog"
 	"time"
 )
@@ -31,4 +32,7 @@ type Config struct {
 	// AllowedProperties are exec property names accepted and ignored.
 	AllowedProperties []string
 	Logger            *slog.Logger
+	// Banner, when set, gets Summary.Text once Serve listens: the start-up
+	// summary for a person reading a terminal.
+	Banner io.Writer
 }

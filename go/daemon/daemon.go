@@ -32,6 +32,9 @@ type Daemon struct {
 	storage *reapi.Server
 	grpc    *grpc.Server
 	closers []func() error
+	// summary holds what startExecution found (runtimes, limits) for
+	// Summary.
+	summary Summary
 }
 
 // New opens the stores and builds the services; Serve then runs them.
@@ -110,7 +113,12 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 func (d *Daemon) Serve(ctx context.Context, lis net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- d.grpc.Serve(lis) }()
-	d.logger.InfoContext(ctx, "serving", slog.String("listen", lis.Addr().String()))
+	addr := lis.Addr().String()
+	sum := d.Summary()
+	d.logger.InfoContext(ctx, "serving", slog.String("listen", addr), slog.Any("bazelrc", sum.BazelrcLines(addr)))
+	if d.cfg.Banner != nil {
+		fmt.Fprint(d.cfg.Banner, sum.Text(addr))
+	}
 	var serveErr error
 	select {
 	case serveErr = <-errc:

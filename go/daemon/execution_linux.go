@@ -62,7 +62,10 @@ func (d *Daemon) startExecution(ctx context.Context) error {
 	}
 	if catalog != nil {
 		opts.Runtimes = catalog
+		d.summary.Libcs, d.summary.Rootfs, d.summary.Bash = catalog.Names(), catalog.RootfsNames(), catalog.HasShell()
 	}
+	d.summary.Rootless = runner.Rootless()
+	d.summary.MemoryLimits, d.summary.CPULimits, d.summary.PidsLimits = runner.EnforcesLimits()
 	exec, err := executor.New(opts)
 	if err != nil {
 		return fmt.Errorf("daemon: executor: %w", err)
