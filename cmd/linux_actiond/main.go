@@ -3,6 +3,7 @@
 //
 //	linux_actiond serve [flags]     serve on the host, each action in fresh namespaces
 //	linux_actiond serve-vm [flags]  serve from a QEMU VM that owns the CAS
+//	linux_actiond gc [flags]        trim a stopped serve daemon's CAS
 //	linux_actiond doctor [flags]    check what this host offers serve and serve-vm
 //	linux_actiond version           print the version and the embedded payloads
 //	linux_actiond help [command]    print help
@@ -47,6 +48,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serveVM(args[1:], stdout, stderr)
 	case "doctor":
 		return runDoctor(args[1:], stdout, stderr)
+	case "gc":
+		return runGC(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, cli.VersionLine("linux_actiond"))
 		if err := cli.WriteEmbedded(stdout); err != nil {
@@ -64,6 +67,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if len(args) > 1 && args[1] == "doctor" {
 			return runDoctor([]string{"--help"}, stdout, stderr)
 		}
+		if len(args) > 1 && args[1] == "gc" {
+			return runGC([]string{"--help"}, stdout, stderr)
+		}
 		usage(stdout)
 		return 0
 	default:
@@ -80,6 +86,8 @@ Usage:
   linux_actiond serve [flags]    run the REAPI server; actions run in namespace sandboxes
   linux_actiond serve-vm [flags] run it in a QEMU VM that owns the CAS; the same sandboxes inside
   linux_actiond doctor [flags]   check what this host offers serve and serve-vm
+  linux_actiond gc --max-cas-bytes N [--root DIR]
+                                 trim a stopped serve daemon's CAS
   linux_actiond version          print the version
   linux_actiond help serve       list the flags of serve
   linux_actiond help serve-vm    list the flags of serve-vm
