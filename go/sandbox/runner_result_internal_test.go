@@ -57,7 +57,7 @@ func TestActionResult(t *testing.T) {
 		{
 			name: "cannot execute",
 			end:  actionEnd{reports: []initproc.Report{{Kind: initproc.ReportExec, Error: "not found"}}},
-			want: Result{ExitCode: 127, Timings: neverStarted},
+			want: Result{ExitCode: 127, ExecError: "not found", Timings: neverStarted},
 		},
 		{
 			name:    "setup failed",
