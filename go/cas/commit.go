@@ -33,7 +33,7 @@ func (s *Store) commit(t *stagedFile, r *reservation, mode os.FileMode, sync boo
 func (s *Store) commitBlob(ctx context.Context, t *stagedFile, r *reservation, d digest.Digest, k key) error {
 	var e *entry
 	var link string
-	err := s.commit(t, r, blobMode, s.strict, func(t *stagedFile) (err error) {
+	err := s.commit(t, r, blobMode, !s.epochs, func(t *stagedFile) (err error) {
 		e, link, err = s.install(t, d, k, r)
 		return err
 	})

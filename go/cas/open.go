@@ -109,8 +109,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	fsType, trusted := filesystemTrustsEpochs(base)
 	s.epochs = opts.forceEpochs || trusted && !opts.StrictFsync && !strictFsyncRequired && flushReportsWriteErrors
-	s.strict = !s.epochs
-	if s.strict && !opts.StrictFsync && !strictFsyncRequired {
+	if !s.epochs && !opts.StrictFsync && !strictFsyncRequired {
 		logger.LogAttrs(ctx, slog.LevelWarn, "cas: filesystem (or kernel) not trusted to order and report its flushes; flushing every blob before acknowledging it",
 			slog.String("root", base), slog.String("filesystem", fsType), slog.Bool("flush_reports_write_errors", flushReportsWriteErrors))
 	}
@@ -291,7 +290,7 @@ func (s *Store) ensureEmpty() error {
 			return err
 		}
 		r := &reservation{s: s, d: digest.Empty} // of 0 bytes
-		err = s.commit(t, r, blobMode, s.strict, func(t *stagedFile) error {
+		err = s.commit(t, r, blobMode, !s.epochs, func(t *stagedFile) error {
 			_, _, err := s.install(t, digest.Empty, k, r)
 			return err
 		})

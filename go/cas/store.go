@@ -76,10 +76,9 @@ type Store struct {
 	uid     int
 	gid     int
 	// epochs is set when blobs are acknowledged once renamed in and made
-	// durable by the background flush (see doc.go); strict is its
-	// opposite, a flush per blob before it is acknowledged.
+	// durable by the background flush (see doc.go); otherwise (strict
+	// mode) each blob is fdatasynced and flushed before it is acknowledged.
 	epochs        bool
-	strict        bool
 	recentDir     string // Root/cas/recent: blobs renamed in since their flush, see install
 	recentSeq     atomic.Uint64
 	flushInterval time.Duration
