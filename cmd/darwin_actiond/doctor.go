@@ -5,7 +5,7 @@ package main
 import (
 	"io"
 
-	"github.com/actiond/actiond/go/cli"
+	"github.com/actiond/actiond/go/doctor"
 )
 
 // doctorUsage documents the exit statuses, which scripts may test.
@@ -22,5 +22,5 @@ Flags:
 `
 
 func runDoctor(args []string, stdout, stderr io.Writer) int {
-	return cli.Doctor("darwin_actiond", doctorUsage, false, args, stdout, stderr)
+	return doctor.Command("darwin_actiond", doctorUsage, false, args, stdout, stderr)
 }

@@ -5,7 +5,7 @@ package main
 import (
 	"io"
 
-	"github.com/actiond/actiond/go/cli"
+	"github.com/actiond/actiond/go/doctor"
 )
 
 // doctorUsage documents the exit statuses, which scripts may test.
@@ -24,5 +24,5 @@ Flags:
 `
 
 func runDoctor(args []string, stdout, stderr io.Writer) int {
-	return cli.Doctor("linux_actiond", doctorUsage, true, args, stdout, stderr)
+	return doctor.Command("linux_actiond", doctorUsage, true, args, stdout, stderr)
 }

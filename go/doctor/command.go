@@ -1,4 +1,4 @@
-package cli
+package doctor
 
 import (
 	"context"
@@ -9,19 +9,19 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/actiond/actiond/go/doctor"
+	"github.com/actiond/actiond/go/cli"
 	"github.com/actiond/actiond/go/payload"
 )
 
-// Doctor is the doctor command of the binary named binary: it parses args
+// Command is the doctor command of the binary named binary: it parses args
 // (usage heads its help; withQEMU adds --qemu, which only Linux's serve-vm
-// has), runs the checks of go/doctor and prints the report to stdout. It
-// returns the exit status: the report's (see doctor.Report.ExitCode), or 0
+// has), runs the checks (Run) and prints the report to stdout. It
+// returns the exit status: the report's (see Report.ExitCode), or 0
 // after -help and 2 for bad arguments.
-func Doctor(binary, usage string, withQEMU bool, args []string, stdout, stderr io.Writer) int {
+func Command(binary, usage string, withQEMU bool, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	root := fs.String("root", DefaultRoot(), "the `directory` serve and serve-vm would use: its free disk is checked, and on Linux a scratch directory made there")
+	root := fs.String("root", cli.DefaultRoot(), "the `directory` serve and serve-vm would use: its free disk is checked, and on Linux a scratch directory made there")
 	kernel := fs.String("kernel", "", "guest kernel `file` serve-vm would boot, tried under KVM on Linux (default: the one embedded in this binary, if any)")
 	var qemuBin *string
 	if withQEMU {
@@ -31,19 +31,19 @@ func Doctor(binary, usage string, withQEMU bool, args []string, stdout, stderr i
 		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
 	}
-	if exit, ok := ParseFlags(fs, args, binary+" doctor", stderr); !ok {
+	if exit, ok := cli.ParseFlags(fs, args, binary+" doctor", stderr); !ok {
 		return exit
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	opts := doctor.Options{
+	opts := Options{
 		Root:   *root,
 		Kernel: *kernel,
 		KernelFor: func(ctx context.Context) (string, error) {
 			if *root == "" {
 				return "", nil
 			}
-			e := &Embedded{Root: *root, Logger: slog.New(slog.DiscardHandler)}
+			e := &cli.Embedded{Root: *root, Logger: slog.New(slog.DiscardHandler)}
 			defer e.Close()
 			return e.File(ctx, payload.Kernel, "--kernel", "", true)
 		},
@@ -51,8 +51,8 @@ func Doctor(binary, usage string, withQEMU bool, args []string, stdout, stderr i
 	if qemuBin != nil {
 		opts.QEMU = *qemuBin
 	}
-	report := doctor.Run(ctx, opts)
-	fmt.Fprintf(stdout, "%s doctor, --root %s\n\n", VersionLine(binary), *root)
+	report := Run(ctx, opts)
+	fmt.Fprintf(stdout, "%s doctor, --root %s\n\n", cli.VersionLine(binary), *root)
 	if err := report.Write(stdout); err != nil {
 		fmt.Fprintf(stderr, "%s doctor: %v\n", binary, err)
 	}
