@@ -58,7 +58,6 @@ for ((r = 0; r <= rounds; r++)); do
   done
 done
 
-median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{v[NR]=$1} END{printf "%.2f", (NR%2)?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2}'; }
 header="| Build |"
 rule="|---|"
 for f in $factors; do
@@ -69,7 +68,8 @@ rows=()
 for t in "${targets[@]}"; do
   row="| \`$t\` |"
   for f in $factors; do
-    row+=" $(median "${walls[$t $((f * cores))]}") |"
+    read -r med _ <<<"$(e2e_median_min "${walls[$t $((f * cores))]}")"
+    row+=" $med |"
   done
   rows+=("$row")
 done

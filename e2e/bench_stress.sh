@@ -172,7 +172,7 @@ for ((r = 0; r <= rounds; r++)); do
 done
 
 # median and min of the numbers in $1.
-stats() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{v[NR]=$1} END{m=(NR%2)?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2; printf "%.2f %.2f", m, v[1]}'; }
+stats() { e2e_median_min "$1"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f×", a/b; else printf "–" }'; }
 
 sandbox_med=0
@@ -189,14 +189,12 @@ for mode in "${modes[@]}"; do
   rows+=("| ${label[$mode]} | $med | $best | $el | $cp | $up | $(ratio "$med" "$sandbox_med") | $(ratio "$med" "$local_med") |")
 done
 
-# rpc_row LABEL FILE METHOD prints the count and p50/p95 duration (ms) of
-# METHOD's "rpc" log lines in FILE.
+# rpc_row LABEL FILE METHOD prints the count and p50 / p95 duration (ms)
+# of METHOD's "rpc" log lines in FILE.
 rpc_row() {
-  local n p50 p95
-  read -r n p50 p95 < <(grep -F "\"method\":\"$3\"" "$2" 2>/dev/null | grep -oE '"duration":[0-9]+' | cut -d: -f2 | sort -n |
-    awk '{v[NR]=$1} function pct(p, k) { k = int(NR * p / 100); if (k < NR * p / 100) k++; if (k < 1) k = 1; return v[k] / 1e6 }
-      END { if (NR == 0) print 0, "–", "–"; else printf "%d %.2f %.2f\n", NR, pct(50), pct(95) }')
-  echo "| $1 | $n | $p50 | $p95 |"
+  local durations
+  durations=$(grep -F "\"method\":\"$3\"" "$2" 2>/dev/null | grep -oE '"duration":[0-9]+' | cut -d: -f2 || true)
+  echo "| $1 | $(grep -c . <<<"$durations") | $(grep . <<<"$durations" | e2e_p50_p95 1e6) |"
 }
 
 # stage_row LABEL FILE prints p50/p95 per stage over the "action done" lines
@@ -242,9 +240,7 @@ stage_row() {
 setup_row() {
   local cols=() key
   for key in setup_config_ms setup_mounts_ms setup_fork_ms; do
-    cols+=("$(grep -oE "\"$key\":[0-9.eE+-]+" "$2" 2>/dev/null | cut -d: -f2 | sort -g |
-      awk '{v[NR]=$1} function pct(p, k) { k = int(NR * p / 100); if (k < NR * p / 100) k++; if (k < 1) k = 1; return v[k] }
-        END { if (NR == 0) print "–"; else printf "%.2f / %.2f", pct(50), pct(95) }')")
+    cols+=("$({ grep -oE "\"$key\":[0-9.eE+-]+" "$2" 2>/dev/null || true; } | cut -d: -f2 | e2e_p50_p95)")
   done
   echo "| $1 | ${cols[0]} | ${cols[1]} | ${cols[2]} |"
 }
@@ -265,8 +261,8 @@ Daemon roots on ${state_fs} (BENCH_FS=$bench_fs). Cold wall / warm wall: actiond
 
 ### ByteStream.Write in the cold builds (server side, ms)
 
-| Run | Writes | p50 | p95 |
-|---|---:|---:|---:|
+| Run | Writes | p50 / p95 |
+|---|---:|---:|
 $(rpc_row "actiond, cold CAS" "$E2E_WORK/cold.rpcs" /google.bytestream.ByteStream/Write)
 $([ -z "${BASELINE_BIN:-}" ] || rpc_row "baseline, cold CAS" "$E2E_WORK/basecold.rpcs" /google.bytestream.ByteStream/Write)
 

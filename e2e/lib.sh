@@ -378,6 +378,21 @@ e2e_remote_flags() {
   )
 }
 
+# e2e_median_min "N N ..." prints the median and the smallest of the
+# numbers, for the benchmarks' wall times.
+e2e_median_min() {
+  tr ' ' '\n' <<<"$1" | grep . | sort -g |
+    awk '{v[NR]=$1} END{m=(NR%2)?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2; printf "%.2f %.2f", m, v[1]}'
+}
+
+# e2e_p50_p95 reads numbers, one per line, and prints "p50 / p95"
+# (nearest rank, each divided by SCALE, default 1), or "–" for none.
+e2e_p50_p95() {
+  sort -g | awk -v scale="${1:-1}" '{v[NR]=$1}
+    function pct(p, k) { k = int(NR * p / 100); if (k < NR * p / 100) k++; if (k < 1) k = 1; return v[k] / scale }
+    END { if (NR == 0) print "–"; else printf "%.2f / %.2f\n", pct(50), pct(95) }'
+}
+
 # e2e_show_failure BAZEL_LOG prints Bazel's errors and the daemon's last
 # failed actions, briefly.
 e2e_show_failure() {

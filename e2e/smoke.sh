@@ -406,16 +406,9 @@ trap 'sbazel shutdown >/dev/null 2>&1 || true; e2e_cleanup' EXIT
 
 daemon_jobs=${DAEMON_JOBS:-$(nproc)}
 e2e_start_daemon "$E2E_ACTIOND" "$E2E_WORK/root" "--jobs=$daemon_jobs" --runtime-image="$runtime_image"
-remote_flags=(
-  "--remote_executor=grpc://127.0.0.1:$E2E_DAEMON_PORT"
-  --noremote_accept_cached
-  --remote_upload_local_results=false
-  --spawn_strategy=remote
-  --genrule_strategy=remote
-  --remote_local_fallback=false
-  --remote_timeout=600
-  --remote_default_exec_properties=runtime=gcc12
-)
+E2E_EXEC_PROPS=(--remote_default_exec_properties=runtime=gcc12)
+e2e_remote_flags "$E2E_DAEMON_PORT"
+remote_flags=("${E2E_REMOTE_FLAGS[@]}")
 declare -A wall procs elapsed critical
 
 # build WORKLOAD PHASE STRATEGY runs `bazel clean` and one timed build of
