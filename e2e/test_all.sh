@@ -21,6 +21,8 @@ if [ "$(id -u)" = 0 ]; then
   command -v qemu-system-aarch64 >/dev/null || need+=(qemu-system-arm)
   # qemu-io, the NBD client go/nbd's tests drive.
   command -v qemu-io >/dev/null || need+=(qemu-utils)
+  # The status page test (go/daemon) looks at the page in headless Chromium.
+  command -v chromium >/dev/null || need+=(chromium)
   if [ "${#need[@]}" -gt 0 ]; then
     step "apt-get install ${need[*]}"
     apt-get update -qq || true
@@ -81,7 +83,9 @@ e2e/build_local_runtimes.sh --suites bullseye,bookworm "$shared/runtimes.sqfs"
 step "go test"
 # The runtime image lets the executor tests run a gcc-built program against
 # glibc 2.36 and 2.31 from the image.
-ACTIOND_TEST_RUNTIME_IMAGE="$shared/runtimes.sqfs" go test -count=1 -timeout 20m ./...
+# ACTIOND_ARTIFACTS keeps the status page's screenshot (e2e/out/status-page.png).
+mkdir -p e2e/out
+ACTIOND_ARTIFACTS="$PWD/e2e/out" ACTIOND_TEST_RUNTIME_IMAGE="$shared/runtimes.sqfs" go test -count=1 -timeout 20m ./...
 
 step "fuzz: the payload trailer parser (10 s; the seed corpus ran above)"
 go test ./go/payload -run '^$' -fuzz FuzzTrailer -fuzztime 10s

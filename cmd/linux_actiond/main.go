@@ -27,6 +27,7 @@ import (
 	"github.com/actiond/actiond/go/daemon"
 	"github.com/actiond/actiond/go/payload"
 	"github.com/actiond/actiond/go/sandbox"
+	"github.com/actiond/actiond/go/statuspage"
 )
 
 func main() {
@@ -50,6 +51,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runDoctor(args[1:], stdout, stderr)
 	case "gc":
 		return runGC(args[1:], stdout, stderr)
+	case "status":
+		return statuspage.Command("linux_actiond", args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, cli.VersionLine("linux_actiond"))
 		if err := cli.WriteEmbedded(stdout); err != nil {
@@ -70,6 +73,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if len(args) > 1 && args[1] == "gc" {
 			return runGC([]string{"--help"}, stdout, stderr)
 		}
+		if len(args) > 1 && args[1] == "status" {
+			return statuspage.Command("linux_actiond", []string{"--help"}, stdout, stderr)
+		}
 		usage(stdout)
 		return 0
 	default:
@@ -88,6 +94,7 @@ Usage:
   linux_actiond doctor [flags]   check what this host offers serve and serve-vm
   linux_actiond gc --max-cas-bytes N [--root DIR]
                                  trim a stopped serve daemon's CAS
+  linux_actiond status [--addr A] print a running daemon's actions, CAS and runtimes
   linux_actiond version          print the version
   linux_actiond help serve       list the flags of serve
   linux_actiond help serve-vm    list the flags of serve-vm
@@ -129,6 +136,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&allowed, "allow-property", "exec property `name` to accept and ignore (repeatable), e.g. OSFamily or container-image")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	logFormat := fs.String("log-format", "auto", "log `format`: auto (text on a terminal, else json), json or text")
+	metricsListen := fs.String("metrics-listen", "", "loopback `address` (host:port, e.g. 127.0.0.1:9090) for the status page at / and Prometheus metrics at /metrics; off when empty")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: linux_actiond serve [flags]\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -158,6 +166,14 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
+	var statusLis net.Listener
+	if *metricsListen != "" {
+		if statusLis, err = statuspage.Listen(*metricsListen); err != nil {
+			fmt.Fprintf(stderr, "linux_actiond serve: %v\n", err)
+			return 2
+		}
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	logger.Info("starting", slog.String("version", cli.VersionLine("linux_actiond")))
@@ -182,6 +198,8 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		AllowedProperties: allowed,
 		Logger:            logger,
 		Banner:            banner(*logFormat, stderr),
+		Version:           cli.Version,
+		StatusListener:    statusLis,
 	})
 	if err != nil {
 		logger.Error("start-up failed", slog.Any("error", err))

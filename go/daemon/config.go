@@ -8,6 +8,7 @@ package daemon
 import (
 	"io"
 	"log/slog"
+	"net"
 	"time"
 )
 
@@ -32,6 +33,11 @@ type Config struct {
 	// AllowedProperties are exec property names accepted and ignored.
 	AllowedProperties []string
 	Logger            *slog.Logger
+	// Version is the daemon's version, for the status page.
+	Version string
+	// StatusListener, when set, serves the status page and the metrics
+	// (statuspage.Handler) while Serve runs; Serve closes it.
+	StatusListener net.Listener
 	// Banner, when set, gets Summary.Text once Serve listens: the start-up
 	// summary for a person reading a terminal.
 	Banner io.Writer

@@ -14,8 +14,12 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/actiond/actiond/go/actioncache"
+	"github.com/actiond/actiond/go/activity"
 	"github.com/actiond/actiond/go/cas"
+	"github.com/actiond/actiond/go/metrics"
 	"github.com/actiond/actiond/go/reapi"
+	"github.com/actiond/actiond/go/statuspage"
+	"github.com/actiond/actiond/go/statusrpc"
 )
 
 // ShutdownGrace is how long in-flight RPCs get to finish after a stop signal
@@ -35,6 +39,10 @@ type Daemon struct {
 	// summary holds what startExecution found (runtimes, limits) for
 	// Summary.
 	summary Summary
+	// What the status page and the metrics show.
+	started time.Time
+	tracker *activity.Tracker
+	metrics *metrics.Metrics
 }
 
 // New opens the stores and builds the services; Serve then runs them.
@@ -56,7 +64,7 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, fmt.Errorf("daemon: creating root: %w", err)
 	}
-	d := &Daemon{cfg: cfg, logger: cfg.Logger}
+	d := &Daemon{cfg: cfg, logger: cfg.Logger, started: time.Now(), tracker: activity.NewTracker(0, nil)}
 	defer func() {
 		if err != nil {
 			d.close()
@@ -68,6 +76,7 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 		return nil, fmt.Errorf("daemon: opening the CAS: %w", err)
 	}
 	d.closers = append(d.closers, d.store.Close)
+	d.metrics = metrics.New(d.store)
 	d.cache, err = actioncache.Open(ctx, root, d.store, cfg.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("daemon: opening the action cache: %w", err)
@@ -88,8 +97,11 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	}
 	d.closers = append(d.closers, func() error { d.storage.Close(); return nil })
 
-	d.grpc = grpc.NewServer(reapi.ServerOptions(opts)...)
+	// The metrics interceptor comes first, so that it counts calls the
+	// recovery interceptor turned from panics into INTERNAL.
+	d.grpc = grpc.NewServer(append(d.metrics.ServerOptions(), reapi.ServerOptions(opts)...)...)
 	reapi.Register(d.grpc, d.storage)
+	statusrpc.Register(d.grpc, d, d.metrics.Registry())
 	if cfg.Execution {
 		if err := d.startExecution(ctx); err != nil {
 			return nil, err
@@ -97,6 +109,7 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	} else {
 		repb.RegisterExecutionServer(d.grpc, disabledExecutionServer{})
 	}
+	d.recordRuntimes()
 	st := d.store.Stats()
 	d.logger.InfoContext(ctx, "actiond ready",
 		slog.String("root", root),
@@ -113,6 +126,15 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 func (d *Daemon) Serve(ctx context.Context, lis net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- d.grpc.Serve(lis) }()
+	statusDone := make(chan error, 1)
+	statusCtx, stopStatus := context.WithCancel(ctx)
+	defer func() { stopStatus(); <-statusDone }()
+	if sl := d.cfg.StatusListener; sl != nil {
+		d.logger.InfoContext(ctx, "status page", slog.String("url", "http://"+sl.Addr().String()+"/"))
+		go func() { statusDone <- statuspage.Serve(statusCtx, sl, d.StatusHandler(), d.logger) }()
+	} else {
+		statusDone <- nil
+	}
 	addr := lis.Addr().String()
 	sum := d.Summary()
 	d.logger.InfoContext(ctx, "serving", slog.String("listen", addr), slog.Any("bazelrc", sum.BazelrcLines(addr)))

@@ -59,6 +59,7 @@ func (d *Daemon) startExecution(ctx context.Context) error {
 		DefaultTimeout:    d.cfg.DefaultTimeout,
 		AllowedProperties: d.cfg.AllowedProperties,
 		Logger:            d.logger,
+		Observer:          executor.Observers{d.tracker, d.metrics},
 	}
 	if catalog != nil {
 		opts.Runtimes = catalog

@@ -34,6 +34,34 @@ func (d *Daemon) Summary() Summary {
 	return s
 }
 
+// mode says how actions run, for the status page.
+func (s Summary) mode() string {
+	switch {
+	case !s.Execution:
+		return "cache only"
+	case s.Rootless:
+		return "linux sandbox (rootless)"
+	default:
+		return "linux sandbox"
+	}
+}
+
+// runtimeProperties are the exec properties that select a runtime:
+// libc=NAME, runtime=NAME and requires-bash= when a shell is there.
+func (s Summary) runtimeProperties() []string {
+	var props []string
+	for _, l := range s.Libcs {
+		props = append(props, "libc="+l)
+	}
+	for _, r := range s.Rootfs {
+		props = append(props, "runtime="+r)
+	}
+	if s.Bash {
+		props = append(props, "requires-bash=")
+	}
+	return props
+}
+
 // Text renders s for a terminal, for a daemon serving on addr
 // (host:port): a few lines, ending with the .bazelrc lines to use.
 func (s Summary) Text(addr string) string {

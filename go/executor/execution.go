@@ -21,6 +21,10 @@ type execution struct {
 	queued       time.Time
 	priority     int32  // ExecutionPolicy.priority of the request that started it
 	seq          uint64 // order of creation, for first come first served
+	client       ClientInfo
+	// argv0 is the command's program, once the run read its Command; only
+	// the run's goroutine uses it.
+	argv0 string
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc

@@ -78,6 +78,8 @@ type Options struct {
 	// Retention: see DefaultRetention. Zero means the default.
 	Retention time.Duration
 	Logger    *slog.Logger
+	// Observer, when set, is told how each request goes.
+	Observer Observer
 	// Now is the clock for ExecutedActionMetadata and the timing log; nil
 	// means time.Now.
 	Now func() time.Time
@@ -144,6 +146,9 @@ func New(opts Options) (*Executor, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Observer == nil {
+		opts.Observer = Observers(nil)
+	}
 	allowed := map[string]bool{}
 	for _, name := range opts.AllowedProperties {
 		allowed[name] = true
@@ -192,6 +197,7 @@ func (e *Executor) Execute(ctx context.Context, req *repb.ExecuteRequest) (*Oper
 		return nil, err
 	}
 	queued := e.now()
+	client := clientInfoFrom(ctx)
 
 	if op, ok, err := e.join(ctx, d); ok || err != nil {
 		return op, err
@@ -199,6 +205,7 @@ func (e *Executor) Execute(ctx context.Context, req *repb.ExecuteRequest) (*Oper
 
 	action, err := e.loadAction(ctx, d)
 	if err != nil {
+		e.report(ActionReport{ActionDigest: d, Client: client, Queued: queued}, nil, err, false)
 		return e.answer(d, queued, errorResponse(err, nil)), nil
 	}
 	if !req.GetSkipCacheLookup() && !action.GetDoNotCache() {
@@ -206,7 +213,9 @@ func (e *Executor) Execute(ctx context.Context, req *repb.ExecuteRequest) (*Oper
 		switch {
 		case err == nil:
 			op := e.answer(d, queued, &repb.ExecuteResponse{Result: res, CachedResult: true})
-			e.logDone(ctx, d, res, nil, true, stageTimes{queued: queued, workerCompleted: e.now()}, sandbox.Timings{}, "")
+			t := stageTimes{queued: queued, workerCompleted: e.now()}
+			e.logDone(ctx, d, res, nil, true, t, sandbox.Timings{}, "")
+			e.report(ActionReport{ActionDigest: d, Client: client, Queued: queued}, res, nil, true)
 			return op, nil
 		case rpcstatus.Code(err) == codes.NotFound:
 		case ctx.Err() != nil:
@@ -233,12 +242,14 @@ func (e *Executor) Execute(ctx context.Context, req *repb.ExecuteRequest) (*Oper
 	ex := newExecution(e.ctx, newOperationName(), d, queued)
 	ex.priority = req.GetExecutionPolicy().GetPriority()
 	ex.seq = e.seq.Add(1)
+	ex.client = client
 	e.ops[ex.name] = ex
 	if !action.GetDoNotCache() {
 		e.inflight[d] = ex
 	}
 	e.attachLocked(ctx, ex)
 	op := newOperation(ex) // before the worker can move it past QUEUED
+	e.opts.Observer.ActionQueued(ex.seq, QueuedAction{ActionDigest: d, Client: client, Queued: queued})
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()

@@ -53,6 +53,10 @@ func (e *Executor) attempt(ex *execution, action *repb.Action, t *stageTimes, h 
 	// Before the action can write its stdout and stderr: see storeStdio.
 	flushFailures := e.opts.Store.FlushFailures()
 	ap, err := e.prepareSpec(ctx, action)
+	if err == nil {
+		ex.argv0 = printable(ap.spec.Args[0])
+	}
+	e.opts.Observer.ActionStarted(ex.seq, ex.argv0)
 	if err != nil {
 		return outcome{err: err}
 	}
@@ -127,7 +131,49 @@ func (e *Executor) finish(ex *execution, action *repb.Action, t stageTimes, out 
 	}
 	t.published = e.now()
 	e.logDone(ctx, ex.actionDigest, out.res, err, false, t, out.timings, out.note)
+	e.report(ActionReport{
+		ID:           ex.seq,
+		ActionDigest: ex.actionDigest,
+		Client:       ex.client,
+		Argv0:        ex.argv0,
+		Started:      !t.workerStart.IsZero(),
+		Stages: StageDurations{
+			Queue:  span(t.queued, t.workerStart),
+			Input:  span(t.inputStart, t.inputCompleted),
+			Setup:  out.timings.Setup,
+			Spawn:  out.timings.Spawn,
+			Run:    out.timings.Run,
+			Output: span(t.outputStart, t.outputCompleted),
+		},
+		Queued: ex.queued,
+	}, out.res, err, false)
 	e.complete(ex, resp)
+}
+
+// report completes r from the response's result and error and tells the
+// Observer.
+func (e *Executor) report(r ActionReport, res *repb.ActionResult, err error, cached bool) {
+	r.ExitCode = -1
+	if res != nil {
+		r.ExitCode = res.GetExitCode()
+		if d, derr := digest.FromProto(res.GetStderrDigest()); derr == nil && res.GetStderrDigest() != nil {
+			r.Stderr, r.HasStderr = d, true
+		}
+	}
+	r.Outcome = outcomeOf(cached, res != nil, r.ExitCode, err)
+	if err != nil {
+		r.Error = rpcstatus.Message(err)
+	}
+	r.Finished = e.now()
+	e.opts.Observer.ActionDone(r)
+}
+
+// span is to-from, or zero when either was not reached.
+func span(from, to time.Time) time.Duration {
+	if from.IsZero() || to.IsZero() {
+		return 0
+	}
+	return to.Sub(from)
 }
 
 // releaseHeld releases what a run acquired: the input root first, then the
