@@ -22,6 +22,8 @@ type Snapshot struct {
 	Finished []Action `json:"finished"`
 	// Outcomes counts requests by outcome since the daemon started.
 	Outcomes map[string]int64 `json:"outcomes"`
+	// Summary is the daemon's start-up summary.
+	Summary Summary `json:"summary"`
 }
 
 // Uptime is how long the daemon has run at the snapshot's time.

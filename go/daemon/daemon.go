@@ -38,7 +38,7 @@ type Daemon struct {
 	closers []func() error
 	// summary holds what startExecution found (runtimes, limits) for
 	// Summary.
-	summary Summary
+	summary activity.Summary
 	// What the status page and the metrics show.
 	started time.Time
 	tracker *activity.Tracker

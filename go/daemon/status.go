@@ -18,12 +18,13 @@ func (d *Daemon) Snapshot(ctx context.Context) (activity.Snapshot, error) {
 	sum := d.Summary()
 	s := activity.Snapshot{
 		Version:   d.cfg.Version,
-		Mode:      sum.mode(),
+		Mode:      sum.Mode(),
 		StartedAt: d.started,
 		Now:       time.Now(),
 		Jobs:      sum.Jobs,
 		CAS:       activity.CASUsage{Bytes: st.Bytes, MaxBytes: st.MaxBytes, Blobs: st.Blobs, Evictions: st.Evictions},
-		Runtimes:  sum.runtimeProperties(),
+		Runtimes:  sum.RuntimeProperties(),
+		Summary:   sum,
 	}
 	d.tracker.Fill(&s)
 	return s, nil
@@ -41,7 +42,7 @@ func (d *Daemon) StatusHandler() http.Handler {
 
 // recordRuntimes publishes the runtimes actions can ask for as metrics.
 func (d *Daemon) recordRuntimes() {
-	for _, p := range d.summary.runtimeProperties() {
+	for _, p := range d.summary.RuntimeProperties() {
 		name, value, _ := strings.Cut(p, "=")
 		d.metrics.SetRuntime(name, value)
 	}

@@ -18,7 +18,7 @@ var pageSource string
 var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 	"ms":      formatMillis,
 	"dur":     formatDuration,
-	"bytes":   formatBytes,
+	"bytes":   activity.FormatBytes,
 	"clock":   func(t time.Time) string { return t.Local().Format("15:04:05") },
 	"short":   shortDigest,
 	"percent": percent,
@@ -64,20 +64,6 @@ func formatDuration(d time.Duration) string {
 	default:
 		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
 	}
-}
-
-// formatBytes is n in binary units: 512 B, 3.2 MiB.
-func formatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	v, exp := float64(n), 0
-	for v >= unit && exp < 5 {
-		v /= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", v, "KMGTP"[exp-1])
 }
 
 // shortDigest is the first 12 hex digits of "hash/size".

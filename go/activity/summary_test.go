@@ -1,21 +1,21 @@
-package daemon_test
+package activity_test
 
 import (
 	"strings"
 	"testing"
 
-	"github.com/actiond/actiond/go/daemon"
+	"github.com/actiond/actiond/go/activity"
 )
 
 func TestSummaryText(t *testing.T) {
-	full := daemon.Summary{
+	full := activity.Summary{
 		Root: "/var/cache/actiond", CASBytes: 3 << 30, CASMaxBytes: 40 << 30, Execution: true, Jobs: 8,
 		Libcs: []string{"glibc2.36", "glibc2.9", "glibc2.31"}, Rootfs: []string{"gcc12"}, Bash: true,
 		MemoryLimits: true, PidsLimits: true,
 	}
 	for _, tc := range []struct {
 		name          string
-		s             daemon.Summary
+		s             activity.Summary
 		want, notWant []string
 	}{
 		{
@@ -35,13 +35,13 @@ func TestSummaryText(t *testing.T) {
 		},
 		{
 			name:    "no runtime image, rootless, no limits",
-			s:       daemon.Summary{Root: "/r", Execution: true, Jobs: 2, Rootless: true},
+			s:       activity.Summary{Root: "/r", Execution: true, Jobs: 2, Rootless: true},
 			want:    []string{"sandboxed as rootless", "runtimes: none (start with --runtime-image", "limits:   no cgroup v2 controllers: memory, cpu and pids limits are not enforced"},
 			notWant: []string{"exec_properties"},
 		},
 		{
 			name:    "cache only",
-			s:       daemon.Summary{Root: "/r"},
+			s:       activity.Summary{Root: "/r"},
 			want:    []string{"remote cache only (--no-execution)", "    build:actiond --remote_cache=grpc://127.0.0.1:8980\n"},
 			notWant: []string{"remote_executor", "runtimes:"},
 		},
