@@ -347,3 +347,22 @@ func TestSetuidInputsInner(t *testing.T) {
 	}
 	checkSetuidInputs(t, newRunner(t, sandbox.Options{}), os.Getenv("ACTIOND_SANDBOX_SETUID_PROBE"))
 }
+
+// TestClosedStdio: an action that closes its stdout and stderr ends like
+// any other, with empty output files. (One that floods them is
+// TestOutputTooLarge's.)
+func TestClosedStdio(t *testing.T) {
+	requireRoot(t)
+	requireProbe(t)
+	for _, mode := range []struct {
+		name string
+		opts sandbox.Options
+	}{{"root", sandbox.Options{}}, {"rootless forced", sandbox.Options{Rootless: true}}} {
+		t.Run(mode.name, func(t *testing.T) {
+			o := mustRun(t, newRunner(t, mode.opts), probeSpec(t, "closestdio"))
+			if o.stdout != "" || o.stderr != "" {
+				t.Errorf("output after closing stdout and stderr: %q, %q; want none", o.stdout, o.stderr)
+			}
+		})
+	}
+}

@@ -74,6 +74,11 @@ func main() {
 				os.Exit(1)
 			}
 		}
+	case "closestdio": // close stdout and stderr, write to them anyway, then exit 0
+		syscall.Close(1)
+		syscall.Close(2)
+		fmt.Println("lost")
+		fmt.Fprintln(os.Stderr, "lost")
 	case "write": // write PATH: try to create a file
 		err := os.WriteFile(args[0], []byte("x"), 0o644)
 		fmt.Println(errString(err))
