@@ -4,6 +4,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 
@@ -253,7 +254,10 @@ func (c *collector) dir(d mdir, rel string, depth int) (*walkedDir, error) {
 	if err := c.ctx.Err(); err != nil {
 		return nil, rpcstatus.FromContext(c.ctx)
 	}
-	nodes, err := c.r.list(d)
+	nodes, err := c.r.list(d, c.budgets.MaxEntries-c.entries)
+	if errors.Is(err, errTooManyEntries) {
+		return nil, rpcstatus.Newf(codes.ResourceExhausted, "outputs have more than %d entries (at %q)", c.budgets.MaxEntries, rel)
+	}
 	if err != nil {
 		return nil, err
 	}

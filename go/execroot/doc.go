@@ -105,4 +105,15 @@
 // mounted without metacopy and redirect_dir (the kernel defaults here); a
 // redirect xattr fails collection. New files are moved into the CAS with
 // MoveFile; unchanged input files reuse their input digests.
+//
+// Collection reads the upper directory by path (lstat, readlink, never
+// following a symlink of the action) and so relies on the action being
+// over: the sandbox's Run returns only once every process of the action is
+// gone, so nothing can swap a directory for a symlink while it is read.
+// Symlinks are reported as symlinks (an absolute target is
+// FAILED_PRECONDITION) and followed only within the merged view, to decide
+// their type. Outputs are bounded by Budgets.MaxEntries (an upper directory
+// is read in batches and abandoned once over it), by maxDepth levels and
+// by PATH_MAX for the path of an entry in the upper layer: each fails
+// collection with RESOURCE_EXHAUSTED naming the limit.
 package execroot

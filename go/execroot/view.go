@@ -2,6 +2,7 @@ package execroot
 
 import (
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -169,16 +170,31 @@ func overlayXattr(p, name string) (string, error) {
 	return "", nil
 }
 
-// list returns the merged entries of d, sorted by name.
-func (r *Root) list(d mdir) ([]node, error) {
+// errTooManyEntries is list's error when d's upper directory alone has
+// more entries than the room it was given.
+var errTooManyEntries = errors.New("too many entries")
+
+// listBatch is how many entries list reads from an upper directory at once.
+const listBatch = 1024
+
+// list returns the merged entries of d, sorted by name. An upper directory
+// with more than room entries fails with errTooManyEntries once that many
+// are read, so that a directory of millions of files is not read whole.
+// An entry whose path in the upper layer would be longer than PATH_MAX
+// (the action can nest deeper than that with relative paths) fails with
+// RESOURCE_EXHAUSTED.
+func (r *Root) list(d mdir, room int) ([]node, error) {
 	var nodes []node
 	seen := make(map[string]bool)
 	if d.upper != "" {
-		ents, err := os.ReadDir(d.upper)
+		ents, err := readDirUpTo(d.upper, room)
 		if err != nil {
-			return nil, rpcstatus.Newf(codes.Internal, "read upper layer: %v", err)
+			return nil, err
 		}
 		for _, e := range ents {
+			if p := filepath.Join(d.upper, e.Name()); len(p) >= maxPathLen {
+				return nil, rpcstatus.Newf(codes.ResourceExhausted, "output path %q is too long: its path in the work directory has more than %d bytes (PATH_MAX)", d.join(e.Name()), maxPathLen-1)
+			}
 			fi, err := e.Info()
 			if err != nil {
 				return nil, rpcstatus.Newf(codes.Internal, "read upper layer: %v", err)
@@ -217,6 +233,30 @@ func (r *Root) list(d mdir) ([]node, error) {
 	}
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].name < nodes[j].name })
 	return nodes, nil
+}
+
+// readDirUpTo reads the entries of dir, failing with errTooManyEntries as
+// soon as there are more than room.
+func readDirUpTo(dir string, room int) ([]os.DirEntry, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, rpcstatus.Newf(codes.Internal, "read upper layer: %v", err)
+	}
+	defer f.Close()
+	var ents []os.DirEntry
+	for {
+		batch, err := f.ReadDir(listBatch)
+		ents = append(ents, batch...)
+		if len(ents) > room {
+			return nil, errTooManyEntries
+		}
+		if errors.Is(err, io.EOF) {
+			return ents, nil
+		}
+		if err != nil {
+			return nil, rpcstatus.Newf(codes.Internal, "read upper layer: %v", err)
+		}
+	}
 }
 
 // maxSymlinkHops is Linux's limit on symlinks followed in one lookup.

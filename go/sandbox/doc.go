@@ -11,7 +11,8 @@
 // host name to "localhost", mounts a tmpfs root with a skeleton (/dev/null,
 // zero, random, urandom bound from the host; /dev/fd and /dev/std*;
 // /dev/shm and /tmp 1777; /proc of the new pid namespace,
-// nosuid,nodev,noexec; a minimal /etc, which a runtime's /etc shadows), and
+// nosuid,nodev,noexec, with /proc/sys, sysrq-trigger, irq, bus and fs
+// read-only; a minimal /etc, which a runtime's /etc shadows), and
 // drops what an exec could gain: it empties the capability bounding,
 // inheritable and ambient sets, sets no_new_privs and installs the seccomp
 // filter of package sandbox/seccomp. The effective set stays for the
@@ -67,7 +68,10 @@
 // survive its exec, and drops them with the rest before it forks the
 // command, which thus has none. Setgroups is denied, as an unprivileged
 // user namespace requires, so the command keeps the daemon user's
-// supplementary groups (shown as 65534). Every file the action did not
+// supplementary groups (shown as 65534). A root daemon with
+// Options.Rootless maps its uid 0: the action is then host uid 0 without
+// capabilities, which is why the parts of /proc that only uid 0 may write
+// are read-only in every sandbox. Every file the action did not
 // create appears owned by 65534: the daemon's own files map to it and all
 // others are unmapped. Spec.UID and GID are ignored. Overlays get the
 // userxattr option.

@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -209,61 +208,18 @@ func TestRootlessForced(t *testing.T) {
 	checkInitSurvivesSignals(t, r)
 }
 
-// TestRootlessAsNobody re-runs TestRootlessInner as uid 65534 through
-// setpriv: the real rootless case, where only a user namespace grants the
-// right to mount.
+// TestRootlessAsNobody re-runs TestRootlessInner as uid 65534 (see
+// runAsNobody).
 func TestRootlessAsNobody(t *testing.T) {
 	requireRoot(t)
 	requireProbe(t)
-	setpriv, err := exec.LookPath("setpriv")
-	if err != nil {
-		t.Skip("setpriv (util-linux) not installed")
-	}
-	dir, err := os.MkdirTemp("", "sandbox-rootless-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "sandbox.test")
-	for src, dst := range map[string]string{self: bin, probePath: filepath.Join(dir, "probe")} {
-		b, err := os.ReadFile(src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(dst, b, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--",
-		bin, "-test.run=^TestRootlessInner$", "-test.v", "-test.count=1")
-	cmd.Dir = "/"
-	cmd.Env = append(os.Environ(), "ACTIOND_SANDBOX_ROOTLESS_PROBE="+filepath.Join(dir, "probe"), "TMPDIR=/tmp")
-	out, err := cmd.CombinedOutput()
-	t.Logf("as nobody:\n%s", out)
-	if err != nil {
-		t.Fatalf("TestRootlessInner as nobody failed: %v", err)
-	}
-	if !strings.Contains(string(out), "--- PASS: TestRootlessInner") {
-		t.Fatal("TestRootlessInner did not pass as nobody")
-	}
+	runAsNobody(t, "TestRootlessInner", nil)
 }
 
 func TestRootlessInner(t *testing.T) {
-	probe := os.Getenv("ACTIOND_SANDBOX_ROOTLESS_PROBE")
-	if probe == "" {
+	if !asNobody(t) {
 		t.Skip("only run by TestRootlessAsNobody")
 	}
-	if os.Geteuid() == 0 {
-		t.Fatal("expected to run as non-root")
-	}
-	probePath = probe
 	r := newRunner(t, sandbox.Options{})
 	if !r.Rootless() {
 		t.Fatal("Rootless() = false for a non-root daemon")

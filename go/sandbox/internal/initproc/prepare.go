@@ -120,6 +120,33 @@ func skeleton(root string) error {
 	if err := unix.Mount("proc", root+"/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return fmt.Errorf("mount /proc: %w", err)
 	}
+	return readOnlyProc(root + "/proc")
+}
+
+// procReadOnly are the parts of /proc that change the whole machine rather
+// than the action's namespaces. Most are writable by host uid 0 alone, with
+// no capability check, and a rootless init started by a root daemon
+// (Options.Rootless) maps the daemon's uid 0 to the action's 65534: the
+// action is host uid 0 without capabilities and could, for example, set
+// kernel.core_pattern. Container runtimes make the same paths read-only.
+var procReadOnly = []string{"sys", "sysrq-trigger", "irq", "bus", "fs"}
+
+// readOnlyProc binds each of procReadOnly that exists onto itself,
+// read-only.
+func readOnlyProc(proc string) error {
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
+	for _, name := range procReadOnly {
+		p := proc + "/" + name
+		if err := unix.Mount(p, p, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			if errors.Is(err, unix.ENOENT) {
+				continue // not built into this kernel
+			}
+			return fmt.Errorf("bind /proc/%s: %w", name, err)
+		}
+		if err := unix.MountSetattr(unix.AT_FDCWD, p, unix.AT_RECURSIVE, &attr); err != nil {
+			return fmt.Errorf("make /proc/%s read-only: %w", name, err)
+		}
+	}
 	return nil
 }
 

@@ -5,6 +5,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/actiond/actiond/go/sandbox/internal/probeinfo"
 )
@@ -71,6 +74,11 @@ func main() {
 				os.Exit(1)
 			}
 		}
+	case "closestdio": // close stdout and stderr, write to them anyway, then exit 0
+		syscall.Close(1)
+		syscall.Close(2)
+		fmt.Println("lost")
+		fmt.Fprintln(os.Stderr, "lost")
 	case "write": // write PATH: try to create a file
 		err := os.WriteFile(args[0], []byte("x"), 0o644)
 		fmt.Println(errString(err))
@@ -109,6 +117,8 @@ func main() {
 		os.Stdout.Write(b)
 	case "info":
 		json.NewEncoder(os.Stdout).Encode(info())
+	case "attempt": // attempt NAME [args]: a hostile action; prints ok or the errno
+		fmt.Println(attempt(args))
 	default:
 		fmt.Fprintln(os.Stderr, "unknown command", os.Args[1])
 		os.Exit(2)
@@ -177,14 +187,7 @@ func errString(err error) string {
 		return "ok"
 	}
 	var errno syscall.Errno
-	if e, ok := err.(syscall.Errno); ok {
-		errno = e
-	} else if pe, ok := err.(*os.PathError); ok {
-		errno, _ = pe.Err.(syscall.Errno)
-	} else if se, ok := err.(*os.SyscallError); ok {
-		errno, _ = se.Err.(syscall.Errno)
-	}
-	if errno != 0 {
+	if errors.As(err, &errno) && errno != 0 {
 		return errnoName(errno)
 	}
 	return err.Error()
@@ -208,6 +211,9 @@ func errnoName(e syscall.Errno) string {
 		return "ENOENT"
 	case syscall.ENOSYS:
 		return "ENOSYS"
+	}
+	if name := unix.ErrnoName(e); name != "" {
+		return name
 	}
 	return fmt.Sprintf("errno %d", int(e))
 }
