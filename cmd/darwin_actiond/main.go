@@ -27,6 +27,7 @@ import (
 
 	"github.com/actiond/actiond/go/channel"
 	"github.com/actiond/actiond/go/cli"
+	"github.com/actiond/actiond/go/statuspage"
 	"github.com/actiond/actiond/go/vm"
 	"github.com/actiond/actiond/go/vm/vz"
 )
@@ -52,6 +53,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve-vm":
 		return serveVM(args[1:], stderr)
+	case "status":
+		return statuspage.Command("darwin_actiond", args[1:], stdout, stderr)
 	case "doctor":
 		return runDoctor(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
@@ -80,6 +83,7 @@ func usage(w io.Writer) {
 	fmt.Fprintf(w, `Usage:
   darwin_actiond serve-vm [flags]   run actiond in a Linux VM (Virtualization framework)
   darwin_actiond doctor [flags]     check what this Mac offers serve-vm
+  darwin_actiond status [--addr A]  print the guest's actions, CAS and runtimes
   darwin_actiond version            print the version
   darwin_actiond help serve-vm      list the flags of serve-vm
   darwin_actiond help doctor        list the flags of doctor and its exit statuses
@@ -122,7 +126,12 @@ func serveVM(args []string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	logger.Info("starting", slog.String("version", cli.VersionLine("darwin_actiond")))
-	if err := runVM(ctx, cfg, common.Root, common.Listen, logger); err != nil {
+	var banner io.Writer
+	if cli.LogFormat(*logFormat, os.Stderr) == "text" {
+		banner = os.Stderr
+	}
+	ui := vm.ServeConfig{StatusListen: common.StatusListen(), Banner: banner, Progress: cli.Terminal(os.Stderr)}
+	if err := runVM(ctx, cfg, common.Root, common.Listen, logger, ui); err != nil {
 		logger.Error("serve-vm failed", slog.Any("error", err))
 		return 1
 	}
@@ -130,7 +139,9 @@ func serveVM(args []string, stderr io.Writer) int {
 	return 0
 }
 
-func runVM(ctx context.Context, cfg vm.Config, root, listen string, logger *slog.Logger) error {
+// runVM boots the guest and serves; ui holds the ServeConfig fields that
+// show things to people (status page, summary, progress).
+func runVM(ctx context.Context, cfg vm.Config, root, listen string, logger *slog.Logger, ui vm.ServeConfig) error {
 	state, err := vm.OpenStateDir(root)
 	if err != nil {
 		return err
@@ -158,5 +169,10 @@ func runVM(ctx context.Context, cfg vm.Config, root, listen string, logger *slog
 		StartTimeout:  cfg.StartTimeout,
 		ShutdownGrace: shutdownGrace,
 		Logger:        logger,
+		StatusListen:  ui.StatusListen,
+		Banner:        ui.Banner,
+		Progress:      ui.Progress,
+		Description:   fmt.Sprintf("Virtualization.framework VM (arm64, %d CPUs, %d MiB)", cfg.CPUs, cfg.MemoryMiB),
+		CASImage:      img.Path,
 	})
 }

@@ -86,7 +86,8 @@ func serveVM(args []string, stdout, stderr io.Writer) int {
 		stop()
 	}()
 	logger.Info("starting", slog.String("version", cli.VersionLine("linux_actiond")))
-	if err := runVM(ctx, cfg, common.Root, common.Listen, *qemuBin, logger); err != nil {
+	ui := vmUI{statusListen: common.StatusListen(), banner: banner(*logFormat, stderr), progress: terminal(stderr)}
+	if err := runVM(ctx, cfg, common.Root, common.Listen, *qemuBin, logger, ui); err != nil {
 		logger.Error("serve-vm failed", slog.Any("error", err))
 		return 1
 	}
@@ -96,7 +97,7 @@ func serveVM(args []string, stdout, stderr io.Writer) int {
 
 // runVM locks the state directory and the CAS image, chooses the
 // accelerator and serves until ctx is done or the VM fails.
-func runVM(ctx context.Context, cfg vm.Config, root, listen, qemuBin string, logger *slog.Logger) error {
+func runVM(ctx context.Context, cfg vm.Config, root, listen, qemuBin string, logger *slog.Logger, ui vmUI) error {
 	state, err := vm.OpenStateDir(root)
 	if err != nil {
 		return err
@@ -140,6 +141,11 @@ func runVM(ctx context.Context, cfg vm.Config, root, listen, qemuBin string, log
 		StartTimeout:  cfg.StartTimeout,
 		ShutdownGrace: shutdownGrace,
 		Logger:        logger,
+		StatusListen:  ui.statusListen,
+		Banner:        ui.banner,
+		Progress:      ui.progress,
+		Description:   fmt.Sprintf("QEMU VM (%s, %s, %d CPUs, %d MiB)", cfg.Arch, v.Accel, cfg.CPUs, cfg.MemoryMiB),
+		CASImage:      img.Path,
 	})
 	// The guest names its disks by device; the user knows them by flag.
 	var ge *vm.GuestError

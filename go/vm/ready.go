@@ -6,8 +6,6 @@ import (
 	"time"
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // DialFunc opens one connection to the guest's gRPC server.
@@ -45,9 +43,7 @@ func WaitReady(ctx context.Context, dial DialFunc) error {
 func getCapabilities(ctx context.Context, dial DialFunc) error {
 	ctx, cancel := context.WithTimeout(ctx, readyAttemptTimeout)
 	defer cancel()
-	cc, err := grpc.NewClient("passthrough:///actiond-guest",
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return dial(ctx) }))
+	cc, err := dialGuest(dial)
 	if err != nil {
 		return err
 	}

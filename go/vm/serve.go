@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"time"
+
+	"github.com/actiond/actiond/go/statuspage"
+	"github.com/actiond/actiond/go/statusrpc"
 )
 
 // ServeConfig is what Serve drives.
@@ -26,6 +30,18 @@ type ServeConfig struct {
 	// request before the VM is forced down.
 	ShutdownGrace time.Duration
 	Logger        *slog.Logger
+	// StatusListen, when set, opens the loopback listener on which the
+	// host serves the guest's status page and metrics
+	// (statuspage.Handler), read through the channel.
+	StatusListen func() (net.Listener, error)
+	// Banner, when set, gets the guest's start-up summary for a person
+	// once it answers.
+	Banner io.Writer
+	// Progress, when set, is a terminal that shows the boot's progress.
+	Progress io.Writer
+	// Description names the machine for people, e.g. "QEMU VM (x86_64,
+	// tcg)"; CASImage is the CAS disk image's path on the host.
+	Description, CASImage string
 }
 
 // Serve boots the machine, waits until the guest answers through the
@@ -47,7 +63,9 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	exited := make(chan error, 1)
 	go func() { exited <- m.Wait(context.Background()) }()
 
+	progress := startBootProgress(cfg.Progress, cfg.Description)
 	sess, err := start(context.WithoutCancel(ctx), cfg, exited)
+	progress.done(err)
 	if err != nil {
 		// The guest may never have seen the channel, so there is no one to
 		// ask: force it down now.
@@ -75,6 +93,14 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	defer cancelFwd()
 	forwarded := make(chan error, 1)
 	go func() { forwarded <- sess.Forward(fwdCtx, lis) }()
+	statusDone, err := serveStatus(fwdCtx, cfg, sess, lis.Addr().String())
+	if err != nil {
+		cancelFwd()
+		lis.Close()
+		_ = stop(cfg, sess)
+		return err
+	}
+	defer func() { cancelFwd(); <-statusDone }()
 
 	// channelEnded builds its error after stop: the guest is powering off
 	// then, and its console's last lines, complete once the VM exited, say
@@ -118,6 +144,54 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		serveErr = stopErr
 	}
 	return serveErr
+}
+
+// serveStatus prints the guest's start-up summary to cfg.Banner and serves
+// its status page on cfg.StatusListen, both through the channel, until
+// ctx is done; the returned channel closes once the page is down.
+func serveStatus(ctx context.Context, cfg ServeConfig, sess Session, addr string) (<-chan struct{}, error) {
+	done := make(chan struct{})
+	if cfg.Banner == nil && cfg.StatusListen == nil {
+		close(done)
+		return done, nil
+	}
+	cc, err := dialGuest(sess.Dial)
+	if err != nil {
+		return nil, err
+	}
+	guest := guestStatus{client: statusrpc.NewClient(cc), vm: cfg.Description, casImage: cfg.CASImage}
+	if cfg.Banner != nil {
+		snapCtx, cancel := context.WithTimeout(ctx, readyAttemptTimeout)
+		snap, err := guest.Snapshot(snapCtx)
+		cancel()
+		if err != nil {
+			cfg.Logger.WarnContext(ctx, "reading the guest's summary failed", slog.Any("error", err))
+		} else {
+			fmt.Fprint(cfg.Banner, snap.Summary.Text(addr))
+			if cfg.Description != "" {
+				fmt.Fprintf(cfg.Banner, "  machine:  %s\n", cfg.Description)
+			}
+		}
+	}
+	if cfg.StatusListen == nil {
+		cc.Close()
+		close(done)
+		return done, nil
+	}
+	sl, err := cfg.StatusListen()
+	if err != nil {
+		cc.Close()
+		return nil, err
+	}
+	cfg.Logger.InfoContext(ctx, "status page", slog.String("url", "http://"+sl.Addr().String()+"/"))
+	go func() {
+		defer close(done)
+		defer cc.Close()
+		if err := statuspage.Serve(ctx, sl, statuspage.Handler(guest, guest.client, cfg.Logger), cfg.Logger); err != nil {
+			cfg.Logger.WarnContext(ctx, "the status page stopped", slog.Any("error", err))
+		}
+	}()
+	return done, nil
 }
 
 // start connects the channel and waits until the guest answers through

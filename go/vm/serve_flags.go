@@ -6,6 +6,8 @@ import (
 	"net"
 	"runtime"
 	"time"
+
+	"github.com/actiond/actiond/go/statuspage"
 )
 
 // ServeFlags are the serve-vm flags every host shares (linux_actiond's
@@ -22,6 +24,9 @@ type ServeFlags struct {
 	CPUs            int
 	Jobs            int
 	StartTimeoutMS  int
+	// MetricsListen is the loopback address of the guest's status page
+	// and metrics, served by the host; empty means off.
+	MetricsListen string
 }
 
 // Register defines the flags on fs; defaultRoot is the --root default (""
@@ -38,6 +43,16 @@ func (f *ServeFlags) Register(fs *flag.FlagSet, defaultRoot string) {
 	fs.IntVar(&f.CPUs, "cpus", runtime.NumCPU(), "guest `CPUs`")
 	fs.IntVar(&f.Jobs, "jobs", 0, "how many actions the guest runs at once (0: one per guest CPU)")
 	fs.IntVar(&f.StartTimeoutMS, "start-timeout-ms", 60000, "how long the guest may take from boot to answering, in `milliseconds`")
+	fs.StringVar(&f.MetricsListen, "metrics-listen", "", "loopback `address` (host:port, e.g. 127.0.0.1:9090) for the guest's status page at / and Prometheus metrics at /metrics; off when empty")
+}
+
+// StatusListen is ServeConfig.StatusListen for --metrics-listen: nil when
+// it is off.
+func (f *ServeFlags) StatusListen() func() (net.Listener, error) {
+	if f.MetricsListen == "" {
+		return nil
+	}
+	return func() (net.Listener, error) { return statuspage.Listen(f.MetricsListen) }
 }
 
 // Config checks the flags and returns the VM's Config for arch, validated.
@@ -47,6 +62,11 @@ func (f *ServeFlags) Config(arch Arch) (Config, error) {
 	}
 	if _, _, err := net.SplitHostPort(f.Listen); err != nil {
 		return Config{}, fmt.Errorf("--listen %q: %v", f.Listen, err)
+	}
+	if f.MetricsListen != "" {
+		if err := statuspage.CheckAddr(f.MetricsListen); err != nil {
+			return Config{}, err
+		}
 	}
 	casImage := f.CASImage
 	if casImage == "" {

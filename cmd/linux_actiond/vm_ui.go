@@ -1,0 +1,16 @@
+//go:build linux
+
+package main
+
+import (
+	"io"
+	"net"
+)
+
+// vmUI is what serve-vm shows people: the status page's listener, the
+// start-up summary and the boot's progress (each nil when off).
+type vmUI struct {
+	statusListen func() (net.Listener, error)
+	banner       io.Writer
+	progress     io.Writer
+}
