@@ -87,8 +87,8 @@ step "go test"
 mkdir -p e2e/out
 ACTIOND_ARTIFACTS="$PWD/e2e/out" ACTIOND_TEST_RUNTIME_IMAGE="$shared/runtimes.sqfs" go test -count=1 -timeout 20m ./...
 
-step "fuzz: the payload trailer parser (10 s; the seed corpus ran above)"
-go test ./go/payload -run '^$' -fuzz FuzzTrailer -fuzztime 10s
+step "fuzz: every fuzz target for 10 s (e2e/fuzz.sh; the seed corpora ran above)"
+FUZZTIME=10s e2e/fuzz.sh
 
 step "e2e: remote cache, then remote execution, with Bazel 4.2.3"
 RUNTIME_IMAGE="$shared/runtimes.sqfs" e2e/cache.sh

@@ -41,7 +41,7 @@ type tarEntry struct {
 	content  string
 }
 
-func writeTar(t *testing.T, entries ...tarEntry) []byte {
+func writeTar(t testing.TB, entries ...tarEntry) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	tw := tar.NewWriter(&b)
@@ -82,7 +82,7 @@ func writeTar(t *testing.T, entries ...tarEntry) []byte {
 const testControl = "Package: hello\nVersion: 1.0-1\nArchitecture: amd64\nMaintainer: Test <t@example.com>\nDescription: test package\n with a continuation line\n"
 
 // hostileDeb wraps an uncompressed data tar into a minimal .deb.
-func hostileDeb(t *testing.T, data []byte) []byte {
+func hostileDeb(t testing.TB, data []byte) []byte {
 	t.Helper()
 	control := writeTar(t, tarEntry{name: "./control", typeflag: tar.TypeReg, content: testControl})
 	return writeAr(

@@ -60,7 +60,12 @@ func Read(r io.ReaderAt, size int64) (*Package, error) {
 		return nil, fmt.Errorf("first ar member is not debian-binary: %w", ErrMissingMember)
 	}
 	version := make([]byte, min(members[0].size, 16))
-	if _, err := r.ReadAt(version, members[0].offset); err != nil {
+	// A complete read may still return io.EOF (an empty debian-binary at
+	// the end of the file does), so judge by the count.
+	if n, err := r.ReadAt(version, members[0].offset); n < len(version) {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = ErrTruncated
+		}
 		return nil, fmt.Errorf("reading debian-binary: %w", err)
 	}
 	if !strings.HasPrefix(string(version), "2.") {

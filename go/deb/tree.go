@@ -154,6 +154,10 @@ func (t *Tree) AddTar(source string, r io.Reader) error {
 			return fmt.Errorf("reading data.tar: %w: %w", ErrMalformed, err)
 		}
 		if err := t.add(source, h, tr); err != nil {
+			// An entry's content that ends early.
+			if errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, ErrTruncated) {
+				return fmt.Errorf("data.tar ends early: %w: %w", ErrTruncated, err)
+			}
 			return err
 		}
 	}

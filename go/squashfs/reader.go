@@ -35,7 +35,8 @@ var ErrInvalidImage = errors.New("invalid squashfs image")
 // they are needed, the caches are capped, and directory listings larger
 // than maxDirListing are refused. Directory entries named "", ".", ".."
 // or containing '/' or NUL are refused too, so every name a Reader
-// returns is a single path component.
+// returns is a single path component, as are listings not sorted by name
+// (with a name twice), which the format forbids.
 type Reader struct {
 	r         io.ReaderAt
 	sb        superblock
@@ -445,6 +446,12 @@ func (rd *Reader) parseDir(dir *parsedInode) ([]dirEntry, error) {
 			remaining -= dirEntrySize + n
 			if !validName(name) {
 				return nil, fmt.Errorf("%w: directory entry named %q", ErrInvalidImage, name)
+			}
+			// lookup searches listings by bisection, and the format
+			// sorts them: an unsorted listing (or a name twice) would
+			// hide entries from Open that ReadDir shows.
+			if len(entries) > 0 && entries[len(entries)-1].name >= string(name) {
+				return nil, fmt.Errorf("%w: directory entry %q after %q: listing not sorted", ErrInvalidImage, name, entries[len(entries)-1].name)
 			}
 			entries = append(entries, dirEntry{name: string(name), typ: le.Uint16(e[4:]), ref: block<<16 | uint64(le.Uint16(e[0:]))})
 		}

@@ -3,10 +3,12 @@ package squashfs_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"math/rand/v2"
 	"path"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -52,10 +54,15 @@ func walkAll(t testing.TB, rd *squashfs.Reader) {
 		if err != nil || depth > 16 {
 			return
 		}
-		for _, e := range entries {
+		for i, e := range entries {
 			name := e.Name()
 			if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
 				t.Fatalf("ReadDir(%q) returned the entry %q", dir, name)
+			}
+			// fs.ReadDirFS: sorted by name; a name twice would make
+			// one of the two unreachable.
+			if i > 0 && entries[i-1].Name() >= name {
+				t.Fatalf("ReadDir(%q) returned %q before %q", dir, entries[i-1].Name(), name)
 			}
 			p := path.Join(dir, name)
 			info, err := e.Info()
@@ -73,7 +80,13 @@ func walkAll(t testing.TB, rd *squashfs.Reader) {
 				_, _ = rd.ReadLink(p)
 			case info.Mode().IsRegular():
 				if f, err := rd.Open(p); err == nil {
-					n, _ := io.Copy(io.Discard, io.LimitReader(f, max(budget, 0)))
+					n, err := io.Copy(io.Discard, io.LimitReader(f, max(budget, 0)))
+					// A file read to its end without an error has the
+					// size its inode declares: damage is an error, not a
+					// silently short or long file.
+					if err == nil && n < budget && n != info.Size() {
+						t.Fatalf("%s: read %d bytes, its size is %d", p, n, info.Size())
+					}
 					budget -= n
 					f.Close()
 				}
@@ -129,12 +142,50 @@ func TestReaderRefusesEscapingNames(t *testing.T) {
 	}
 }
 
+// wideSeed is an image whose listings and inode table span several
+// metadata blocks: a directory of many entries, a deep chain of
+// directories, files that end in fragments and one of several blocks with
+// a hole (a block of zeros, stored as a sparse block).
+func wideSeed(t testing.TB, comp squashfs.Compression) []byte {
+	b, err := squashfs.NewBuilder(squashfs.Options{Compression: comp, BlockSize: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	add := func(err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 300 {
+		add(b.AddFile(fmt.Sprintf("many/entry-%03d", i), []byte(strconv.Itoa(i)), 0o644))
+	}
+	deep := "d"
+	for range 20 {
+		deep += "/d"
+	}
+	add(b.AddFile(deep+"/leaf", []byte("deep"), 0o444))
+	add(b.AddSymlink("many/loop", ".."))
+	holey := append(append(bytes.Repeat([]byte("a"), 4096), make([]byte, 4096)...), "tail"...)
+	add(b.AddFile("holey", holey, 0o755))
+	var buf bytes.Buffer
+	if _, err := b.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
 // FuzzReader reads damaged images in full; `go test -fuzz FuzzReader`
-// explores further than the fixed mutations above.
+// explores further than the fixed mutations above. Besides never
+// panicking, the reader must keep the promises walkAll checks: names are
+// single components, listings sorted and unique, and a file read to its
+// end has its declared size. More seeds, small hand-damaged images, are in
+// testdata/fuzz/FuzzReader.
 func FuzzReader(f *testing.F) {
-	for _, comp := range []squashfs.Compression{squashfs.None, squashfs.Zstd} {
+	for _, comp := range []squashfs.Compression{squashfs.None, squashfs.Gzip, squashfs.Zstd} {
 		f.Add(hostileSeed(f, comp))
 	}
+	f.Add(wideSeed(f, squashfs.None))
+	f.Add(wideSeed(f, squashfs.Zstd))
 	f.Fuzz(func(t *testing.T, img []byte) {
 		rd, err := squashfs.NewReader(bytes.NewReader(img))
 		if err != nil {
