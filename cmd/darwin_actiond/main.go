@@ -119,10 +119,14 @@ func serveVM(args []string, stderr io.Writer) int {
 	if err != nil {
 		return fail("%v", err)
 	}
+	listen, err := common.Listener()
+	if err != nil {
+		return fail("%v", err)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	logger.Info("starting", slog.String("version", cli.VersionLine("darwin_actiond")))
-	if err := runVM(ctx, cfg, common.Root, common.Listen, logger); err != nil {
+	if err := runVM(ctx, cfg, common.Root, listen, logger); err != nil {
 		logger.Error("serve-vm failed", slog.Any("error", err))
 		return 1
 	}
@@ -130,7 +134,7 @@ func serveVM(args []string, stderr io.Writer) int {
 	return 0
 }
 
-func runVM(ctx context.Context, cfg vm.Config, root, listen string, logger *slog.Logger) error {
+func runVM(ctx context.Context, cfg vm.Config, root string, listen func() (net.Listener, error), logger *slog.Logger) error {
 	state, err := vm.OpenStateDir(root)
 	if err != nil {
 		return err
@@ -153,7 +157,7 @@ func runVM(ctx context.Context, cfg vm.Config, root, listen string, logger *slog
 	return vm.Serve(ctx, vm.ServeConfig{
 		Machine:       m,
 		NewSession:    func(c io.ReadWriteCloser) (vm.Session, error) { return channel.NewHost(c) },
-		Listen:        func() (net.Listener, error) { return net.Listen("tcp", listen) },
+		Listen:        listen,
 		Console:       console,
 		StartTimeout:  cfg.StartTimeout,
 		ShutdownGrace: shutdownGrace,

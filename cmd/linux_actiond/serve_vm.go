@@ -75,6 +75,10 @@ func serveVM(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail("%v", err)
 	}
+	listen, err := common.Listener()
+	if err != nil {
+		return fail("%v", err)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -86,7 +90,7 @@ func serveVM(args []string, stdout, stderr io.Writer) int {
 		stop()
 	}()
 	logger.Info("starting", slog.String("version", cli.VersionLine("linux_actiond")))
-	if err := runVM(ctx, cfg, common.Root, common.Listen, *qemuBin, logger); err != nil {
+	if err := runVM(ctx, cfg, common.Root, listen, *qemuBin, logger); err != nil {
 		logger.Error("serve-vm failed", slog.Any("error", err))
 		return 1
 	}
@@ -96,7 +100,7 @@ func serveVM(args []string, stdout, stderr io.Writer) int {
 
 // runVM locks the state directory and the CAS image, chooses the
 // accelerator and serves until ctx is done or the VM fails.
-func runVM(ctx context.Context, cfg vm.Config, root, listen, qemuBin string, logger *slog.Logger) error {
+func runVM(ctx context.Context, cfg vm.Config, root string, listen func() (net.Listener, error), qemuBin string, logger *slog.Logger) error {
 	state, err := vm.OpenStateDir(root)
 	if err != nil {
 		return err
@@ -135,7 +139,7 @@ func runVM(ctx context.Context, cfg vm.Config, root, listen, qemuBin string, log
 	err = vm.Serve(ctx, vm.ServeConfig{
 		Machine:       m,
 		NewSession:    newSession,
-		Listen:        func() (net.Listener, error) { return net.Listen("tcp", listen) },
+		Listen:        listen,
 		Console:       console,
 		StartTimeout:  cfg.StartTimeout,
 		ShutdownGrace: shutdownGrace,

@@ -6,6 +6,7 @@
 package daemon
 
 import (
+	"crypto/tls"
 	"io"
 	"log/slog"
 	"time"
@@ -32,6 +33,10 @@ type Config struct {
 	// AllowedProperties are exec property names accepted and ignored.
 	AllowedProperties []string
 	Logger            *slog.Logger
+	// TLS, when set, makes the server speak TLS with it (see go/listener);
+	// TLSCert is the file its certificate came from, for the summary.
+	TLS     *tls.Config
+	TLSCert string
 	// Banner, when set, gets Summary.Text once Serve listens: the start-up
 	// summary for a person reading a terminal.
 	Banner io.Writer

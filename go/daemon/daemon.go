@@ -12,6 +12,7 @@ import (
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/actiond/actiond/go/actioncache"
 	"github.com/actiond/actiond/go/cas"
@@ -88,7 +89,11 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	}
 	d.closers = append(d.closers, func() error { d.storage.Close(); return nil })
 
-	d.grpc = grpc.NewServer(reapi.ServerOptions(opts)...)
+	serverOpts := reapi.ServerOptions(opts)
+	if cfg.TLS != nil {
+		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(cfg.TLS)))
+	}
+	d.grpc = grpc.NewServer(serverOpts...)
 	reapi.Register(d.grpc, d.storage)
 	if cfg.Execution {
 		if err := d.startExecution(ctx); err != nil {

@@ -1,11 +1,14 @@
 package daemon
 
 import (
+	"crypto/tls"
 	"fmt"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/actiond/actiond/go/listener"
 )
 
 // Summary is what a person starting the daemon needs to know: where its
@@ -20,6 +23,18 @@ type Summary struct {
 	Libcs, Rootfs                       []string // runtime names (exec properties libc= and runtime=)
 	Bash                                bool     // requires-bash can be met
 	MemoryLimits, CPULimits, PidsLimits bool     // enforced through cgroup v2
+	// TLS is how clients reach it: nil for plain gRPC.
+	TLS *SummaryTLS
+}
+
+// SummaryTLS is what a client needs to know of a TLS listener.
+type SummaryTLS struct {
+	// ServerCA is the file clients trust the server by (Bazel's
+	// --tls_certificate): the server certificate itself when self-signed,
+	// else empty, for the CA that signed it.
+	ServerCA string
+	// ClientAuth is whether clients need a certificate (--tls-client-ca).
+	ClientAuth bool
 }
 
 // Summary returns the daemon's Summary.
@@ -30,6 +45,12 @@ func (d *Daemon) Summary() Summary {
 	s.Execution, s.Jobs = d.cfg.Execution, d.cfg.Jobs
 	if s.Jobs <= 0 {
 		s.Jobs = runtime.NumCPU() // the executor's default
+	}
+	if tc := d.cfg.TLS; tc != nil {
+		s.TLS = &SummaryTLS{ClientAuth: tc.ClientAuth == tls.RequireAndVerifyClientCert}
+		if listener.SelfSigned(tc) {
+			s.TLS.ServerCA = d.cfg.TLSCert
+		}
 	}
 	return s
 }
@@ -60,16 +81,30 @@ func (s Summary) Text(addr string) string {
 
 // BazelrcLines are the .bazelrc lines (config "actiond") that make Bazel
 // use a daemon serving on addr: remote execution with the newest libc
-// runtime and bash when it has them, else the remote cache alone.
+// runtime and bash when it has them, else the remote cache alone; with
+// TLS, grpcs:// and the certificate flags, with placeholders in capitals
+// for the files only the user knows.
 func (s Summary) BazelrcLines(addr string) []string {
 	url := "grpc://" + addr
+	var tlsLines []string
+	if s.TLS != nil {
+		url = "grpcs://" + addr
+		ca := s.TLS.ServerCA
+		if ca == "" {
+			ca = "CA_OF_THE_SERVER_CERT.pem"
+		}
+		tlsLines = append(tlsLines, "build:actiond --tls_certificate="+ca)
+		if s.TLS.ClientAuth {
+			tlsLines = append(tlsLines, "build:actiond --tls_client_certificate=CLIENT_CERT.pem --tls_client_key=CLIENT_KEY.pem")
+		}
+	}
 	if !s.Execution {
-		return []string{"build:actiond --remote_cache=" + url}
+		return append([]string{"build:actiond --remote_cache=" + url}, tlsLines...)
 	}
-	lines := []string{
+	lines := append([]string{
 		"build:actiond --remote_executor=" + url,
-		"build:actiond --spawn_strategy=remote --genrule_strategy=remote --remote_local_fallback=false",
-	}
+	}, tlsLines...)
+	lines = append(lines, "build:actiond --spawn_strategy=remote --genrule_strategy=remote --remote_local_fallback=false")
 	if s.Bash {
 		lines = append(lines, "build:actiond --remote_default_exec_properties=requires-bash=")
 	}

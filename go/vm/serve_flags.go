@@ -6,6 +6,8 @@ import (
 	"net"
 	"runtime"
 	"time"
+
+	"github.com/actiond/actiond/go/listener"
 )
 
 // ServeFlags are the serve-vm flags every host shares (linux_actiond's
@@ -22,12 +24,16 @@ type ServeFlags struct {
 	CPUs            int
 	Jobs            int
 	StartTimeoutMS  int
+	// TLS is how the host listener speaks to clients; the guest never
+	// sees it.
+	TLS listener.TLSFlags
 }
 
 // Register defines the flags on fs; defaultRoot is the --root default (""
 // makes --root required).
 func (f *ServeFlags) Register(fs *flag.FlagSet, defaultRoot string) {
-	fs.StringVar(&f.Listen, "listen", "127.0.0.1:8980", "`address` to serve gRPC on (host:port; use loopback unless you mean to share it)")
+	fs.StringVar(&f.Listen, "listen", "127.0.0.1:8980", "`address` to serve gRPC on (host:port); any but loopback needs the TLS flags")
+	f.TLS.Register(fs)
 	fs.StringVar(&f.Root, "root", defaultRoot, "state `directory`: vm/ holds the lock, the channel socket and by default the CAS image")
 	fs.StringVar(&f.Kernel, "kernel", "", "guest kernel `file`: an x86_64 bzImage or an arm64 Image (kernel/build.sh)")
 	fs.StringVar(&f.Initramfs, "initramfs", "", "guest initramfs `file` (vm/build_initramfs.sh)")
@@ -40,13 +46,23 @@ func (f *ServeFlags) Register(fs *flag.FlagSet, defaultRoot string) {
 	fs.IntVar(&f.StartTimeoutMS, "start-timeout-ms", 60000, "how long the guest may take from boot to answering, in `milliseconds`")
 }
 
+// Listener returns the function that opens the client listener with
+// --tls-cert and its fellows, once Config accepted them.
+func (f *ServeFlags) Listener() (func() (net.Listener, error), error) {
+	cfg, err := f.TLS.Config()
+	if err != nil {
+		return nil, err
+	}
+	return func() (net.Listener, error) { return listener.Listen(f.Listen, cfg) }, nil
+}
+
 // Config checks the flags and returns the VM's Config for arch, validated.
 func (f *ServeFlags) Config(arch Arch) (Config, error) {
 	if f.Root == "" {
 		return Config{}, fmt.Errorf("--root is required (no home or XDG_CACHE_HOME to default to)")
 	}
-	if _, _, err := net.SplitHostPort(f.Listen); err != nil {
-		return Config{}, fmt.Errorf("--listen %q: %v", f.Listen, err)
+	if err := f.TLS.Validate(f.Listen); err != nil {
+		return Config{}, err
 	}
 	casImage := f.CASImage
 	if casImage == "" {
