@@ -120,6 +120,10 @@ func (s *Store) install(t *stagedFile, d digest.Digest, k key, r *reservation) (
 		return nil, "", err
 	}
 	e := &entry{key: k, size: d.Size, dur: &durability{epoch: t.epoch, pending: true}}
+	if fi, err := os.Lstat(s.Path(d)); err == nil {
+		// Left zero on failure, which only costs a hash at first use.
+		e.stamp = stampOf(fi)
+	}
 	s.mu.Lock()
 	s.index[k] = e
 	s.lru.pushFront(e)

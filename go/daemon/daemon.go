@@ -6,17 +6,19 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"time"
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 
 	"github.com/actiond/actiond/go/actioncache"
 	"github.com/actiond/actiond/go/cas"
+	"github.com/actiond/actiond/go/internal/privdir"
 	"github.com/actiond/actiond/go/reapi"
+	"github.com/actiond/actiond/go/rpcstatus"
 )
 
 // ShutdownGrace is how long in-flight RPCs get to finish after a stop signal
@@ -54,8 +56,10 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 		return nil, fmt.Errorf("daemon: root %q: %w", cfg.Root, err)
 	}
 	cfg.Root = root
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return nil, fmt.Errorf("daemon: creating root: %w", err)
+	if fixed, err := privdir.Ensure(root); err != nil {
+		return nil, rpcstatus.Newf(codes.FailedPrecondition, "daemon: root: %v", err)
+	} else if fixed {
+		cfg.Logger.WarnContext(ctx, "removed group and world write permission from the root directory", slog.String("root", root))
 	}
 	d := &Daemon{cfg: cfg, logger: cfg.Logger}
 	defer func() {
