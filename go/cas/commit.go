@@ -18,10 +18,10 @@ func (s *Store) commit(t *stagedFile, r *reservation, mode os.FileMode, sync boo
 	defer r.Release()
 	defer t.discard()
 	if err := t.finish(mode, sync); err != nil {
-		return err
+		return s.diskFullCode(err)
 	}
 	if err := place(t); err != nil {
-		return err
+		return s.diskFullCode(err)
 	}
 	t.gone = true
 	return nil

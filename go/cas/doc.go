@@ -73,6 +73,16 @@
 // never more than its own byte count, beyond what it sent. Only a declared
 // size above MaxBytes is refused at once.
 //
+// MaxBytes assumes the disk has that much room; something else may take it
+// first. A write that meets a full disk (ENOSPC or EDQUOT) evicts unused
+// blobs adding up to what it still has to write (makeRoomOnDisk, which
+// also flushes, so that evicted blobs' recent/ links let go of their
+// blocks) and tries once more; if the disk is still full it fails with
+// RESOURCE_EXHAUSTED saying so, and its temp file goes, so nothing partial
+// is ever visible. The steps that cannot be retried piecemeal (fdatasync,
+// rename) report a full disk the same way. Nothing is kept broken: the
+// next write after space returns succeeds.
+//
 // LRU order survives a restart only roughly: Open orders blobs by the later
 // of their atime and mtime.
 //

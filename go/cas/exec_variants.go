@@ -171,10 +171,15 @@ func (s *Store) makeExec(d digest.Digest, e *entry, r *reservation) (dur *durabi
 		return nil, false, err
 	}
 	defer t.discard()
-	if err := cloneFile(t.f, src); err != nil {
-		if _, err := io.Copy(t.f, src); err != nil {
-			return nil, false, err
+	err = s.copyFull(t.f, src, d.Size, func(dst, src *os.File) error {
+		if err := cloneFile(dst, src); err == nil {
+			return nil
 		}
+		_, err := io.Copy(dst, src)
+		return err
+	})
+	if err != nil {
+		return nil, false, err
 	}
 	if fi, err := t.f.Stat(); err != nil || fi.Size() != d.Size {
 		return nil, false, rpcstatus.Newf(codes.Internal, "copy has the wrong size")
