@@ -123,6 +123,10 @@ func serveVM(args []string, stderr io.Writer) int {
 	if err != nil {
 		return fail("%v", err)
 	}
+	listen, tlsSummary, err := common.Listener()
+	if err != nil {
+		return fail("%v", err)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	logger.Info("starting", slog.String("version", cli.VersionLine("darwin_actiond")))
@@ -130,8 +134,8 @@ func serveVM(args []string, stderr io.Writer) int {
 	if cli.LogFormat(*logFormat, os.Stderr) == "text" {
 		banner = os.Stderr
 	}
-	ui := vm.ServeConfig{StatusListen: common.StatusListen(), Banner: banner, Progress: cli.Terminal(os.Stderr)}
-	if err := runVM(ctx, cfg, common.Root, common.Listen, logger, ui); err != nil {
+	ui := vm.ServeConfig{StatusListen: common.StatusListen(), TLS: tlsSummary, Banner: banner, Progress: cli.Terminal(os.Stderr)}
+	if err := runVM(ctx, cfg, common.Root, listen, logger, ui); err != nil {
 		logger.Error("serve-vm failed", slog.Any("error", err))
 		return 1
 	}
@@ -141,7 +145,7 @@ func serveVM(args []string, stderr io.Writer) int {
 
 // runVM boots the guest and serves; ui holds the ServeConfig fields that
 // show things to people (status page, summary, progress).
-func runVM(ctx context.Context, cfg vm.Config, root, listen string, logger *slog.Logger, ui vm.ServeConfig) error {
+func runVM(ctx context.Context, cfg vm.Config, root string, listen func() (net.Listener, error), logger *slog.Logger, ui vm.ServeConfig) error {
 	state, err := vm.OpenStateDir(root)
 	if err != nil {
 		return err
@@ -164,12 +168,13 @@ func runVM(ctx context.Context, cfg vm.Config, root, listen string, logger *slog
 	return vm.Serve(ctx, vm.ServeConfig{
 		Machine:       m,
 		NewSession:    func(c io.ReadWriteCloser) (vm.Session, error) { return channel.NewHost(c) },
-		Listen:        func() (net.Listener, error) { return net.Listen("tcp", listen) },
+		Listen:        listen,
 		Console:       console,
 		StartTimeout:  cfg.StartTimeout,
 		ShutdownGrace: shutdownGrace,
 		Logger:        logger,
 		StatusListen:  ui.StatusListen,
+		TLS:           ui.TLS,
 		Banner:        ui.Banner,
 		Progress:      ui.Progress,
 		Description:   fmt.Sprintf("Virtualization.framework VM (arm64, %d CPUs, %d MiB)", cfg.CPUs, cfg.MemoryMiB),

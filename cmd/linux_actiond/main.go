@@ -25,6 +25,7 @@ import (
 
 	"github.com/actiond/actiond/go/cli"
 	"github.com/actiond/actiond/go/daemon"
+	"github.com/actiond/actiond/go/listener"
 	"github.com/actiond/actiond/go/payload"
 	"github.com/actiond/actiond/go/sandbox"
 	"github.com/actiond/actiond/go/statuspage"
@@ -121,7 +122,9 @@ func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 func serve(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	listen := fs.String("listen", "127.0.0.1:8980", "`address` to serve gRPC on (host:port; use loopback unless you mean to share it)")
+	listen := fs.String("listen", "127.0.0.1:8980", "`address` to serve gRPC on (host:port); any but loopback needs the TLS flags")
+	var tlsFlags listener.TLSFlags
+	tlsFlags.Register(fs)
 	root := fs.String("root", cli.DefaultRoot(), "`directory` for the CAS, the action cache and action work directories")
 	maxCAS := fs.Int64("max-cas-bytes", 0, "CAS size `limit` in bytes, evicting least recently used blobs; 0 means half of the free disk at start-up")
 	// Twice the cores: CPU-bound builds take as long as with one action per
@@ -165,6 +168,15 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "linux_actiond serve: --root is required (no home or XDG_CACHE_HOME to default to)\n")
 		return 2
 	}
+	if err := tlsFlags.Validate(*listen); err != nil {
+		fmt.Fprintf(stderr, "linux_actiond serve: %v\n", err)
+		return 2
+	}
+	tlsConfig, err := tlsFlags.Config()
+	if err != nil {
+		fmt.Fprintf(stderr, "linux_actiond serve: %v\n", err)
+		return 2
+	}
 
 	var statusLis net.Listener
 	if *metricsListen != "" {
@@ -200,6 +212,8 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		Banner:            banner(*logFormat, stderr),
 		Version:           cli.Version,
 		StatusListener:    statusLis,
+		TLS:               tlsConfig,
+		TLSCert:           tlsFlags.Cert,
 	})
 	if err != nil {
 		logger.Error("start-up failed", slog.Any("error", err))

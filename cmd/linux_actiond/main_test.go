@@ -29,7 +29,11 @@ func TestRunArguments(t *testing.T) {
 		{"image and dir", []string{"serve", "--runtime-image=a", "--runtime-dir=b"}, 2, "not both"},
 		{"help doctor", []string{"help", "doctor"}, 0, "3 serve cannot"},
 		{"doctor stray argument", []string{"doctor", "extra"}, 2, "unexpected arguments"},
-		{"bad listen address", []string{"serve", "--root=" + t.TempDir(), "--no-execution", "--listen=256.0.0.1:1"}, 1, "listen failed"},
+		{"bad listen address", []string{"serve", "--root=" + t.TempDir(), "--no-execution", "--listen=127.0.0.1:99999"}, 1, "listen failed"},
+		{"all interfaces without TLS", []string{"serve", "--listen=0.0.0.0:8980"}, 2, "add --tls-cert=FILE --tls-key=FILE and --tls-client-ca=FILE (or --insecure-no-client-auth"},
+		{"non-loopback TLS without client auth", []string{"serve", "--listen=0.0.0.0:8980", "--tls-cert=c.pem", "--tls-key=k.pem"}, 2, "add --tls-client-ca=FILE"},
+		{"unreadable certificate", []string{"serve", "--tls-cert=/nonexistent/c.pem", "--tls-key=/nonexistent/k.pem"}, 2, "--tls-cert /nonexistent/c.pem"},
+		{"help serve lists TLS", []string{"help", "serve"}, 0, "-insecure-no-client-auth"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

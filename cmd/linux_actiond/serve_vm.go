@@ -75,6 +75,10 @@ func serveVM(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail("%v", err)
 	}
+	listen, tlsSummary, err := common.Listener()
+	if err != nil {
+		return fail("%v", err)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -86,8 +90,8 @@ func serveVM(args []string, stdout, stderr io.Writer) int {
 		stop()
 	}()
 	logger.Info("starting", slog.String("version", cli.VersionLine("linux_actiond")))
-	ui := vmUI{statusListen: common.StatusListen(), banner: banner(*logFormat, stderr), progress: terminal(stderr)}
-	if err := runVM(ctx, cfg, common.Root, common.Listen, *qemuBin, logger, ui); err != nil {
+	ui := vmUI{statusListen: common.StatusListen(), tls: tlsSummary, banner: banner(*logFormat, stderr), progress: terminal(stderr)}
+	if err := runVM(ctx, cfg, common.Root, listen, *qemuBin, logger, ui); err != nil {
 		logger.Error("serve-vm failed", slog.Any("error", err))
 		return 1
 	}
@@ -97,7 +101,7 @@ func serveVM(args []string, stdout, stderr io.Writer) int {
 
 // runVM locks the state directory and the CAS image, chooses the
 // accelerator and serves until ctx is done or the VM fails.
-func runVM(ctx context.Context, cfg vm.Config, root, listen, qemuBin string, logger *slog.Logger, ui vmUI) error {
+func runVM(ctx context.Context, cfg vm.Config, root string, listen func() (net.Listener, error), qemuBin string, logger *slog.Logger, ui vmUI) error {
 	state, err := vm.OpenStateDir(root)
 	if err != nil {
 		return err
@@ -136,12 +140,13 @@ func runVM(ctx context.Context, cfg vm.Config, root, listen, qemuBin string, log
 	err = vm.Serve(ctx, vm.ServeConfig{
 		Machine:       m,
 		NewSession:    newSession,
-		Listen:        func() (net.Listener, error) { return net.Listen("tcp", listen) },
+		Listen:        listen,
 		Console:       console,
 		StartTimeout:  cfg.StartTimeout,
 		ShutdownGrace: shutdownGrace,
 		Logger:        logger,
 		StatusListen:  ui.statusListen,
+		TLS:           ui.tls,
 		Banner:        ui.banner,
 		Progress:      ui.progress,
 		Description:   fmt.Sprintf("QEMU VM (%s, %s, %d CPUs, %d MiB)", cfg.Arch, v.Accel, cfg.CPUs, cfg.MemoryMiB),

@@ -115,6 +115,8 @@ func TestServeVMArguments(t *testing.T) {
 		{"bad log format", []string{"serve-vm", "--log-format=xml"}, 2, `--log-format "xml"`},
 		{"bad arch", []string{"serve-vm", "--arch=mips"}, 2, `--arch: architecture "mips"`},
 		{"bad listen", []string{"serve-vm", "--listen=8980"}, 2, `--listen "8980"`},
+		{"all interfaces without TLS", append(valid, "--listen=:8980"), 2, "--listen :8980 listens on every interface, and anyone who reaches it can run actions: add --tls-cert=FILE"},
+		{"unreadable certificate", append(valid, "--tls-cert=/nonexistent/c.pem", "--tls-key=/nonexistent/k.pem"), 2, "--tls-cert /nonexistent/c.pem"},
 		{"no kernel", []string{"serve-vm", "--root=" + root, "--initramfs=" + initramfs}, 2, "--kernel is required"},
 		{"missing kernel", append(valid, "--kernel="+tmp+"/nope"), 2, "--kernel " + tmp + "/nope does not exist: pass the " + string(vm.HostArch()) + " guest kernel built by kernel/build.sh"},
 		{"text file as kernel", append(valid, "--kernel="+text), 2, "is not an " + string(vm.HostArch())},

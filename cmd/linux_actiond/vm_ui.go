@@ -5,6 +5,8 @@ package main
 import (
 	"io"
 	"net"
+
+	"github.com/actiond/actiond/go/activity"
 )
 
 // vmUI is what serve-vm shows people: the status page's listener, the
@@ -13,4 +15,5 @@ type vmUI struct {
 	statusListen func() (net.Listener, error)
 	banner       io.Writer
 	progress     io.Writer
+	tls          *activity.SummaryTLS
 }

@@ -25,6 +25,7 @@ import (
 
 	"github.com/actiond/actiond/go/cas"
 	"github.com/actiond/actiond/go/digest"
+	"github.com/actiond/actiond/go/internal/privdir"
 	"github.com/actiond/actiond/go/rpcstatus"
 )
 
@@ -71,10 +72,15 @@ func Open(ctx context.Context, root string, store *cas.Store, logger *slog.Logge
 		logger: logger,
 		staged: map[digest.Digest]*stagedResult{},
 	}
+	if fixed, err := privdir.Ensure(c.dir); err != nil {
+		return nil, rpcstatus.Newf(codes.FailedPrecondition, "action cache: %v", err)
+	} else if fixed {
+		logger.WarnContext(ctx, "action cache: removed group and world write permission", slog.String("dir", c.dir))
+	}
 	if err := os.RemoveAll(c.tmpDir); err != nil {
 		return nil, rpcstatus.Wrapf(err, "action cache: removing leftover temp files")
 	}
-	if err := os.MkdirAll(c.tmpDir, 0o755); err != nil {
+	if err := os.MkdirAll(c.tmpDir, 0o700); err != nil {
 		return nil, rpcstatus.Wrapf(err, "action cache: creating %s", c.tmpDir)
 	}
 	return c, nil

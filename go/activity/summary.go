@@ -20,6 +20,8 @@ type Summary struct {
 	Libcs, Rootfs                       []string // runtime names (exec properties libc= and runtime=)
 	Bash                                bool     // requires-bash can be met
 	MemoryLimits, CPULimits, PidsLimits bool     // enforced through cgroup v2
+	// TLS is how clients reach it: nil for plain gRPC.
+	TLS *SummaryTLS `json:",omitempty"`
 }
 
 // Mode says how actions run, for the status page.
@@ -76,16 +78,30 @@ func (s Summary) Text(addr string) string {
 
 // BazelrcLines are the .bazelrc lines (config "actiond") that make Bazel
 // use a daemon serving on addr: remote execution with the newest libc
-// runtime and bash when it has them, else the remote cache alone.
+// runtime and bash when it has them, else the remote cache alone; with
+// TLS, grpcs:// and the certificate flags, with placeholders in capitals
+// for the files only the user knows.
 func (s Summary) BazelrcLines(addr string) []string {
 	url := "grpc://" + addr
+	var tlsLines []string
+	if s.TLS != nil {
+		url = "grpcs://" + addr
+		ca := s.TLS.ServerCA
+		if ca == "" {
+			ca = "CA_OF_THE_SERVER_CERT.pem"
+		}
+		tlsLines = append(tlsLines, "build:actiond --tls_certificate="+ca)
+		if s.TLS.ClientAuth {
+			tlsLines = append(tlsLines, "build:actiond --tls_client_certificate=CLIENT_CERT.pem --tls_client_key=CLIENT_KEY.pem")
+		}
+	}
 	if !s.Execution {
-		return []string{"build:actiond --remote_cache=" + url}
+		return append([]string{"build:actiond --remote_cache=" + url}, tlsLines...)
 	}
-	lines := []string{
+	lines := append([]string{
 		"build:actiond --remote_executor=" + url,
-		"build:actiond --spawn_strategy=remote --genrule_strategy=remote --remote_local_fallback=false",
-	}
+	}, tlsLines...)
+	lines = append(lines, "build:actiond --spawn_strategy=remote --genrule_strategy=remote --remote_local_fallback=false")
 	if s.Bash {
 		lines = append(lines, "build:actiond --remote_default_exec_properties=requires-bash=")
 	}

@@ -40,10 +40,26 @@ func TestSummaryText(t *testing.T) {
 			notWant: []string{"exec_properties"},
 		},
 		{
+			name: "TLS with client certificates",
+			s:    activity.Summary{Root: "/r", Execution: true, Jobs: 2, TLS: &activity.SummaryTLS{ServerCA: "/etc/actiond/server.pem", ClientAuth: true}},
+			want: []string{
+				"    build:actiond --remote_executor=grpcs://127.0.0.1:8980\n",
+				"    build:actiond --tls_certificate=/etc/actiond/server.pem\n",
+				"    build:actiond --tls_client_certificate=CLIENT_CERT.pem --tls_client_key=CLIENT_KEY.pem\n",
+			},
+			notWant: []string{"grpc://"},
+		},
+		{
+			name:    "TLS cache only, server cert signed by a CA, no client auth",
+			s:       activity.Summary{Root: "/r", TLS: &activity.SummaryTLS{}},
+			want:    []string{"    build:actiond --remote_cache=grpcs://127.0.0.1:8980\n", "    build:actiond --tls_certificate=CA_OF_THE_SERVER_CERT.pem\n"},
+			notWant: []string{"grpc://", "tls_client"},
+		},
+		{
 			name:    "cache only",
 			s:       activity.Summary{Root: "/r"},
 			want:    []string{"remote cache only (--no-execution)", "    build:actiond --remote_cache=grpc://127.0.0.1:8980\n"},
-			notWant: []string{"remote_executor", "runtimes:"},
+			notWant: []string{"remote_executor", "runtimes:", "grpcs://", "tls_"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

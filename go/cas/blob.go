@@ -1,8 +1,14 @@
 package cas
 
 import (
+	"context"
 	"os"
 	"sync"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/actiond/actiond/go/digest"
+	"github.com/actiond/actiond/go/rpcstatus"
 )
 
 // Blob is an open, pinned blob: it reads, seeks and reads at offsets, and
@@ -13,6 +19,28 @@ type Blob struct {
 	unpin func()
 	once  sync.Once
 	err   error
+	// s, e, d and stamp let Check tell whether the file changed since Get
+	// verified it.
+	s     *Store
+	e     *entry
+	d     digest.Digest
+	stamp stamp
+}
+
+// Check reports DATA_LOSS if the blob's file was changed on disk since Get
+// verified it, and then drops the blob, so that the client's next upload
+// stores it again. A reader that has begun sending the blob calls it
+// before each piece: a client that got a changed piece must be told.
+func (b *Blob) Check() error {
+	fi, err := b.f.Stat()
+	if err != nil {
+		return rpcstatus.Wrapf(err, "blob %s: stat", b.d)
+	}
+	if b.s.looksIntact(fi, b.size, b.stamp, blobMode) {
+		return nil
+	}
+	b.s.forget(context.Background(), b.e, b.d, "its file was changed on disk while it was read")
+	return rpcstatus.Newf(codes.DataLoss, "blob %s: its file was changed on disk while it was read", b.d)
 }
 
 // Read implements io.Reader.

@@ -18,10 +18,10 @@ func (s *Store) commit(t *stagedFile, r *reservation, mode os.FileMode, sync boo
 	defer r.Release()
 	defer t.discard()
 	if err := t.finish(mode, sync); err != nil {
-		return err
+		return s.diskFullCode(err)
 	}
 	if err := place(t); err != nil {
-		return err
+		return s.diskFullCode(err)
 	}
 	t.gone = true
 	return nil
@@ -120,6 +120,10 @@ func (s *Store) install(t *stagedFile, d digest.Digest, k key, r *reservation) (
 		return nil, "", err
 	}
 	e := &entry{key: k, size: d.Size, dur: &durability{epoch: t.epoch, pending: true}}
+	if fi, err := os.Lstat(s.Path(d)); err == nil {
+		// Left zero on failure, which only costs a hash at first use.
+		e.stamp = stampOf(fi)
+	}
 	s.mu.Lock()
 	s.index[k] = e
 	s.lru.pushFront(e)

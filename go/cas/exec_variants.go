@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -78,6 +79,10 @@ func (s *Store) LinkExecutables(ctx context.Context, ds []digest.Digest) (paths 
 		r := &reservation{s: s, d: d}
 		s.mu.Lock()
 		exists := e.hasExec
+		if exists && !s.variantIntactLocked(e, d) {
+			s.dropVariantLocked(e, d)
+			exists = false
+		}
 		if !exists {
 			err = r.growLocked(d.Size)
 		}
@@ -114,6 +119,25 @@ func (s *Store) LinkExecutables(ctx context.Context, ds []digest.Digest) (paths 
 	return paths, unpins, nil
 }
 
+// variantIntactLocked reports whether e's executable variant is still the
+// file the store made: the variant is a copy with an inode of its own, so
+// it needs a check of its own. One lstat, under mu: it runs once per
+// executable input of a tree being built.
+func (s *Store) variantIntactLocked(e *entry, d digest.Digest) bool {
+	fi, err := os.Lstat(s.execPath(d))
+	return err == nil && s.looksIntact(fi, d.Size, e.execStamp, execMode)
+}
+
+// dropVariantLocked removes e's executable variant, found changed on disk;
+// the next LinkExecutables makes it again from the (verified) blob.
+func (s *Store) dropVariantLocked(e *entry, d digest.Digest) {
+	_ = os.Remove(s.execPath(d))
+	e.hasExec = false
+	e.execDur = nil
+	s.bytes -= e.size
+	s.logger.LogAttrs(context.Background(), slog.LevelWarn, "cas: dropped an executable variant changed on disk", slog.String("digest", d.String()))
+}
+
 // FlushFailures counts the filesystem flushes that failed since the store
 // opened. Files written before a failure may have lost their bytes: blobs
 // are then dropped and their writers told, and so are executable variants,
@@ -135,15 +159,27 @@ func (s *Store) makeExec(d digest.Digest, e *entry, r *reservation) (dur *durabi
 		return nil, false, err
 	}
 	defer src.Close()
+	fi, err := src.Stat()
+	if err != nil {
+		return nil, false, err
+	}
+	if err := s.verifyOpen(context.Background(), e, d, src, fi); err != nil {
+		return nil, false, err
+	}
 	t, err := s.createTemp()
 	if err != nil {
 		return nil, false, err
 	}
 	defer t.discard()
-	if err := cloneFile(t.f, src); err != nil {
-		if _, err := io.Copy(t.f, src); err != nil {
-			return nil, false, err
+	err = s.copyFull(t.f, src, d.Size, func(dst, src *os.File) error {
+		if err := cloneFile(dst, src); err == nil {
+			return nil
 		}
+		_, err := io.Copy(dst, src)
+		return err
+	})
+	if err != nil {
+		return nil, false, err
 	}
 	if fi, err := t.f.Stat(); err != nil || fi.Size() != d.Size {
 		return nil, false, rpcstatus.Newf(codes.Internal, "copy has the wrong size")
@@ -185,6 +221,10 @@ func (s *Store) installExec(t *stagedFile, d digest.Digest, e *entry, r *reserva
 	}
 	e.hasExec = true
 	e.execDur = &durability{epoch: t.epoch, pending: true}
+	e.execStamp = stamp{}
+	if fi, err := os.Lstat(s.execPath(d)); err == nil {
+		e.execStamp = stampOf(fi)
+	}
 	r.useLocked()
 	s.bytes += d.Size
 	return e.execDur, true, nil
@@ -215,7 +255,7 @@ func (s *Store) dropUntrustedVariants() error {
 	if err := os.RemoveAll(s.execDir); err != nil {
 		return rpcstatus.Wrapf(err, "cas: removing executable variants not known to be on disk")
 	}
-	if err := os.MkdirAll(s.execDir, 0o755); err != nil {
+	if err := os.MkdirAll(s.execDir, 0o700); err != nil {
 		return rpcstatus.Wrapf(err, "cas: creating store directories")
 	}
 	return nil

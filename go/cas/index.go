@@ -39,6 +39,9 @@ type entry struct {
 	// variant are known to be on disk; nil means they are (or the variant
 	// does not exist).
 	dur, execDur *durability
+	// stamp and execStamp are the blob's and the variant's files as the
+	// store wrote (or last verified) them; see stamp.
+	stamp, execStamp stamp
 	// prev and next link the LRU list; the list head is the most recently used.
 	prev, next *entry
 }

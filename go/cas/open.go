@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/actiond/actiond/go/digest"
+	"github.com/actiond/actiond/go/internal/privdir"
 	"github.com/actiond/actiond/go/rpcstatus"
 )
 
@@ -85,8 +86,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	s.lru.init()
 	s.syncer = newGroupSyncer(s.flush)
-	if err := os.MkdirAll(base, 0o755); err != nil {
-		return nil, rpcstatus.Wrapf(err, "cas: creating %s", base)
+	if fixed, err := privdir.Ensure(base); err != nil {
+		return nil, rpcstatus.Newf(codes.FailedPrecondition, "cas: %v", err)
+	} else if fixed {
+		logger.LogAttrs(ctx, slog.LevelWarn, "cas: removed group and world write permission", slog.String("dir", base))
 	}
 	lockPath := filepath.Join(base, "LOCK")
 	lock, err := lockRoot(lockPath)
@@ -99,8 +102,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, rpcstatus.Wrapf(err, "cas: removing leftover temp files")
 	}
 	for _, dir := range []string{s.blobDir, s.execDir, s.tmpDir, s.recentDir} {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, rpcstatus.Wrapf(err, "cas: creating store directories")
+		if fixed, err := privdir.Ensure(dir); err != nil {
+			s.Close()
+			return nil, rpcstatus.Newf(codes.FailedPrecondition, "cas: %v", err)
+		} else if fixed {
+			logger.LogAttrs(ctx, slog.LevelWarn, "cas: removed group and world write permission", slog.String("dir", dir))
 		}
 	}
 	if s.baseDir, err = os.Open(base); err != nil {
@@ -114,11 +120,23 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 			slog.String("root", base), slog.String("filesystem", fsType), slog.Bool("flush_reports_write_errors", flushReportsWriteErrors))
 	}
 	start := time.Now()
+	since, err := s.markOpened()
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
 	if err := s.dropUntrustedVariants(); err != nil {
 		s.Close()
 		return nil, err
 	}
-	if err := s.scan(ctx); err != nil {
+	var suspects []*entry
+	suspects, err = s.scan(ctx, since)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	rechecked, recheckDropped, err := s.recheckSuspects(ctx, suspects)
+	if err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -165,6 +183,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		slog.String("root", base), slog.String("filesystem", fsType), slog.Bool("epochs", s.epochs),
 		slog.Duration("flush_interval", s.flushInterval),
 		slog.Int("recent_blobs_checked", checked), slog.Int("recent_blobs_dropped", dropped),
+		slog.Int("changed_blobs_checked", rechecked), slog.Int("changed_blobs_dropped", recheckDropped),
 		slog.Int("blobs", len(s.index)),
 		slog.Int64("bytes", s.bytes), slog.Int64("max_bytes", s.max),
 		slog.Int64("evictions", s.evictions), slog.Duration("scan_duration", time.Since(start)))
@@ -179,10 +198,16 @@ type scanned struct {
 
 // scan indexes the blobs on disk. Anything that is not a regular file with a
 // well-formed name in the right shard is removed, as is an executable variant
-// without a matching blob.
-func (s *Store) scan(ctx context.Context) error {
+// without a matching blob. It returns the blobs that may have been changed
+// while no store had them open: a ctime after since, or a mode or owner
+// other than the store's. An executable variant so suspect is removed.
+func (s *Store) scan(ctx context.Context, since time.Time) (suspects []*entry, err error) {
+	suspect := func(fi fs.FileInfo, perm fs.FileMode) bool {
+		uid, _ := owner(fi)
+		return changeTime(fi).After(since) || fi.Mode().Perm() != perm || uid != s.uid
+	}
 	var found []scanned
-	err := s.scanShards(ctx, s.blobDir, &s.blobShards, func(dir, shard string, de fs.DirEntry) bool {
+	err = s.scanShards(ctx, s.blobDir, &s.blobShards, func(dir, shard string, de fs.DirEntry) bool {
 		k, ok := keyOf(digest.Digest{Hash: de.Name()})
 		if !ok || de.Name()[:2] != shard || !de.Type().IsRegular() {
 			return false
@@ -191,11 +216,16 @@ func (s *Store) scan(ctx context.Context) error {
 		if err != nil {
 			return false
 		}
-		found = append(found, scanned{&entry{key: k, size: fi.Size()}, accessTime(fi)})
+		e := &entry{key: k, size: fi.Size(), stamp: stampOf(fi)}
+		found = append(found, scanned{e, accessTime(fi)})
+		if suspect(fi, blobMode) {
+			e.stamp = stamp{} // matches no file: recheckSuspects hashes it
+			suspects = append(suspects, e)
+		}
 		return true
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	sort.Slice(found, func(i, j int) bool { return found[i].used.After(found[j].used) })
 	for _, f := range found {
@@ -203,19 +233,76 @@ func (s *Store) scan(ctx context.Context) error {
 		s.lru.pushBack(f.e)
 		s.bytes += f.e.size
 	}
-	return s.scanShards(ctx, s.execDir, &s.execShards, func(dir, shard string, de fs.DirEntry) bool {
+	return suspects, s.scanShards(ctx, s.execDir, &s.execShards, func(dir, shard string, de fs.DirEntry) bool {
 		k, ok := keyOf(digest.Digest{Hash: de.Name()})
 		e := s.index[k]
 		if !ok || e == nil || e.hasExec || !de.Type().IsRegular() {
 			return false
 		}
-		if fi, err := de.Info(); err != nil || fi.Size() != e.size {
+		fi, err := de.Info()
+		if err != nil || fi.Size() != e.size || suspect(fi, execMode) {
 			return false
 		}
 		e.hasExec = true
+		e.execStamp = stampOf(fi)
 		s.bytes += e.size
 		return true
 	})
+}
+
+// openedMarker, in the store's directory, is rewritten by every Open: its
+// mtime is when the last process began using the store.
+const openedMarker = "opened"
+
+// markOpened returns the time since which the files of the store may have
+// been changed by someone else than a process using it: the last clean
+// Close (variantsCleanMarker's mtime), else, after a crash, the last Open;
+// the zero time when neither is known. It then marks this Open.
+func (s *Store) markOpened() (since time.Time, err error) {
+	if fi, err := os.Stat(filepath.Join(s.base, openedMarker)); err == nil {
+		since = fi.ModTime()
+	}
+	if fi, err := os.Stat(filepath.Join(s.base, variantsCleanMarker)); err == nil && fi.ModTime().After(since) {
+		since = fi.ModTime()
+	}
+	marker := filepath.Join(s.base, openedMarker)
+	if err := os.WriteFile(marker, nil, 0o600); err != nil {
+		return since, rpcstatus.Wrapf(err, "cas: writing %s", marker)
+	}
+	now := time.Now()
+	if err := os.Chtimes(marker, now, now); err != nil {
+		return since, rpcstatus.Wrapf(err, "cas: writing %s", marker)
+	}
+	return since, nil
+}
+
+// recheckSuspects hashes again the blobs scan found may have been changed,
+// dropping those that no longer hold their bytes (see verifyOpen).
+func (s *Store) recheckSuspects(ctx context.Context, suspects []*entry) (checked, dropped int, err error) {
+	for _, e := range suspects {
+		d := digest.Digest{Hash: hex.EncodeToString(e.key[:]), Size: e.size}
+		s.mu.Lock()
+		s.pinLocked(e)
+		s.mu.Unlock()
+		err := s.verifyPath(ctx, e, d)
+		s.unpin(e)
+		if ctx.Err() != nil {
+			return checked, dropped, rpcstatus.Wrapf(ctx.Err(), "cas: checking blobs changed while the store was closed")
+		}
+		checked++
+		switch rpcstatus.Code(err) {
+		case codes.OK:
+		case codes.NotFound:
+			dropped++
+		default:
+			return checked, dropped, err
+		}
+	}
+	if checked > 0 {
+		s.logger.LogAttrs(ctx, slog.LevelInfo, "cas: checked the blobs changed on disk since the store was last used",
+			slog.Int("checked", checked), slog.Int("dropped", dropped))
+	}
+	return checked, dropped, nil
 }
 
 // scanShards calls keep for every file in the shard directories of dir,

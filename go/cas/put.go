@@ -39,7 +39,7 @@ func (s *Store) Put(ctx context.Context, d digest.Digest, data []byte) error {
 		return rpcstatus.Wrapf(err, "blob %s", d)
 	}
 	defer t.discard()
-	if _, err := t.f.Write(data); err != nil {
+	if err := s.writeFull(t.f, data); err != nil {
 		return rpcstatus.Wrapf(err, "blob %s", d)
 	}
 	return rpcstatus.Wrapf(s.commitBlob(ctx, t, r, d, k), "blob %s", d)
@@ -204,7 +204,11 @@ func (s *Store) copyFile(ctx context.Context, f *os.File, fi fs.FileInfo, path s
 	if err := ctx.Err(); err != nil {
 		return digest.Digest{}, rpcstatus.Wrapf(err, "storing %s", path)
 	}
-	n, err := io.Copy(t.f, f)
+	var n int64
+	err = s.copyFull(t.f, f, fi.Size(), func(dst, src *os.File) (err error) {
+		n, err = io.Copy(dst, src)
+		return err
+	})
 	if err != nil {
 		return digest.Digest{}, rpcstatus.Wrapf(err, "storing %s: copying", path)
 	}

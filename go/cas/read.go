@@ -60,19 +60,25 @@ func (s *Store) FindMissing(ctx context.Context, ds []digest.Digest) []digest.Di
 	return out
 }
 
-// Pin keeps d from eviction until unpin is called (unpin is idempotent).
-// It returns NOT_FOUND if the store does not hold d.
+// Pin keeps d from eviction until unpin is called (unpin is idempotent),
+// for a caller that uses its file by Path. It returns NOT_FOUND if the
+// store does not hold d, or if its file was changed on disk and no longer
+// holds its bytes (the blob is then dropped).
 func (s *Store) Pin(ctx context.Context, d digest.Digest) (unpin func(), err error) {
 	e, err := s.pinDigest(d)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.verifyPath(ctx, e, d); err != nil {
+		s.unpin(e)
 		return nil, err
 	}
 	return s.unpinFunc(e), nil
 }
 
 // Get opens blob d for reading. The Blob pins d until it is closed. A blob
-// whose file is gone or has the wrong size is dropped and reported
-// NOT_FOUND.
+// whose file is gone, or was changed on disk and no longer holds its
+// bytes, is dropped and reported NOT_FOUND (see verifyOpen).
 func (s *Store) Get(ctx context.Context, d digest.Digest) (*Blob, error) {
 	e, err := s.pinDigest(d)
 	if err != nil {
@@ -93,13 +99,12 @@ func (s *Store) Get(ctx context.Context, d digest.Digest) (*Blob, error) {
 		s.unpin(e)
 		return nil, rpcstatus.Wrapf(err, "blob %s: stat", d)
 	}
-	if fi.Size() != d.Size {
+	if err := s.verifyOpen(ctx, e, d, f, fi); err != nil {
 		_ = f.Close()
 		s.unpin(e)
-		s.forget(ctx, e, d, "file has the wrong size")
-		return nil, rpcstatus.Newf(codes.NotFound, "blob %s not found (stored file had %d bytes)", d, fi.Size())
+		return nil, err
 	}
-	return &Blob{f: f, size: d.Size, unpin: s.unpinFunc(e)}, nil
+	return &Blob{f: f, size: d.Size, unpin: s.unpinFunc(e), s: s, e: e, d: d, stamp: s.stampOf(e)}, nil
 }
 
 // ReadAll returns the bytes of blob d. It fails with RESOURCE_EXHAUSTED if
@@ -116,6 +121,11 @@ func (s *Store) ReadAll(ctx context.Context, d digest.Digest, limit int64) ([]by
 	buf := make([]byte, d.Size)
 	if _, err := io.ReadFull(b, buf); err != nil {
 		return nil, rpcstatus.Wrapf(err, "blob %s: reading", d)
+	}
+	if err := b.Check(); err != nil {
+		// Nothing was handed out yet: to the caller the blob is simply
+		// gone (Check dropped it).
+		return nil, rpcstatus.Newf(codes.NotFound, "blob %s not found (its file was changed on disk while it was read)", d)
 	}
 	return buf, nil
 }

@@ -1,6 +1,7 @@
 package cas
 
 import (
+	"context"
 	"os"
 
 	"github.com/actiond/actiond/go/rpcstatus"
@@ -25,6 +26,13 @@ type stagedFile struct {
 func (s *Store) createTemp() (*stagedFile, error) {
 	epoch := s.syncer.failureEpoch()
 	f, err := os.CreateTemp(s.tmpDir, tempPrefix+"*")
+	if isDiskFull(err) {
+		// No inode (or directory block) left: evicting frees some.
+		evicted := s.makeRoomOnDisk(context.Background(), 1)
+		if f, err = os.CreateTemp(s.tmpDir, tempPrefix+"*"); isDiskFull(err) {
+			return nil, rpcstatus.Wrapf(s.diskFullError(err, evicted), "cas: creating temp file")
+		}
+	}
 	if err != nil {
 		return nil, rpcstatus.Wrapf(err, "cas: creating temp file")
 	}

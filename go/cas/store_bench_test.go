@@ -1,8 +1,10 @@
 package cas_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"os"
@@ -15,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actiond/actiond/go/cas"
 	"github.com/actiond/actiond/go/digest"
 )
 
@@ -182,4 +185,72 @@ func runWorkers(n int, work func()) {
 		wg.Go(work)
 	}
 	wg.Wait()
+}
+
+// BenchmarkRead reads a blob the way ByteStream.Read does (Get, then 1 MiB
+// ReadAt pieces from the page cache) with the costs of the ways of
+// guarding against files changed on disk: Stamp is what the store does
+// (Get compares the fstat it made anyway with what it recorded, and Check
+// fstats once per piece); NoCheck leaves Check out; HashOnRead hashes
+// every piece instead, the alternative doc.go weighs.
+func BenchmarkRead(b *testing.B) {
+	for _, size := range []int{64 << 10, 16 << 20} {
+		s, err := cas.Open(context.Background(), cas.Options{Root: b.TempDir(), MaxBytes: 1 << 30})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close() })
+		data := bytes.Repeat([]byte("read bench "), size/11+1)[:size]
+		d := digest.OfBytes(data)
+		if err := s.Put(context.Background(), d, data); err != nil {
+			b.Fatal(err)
+		}
+		buf := make([]byte, 1<<20)
+		for _, mode := range []string{"Stamp", "NoCheck", "HashOnRead"} {
+			b.Run(fmt.Sprintf("%dKiB/%s", size>>10, mode), func(b *testing.B) {
+				b.SetBytes(int64(size))
+				for b.Loop() {
+					blob, err := s.Get(context.Background(), d)
+					if err != nil {
+						b.Fatal(err)
+					}
+					h := sha256.New()
+					for off := int64(0); off < d.Size; off += int64(len(buf)) {
+						n, _ := blob.ReadAt(buf, off)
+						switch mode {
+						case "Stamp":
+							if err := blob.Check(); err != nil {
+								b.Fatal(err)
+							}
+						case "HashOnRead":
+							h.Write(buf[:n])
+						}
+					}
+					blob.Close()
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkPin measures Pin, which input staging calls once per input
+// file: a lookup, and an lstat of the blob's file compared with what the
+// store recorded.
+func BenchmarkPin(b *testing.B) {
+	s, err := cas.Open(context.Background(), cas.Options{Root: b.TempDir(), MaxBytes: 1 << 30})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	d := digest.OfBytes([]byte("pinned"))
+	if err := s.Put(context.Background(), d, []byte("pinned")); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		unpin, err := s.Pin(context.Background(), d)
+		if err != nil {
+			b.Fatal(err)
+		}
+		unpin()
+	}
 }

@@ -12,6 +12,8 @@ import (
 // atime is the file's last access time.
 func atime(st *syscall.Stat_t) time.Time { return time.Unix(st.Atimespec.Sec, st.Atimespec.Nsec) }
 
+func ctime(st *syscall.Stat_t) time.Time { return time.Unix(st.Ctimespec.Sec, st.Ctimespec.Nsec) }
+
 // cloneFile is not done on macOS (clonefile(2) works on paths, not open
 // files); callers copy instead.
 func cloneFile(dst, src *os.File) error {

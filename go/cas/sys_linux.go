@@ -14,6 +14,8 @@ import (
 // atime is the file's last access time.
 func atime(st *syscall.Stat_t) time.Time { return time.Unix(st.Atim.Sec, st.Atim.Nsec) }
 
+func ctime(st *syscall.Stat_t) time.Time { return time.Unix(st.Ctim.Sec, st.Ctim.Nsec) }
+
 // cloneFile makes dst share src's blocks (a reflink) where the filesystem
 // can (btrfs, xfs); callers fall back to copying on error.
 func cloneFile(dst, src *os.File) error {

@@ -26,6 +26,26 @@ func accessTime(fi fs.FileInfo) time.Time {
 	return t
 }
 
+// stampOf returns what the store records of a file it wrote, to tell
+// later whether anyone else changed it.
+func stampOf(fi fs.FileInfo) stamp {
+	st := stamp{mtime: fi.ModTime().UnixNano()}
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		st.ino = uint64(sys.Ino)
+	}
+	return st
+}
+
+// changeTime is a file's ctime, which every change to its bytes or
+// metadata sets to the current time and which no system call sets to
+// another, or the zero time if unknown.
+func changeTime(fi fs.FileInfo) time.Time {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return ctime(st)
+	}
+	return time.Time{}
+}
+
 // linkCount returns the number of hard links to the file, or 1 if unknown.
 func linkCount(fi fs.FileInfo) uint64 {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {

@@ -1,7 +1,6 @@
 package cas
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -59,7 +58,7 @@ type Writer struct {
 
 	mu        sync.Mutex
 	t         *stagedFile // nil when the blob already exists: bytes are only hashed
-	buf       *bufio.Writer
+	buf       []byte      // bytes accepted but not yet written to t, cap writeBufferSize
 	h         hash.Hash
 	n         int64
 	existing  func()      // unpins the already stored blob
@@ -103,7 +102,7 @@ func (s *Store) NewWriter(ctx context.Context, d digest.Digest) (*Writer, error)
 	}
 	w.t = t
 	if d.Size > 0 {
-		w.buf = bufio.NewWriterSize(t.f, int(min(d.Size, writeBufferSize)))
+		w.buf = make([]byte, 0, int(min(d.Size, writeBufferSize)))
 	}
 	return w, nil
 }
@@ -129,15 +128,44 @@ func (w *Writer) Write(p []byte) (int, error) {
 	if err := w.reserveFor(int64(len(p))); err != nil {
 		return 0, err
 	}
-	w.h.Write(p)
-	if w.buf != nil {
-		if _, err := w.buf.Write(p); err != nil {
+	if w.t != nil {
+		if err := w.buffer(p); err != nil {
 			w.err = rpcstatus.Wrapf(err, "blob %s: writing temp file", w.d)
 			return 0, w.err
 		}
 	}
+	w.h.Write(p)
 	w.n += int64(len(p))
 	return len(p), nil
+}
+
+// buffer appends p to the temp file through w.buf: small writes are
+// gathered, a write at least as large as the buffer goes straight to the
+// file. w.mu is held.
+func (w *Writer) buffer(p []byte) error {
+	if len(w.buf)+len(p) <= cap(w.buf) {
+		w.buf = append(w.buf, p...)
+		return nil
+	}
+	if err := w.flush(); err != nil {
+		return err
+	}
+	if len(p) >= cap(w.buf) {
+		return w.s.writeFull(w.t.f, p)
+	}
+	w.buf = append(w.buf, p...)
+	return nil
+}
+
+// flush writes w.buf to the temp file (see writeFull for a full disk).
+// w.mu is held.
+func (w *Writer) flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	err := w.s.writeFull(w.t.f, w.buf)
+	w.buf = w.buf[:0]
+	return err
 }
 
 // reserveFor makes sure the reservation covers n more bytes, reserving
@@ -214,11 +242,9 @@ func (w *Writer) commit() error {
 		// that finishes it); a flush always ends.
 		return rpcstatus.Wrapf(w.s.awaitBlob(context.Background(), w.entry), "blob %s", w.d)
 	}
-	if w.buf != nil {
-		if err := w.buf.Flush(); err != nil {
-			w.abort()
-			return rpcstatus.Wrapf(err, "blob %s: writing temp file", w.d)
-		}
+	if err := w.flush(); err != nil {
+		w.abort()
+		return rpcstatus.Wrapf(err, "blob %s: writing temp file", w.d)
 	}
 	// Commit has no context (see above).
 	return rpcstatus.Wrapf(w.s.commitBlob(context.Background(), w.t, &w.res, w.d, w.k), "blob %s", w.d)

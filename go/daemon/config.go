@@ -6,6 +6,7 @@
 package daemon
 
 import (
+	"crypto/tls"
 	"io"
 	"log/slog"
 	"net"
@@ -38,6 +39,10 @@ type Config struct {
 	// StatusListener, when set, serves the status page and the metrics
 	// (statuspage.Handler) while Serve runs; Serve closes it.
 	StatusListener net.Listener
+	// TLS, when set, makes the server speak TLS with it (see go/listener);
+	// TLSCert is the file its certificate came from, for the summary.
+	TLS     *tls.Config
+	TLSCert string
 	// Banner, when set, gets Summary.Text once Serve listens: the start-up
 	// summary for a person reading a terminal.
 	Banner io.Writer

@@ -6,18 +6,21 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"time"
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/actiond/actiond/go/actioncache"
 	"github.com/actiond/actiond/go/activity"
 	"github.com/actiond/actiond/go/cas"
+	"github.com/actiond/actiond/go/internal/privdir"
 	"github.com/actiond/actiond/go/metrics"
 	"github.com/actiond/actiond/go/reapi"
+	"github.com/actiond/actiond/go/rpcstatus"
 	"github.com/actiond/actiond/go/statuspage"
 	"github.com/actiond/actiond/go/statusrpc"
 )
@@ -61,8 +64,10 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 		return nil, fmt.Errorf("daemon: root %q: %w", cfg.Root, err)
 	}
 	cfg.Root = root
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return nil, fmt.Errorf("daemon: creating root: %w", err)
+	if fixed, err := privdir.Ensure(root); err != nil {
+		return nil, rpcstatus.Newf(codes.FailedPrecondition, "daemon: root: %v", err)
+	} else if fixed {
+		cfg.Logger.WarnContext(ctx, "removed group and world write permission from the root directory", slog.String("root", root))
 	}
 	d := &Daemon{cfg: cfg, logger: cfg.Logger, started: time.Now(), tracker: activity.NewTracker(0, nil)}
 	defer func() {
@@ -99,7 +104,11 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 
 	// The metrics interceptor comes first, so that it counts calls the
 	// recovery interceptor turned from panics into INTERNAL.
-	d.grpc = grpc.NewServer(append(d.metrics.ServerOptions(), reapi.ServerOptions(opts)...)...)
+	serverOpts := append(d.metrics.ServerOptions(), reapi.ServerOptions(opts)...)
+	if cfg.TLS != nil {
+		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(cfg.TLS)))
+	}
+	d.grpc = grpc.NewServer(serverOpts...)
 	reapi.Register(d.grpc, d.storage)
 	statusrpc.Register(d.grpc, d, d.metrics.Registry())
 	if cfg.Execution {

@@ -6,12 +6,16 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/actiond/actiond/go/daemon"
 	"github.com/actiond/actiond/go/digest"
@@ -139,4 +143,38 @@ func TestNewRejectsBadConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRootPermissions: a root other users may write is fixed when the
+// daemon owns it, and refused with FAILED_PRECONDITION when it does not.
+func TestRootPermissions(t *testing.T) {
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	t.Run("world-writable, ours", func(t *testing.T) {
+		root := t.TempDir()
+		if err := os.Chmod(root, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		_, stop := startDaemon(t, daemon.Config{Root: root, Logger: logger})
+		stop()
+		fi, err := os.Stat(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o755 {
+			t.Errorf("root mode %#o, want 0755", fi.Mode().Perm())
+		}
+	})
+	t.Run("another user's", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("needs root to give the directory to another user")
+		}
+		root := t.TempDir()
+		if err := os.Chown(root, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		_, err := daemon.New(context.Background(), daemon.Config{Root: root, Logger: logger})
+		if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "owned by uid 65534") {
+			t.Errorf("New = %v, want FAILED_PRECONDITION naming the owner", err)
+		}
+	})
 }

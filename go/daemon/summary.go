@@ -15,5 +15,6 @@ func (d *Daemon) Summary() activity.Summary {
 	if s.Jobs <= 0 {
 		s.Jobs = runtime.NumCPU() // the executor's default
 	}
+	s.TLS = activity.NewSummaryTLS(d.cfg.TLS, d.cfg.TLSCert)
 	return s
 }

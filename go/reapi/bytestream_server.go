@@ -84,6 +84,12 @@ func (s *byteStreamServer) Read(req *bspb.ReadRequest, stream bspb.ByteStream_Re
 			}
 			return rpcstatus.Wrapf(err, "read %s", d)
 		}
+		// A file changed on disk since Get verified it must not reach
+		// the client as the blob's bytes: DATA_LOSS, and the blob is
+		// dropped so that the client's retry uploads it again.
+		if err := blob.Check(); err != nil {
+			return rpcstatus.Wrapf(err, "read %s", d)
+		}
 		// grpc marshals the message before Send returns, so buf can be
 		// reused for the next chunk.
 		if err := stream.Send(&bspb.ReadResponse{Data: buf[:m]}); err != nil {
@@ -95,6 +101,21 @@ func (s *byteStreamServer) Read(req *bspb.ReadRequest, stream bspb.ByteStream_Re
 	return nil
 }
 
+// checkedReader reads r, a section of blob, and fails with Blob.Check's
+// DATA_LOSS when the blob's file changed on disk since it was opened.
+type checkedReader struct {
+	blob *cas.Blob
+	r    io.Reader
+}
+
+func (c checkedReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if cerr := c.blob.Check(); cerr != nil {
+		return 0, cerr
+	}
+	return n, err
+}
+
 // readCompressed streams the blob from offset as one zstd stream.
 func (s *byteStreamServer) readCompressed(ctx context.Context, stream bspb.ByteStream_ReadServer, blob *cas.Blob, d digest.Digest, offset int64, buf []byte) error {
 	cw := &chunkSender{stream: stream, buf: buf[:0]}
@@ -103,7 +124,7 @@ func (s *byteStreamServer) readCompressed(ctx context.Context, stream bspb.ByteS
 		return rpcstatus.Wrapf(err, "zstd encoder")
 	}
 	defer zstdCodecs.putEncoder(enc)
-	if _, err := io.Copy(enc, io.NewSectionReader(blob, offset, d.Size-offset)); err != nil {
+	if _, err := io.Copy(enc, checkedReader{blob, io.NewSectionReader(blob, offset, d.Size-offset)}); err != nil {
 		enc.Close()
 		if cw.err != nil {
 			return cw.err

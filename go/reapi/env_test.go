@@ -53,15 +53,18 @@ func newEnv(t *testing.T, mutate func(*reapi.Options)) *env {
 	return startEnv(t, cas.Options{}, mutate, nil)
 }
 
-// startEnv opens a store and action cache in a temp dir with storeOpts
-// (Root is set here), applies mutate to the server's options and serves
+// startEnv opens a store and action cache in a temp dir (or storeOpts.Root
+// when set) with storeOpts, applies mutate to the server's options and serves
 // the storage services. register, if not nil, adds more services to the
 // server before it serves and returns what closes them; that runs after
 // the server stops and before the store closes.
 func startEnv(t *testing.T, storeOpts cas.Options, mutate func(*reapi.Options), register func(*grpc.Server, *cas.Store, *actioncache.Cache) (closer func())) *env {
 	t.Helper()
 	ctx := context.Background()
-	root := t.TempDir()
+	root := storeOpts.Root
+	if root == "" {
+		root = t.TempDir()
+	}
 	storeOpts.Root = root
 	store, err := cas.Open(ctx, storeOpts)
 	if err != nil {

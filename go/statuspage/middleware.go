@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/actiond/actiond/go/activity"
+	"github.com/actiond/actiond/go/listener"
 )
 
 // securityHeaders refuses requests whose Host header names anything but a
@@ -33,11 +34,7 @@ func loopbackHost(host string) bool {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return listener.IsLoopback(host)
 }
 
 // snapshot reads src's status within sourceTimeout.

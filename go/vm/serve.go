@@ -9,6 +9,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/actiond/actiond/go/activity"
 	"github.com/actiond/actiond/go/statuspage"
 	"github.com/actiond/actiond/go/statusrpc"
 )
@@ -39,6 +40,9 @@ type ServeConfig struct {
 	Banner io.Writer
 	// Progress, when set, is a terminal that shows the boot's progress.
 	Progress io.Writer
+	// TLS says how clients reach the host's listener, for the summary
+	// (the guest itself speaks plain gRPC over the channel).
+	TLS *activity.SummaryTLS
 	// Description names the machine for people, e.g. "QEMU VM (x86_64,
 	// tcg)"; CASImage is the CAS disk image's path on the host.
 	Description, CASImage string
@@ -167,6 +171,7 @@ func serveStatus(ctx context.Context, cfg ServeConfig, sess Session, addr string
 		if err != nil {
 			cfg.Logger.WarnContext(ctx, "reading the guest's summary failed", slog.Any("error", err))
 		} else {
+			snap.Summary.TLS = cfg.TLS
 			fmt.Fprint(cfg.Banner, snap.Summary.Text(addr))
 			if cfg.Description != "" {
 				fmt.Fprintf(cfg.Banner, "  machine:  %s\n", cfg.Description)

@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/actiond/actiond/go/activity"
+	"github.com/actiond/actiond/go/listener"
 	"github.com/actiond/actiond/go/statuspage"
 )
 
@@ -27,12 +29,16 @@ type ServeFlags struct {
 	// MetricsListen is the loopback address of the guest's status page
 	// and metrics, served by the host; empty means off.
 	MetricsListen string
+	// TLS is how the host listener speaks to clients; the guest never
+	// sees it.
+	TLS listener.TLSFlags
 }
 
 // Register defines the flags on fs; defaultRoot is the --root default (""
 // makes --root required).
 func (f *ServeFlags) Register(fs *flag.FlagSet, defaultRoot string) {
-	fs.StringVar(&f.Listen, "listen", "127.0.0.1:8980", "`address` to serve gRPC on (host:port; use loopback unless you mean to share it)")
+	fs.StringVar(&f.Listen, "listen", "127.0.0.1:8980", "`address` to serve gRPC on (host:port); any but loopback needs the TLS flags")
+	f.TLS.Register(fs)
 	fs.StringVar(&f.Root, "root", defaultRoot, "state `directory`: vm/ holds the lock, the channel socket and by default the CAS image")
 	fs.StringVar(&f.Kernel, "kernel", "", "guest kernel `file`: an x86_64 bzImage or an arm64 Image (kernel/build.sh)")
 	fs.StringVar(&f.Initramfs, "initramfs", "", "guest initramfs `file` (vm/build_initramfs.sh)")
@@ -55,13 +61,24 @@ func (f *ServeFlags) StatusListen() func() (net.Listener, error) {
 	return func() (net.Listener, error) { return statuspage.Listen(f.MetricsListen) }
 }
 
+// Listener returns the function that opens the client listener with
+// --tls-cert and its fellows, once Config accepted them, and how clients
+// reach it over TLS (nil for plain gRPC), for the start-up summary.
+func (f *ServeFlags) Listener() (func() (net.Listener, error), *activity.SummaryTLS, error) {
+	cfg, err := f.TLS.Config()
+	if err != nil {
+		return nil, nil, err
+	}
+	return func() (net.Listener, error) { return listener.Listen(f.Listen, cfg) }, activity.NewSummaryTLS(cfg, f.TLS.Cert), nil
+}
+
 // Config checks the flags and returns the VM's Config for arch, validated.
 func (f *ServeFlags) Config(arch Arch) (Config, error) {
 	if f.Root == "" {
 		return Config{}, fmt.Errorf("--root is required (no home or XDG_CACHE_HOME to default to)")
 	}
-	if _, _, err := net.SplitHostPort(f.Listen); err != nil {
-		return Config{}, fmt.Errorf("--listen %q: %v", f.Listen, err)
+	if err := f.TLS.Validate(f.Listen); err != nil {
+		return Config{}, err
 	}
 	if f.MetricsListen != "" {
 		if err := statuspage.CheckAddr(f.MetricsListen); err != nil {

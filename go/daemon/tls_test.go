@@ -1,0 +1,87 @@
+package daemon_test
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"log/slog"
+	"net"
+	"testing"
+
+	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
+
+	"github.com/actiond/actiond/go/daemon"
+	"github.com/actiond/actiond/go/listener"
+	"github.com/actiond/actiond/go/listener/listenertest"
+)
+
+// TestTLS serves a daemon with a client CA on loopback and calls it with
+// and without a client certificate; the summary then speaks of grpcs://.
+func TestTLS(t *testing.T) {
+	ca := listenertest.NewCA(t, "actiond test CA")
+	server := ca.Server(t)
+	flags := listener.TLSFlags{Cert: server.CertFile, Key: server.KeyFile, ClientCA: ca.CertFile}
+	cfg, err := flags.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d, err := daemon.New(ctx, daemon.Config{
+		Root:    t.TempDir(),
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+		TLS:     cfg,
+		TLSCert: server.CertFile,
+	})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- d.Serve(ctx, lis) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-errc; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+
+	for _, tc := range []struct {
+		name   string
+		certs  []tls.Certificate
+		wantOK bool
+	}{
+		{"client certificate signed by the CA", []tls.Certificate{ca.Client(t).TLS}, true},
+		{"no client certificate", nil, false},
+		{"client certificate of another CA", []tls.Certificate{listenertest.NewCA(t, "other").Client(t).TLS}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			creds := credentials.NewTLS(&tls.Config{RootCAs: ca.Pool, Certificates: tc.certs})
+			conn, err := grpc.NewClient("passthrough:///"+lis.Addr().String(), grpc.WithTransportCredentials(creds))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			_, err = repb.NewCapabilitiesClient(conn).GetCapabilities(context.Background(), &repb.GetCapabilitiesRequest{})
+			if tc.wantOK && err != nil {
+				t.Fatalf("GetCapabilities: %v, want success", err)
+			}
+			if !tc.wantOK && status.Code(err) != codes.Unavailable {
+				t.Fatalf("GetCapabilities: %v, want UNAVAILABLE (handshake refused)", err)
+			}
+		})
+	}
+
+	sum := d.Summary()
+	if sum.TLS == nil || !sum.TLS.ClientAuth || sum.TLS.ServerCA != "" {
+		t.Errorf("Summary().TLS = %+v, want client auth and no ServerCA (the server cert is not self-signed)", sum.TLS)
+	}
+}
