@@ -70,15 +70,15 @@ func (r *Reporter) AddItems(n int64) { r.update(func() { r.items += n }) }
 // SetItems sets the items done so far.
 func (r *Reporter) SetItems(n int64) { r.update(func() { r.items = n }) }
 
-// BytesFunc returns SetBytes as the func(done, total int64) callback that
-// leaf packages take; total is the one given to New.
+// BytesFunc returns the func(done, total int64) callback that leaf
+// packages take, counting bytes: it sets the bytes done and their total.
 func (r *Reporter) BytesFunc() func(done, total int64) {
-	return func(done, _ int64) { r.SetBytes(done) }
+	return func(done, total int64) { r.update(func() { r.bytes, r.o.Bytes = done, total }) }
 }
 
-// ItemsFunc returns SetItems as a func(done, total int64) callback.
+// ItemsFunc is BytesFunc for items.
 func (r *Reporter) ItemsFunc() func(done, total int64) {
-	return func(done, _ int64) { r.SetItems(done) }
+	return func(done, total int64) { r.update(func() { r.items, r.o.Items = done, total }) }
 }
 
 func (r *Reporter) update(f func()) {

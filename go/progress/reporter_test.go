@@ -101,6 +101,30 @@ func TestReporterLines(t *testing.T) {
 			},
 		},
 		{
+			name: "Callbacks",
+			opts: progress.Options{Label: "writing runtime image runtimes.sqfs"},
+			steps: []step{
+				{time.Second, func(r *progress.Reporter) { r.BytesFunc()(3<<20, 4<<20) }},
+				{time.Second, func(r *progress.Reporter) { r.BytesFunc()(4<<20, 4<<20) }},
+			},
+			want: []string{
+				"writing runtime image runtimes.sqfs: 75% of 4 MiB",
+				"writing runtime image runtimes.sqfs: 100% of 4 MiB",
+				"writing runtime image runtimes.sqfs: done in 2.0s (4 MiB)\n",
+			},
+		},
+		{
+			name: "ItemsCallback",
+			opts: progress.Options{Label: "unpacking the runtime image", Noun: "entries"},
+			steps: []step{
+				{time.Second, func(r *progress.Reporter) { r.ItemsFunc()(10, 4000) }},
+			},
+			want: []string{
+				"unpacking the runtime image: 10 of 4000 entries",
+				"unpacking the runtime image: done in 1.0s (4000 entries)\n",
+			},
+		},
+		{
 			name: "Failure",
 			opts: progress.Options{Label: "downloading .debs", Items: 3, Noun: "packages"},
 			steps: []step{
