@@ -113,8 +113,8 @@ func TestEmbeddedFileProgress(t *testing.T) {
 		}
 	}
 	got := term.String()
-	if !strings.HasPrefix(got, "\rextracting the embedded kernel: ") || !strings.HasSuffix(got, " (3 MiB)\n") ||
+	if !strings.HasPrefix(got, "\rextracting the embedded kernel: ") || !strings.HasSuffix(got, " (3.0 MiB)\n") ||
 		!strings.Contains(got, ": done in ") || strings.Count(got, "\n") != 1 {
-		t.Errorf("terminal got %q, want one extraction ending in a done line for 3 MiB", got)
+		t.Errorf("terminal got %q, want one extraction ending in a done line for 3.0 MiB", got)
 	}
 }

@@ -22,7 +22,8 @@ type Options struct {
 	Bytes int64
 	// Items is the total count, shown as "12 of 40 packages".
 	Items int64
-	// Noun is the plural name of the items, such as "packages".
+	// Noun is the plural name of the items, such as "packages" or
+	// "entries"; a count of one takes the singular ("package", "entry").
 	Noun string
 }
 
@@ -128,7 +129,7 @@ func (r *Reporter) Finish(err error) {
 		totals = append(totals, FormatBytes(r.o.Bytes))
 	}
 	if r.o.Items > 0 {
-		totals = append(totals, fmt.Sprintf("%d %s", r.o.Items, r.o.Noun))
+		totals = append(totals, count(r.o.Items, r.o.Noun))
 	}
 	text := "done in " + took
 	if len(totals) > 0 {
@@ -149,11 +150,22 @@ func (r *Reporter) figures() string {
 	}
 	switch {
 	case r.o.Items > 0:
-		parts = append(parts, fmt.Sprintf("%d of %d %s", min(r.items, r.o.Items), r.o.Items, r.o.Noun))
+		parts = append(parts, fmt.Sprintf("%d of %s", min(r.items, r.o.Items), count(r.o.Items, r.o.Noun)))
 	case r.items > 0:
-		parts = append(parts, fmt.Sprintf("%d %s", r.items, r.o.Noun))
+		parts = append(parts, count(r.items, r.o.Noun))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// count formats n items: "40 packages", "1 package", "1 entry".
+func count(n int64, plural string) string {
+	if n != 1 {
+		return fmt.Sprintf("%d %s", n, plural)
+	}
+	if s, ok := strings.CutSuffix(plural, "ies"); ok {
+		return "1 " + s + "y"
+	}
+	return "1 " + strings.TrimSuffix(plural, "s")
 }
 
 // print rewrites the line on screen in one Write, so that concurrent
@@ -171,18 +183,23 @@ func (r *Reporter) print(text string, final bool) {
 	_, _ = io.WriteString(r.w, out)
 }
 
-// FormatBytes formats n for a person: "512 B", "12 KiB", "310 MiB",
-// "1.2 GiB".
+// FormatBytes formats n for a person, with a decimal below ten units:
+// "512 B", "3.7 MiB", "310 MiB", "1.2 GiB".
 func FormatBytes(n int64) string {
-	switch {
-	case n < 1<<10:
+	if n < 1<<10 {
 		return fmt.Sprintf("%d B", n)
-	case n < 1<<20:
-		return fmt.Sprintf("%d KiB", n>>10)
-	case n < 1<<30:
-		return fmt.Sprintf("%d MiB", n>>20)
 	}
-	return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	unit, size := "KiB", float64(n)/(1<<10)
+	for _, u := range []string{"MiB", "GiB", "TiB"} {
+		if size < 1<<10 {
+			break
+		}
+		unit, size = u, size/(1<<10)
+	}
+	if size < 10 {
+		return fmt.Sprintf("%.1f %s", size, unit)
+	}
+	return fmt.Sprintf("%d %s", int64(size), unit)
 }
 
 // FormatDuration formats d for a person: "0.3s", "4.2s", "1m3s".

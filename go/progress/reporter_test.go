@@ -96,7 +96,7 @@ func TestReporterLines(t *testing.T) {
 			},
 			want: []string{
 				"unpacking: 7 entries",
-				"unpacking: 2 KiB, 7 entries",
+				"unpacking: 2.0 KiB, 7 entries",
 				"unpacking: done in 2.0s\n",
 			},
 		},
@@ -108,9 +108,9 @@ func TestReporterLines(t *testing.T) {
 				{time.Second, func(r *progress.Reporter) { r.BytesFunc()(4<<20, 4<<20) }},
 			},
 			want: []string{
-				"writing runtime image runtimes.sqfs: 75% of 4 MiB",
-				"writing runtime image runtimes.sqfs: 100% of 4 MiB",
-				"writing runtime image runtimes.sqfs: done in 2.0s (4 MiB)\n",
+				"writing runtime image runtimes.sqfs: 75% of 4.0 MiB",
+				"writing runtime image runtimes.sqfs: 100% of 4.0 MiB",
+				"writing runtime image runtimes.sqfs: done in 2.0s (4.0 MiB)\n",
 			},
 		},
 		{
@@ -143,7 +143,26 @@ func TestReporterLines(t *testing.T) {
 			steps: []step{
 				{10 * time.Millisecond, func(r *progress.Reporter) { r.SetBytes(1 << 20) }},
 			},
-			want: []string{"writing runtimes.sqfs: done in 0.0s (1 MiB)\n"},
+			want: []string{"writing runtimes.sqfs: done in 0.0s (1.0 MiB)\n"},
+		},
+		{
+			name: "OneItem",
+			opts: progress.Options{Label: "building runtime glibc2.36", Items: 1, Noun: "packages"},
+			steps: []step{
+				{time.Second, func(r *progress.Reporter) { r.AddItems(1) }},
+			},
+			want: []string{
+				"building runtime glibc2.36: 1 of 1 package",
+				"building runtime glibc2.36: done in 1.0s (1 package)\n",
+			},
+		},
+		{
+			name: "OneEntry",
+			opts: progress.Options{Label: "unpacking", Noun: "entries"},
+			steps: []step{
+				{time.Second, func(r *progress.Reporter) { r.AddItems(1) }},
+			},
+			want: []string{"unpacking: 1 entry", "unpacking: done in 1.0s\n"},
 		},
 		{
 			name:  "NothingToDoPrintsNothing",
@@ -255,3 +274,23 @@ func TestReporterConcurrent(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+func TestFormatBytes(t *testing.T) {
+	for _, tc := range []struct {
+		n    int64
+		want string
+	}{
+		{0, "0 B"},
+		{1023, "1023 B"},
+		{2048, "2.0 KiB"},
+		{3_900_000, "3.7 MiB"},
+		{310 << 20, "310 MiB"},
+		{1288490189, "1.2 GiB"},
+		{12 << 30, "12 GiB"},
+		{3 << 40, "3.0 TiB"},
+	} {
+		if got := progress.FormatBytes(tc.n); got != tc.want {
+			t.Errorf("FormatBytes(%d) = %q, want %q", tc.n, got, tc.want)
+		}
+	}
+}
