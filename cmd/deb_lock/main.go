@@ -33,6 +33,7 @@ import (
 	"strings"
 
 	"github.com/actiond/actiond/go/deb"
+	"github.com/actiond/actiond/go/progress"
 )
 
 // aptListsDir is where apt keeps the indexes it downloaded.
@@ -155,7 +156,14 @@ func runFetch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("%s: %w", *lockPath, err)
 	}
+	var size int64
+	for _, p := range lock.Packages {
+		size += p.Size
+	}
+	pr := progress.New(progress.Terminal(stderr), progress.Options{Label: "downloading .debs", Bytes: size, Items: int64(len(lock.Packages)), Noun: "packages"})
+	opts.Progress = pr
 	paths, err := deb.Fetch(ctx, lock, *out, opts)
+	pr.Finish(err)
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/actiond/actiond/go/progress"
 	"github.com/actiond/actiond/go/runtimes"
 	"github.com/actiond/actiond/go/runtimes/builder"
 )
@@ -81,6 +82,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 			return fmt.Errorf("%s is not a regular file", d)
 		}
 	}
+	pr := progress.New(progress.Terminal(stderr), progress.Options{Label: "building runtime " + o.Name, Noun: "packages"})
+	o.Progress = pr.ItemsFunc()
 	var m *runtimes.Manifest
 	var err error
 	if *tarPath != "" {
@@ -88,6 +91,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	} else {
 		m, err = builder.Build(ctx, o)
 	}
+	pr.Finish(err)
 	if err != nil {
 		return err
 	}

@@ -210,6 +210,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		AllowedProperties: allowed,
 		Logger:            logger,
 		Banner:            banner(*logFormat, stderr),
+		Progress:          terminal(stderr),
 		Version:           cli.Version,
 		StatusListener:    statusLis,
 		TLS:               tlsConfig,

@@ -36,9 +36,11 @@ import (
 	"io"
 	"log"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/actiond/actiond/go/paramfile"
+	"github.com/actiond/actiond/go/progress"
 	"github.com/actiond/actiond/go/runtimes"
 	"github.com/actiond/actiond/go/squashfs"
 )
@@ -68,7 +70,7 @@ netgroup: files
 func main() {
 	log.SetFlags(0)
 	log.SetPrefix("squashfs_builder: ")
-	if err := run(os.Args[1:]); err != nil {
+	if err := run(os.Args[1:], progress.Terminal(os.Stderr)); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -93,7 +95,9 @@ func (m *mapFlag) Set(v string) error {
 	return nil
 }
 
-func run(args []string) error {
+// run builds the image args describe, showing its progress on term, a
+// terminal or nil.
+func run(args []string, term io.Writer) error {
 	args, err := paramfile.Expand(args)
 	if err != nil {
 		return err
@@ -139,7 +143,8 @@ func run(args []string) error {
 	if err := runtimes.CheckRuntimeNames(imagePaths); err != nil {
 		return err
 	}
-	b, err := squashfs.NewBuilder(squashfs.Options{Compression: comp, BlockSize: *blockSize, Level: *level})
+	pr := progress.New(term, progress.Options{Label: "writing runtime image " + filepath.Base(*output)})
+	b, err := squashfs.NewBuilder(squashfs.Options{Compression: comp, BlockSize: *blockSize, Level: *level, Progress: pr.BytesFunc()})
 	if err != nil {
 		return err
 	}
@@ -168,7 +173,9 @@ func run(args []string) error {
 			return fmt.Errorf("--common-etc: %w", err)
 		}
 	}
-	return writeImage(b, *output)
+	err = writeImage(b, *output)
+	pr.Finish(err)
+	return err
 }
 
 // writeImage writes the image and removes a partial output on failure.

@@ -3,6 +3,7 @@ package main
 import (
 	"archive/tar"
 	"bytes"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -56,7 +57,10 @@ func TestParamsFileAndCommonEtc(t *testing.T) {
 	bash := writeTarFile(t, map[string]string{"bin/bash": "#!"})
 	tmp := t.TempDir()
 	var images [][]byte
-	for i := range 2 {
+	// The second run shows its progress on a terminal; the image stays
+	// the same.
+	var term bytes.Buffer
+	for i, w := range []io.Writer{nil, &term} {
 		out := filepath.Join(tmp, "image.sqfs")
 		params := filepath.Join(tmp, "params")
 		// Bazel's multiline format: one argument per line.
@@ -70,7 +74,7 @@ func TestParamsFileAndCommonEtc(t *testing.T) {
 		if err := os.WriteFile(params, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if err := run([]string{"@" + params}); err != nil {
+		if err := run([]string{"@" + params}, w); err != nil {
 			t.Fatalf("run %d: %v", i, err)
 		}
 		img, err := os.ReadFile(out)
@@ -82,6 +86,9 @@ func TestParamsFileAndCommonEtc(t *testing.T) {
 	}
 	if !bytes.Equal(images[0], images[1]) {
 		t.Errorf("two runs gave different images (%d and %d bytes)", len(images[0]), len(images[1]))
+	}
+	if got := term.String(); !strings.HasPrefix(got, "\rwriting runtime image image.sqfs: done in ") || !strings.HasSuffix(got, " B)\n") {
+		t.Errorf("the terminal got %q, want the done line with the bytes of file data", got)
 	}
 
 	// Read the image back and check what an action inside the sandbox
@@ -173,7 +180,7 @@ func TestRunRejectsBadArguments(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := run(tc.args)
+			err := run(tc.args, nil)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("run(%q) = %v, want an error containing %q", tc.args, err, tc.want)
 			}

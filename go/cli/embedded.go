@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/actiond/actiond/go/payload"
+	"github.com/actiond/actiond/go/progress"
 )
 
 // Embedded gives a command the files it takes by flag, falling back to the
@@ -18,16 +19,13 @@ type Embedded struct {
 	// Root is the daemon's state directory.
 	Root   string
 	Logger *slog.Logger
-	// Progress, when not nil, is a terminal that large extractions report
-	// their progress on.
+	// Progress, when not nil, is a terminal that extractions report their
+	// progress on (see go/progress).
 	Progress io.Writer
 
 	set *payload.Set
 	err error
 }
-
-// progressMinBytes is the size from which an extraction shows progress.
-const progressMinBytes = 32 << 20
 
 // File returns value when it is not empty. Otherwise it extracts the
 // payload name and returns the extracted file's path; without such a
@@ -49,7 +47,11 @@ func (e *Embedded) File(ctx context.Context, name, flag, value string, optional 
 		return "", err
 	}
 	start := time.Now()
-	res, err := p.Extract(ctx, e.Root, e.progress(name, p.Size()))
+	// Extract reports progress only when it writes the file, so a payload
+	// already in place prints nothing.
+	pr := progress.New(e.Progress, progress.Options{Label: "extracting the embedded " + name, Bytes: p.Size()})
+	res, err := p.Extract(ctx, e.Root, pr.BytesFunc())
+	pr.Finish(err)
 	if err != nil {
 		return "", fmt.Errorf("extracting the embedded %s (or pass %s): %w", name, flag, err)
 	}
@@ -75,26 +77,6 @@ func (e *Embedded) open() (*payload.Set, error) {
 		}
 	}
 	return e.set, e.err
-}
-
-// progress returns the extraction's progress callback: whole percents on
-// the terminal, for payloads large enough to take a while.
-func (e *Embedded) progress(name string, total int64) func(done, total int64) {
-	if e.Progress == nil || total < progressMinBytes {
-		return nil
-	}
-	last := -1
-	return func(done, total int64) {
-		pct := int(done * 100 / max(total, 1))
-		if pct == last {
-			return
-		}
-		last = pct
-		fmt.Fprintf(e.Progress, "\rextracting the embedded %s: %3d%% of %d MiB", name, pct, total>>20)
-		if done >= total {
-			fmt.Fprintln(e.Progress)
-		}
-	}
 }
 
 // UseEmbeddedBootFiles sets each of the serve-vm boot files left empty

@@ -82,3 +82,39 @@ func TestWriteEmbeddedListsPayloads(t *testing.T) {
 		t.Errorf("listing of a plain binary = %q, %v", b.String(), err)
 	}
 }
+
+// Extracting a payload prints its progress on the terminal it is given,
+// and a payload already extracted prints nothing.
+func TestEmbeddedFileProgress(t *testing.T) {
+	dir := t.TempDir()
+	kernel := filepath.Join(dir, "kernel")
+	if err := os.WriteFile(kernel, bytes.Repeat([]byte("k"), 3<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	exe := []byte("not really an executable")
+	out, err := os.Create(filepath.Join(dir, "standalone"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	if _, err := payload.WriteTrailer(out, bytes.NewReader(exe), int64(len(exe)), []payload.Source{{Name: payload.Kernel, Path: kernel}}, payload.Zstd); err != nil {
+		t.Fatal(err)
+	}
+	set, err := payload.Open(out.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var term bytes.Buffer // a terminal, as far as Embedded knows
+	e := &Embedded{Root: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Progress: &term, set: set}
+	defer e.Close()
+	for range 2 {
+		if _, err := e.File(context.Background(), payload.Kernel, "--kernel", "", false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := term.String()
+	if !strings.HasPrefix(got, "\rextracting the embedded kernel: ") || !strings.HasSuffix(got, " (3.0 MiB)\n") ||
+		!strings.Contains(got, ": done in ") || strings.Count(got, "\n") != 1 {
+		t.Errorf("terminal got %q, want one extraction ending in a done line for 3.0 MiB", got)
+	}
+}

@@ -46,4 +46,7 @@ type Config struct {
 	// Banner, when set, gets Summary.Text once Serve listens: the start-up
 	// summary for a person reading a terminal.
 	Banner io.Writer
+	// Progress, when set, is a terminal that slow start-up work (unpacking
+	// the runtime image in rootless mode) shows its progress on.
+	Progress io.Writer
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/actiond/actiond/go/execroot"
 	"github.com/actiond/actiond/go/executor"
+	"github.com/actiond/actiond/go/progress"
 	"github.com/actiond/actiond/go/reapi"
 	"github.com/actiond/actiond/go/runtimes"
 	"github.com/actiond/actiond/go/sandbox"
@@ -91,7 +92,10 @@ func (d *Daemon) openRuntimes(ctx context.Context, rootless bool) (*runtimes.Cat
 			if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 				return nil, err
 			}
-			if err := runtimes.UnpackImage(ctx, image, dir); err != nil {
+			pr := progress.New(d.cfg.Progress, progress.Options{Label: "unpacking the runtime image", Noun: "entries"})
+			err := runtimes.UnpackImage(ctx, image, dir, pr.ItemsFunc())
+			pr.Finish(err)
+			if err != nil {
 				return nil, fmt.Errorf("daemon: unpacking runtime image %s: %w", image, err)
 			}
 		} else {

@@ -27,6 +27,9 @@ func Fetch(ctx context.Context, l *Lock, dir string, opts FetchOptions) ([]strin
 	if err := l.Validate(); err != nil {
 		return nil, err
 	}
+	if opts.Progress == nil {
+		opts.Progress = noProgress{}
+	}
 	client := opts.Client
 	if client == nil {
 		client = http.DefaultClient
@@ -45,7 +48,10 @@ func Fetch(ctx context.Context, l *Lock, dir string, opts FetchOptions) ([]strin
 	for i, p := range l.Packages {
 		paths[i] = filepath.Join(dir, path.Base(p.Filename))
 		g.Go(func() error {
-			errs[i] = fetchOne(ctx, client, p, opts.Archive, paths[i])
+			errs[i] = fetchOne(ctx, client, p, opts.Archive, paths[i], opts.Progress)
+			if errs[i] == nil {
+				opts.Progress.AddItems(1)
+			}
 			return nil
 		})
 	}
@@ -56,9 +62,10 @@ func Fetch(ctx context.Context, l *Lock, dir string, opts FetchOptions) ([]strin
 	return paths, nil
 }
 
-func fetchOne(ctx context.Context, client *http.Client, p LockedPackage, defaultArchive, dest string) error {
+func fetchOne(ctx context.Context, client *http.Client, p LockedPackage, defaultArchive, dest string, progress FetchProgress) error {
 	what := fmt.Sprintf("package %s %s (%s)", p.Name, p.Version, p.Arch)
 	if sum, size, err := hashFile(dest); err == nil && sum == p.SHA256 && size == p.Size {
+		progress.AddBytes(size)
 		return nil
 	}
 	archive := p.Archive
@@ -89,7 +96,7 @@ func fetchOne(ctx context.Context, client *http.Client, p LockedPackage, default
 	h := sha256.New()
 	// One byte more than pinned is enough to tell that the file is too big
 	// without reading an endless body.
-	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(resp.Body, p.Size+1))
+	n, err := io.Copy(io.MultiWriter(tmp, h, countingWriter{progress}), io.LimitReader(resp.Body, p.Size+1))
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
@@ -125,3 +132,17 @@ func hashFile(name string) (string, int64, error) {
 	}
 	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
+
+// countingWriter counts what it is given as bytes fetched.
+type countingWriter struct{ progress FetchProgress }
+
+func (w countingWriter) Write(p []byte) (int, error) {
+	w.progress.AddBytes(int64(len(p)))
+	return len(p), nil
+}
+
+// noProgress is the FetchProgress of a Fetch that reports to nobody.
+type noProgress struct{}
+
+func (noProgress) AddBytes(int64) {}
+func (noProgress) AddItems(int64) {}

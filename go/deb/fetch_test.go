@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -62,9 +63,15 @@ func TestFetch(t *testing.T) {
 
 	t.Run("good", func(t *testing.T) {
 		dir := t.TempDir()
+		opts := opts
+		p := &countingProgress{}
+		opts.Progress = p
 		paths, err := Fetch(ctx, lock(elsewhere, good), dir, opts)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if p.bytes != elsewhere.Size+good.Size || p.items != 2 {
+			t.Errorf("progress counted %d bytes and %d packages, want %d and 2", p.bytes, p.items, elsewhere.Size+good.Size)
 		}
 		for i, want := range [][]byte{files["/other/pool/elsewhere_1_all.deb"], files["/debian/pool/good_1_amd64.deb"]} {
 			got, err := os.ReadFile(paths[i])
@@ -74,8 +81,13 @@ func TestFetch(t *testing.T) {
 		}
 		// A second fetch keeps the files: an archive that cannot answer
 		// would fail it otherwise.
-		if _, err := Fetch(ctx, lock(elsewhere, good), dir, FetchOptions{Archive: "http://127.0.0.1:1/unused"}); err != nil {
+		p = &countingProgress{}
+		if _, err := Fetch(ctx, lock(elsewhere, good), dir, FetchOptions{Archive: "http://127.0.0.1:1/unused", Progress: p}); err != nil {
 			t.Fatalf("second fetch downloaded again: %v", err)
+		}
+		// Files kept count as fetched.
+		if p.bytes != elsewhere.Size+good.Size || p.items != 2 {
+			t.Errorf("second fetch: progress counted %d bytes and %d packages, want %d and 2", p.bytes, p.items, elsewhere.Size+good.Size)
 		}
 	})
 	t.Run("sha256 mismatch", func(t *testing.T) {
@@ -131,6 +143,15 @@ func TestFetch(t *testing.T) {
 		}
 	})
 }
+
+// countingProgress is a FetchProgress that adds up what it hears.
+type countingProgress struct {
+	mu           sync.Mutex
+	bytes, items int64
+}
+
+func (p *countingProgress) AddBytes(n int64) { p.mu.Lock(); p.bytes += n; p.mu.Unlock() }
+func (p *countingProgress) AddItems(n int64) { p.mu.Lock(); p.items += n; p.mu.Unlock() }
 
 func assertOnlyFiles(t *testing.T, dir string, want ...string) {
 	t.Helper()

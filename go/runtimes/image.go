@@ -21,7 +21,10 @@ const stampFileName = ".actiond-image-sha256"
 // and renames it into place, so dir is either complete or absent; if dir
 // already holds this image (same sha256), it does nothing. What it writes
 // is described by unpackTree: the image cannot write outside dir.
-func UnpackImage(ctx context.Context, image, dir string) error {
+// progress, if not nil, is called as it unpacks with the inodes (files,
+// directories and symlinks) written so far and their total; it is never
+// called when there is nothing to unpack.
+func UnpackImage(ctx context.Context, image, dir string, progress func(done, total int64)) error {
 	sum, err := FileSHA256(image)
 	if err != nil {
 		return err
@@ -46,7 +49,7 @@ func UnpackImage(ctx context.Context, image, dir string) error {
 	defer func() { _ = rmtree.Remove(tmp) }()
 	unpacked := filepath.Join(tmp, "image")
 	// The stamp goes in last, so a directory with a stamp is complete.
-	if err := unpackTree(ctx, rd, unpacked, stampFileName, []byte(sum+"\n")); err != nil {
+	if err := unpackTree(ctx, rd, unpacked, stampFileName, []byte(sum+"\n"), progress); err != nil {
 		return fmt.Errorf("unpacking %s: %w", image, err)
 	}
 	if _, err := os.Lstat(dir); err == nil {

@@ -62,8 +62,22 @@ func TestUnpackImage(t *testing.T) {
 	image := squashImage(t, src)
 	dir := filepath.Join(t.TempDir(), "runtimes")
 
-	if err := runtimes.UnpackImage(ctx, image, dir); err != nil {
+	var calls [][2]int64
+	record := func(done, total int64) { calls = append(calls, [2]int64{done, total}) }
+	if err := runtimes.UnpackImage(ctx, image, dir, record); err != nil {
 		t.Fatalf("UnpackImage: %v", err)
+	}
+	// Progress counts every directory, file and symlink once, up to
+	// the image's inode count.
+	inodes := map[uint64]bool{}
+	filepath.Walk(src, func(_ string, info os.FileInfo, err error) error {
+		if err == nil {
+			inodes[info.Sys().(*syscall.Stat_t).Ino] = true
+		}
+		return err
+	})
+	if n := int64(len(inodes)); len(calls) != len(inodes) || calls[len(calls)-1] != [2]int64{n, n} {
+		t.Errorf("progress: %d calls ending in %v, want %d ending in [%d %d]", len(calls), calls[len(calls)-1:], n, n, n)
 	}
 	catalog, err := runtimes.OpenArch(ctx, dir, "x86_64")
 	if err != nil {
@@ -76,8 +90,12 @@ func TestUnpackImage(t *testing.T) {
 	// The same image again: nothing is redone, so a marker survives.
 	marker := filepath.Join(dir, "marker")
 	mustWrite(t, marker, "x")
-	if err := runtimes.UnpackImage(ctx, image, dir); err != nil {
+	calls = nil
+	if err := runtimes.UnpackImage(ctx, image, dir, record); err != nil {
 		t.Fatalf("second UnpackImage: %v", err)
+	}
+	if len(calls) != 0 {
+		t.Errorf("progress with nothing to unpack: %d calls, want none", len(calls))
 	}
 	if _, err := os.Stat(marker); err != nil {
 		t.Errorf("unpacking the same image again replaced the directory (marker: %v)", err)
@@ -85,7 +103,7 @@ func TestUnpackImage(t *testing.T) {
 
 	// A different image replaces the directory.
 	mustWrite(t, filepath.Join(src, "common/root/etc/extra"), "new")
-	if err := runtimes.UnpackImage(ctx, squashImage(t, src), dir); err != nil {
+	if err := runtimes.UnpackImage(ctx, squashImage(t, src), dir, nil); err != nil {
 		t.Fatalf("UnpackImage of a new image: %v", err)
 	}
 	if _, err := os.Stat(marker); !os.IsNotExist(err) {
@@ -99,7 +117,7 @@ func TestUnpackImage(t *testing.T) {
 		t.Errorf("the parent of the unpacked image holds %d entries, want 1", len(entries))
 	}
 
-	if err := runtimes.UnpackImage(ctx, filepath.Join(t.TempDir(), "missing.sqfs"), dir); err == nil {
+	if err := runtimes.UnpackImage(ctx, filepath.Join(t.TempDir(), "missing.sqfs"), dir, nil); err == nil {
 		t.Errorf("UnpackImage of a missing image: got no error")
 	}
 }
@@ -226,7 +244,7 @@ func TestUnpackImageMatchesUnsquashfs(t *testing.T) {
 		t.Fatalf("unsquashfs: %v\n%s", err, out)
 	}
 	got := filepath.Join(t.TempDir(), "got")
-	if err := runtimes.UnpackImage(context.Background(), image, got); err != nil {
+	if err := runtimes.UnpackImage(context.Background(), image, got, nil); err != nil {
 		t.Fatalf("UnpackImage: %v", err)
 	}
 	wantTree, gotTree := describeTree(t, want), describeTree(t, got)
@@ -322,7 +340,7 @@ func TestUnpackImageRefusesHostileImages(t *testing.T) {
 			image := tc.image(t)
 			parent := t.TempDir()
 			dir := filepath.Join(parent, "runtimes")
-			err := runtimes.UnpackImage(context.Background(), image, dir)
+			err := runtimes.UnpackImage(context.Background(), image, dir, nil)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("UnpackImage = %v, want an error containing %q", err, tc.want)
 			}
@@ -348,7 +366,7 @@ func TestUnpackImageWritesSymlinksAsSymlinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), "runtimes")
-	if err := runtimes.UnpackImage(context.Background(), writeImage(t, b), dir); err != nil {
+	if err := runtimes.UnpackImage(context.Background(), writeImage(t, b), dir, nil); err != nil {
 		t.Fatalf("UnpackImage: %v", err)
 	}
 	if target, err := os.Readlink(filepath.Join(dir, "etc/abs")); err != nil || target != outside {

@@ -35,9 +35,13 @@ type unpacker struct {
 	// image's entries, before dst gets its mode (which may be read-only).
 	rootFile string
 	rootData []byte
+	// progress, if not nil, hears of each inode written.
+	progress     func(done, total int64)
+	done, inodes int64
 }
 
-// unpackTree writes the tree held by rd to dst, which must not exist, and
+// unpackTree writes the tree held by rd to dst, calling progress (if not
+// nil) with the inodes written so far and the image's inode count, which must not exist, and
 // the file rootFile holding rootData (mode 0444) at its top, as
 // unsquashfs would for a non-root user: directories, regular files,
 // symlinks and hard links with their permission bits (setuid and setgid
@@ -48,8 +52,9 @@ type unpacker struct {
 // file, directory and link is created exclusively (so an entry never
 // writes through a symlink or an earlier entry of the same name), and
 // symlinks are written as symlinks, never followed.
-func unpackTree(ctx context.Context, rd *squashfs.Reader, dst, rootFile string, rootData []byte) error {
-	u := &unpacker{rd: rd, dst: dst, dirs: map[uint32]bool{}, links: map[uint32]string{}, rootFile: rootFile, rootData: rootData}
+func unpackTree(ctx context.Context, rd *squashfs.Reader, dst, rootFile string, rootData []byte, progress func(done, total int64)) error {
+	u := &unpacker{rd: rd, dst: dst, dirs: map[uint32]bool{}, links: map[uint32]string{}, rootFile: rootFile, rootData: rootData,
+		progress: progress, inodes: int64(rd.InodeCount())}
 	root, err := rd.Stat(".")
 	if err != nil {
 		return err
@@ -68,6 +73,7 @@ func (u *unpacker) dir(ctx context.Context, name string, info fs.FileInfo, depth
 		return fmt.Errorf("%s: directory inode %d appears twice", name, n)
 	}
 	u.dirs[n] = true
+	u.advance()
 	if depth > maxUnpackDepth {
 		return fmt.Errorf("%s: deeper than %d directories", name, maxUnpackDepth)
 	}
@@ -116,6 +122,7 @@ func (u *unpacker) entry(ctx context.Context, name string, info fs.FileInfo, dep
 			return os.Link(u.path(first), target)
 		}
 		u.links[n] = name
+		u.advance()
 		if mode.Type() == fs.ModeSymlink {
 			dest, err := u.rd.ReadLink(name)
 			if err != nil {
@@ -180,6 +187,14 @@ func (u *unpacker) file(name, target string, info fs.FileInfo) error {
 		return err
 	}
 	return os.Chtimes(target, time.Time{}, info.ModTime())
+}
+
+// advance counts one more inode for progress, as its writing begins.
+func (u *unpacker) advance() {
+	u.done++
+	if u.progress != nil {
+		u.progress(u.done, u.inodes)
+	}
 }
 
 // finish gives a directory its mode and modification time.

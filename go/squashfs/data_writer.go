@@ -62,6 +62,8 @@ type dataWriter struct {
 
 	fragments []*fragmentEntry
 	fragBuf   []byte
+	// read counts file bytes as they are read or found duplicate.
+	read func(n int64)
 }
 
 func newDataWriter(w *bufio.Writer, pos uint64, o Options, newCompressor func() compressor) *dataWriter {
@@ -71,6 +73,7 @@ func newDataWriter(w *bufio.Writer, pos uint64, o Options, newCompressor func() 
 		pos:       pos,
 		jobs:      make(chan *blockJob, 2*o.Workers),
 		order:     make(chan *blockJob, 4*o.Workers+4),
+		read:      func(int64) {},
 	}
 	d.bufs.New = func() any { return make([]byte, 0, o.BlockSize) }
 	for range o.Workers {
@@ -157,6 +160,7 @@ func (d *dataWriter) addFile(n *inode) (*fileData, error) {
 			return nil, readError(name, err)
 		}
 		d.submit(&blockJob{in: buf, file: fd, index: i})
+		d.read(bs)
 	}
 	if tail := int(n.size % bs); tail > 0 {
 		if len(d.fragBuf)+tail > d.blockSize {
@@ -169,6 +173,7 @@ func (d *dataWriter) addFile(n *inode) (*fileData, error) {
 			return nil, readError(name, err)
 		}
 		d.fragBuf = d.fragBuf[:end]
+		d.read(int64(tail))
 	}
 	var one [1]byte
 	if k, _ := r.Read(one[:]); k != 0 {

@@ -235,11 +235,22 @@ func (iw *imageWriter) writeData(bw *bufio.Writer, newCompressor func() compress
 		}
 	}
 	d := newDataWriter(bw, superblockSize, iw.opts, newCompressor)
+	if progress := iw.opts.Progress; progress != nil {
+		var done, total int64
+		for _, n := range files {
+			total += n.size
+		}
+		d.read = func(n int64) {
+			done += n
+			progress(done, total)
+		}
+	}
 	seen := map[[sha256.Size]byte]*fileData{}
 	for _, n := range files {
 		h, hashed := hashes[n]
 		if fd := seen[h]; hashed && fd != nil {
 			iw.states[n].data = fd
+			d.read(n.size)
 			continue
 		}
 		fd, err := d.addFile(n)

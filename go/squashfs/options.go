@@ -61,6 +61,10 @@ type Options struct {
 	// Workers is the number of goroutines compressing data blocks. 0 means
 	// GOMAXPROCS. It never changes the output.
 	Workers int
+	// Progress, if not nil, is called from WriteTo's goroutine as it reads
+	// file contents, the slow part of writing an image, with the bytes of
+	// file data done so far and their total. It never changes the output.
+	Progress func(done, total int64)
 }
 
 // withDefaults validates o and fills in its zero fields.

@@ -507,6 +507,11 @@ func (rd *Reader) Open(name string) (fs.File, error) {
 	return &openFile{rd: rd, info: fileInfo{name: path.Base(name), in: in}}, nil
 }
 
+// InodeCount is the number of inodes the superblock declares: every
+// directory, file and symlink once, however many names it has. A damaged
+// image may declare any number.
+func (rd *Reader) InodeCount() uint32 { return rd.sb.inodeCount }
+
 // Stat returns the FileInfo of name, not following symlinks.
 func (rd *Reader) Stat(name string) (fs.FileInfo, error) {
 	in, err := rd.lookup("stat", name)

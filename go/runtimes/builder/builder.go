@@ -38,6 +38,9 @@ type Options struct {
 	// Out is the runtime directory to create; it must be empty or absent.
 	// Build writes Out/root and Out/runtime_manifest.json.
 	Out string
+	// Progress, if not nil, is called after each package is extracted
+	// with the number extracted so far and len(Debs).
+	Progress func(done, total int64)
 }
 
 // debArch maps runtime arch names to Debian architecture names.
@@ -82,7 +85,7 @@ func Build(ctx context.Context, o Options) (*runtimes.Manifest, error) {
 		return nil, err
 	}
 	defer tree.Close()
-	for _, name := range o.Debs {
+	for i, name := range o.Debs {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -91,6 +94,9 @@ func Build(ctx context.Context, o Options) (*runtimes.Manifest, error) {
 			return nil, err
 		}
 		m.Debs = append(m.Debs, d)
+		if o.Progress != nil {
+			o.Progress(int64(i+1), int64(len(o.Debs)))
+		}
 	}
 	if err := tree.MergeUsr(); err != nil {
 		return nil, err

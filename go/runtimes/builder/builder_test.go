@@ -121,6 +121,25 @@ func TestBuildShell(t *testing.T) {
 	}
 }
 
+// Options.Progress hears of each package extracted.
+func TestBuildProgress(t *testing.T) {
+	debs := []string{
+		makeDeb(t, "bash-static", "amd64", map[string]string{"bin/bash-static": "#!static bash\n"}),
+		makeDeb(t, "extra", "amd64", map[string]string{"usr/bin/extra": "#!extra\n"}),
+	}
+	var calls [][2]int64
+	_, err := builder.Build(context.Background(), builder.Options{
+		Name: "bash", Kind: runtimes.KindShell, Arch: "x86_64", Debs: debs, Out: filepath.Join(t.TempDir(), "bash"),
+		Progress: func(done, total int64) { calls = append(calls, [2]int64{done, total}) },
+	})
+	if err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	if want := [][2]int64{{1, 2}, {2, 2}}; !reflect.DeepEqual(calls, want) {
+		t.Errorf("progress calls %v, want %v", calls, want)
+	}
+}
+
 func TestBuildErrors(t *testing.T) {
 	// A small host ELF; the test binary itself is large to compress.
 	hostELF, err := exec.LookPath("true")
