@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/actiond/actiond/go/progress"
 )
 
 // Summary is what a person starting the daemon needs to know: where its
@@ -57,7 +59,7 @@ func (s Summary) RuntimeProperties() []string {
 func (s Summary) Text(addr string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "actiond is serving on %s\n", addr)
-	fmt.Fprintf(&b, "  state:    %s (CAS %s of %s)\n", s.Root, FormatBytes(s.CASBytes), FormatBytes(s.CASMaxBytes))
+	fmt.Fprintf(&b, "  state:    %s (CAS %s of %s)\n", s.Root, progress.FormatBytes(s.CASBytes), progress.FormatBytes(s.CASMaxBytes))
 	if !s.Execution {
 		b.WriteString("  mode:     remote cache only (--no-execution)\n")
 	} else {
@@ -147,20 +149,6 @@ func (s Summary) limits() string {
 		return "no cgroup v2 controllers: memory, cpu and pids limits are not enforced"
 	}
 	return strings.Join(on, ", ") + " enforced; " + strings.Join(off, ", ") + " not (cgroup v2 controllers missing)"
-}
-
-// FormatBytes is n in binary units for a person: 512 B, 3.2 MiB.
-func FormatBytes(n int64) string {
-	const unit = 1 << 10
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // compareVersions orders names such as glibc2.9 and glibc2.36 by their

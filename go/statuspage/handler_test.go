@@ -88,7 +88,7 @@ func TestHandlerPages(t *testing.T) {
 		{
 			name: "page", host: "127.0.0.1:9090", path: "/", code: 200, contentType: "text/html",
 			want: []string{`http-equiv="refresh"`, "CppCompile", "/usr/bin/gcc", "1m30s", "&lt;script&gt;", "nonzero_exit",
-				`href="stderr/` + sd.Hash + `/19"`, "512.0 MiB", "1.0 GiB", "libc=glibc2.36", "version 9.9.9", "up 1h00m", "1 running, 1 queued"},
+				`href="stderr/` + sd.Hash + `/19"`, "512 MiB", "1.0 GiB", "libc=glibc2.36", "version 9.9.9", "up 1h00m", "1 running, 1 queued"},
 			notWant: []string{"<script>", "src=\"http", "href=\"http"},
 		},
 		{name: "json", host: "localhost:9090", path: "/status.json", code: 200, contentType: "application/json", want: []string{`"mnemonic":"CppCompile"`}},
@@ -162,7 +162,7 @@ func TestWriteText(t *testing.T) {
 	if err := statuspage.WriteText(&b, testSnapshot(), 5); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"actiond 9.9.9, linux sandbox, up 1h00m, 4 job slots", "CAS: 512.0 MiB of 1.0 GiB (50%), 1234 blobs", "Runtimes: libc=glibc2.36", "running  CppCompile", "1m30s", "nonzero_exit", "Last finished: 1 of 1 kept"} {
+	for _, want := range []string{"actiond 9.9.9, linux sandbox, up 1h00m, 4 job slots", "CAS: 512 MiB of 1.0 GiB (50%), 1234 blobs", "Runtimes: libc=glibc2.36", "running  CppCompile", "1m30s", "nonzero_exit", "Last finished: 1 of 1 kept"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("text lacks %q:\n%s", want, b.String())
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/actiond/actiond/go/activity"
+	"github.com/actiond/actiond/go/progress"
 )
 
 //go:embed page.html.tmpl
@@ -18,7 +19,7 @@ var pageSource string
 var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 	"ms":      formatMillis,
 	"dur":     formatDuration,
-	"bytes":   activity.FormatBytes,
+	"bytes":   progress.FormatBytes,
 	"clock":   func(t time.Time) string { return t.Local().Format("15:04:05") },
 	"short":   shortDigest,
 	"percent": percent,

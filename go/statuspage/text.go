@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/actiond/actiond/go/activity"
+	"github.com/actiond/actiond/go/progress"
 )
 
 // WriteText renders snap for a terminal: the same facts as the page, with
@@ -15,7 +16,7 @@ func WriteText(w io.Writer, snap activity.Snapshot, lastFinished int) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "actiond %s, %s, up %s, %d job slots\n", snap.Version, snap.Mode, formatDuration(snap.Uptime()), snap.Jobs)
 	fmt.Fprintf(&b, "CAS: %s of %s (%.0f%%), %d blobs, %d evicted\n",
-		activity.FormatBytes(snap.CAS.Bytes), activity.FormatBytes(snap.CAS.MaxBytes), percent(snap.CAS.Bytes, snap.CAS.MaxBytes), snap.CAS.Blobs, snap.CAS.Evictions)
+		progress.FormatBytes(snap.CAS.Bytes), progress.FormatBytes(snap.CAS.MaxBytes), percent(snap.CAS.Bytes, snap.CAS.MaxBytes), snap.CAS.Blobs, snap.CAS.Evictions)
 	if len(snap.Runtimes) > 0 {
 		fmt.Fprintf(&b, "Runtimes: %s\n", strings.Join(snap.Runtimes, ", "))
 	} else {
