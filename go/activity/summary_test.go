@@ -23,7 +23,7 @@ func TestSummaryText(t *testing.T) {
 			s:    full,
 			want: []string{
 				"actiond is serving on 127.0.0.1:8980\n",
-				"state:    /var/cache/actiond (CAS 3.0 GiB of 40.0 GiB)",
+				"state:    /var/cache/actiond (CAS 3.0 GiB of 40 GiB)",
 				"actions:  8 at once, sandboxed as root",
 				"runtimes: libc=glibc2.36|glibc2.9|glibc2.31, runtime=gcc12, requires-bash",
 				"limits:   memory, pids enforced; cpu not (cgroup v2 controllers missing)",
