@@ -123,6 +123,13 @@ func (p *daemonProcess) waitLog(t *testing.T, msg string) map[string]any {
 // it; platform properties come in name, value pairs.
 func startAction(t *testing.T, conn *grpc.ClientConn, tool []byte, args []string, timeout time.Duration, props ...string) (repb.Execution_ExecuteClient, digest.Digest) {
 	t.Helper()
+	return startActionContext(t.Context(), t, conn, tool, args, timeout, props...)
+}
+
+// startActionContext is startAction whose Execute call lives as long as
+// ctx: cancelling it leaves the action to be killed once nobody waits.
+func startActionContext(ctx context.Context, t *testing.T, conn *grpc.ClientConn, tool []byte, args []string, timeout time.Duration, props ...string) (repb.Execution_ExecuteClient, digest.Digest) {
+	t.Helper()
 	cmd := &repb.Command{Arguments: append([]string{"./tool"}, args...), Platform: &repb.Platform{}}
 	for i := 0; i+1 < len(props); i += 2 {
 		cmd.Platform.Properties = append(cmd.Platform.Properties, &repb.Platform_Property{Name: props[i], Value: props[i+1]})
@@ -136,7 +143,7 @@ func startAction(t *testing.T, conn *grpc.ClientConn, tool []byte, args []string
 	}
 	ab, ad := reapitest.Marshal(t, action)
 	reapitest.Upload(t.Context(), t, conn, cmdBytes, rootBytes, ab, tool)
-	stream, err := repb.NewExecutionClient(conn).Execute(t.Context(), &repb.ExecuteRequest{ActionDigest: ad.Proto(), SkipCacheLookup: true})
+	stream, err := repb.NewExecutionClient(conn).Execute(ctx, &repb.ExecuteRequest{ActionDigest: ad.Proto(), SkipCacheLookup: true})
 	if err != nil {
 		t.Fatalf("Execute: %v", err)
 	}

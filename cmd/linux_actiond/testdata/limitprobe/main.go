@@ -6,6 +6,8 @@
 //	                        "started N" or "fork failed after K: ERR"
 //	limitprobe cpu MS       keep two threads busy for MS ms of wall time,
 //	                        then print "cpu_ms C", the CPU time used
+//	limitprobe fill MIB     write MIB MiB to ./fill, fsync it, and hold it
+//	                        (sleep) until killed
 package main
 
 import (
@@ -34,6 +36,8 @@ func main() {
 		spawn(n)
 	case "cpu":
 		burn(time.Duration(n) * time.Millisecond)
+	case "fill":
+		fill(n)
 	case "sleep": // what each child of "pids" runs
 		time.Sleep(time.Duration(n) * time.Second)
 	default:
@@ -58,6 +62,30 @@ func allocate(mib int) {
 	}
 	runtime.KeepAlive(chunks)
 	fmt.Println("allocated", mib, "MiB")
+}
+
+// fill takes mib MiB of the disk under the working directory and keeps
+// them until the action is killed, so that the tests can fill the disk
+// the guest's CAS lives on.
+func fill(mib int) {
+	f, err := os.Create("fill")
+	if err != nil {
+		fail(err.Error())
+	}
+	chunk := make([]byte, 1<<20)
+	for i := range chunk {
+		chunk[i] = byte(i*7 + 1)
+	}
+	for i := 0; i < mib; i++ {
+		if _, err := f.Write(chunk); err != nil {
+			fail(fmt.Sprintf("after %d MiB: %v", i, err))
+		}
+	}
+	if err := f.Sync(); err != nil {
+		fail(err.Error())
+	}
+	fmt.Println("filled", mib, "MiB")
+	time.Sleep(time.Hour)
 }
 
 // spawn starts n children that sleep; the sandbox kills them at the end.
