@@ -83,6 +83,20 @@ func parseParagraphs(r io.Reader) ([]Control, error) {
 	return paragraphs, err
 }
 
+// validFieldName says name can name a deb822 field: printable US-ASCII
+// other than the colon, not starting with '#' or '-' (Debian Policy 5.1).
+func validFieldName(name string) bool {
+	if name == "" || name[0] == '#' || name[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c < 0x21 || c > 0x7e || c == ':' {
+			return false
+		}
+	}
+	return true
+}
+
 // scanParagraphs calls fn with each paragraph of r in order, so that an
 // index of tens of megabytes never sits in memory whole. It stops at the
 // first error fn returns.
@@ -125,7 +139,7 @@ func scanParagraphs(r io.Reader, fn func(Control) error) error {
 			// Comments are allowed in deb822 files written by hand.
 		default:
 			name, value, ok := strings.Cut(line, ":")
-			if !ok || name == "" || strings.ContainsAny(name, " \t") {
+			if !ok || !validFieldName(name) {
 				return fmt.Errorf("line %d: %q is not a field: %w", lineNumber, line, ErrMalformed)
 			}
 			current.Fields = append(current.Fields, Field{Name: name, Value: strings.TrimSpace(value)})
