@@ -113,6 +113,14 @@ STRESS_SUMMARY_OUT="$shared/stress-root" e2e/stress.sh linux
 step "e2e: features workspace (tree artifacts, param files, minimal downloads, a failing action)"
 e2e/features.sh
 
+step "e2e: load, short: 1,000 distinct actions through serve (200 through serve-vm as root), nothing leaked (the 10,000/2,000 run: e2e/load.sh)"
+if [ "$(id -u)" = 0 ]; then
+  KERNEL="$ACTIOND_TEST_KERNEL_X86_64" INITRAMFS="$shared/initramfs-amd64.cpio.zst" LOAD_VM=1 \
+    LOAD_ACTIONS=1000 LOAD_VM_ACTIONS=200 LOAD_OUT="$shared/load.md" e2e/load.sh
+else
+  LOAD_VM=0 LOAD_ACTIONS=1000 LOAD_OUT="$shared/load.md" e2e/load.sh
+fi
+
 if [ "$(id -u)" = 0 ]; then
   step "e2e: stress workspace, remote execution rootless (as nobody)"
   chmod -R a+rX "$shared"

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 	bspb "google.golang.org/genproto/googleapis/bytestream"
@@ -31,10 +32,20 @@ type byteStreamServer struct {
 	logger  *slog.Logger
 	store   Store
 	uploads *uploadTable
+	stall   time.Duration
+	// writers holds a token per open Write stream, at most
+	// Options.MaxConcurrentUploads.
+	writers chan struct{}
 }
 
 func newByteStreamServer(opts Options, uploads *uploadTable) *byteStreamServer {
-	return &byteStreamServer{logger: opts.Logger, store: opts.Store, uploads: uploads}
+	return &byteStreamServer{
+		logger:  opts.Logger,
+		store:   opts.Store,
+		uploads: uploads,
+		stall:   opts.UploadStallTimeout,
+		writers: make(chan struct{}, opts.MaxConcurrentUploads),
+	}
 }
 
 func (s *byteStreamServer) Read(req *bspb.ReadRequest, stream bspb.ByteStream_ReadServer) error {
@@ -176,7 +187,15 @@ func (c *chunkSender) flush() error {
 }
 
 func (s *byteStreamServer) Write(stream bspb.ByteStream_WriteServer) error {
-	req, err := stream.Recv()
+	select {
+	case s.writers <- struct{}{}:
+		defer func() { <-s.writers }()
+	default:
+		return rpcstatus.Newf(codes.ResourceExhausted, "too many uploads at once (%d); retry later", cap(s.writers))
+	}
+	r := newWriteReceiver(stream, s.stall)
+	defer r.close()
+	req, err := r.recv()
 	if err == io.EOF {
 		return rpcstatus.Newf(codes.InvalidArgument, "write stream carried no WriteRequest")
 	}
@@ -188,15 +207,15 @@ func (s *byteStreamServer) Write(stream bspb.ByteStream_WriteServer) error {
 		return err
 	}
 	if rn.Compressor == digest.Zstd {
-		return s.writeCompressed(stream, req, rn)
+		return s.writeCompressed(stream, r, req, rn)
 	}
-	return s.writeIdentity(stream, req, rn)
+	return s.writeIdentity(stream, r, req, rn)
 }
 
 // writeIdentity appends plain data to the upload for the resource name.
 // The data goes straight from the request into the store's writer, which
 // hashes as it writes; nothing is buffered here.
-func (s *byteStreamServer) writeIdentity(stream bspb.ByteStream_WriteServer, req *bspb.WriteRequest, rn digest.ResourceName) (err error) {
+func (s *byteStreamServer) writeIdentity(stream bspb.ByteStream_WriteServer, r *writeReceiver, req *bspb.WriteRequest, rn digest.ResourceName) (err error) {
 	ctx := stream.Context()
 	name := req.GetResourceName()
 	d := rn.Digest
@@ -256,7 +275,7 @@ func (s *byteStreamServer) writeIdentity(stream bspb.ByteStream_WriteServer, req
 			}
 			return stream.SendAndClose(&bspb.WriteResponse{CommittedSize: committed})
 		}
-		req, err = stream.Recv()
+		req, err = r.recv()
 		if err == io.EOF {
 			// Half-closed without finish_write: report progress and keep
 			// the upload so the client can resume it.
@@ -264,8 +283,10 @@ func (s *byteStreamServer) writeIdentity(stream bspb.ByteStream_WriteServer, req
 			return stream.SendAndClose(&bspb.WriteResponse{CommittedSize: committed})
 		}
 		if err != nil {
-			keep = true
-			return err
+			// A broken stream may resume; a stalled one is dropped, so
+			// that a client cannot pin a temp file by stalling.
+			keep = !r.stalled
+			return rpcstatus.Wrapf(err, "write %s", name)
 		}
 	}
 }
@@ -274,7 +295,7 @@ func (s *byteStreamServer) writeIdentity(stream bspb.ByteStream_WriteServer, req
 // cannot be resumed: the spec mixes uncompressed and compressed offsets in
 // a way that leaves no resumable position, so QueryWriteStatus reports 0 for
 // them and a broken stream is dropped.
-func (s *byteStreamServer) writeCompressed(stream bspb.ByteStream_WriteServer, req *bspb.WriteRequest, rn digest.ResourceName) error {
+func (s *byteStreamServer) writeCompressed(stream bspb.ByteStream_WriteServer, r *writeReceiver, req *bspb.WriteRequest, rn digest.ResourceName) error {
 	ctx := stream.Context()
 	name := req.GetResourceName()
 	d := rn.Digest
@@ -290,7 +311,7 @@ func (s *byteStreamServer) writeCompressed(stream bspb.ByteStream_WriteServer, r
 	}
 	defer w.Close()
 
-	src := &writeRequestReader{stream: stream, name: name, next: req}
+	src := &writeRequestReader{recv: r.recv, name: name, next: req}
 	// The frame header tells how much memory the decoder will want, so it
 	// is read first, however the client chunked it.
 	header := make([]byte, zstd.HeaderMaxSize)
@@ -332,7 +353,7 @@ func (s *byteStreamServer) writeCompressed(stream bspb.ByteStream_WriteServer, r
 // for compressed uploads, in compressed bytes after the first offset). It
 // ends with io.EOF right after the request with finish_write.
 type writeRequestReader struct {
-	stream   bspb.ByteStream_WriteServer
+	recv     func() (*bspb.WriteRequest, error)
 	name     string
 	next     *bspb.WriteRequest // received but not yet consumed
 	data     []byte
@@ -350,7 +371,7 @@ func (r *writeRequestReader) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		}
 		if r.next == nil {
-			req, err := r.stream.Recv()
+			req, err := r.recv()
 			if err == io.EOF {
 				r.err = rpcstatus.Newf(codes.InvalidArgument, "write %s: stream ended without finish_write", r.name)
 				continue

@@ -10,6 +10,7 @@ import (
 	"net"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,10 +42,16 @@ type fullEnv struct {
 	runner *executortest.Runner
 }
 
-func newFullEnv(t *testing.T) *fullEnv {
+// newFullEnv applies mutate, if any, to the server's options.
+func newFullEnv(t *testing.T, mutate ...func(*reapi.Options)) *fullEnv {
 	t.Helper()
 	runner := &executortest.Runner{}
-	e := startEnv(t, cas.Options{MaxBytes: 1 << 30}, func(o *reapi.Options) { o.ExecutionEnabled = true },
+	e := startEnv(t, cas.Options{MaxBytes: 1 << 30}, func(o *reapi.Options) {
+		o.ExecutionEnabled = true
+		for _, m := range mutate {
+			m(o)
+		}
+	},
 		func(gs *grpc.Server, store *cas.Store, ac *actioncache.Cache) func() {
 			ex, err := executor.New(executor.Options{
 				Store:       store,
@@ -684,7 +691,11 @@ func TestClientPingsAreRationedByKeepaliveMinTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	fr := http2.NewFramer(conn, conn)
-	if err := fr.WriteSettings(); err != nil {
+	var wmu sync.Mutex // the framer is not safe for concurrent writes
+	wmu.Lock()
+	err = fr.WriteSettings()
+	wmu.Unlock()
+	if err != nil {
 		t.Fatal(err)
 	}
 	// frames reports ping acks and GOAWAYs as the server sends them.
@@ -698,7 +709,9 @@ func TestClientPingsAreRationedByKeepaliveMinTime(t *testing.T) {
 			switch f := f.(type) {
 			case *http2.SettingsFrame:
 				if !f.IsAck() {
+					wmu.Lock()
 					_ = fr.WriteSettingsAck()
+					wmu.Unlock()
 				}
 			case *http2.PingFrame:
 				if f.IsAck() {
@@ -712,7 +725,10 @@ func TestClientPingsAreRationedByKeepaliveMinTime(t *testing.T) {
 	}()
 	ping := func() {
 		t.Helper()
-		if err := fr.WritePing(false, [8]byte{1}); err != nil {
+		wmu.Lock()
+		err := fr.WritePing(false, [8]byte{1})
+		wmu.Unlock()
+		if err != nil {
 			t.Fatalf("ping: %v", err)
 		}
 	}

@@ -11,6 +11,9 @@ const (
 	DefaultUploadIdleTimeout      = 10 * time.Minute
 	DefaultInlineBudgetBytes      = 1 << 20
 	DefaultMaxKeptUploads         = 1000
+	DefaultUploadStallTimeout     = time.Minute
+	DefaultMaxConcurrentUploads   = 1000
+	DefaultMaxConcurrentStreams   = 1000
 	// DefaultKeepaliveMinTime is the shortest client ping interval grpc-go
 	// clients may set, so no client is refused for pinging too often.
 	DefaultKeepaliveMinTime = 10 * time.Second
@@ -45,6 +48,31 @@ type Options struct {
 	// dropped (their clients start over, as after the idle timeout). Zero
 	// means DefaultMaxKeptUploads.
 	MaxKeptUploads int
+	// UploadStallTimeout ends a ByteStream Write stream whose client,
+	// while the server waits for it, delivers no data for this long (empty
+	// requests do not count; time the server spends on its side does not
+	// either) with DEADLINE_EXCEEDED, and drops its upload, temp file and
+	// all, rather than keeping it for resumption: a client
+	// that opens an upload and stops sending, or sends nothing at all,
+	// would otherwise hold an upload slot, a temp file and a CAS
+	// reservation until its connection dies, which keepalive never
+	// notices while the peer answers pings. A client that trickles data
+	// keeps its stream but holds only one of MaxConcurrentUploads. Zero
+	// means DefaultUploadStallTimeout.
+	UploadStallTimeout time.Duration
+	// MaxConcurrentUploads caps the ByteStream Write streams open at once,
+	// over all connections; past it Write fails at once with
+	// RESOURCE_EXHAUSTED, which clients such as Bazel retry with backoff.
+	// Each open upload holds a goroutine, a temp file and a CAS
+	// reservation, so clients opening uploads by the thousand would
+	// otherwise run the daemon out of file descriptors. Zero means
+	// DefaultMaxConcurrentUploads.
+	MaxConcurrentUploads int
+	// MaxConcurrentStreams is the HTTP/2 limit ServerOptions sets on the
+	// calls one connection may have open at once (the server refuses the
+	// excess streams; gRPC clients queue them until one ends). Zero means
+	// DefaultMaxConcurrentStreams.
+	MaxConcurrentStreams uint32
 	// LogRPCs makes ServerOptions add the LoggingInterceptor, logging every
 	// call to Logger at debug level.
 	LogRPCs bool

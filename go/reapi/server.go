@@ -44,6 +44,12 @@ func NewServer(opts Options) (*Server, error) {
 	if opts.MaxKeptUploads <= 0 {
 		opts.MaxKeptUploads = DefaultMaxKeptUploads
 	}
+	if opts.UploadStallTimeout <= 0 {
+		opts.UploadStallTimeout = DefaultUploadStallTimeout
+	}
+	if opts.MaxConcurrentUploads <= 0 {
+		opts.MaxConcurrentUploads = DefaultMaxConcurrentUploads
+	}
 	switch {
 	case opts.InlineBudgetBytes == 0:
 		opts.InlineBudgetBytes = DefaultInlineBudgetBytes
@@ -86,10 +92,11 @@ func (s *Server) PendingUploads() int {
 // limit that admits a full batch plus its framing (so an oversized batch
 // gets the spec's INVALID_ARGUMENT, not a transport error), and flow-control
 // windows and buffers sized for streaming large blobs over a fast local
-// link; keepalive settings that admit client pings every KeepaliveMinTime
+// link; a cap on the calls open at once on one connection
+// (MaxConcurrentStreams); keepalive settings that admit client pings every KeepaliveMinTime
 // and find dead peers; the RecoveryInterceptor; with LogRPCs, the
-// LoggingInterceptor too. Zero MaxBatchTotalSizeBytes and KeepaliveMinTime
-// mean the defaults.
+// LoggingInterceptor too. Zero MaxBatchTotalSizeBytes, KeepaliveMinTime and
+// MaxConcurrentStreams mean the defaults.
 func ServerOptions(opts Options) []grpc.ServerOption {
 	maxBatch := opts.MaxBatchTotalSizeBytes
 	if maxBatch <= 0 {
@@ -98,6 +105,10 @@ func ServerOptions(opts Options) []grpc.ServerOption {
 	minPing := opts.KeepaliveMinTime
 	if minPing <= 0 {
 		minPing = DefaultKeepaliveMinTime
+	}
+	maxStreams := opts.MaxConcurrentStreams
+	if maxStreams == 0 {
+		maxStreams = DefaultMaxConcurrentStreams
 	}
 	// Recovery first, so that it also catches panics in the logging.
 	so := NewRecoveryInterceptor(opts.Logger).ServerOptions()
@@ -114,6 +125,10 @@ func ServerOptions(opts Options) []grpc.ServerOption {
 		// a reset, so that their Execute waiters and upload slots are
 		// released within a minute or two rather than after TCP gives up.
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Minute, Timeout: 20 * time.Second}),
+		// grpc-go's default admits any number of streams per connection:
+		// one client opening them by the thousand would get a goroutine
+		// and buffers for each.
+		grpc.MaxConcurrentStreams(maxStreams),
 		grpc.MaxRecvMsgSize(int(max(2*maxBatch, 64<<20))),
 		grpc.InitialWindowSize(16<<20),
 		grpc.InitialConnWindowSize(64<<20),
