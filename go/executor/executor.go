@@ -37,6 +37,11 @@ const (
 	DefaultCancelGrace = 2 * time.Second
 	// DefaultRetention is how long a finished operation can be looked up.
 	DefaultRetention = 10 * time.Minute
+	// DefaultMaxRetained caps the finished operations kept for lookups, so
+	// that memory does not grow with the action rate; past it the oldest
+	// go first. Clients look operations up while they run, or just after
+	// a broken stream, so the newest ones are those that matter.
+	DefaultMaxRetained = 10000
 	// MaxStdioBytes caps stdout and stderr each: an action that writes more
 	// is killed and its response is RESOURCE_EXHAUSTED.
 	MaxStdioBytes = 16 << 20
@@ -77,7 +82,9 @@ type Options struct {
 	CancelGrace time.Duration
 	// Retention: see DefaultRetention. Zero means the default.
 	Retention time.Duration
-	Logger    *slog.Logger
+	// MaxRetained: see DefaultMaxRetained. Zero means the default.
+	MaxRetained int
+	Logger      *slog.Logger
 	// Observer, when set, is told how each request goes.
 	Observer Observer
 	// Now is the clock for ExecutedActionMetadata and the timing log; nil
@@ -100,9 +107,11 @@ type Executor struct {
 	// persists holds a token per action cache write running (persistLater).
 	persists chan struct{}
 
-	mu       sync.Mutex
-	closed   bool
-	ops      map[string]*execution        // by operation name
+	mu     sync.Mutex
+	closed bool
+	ops    map[string]*execution // by operation name
+	// retained are the finished operations in ops, oldest first.
+	retained []*execution
 	inflight map[digest.Digest]*execution // running cacheable actions, for dedup
 }
 
@@ -139,6 +148,9 @@ func New(opts Options) (*Executor, error) {
 	}
 	if opts.Retention <= 0 {
 		opts.Retention = DefaultRetention
+	}
+	if opts.MaxRetained <= 0 {
+		opts.MaxRetained = DefaultMaxRetained
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -311,7 +323,7 @@ func (e *Executor) Wait(ctx context.Context, name string) (*Operation, error) {
 func (e *Executor) opLocked(name string) (*execution, error) {
 	ex := e.ops[name]
 	if ex == nil {
-		return nil, rpcstatus.Newf(codes.NotFound, "operation %q does not exist (unknown, or finished more than %s ago)", name, e.opts.Retention)
+		return nil, rpcstatus.Newf(codes.NotFound, "operation %q does not exist (unknown, finished more than %s ago, or more than %d operations ago)", name, e.opts.Retention, e.opts.MaxRetained)
 	}
 	return ex, nil
 }
@@ -413,14 +425,33 @@ func (e *Executor) complete(ex *execution, resp *repb.ExecuteResponse) {
 	e.forgetLater(ex)
 }
 
+// forgetLater keeps the finished ex for lookups for Retention, or until
+// MaxRetained newer ones finished.
 func (e *Executor) forgetLater(ex *execution) {
+	e.mu.Lock()
+	e.retained = append(e.retained, ex)
+	for len(e.retained) > e.opts.MaxRetained {
+		e.forgetLocked(e.retained[0])
+	}
+	e.mu.Unlock()
 	time.AfterFunc(e.opts.Retention, func() {
 		e.mu.Lock()
 		defer e.mu.Unlock()
-		if e.ops[ex.name] == ex {
-			delete(e.ops, ex.name)
-		}
+		e.forgetLocked(ex)
 	})
+}
+
+// forgetLocked drops ex from the lookups. Operations expire in the order
+// they finished, so ex is at the front of retained unless the cap dropped
+// it already.
+func (e *Executor) forgetLocked(ex *execution) {
+	if e.ops[ex.name] == ex {
+		delete(e.ops, ex.name)
+	}
+	if len(e.retained) > 0 && e.retained[0] == ex {
+		e.retained[0] = nil
+		e.retained = e.retained[1:]
+	}
 }
 
 func newOperationName() string { return "operations/" + uuid.NewString() }

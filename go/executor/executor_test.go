@@ -962,3 +962,25 @@ func TestPanicsCompleteTheOperation(t *testing.T) {
 		})
 	}
 }
+
+// TestFinishedOperationsAreCapped finishes more operations than
+// MaxRetained: the oldest can no longer be looked up, the newest can.
+func TestFinishedOperationsAreCapped(t *testing.T) {
+	e := newEnv(t, func(o *executor.Options) { o.MaxRetained = 2 })
+	var names []string
+	for i := range 3 {
+		cmd := &repb.Command{Arguments: []string{"/bin/echo", fmt.Sprint(i)}}
+		op := e.start(t, t.Context(), &repb.ExecuteRequest{ActionDigest: e.action(cmd, nil)})
+		waitDone(t, op)
+		names = append(names, op.Name())
+	}
+	for i, name := range names {
+		_, err := e.exec.Lookup(name)
+		if want := i > 0; (err == nil) != want {
+			t.Errorf("Lookup(operation %d of 3) = %v, want found %v", i, err, want)
+		}
+		if i == 0 && status.Code(err) != codes.NotFound {
+			t.Errorf("Lookup(the oldest) = %v, want NOT_FOUND", err)
+		}
+	}
+}
