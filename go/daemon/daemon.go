@@ -18,6 +18,7 @@ import (
 	"github.com/actiond/actiond/go/activity"
 	"github.com/actiond/actiond/go/cas"
 	"github.com/actiond/actiond/go/internal/privdir"
+	"github.com/actiond/actiond/go/listener"
 	"github.com/actiond/actiond/go/metrics"
 	"github.com/actiond/actiond/go/reapi"
 	"github.com/actiond/actiond/go/rpcstatus"
@@ -106,7 +107,9 @@ func New(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	// recovery interceptor turned from panics into INTERNAL.
 	serverOpts := append(d.metrics.ServerOptions(), reapi.ServerOptions(opts)...)
 	if cfg.TLS != nil {
-		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(cfg.TLS)))
+		// grpc-go's own handshake deadline is two minutes; a client that
+		// connects and says nothing should not hold a connection that long.
+		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(cfg.TLS)), grpc.ConnectionTimeout(listener.HandshakeTimeout))
 	}
 	d.grpc = grpc.NewServer(serverOpts...)
 	reapi.Register(d.grpc, d.storage)
