@@ -5,11 +5,9 @@ package cas_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -17,33 +15,8 @@ import (
 
 	"github.com/actiond/actiond/go/cas"
 	"github.com/actiond/actiond/go/digest"
+	"github.com/actiond/actiond/go/internal/diskfill"
 )
-
-// fillDisk writes path until the filesystem holding it has no room left,
-// in shrinking pieces so that not even a block is left, and flushes it so
-// that delayed allocation has counted every block.
-func fillDisk(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	for piece := 1 << 20; piece >= 512; piece /= 2 {
-		buf := bytes.Repeat([]byte{'f'}, piece)
-		for {
-			if _, err := f.Write(buf); err != nil {
-				if !errors.Is(err, syscall.ENOSPC) {
-					t.Fatalf("filling the disk: %v", err)
-				}
-				break
-			}
-		}
-	}
-	if err := f.Sync(); err != nil && !errors.Is(err, syscall.ENOSPC) {
-		t.Fatal(err)
-	}
-}
 
 func wantDiskFull(t *testing.T, what string, err error) {
 	t.Helper()
@@ -68,7 +41,7 @@ func TestDiskFull(t *testing.T) {
 		old = append(old, mustPut(t, s, data))
 	}
 	filler := filepath.Join(mnt, "filler")
-	fillDisk(t, filler)
+	diskfill.Fill(t, filler)
 
 	// Unused blobs make room.
 	newData, newD := blob("new blob ", 1<<20)
@@ -88,7 +61,7 @@ func TestDiskFull(t *testing.T) {
 			t.Cleanup(unpin)
 		}
 	}
-	fillDisk(t, filler)
+	diskfill.Fill(t, filler)
 	cases := []struct {
 		name  string
 		write func(data []byte, d digest.Digest) error

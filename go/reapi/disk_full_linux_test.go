@@ -5,11 +5,9 @@ package reapi_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
@@ -19,28 +17,8 @@ import (
 
 	"github.com/actiond/actiond/go/cas"
 	"github.com/actiond/actiond/go/digest"
+	"github.com/actiond/actiond/go/internal/diskfill"
 )
-
-// fillDisk writes path until its filesystem has no room left.
-func fillDisk(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	for piece := 1 << 20; piece >= 512; piece /= 2 {
-		buf := bytes.Repeat([]byte{'f'}, piece)
-		for {
-			if _, err := f.Write(buf); err != nil {
-				if !errors.Is(err, syscall.ENOSPC) {
-					t.Fatalf("filling the disk: %v", err)
-				}
-				break
-			}
-		}
-	}
-}
 
 // TestDiskFull fills the small tmpfs the store lives on with another file:
 // uploads through ByteStream.Write and BatchUpdateBlobs first make room by
@@ -63,7 +41,7 @@ func TestDiskFull(t *testing.T) {
 		old = append(old, e.put(t, randomBytes(2<<20, uint64(100+i))))
 	}
 	filler := filepath.Join(mnt, "filler")
-	fillDisk(t, filler)
+	diskfill.Fill(t, filler)
 
 	upload := func(data []byte) error {
 		d := digest.OfBytes(data)
@@ -107,7 +85,7 @@ func TestDiskFull(t *testing.T) {
 			t.Cleanup(unpin)
 		}
 	}
-	fillDisk(t, filler)
+	diskfill.Fill(t, filler)
 	data := randomBytes(1<<20, 3)
 	err := upload(data)
 	wantCode(t, err, codes.ResourceExhausted, "the disk is full")

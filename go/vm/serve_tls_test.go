@@ -2,16 +2,12 @@ package vm_test
 
 import (
 	"context"
-	"crypto/tls"
 	"flag"
 	"net"
 	"testing"
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/status"
 
 	"github.com/actiond/actiond/go/channel"
 	"github.com/actiond/actiond/go/listener/listenertest"
@@ -63,29 +59,5 @@ func TestServeFlagsTLSListener(t *testing.T) {
 		guestLis.Close()
 	})
 
-	for _, tc := range []struct {
-		name   string
-		certs  []tls.Certificate
-		wantOK bool
-	}{
-		{"client certificate signed by the CA", []tls.Certificate{ca.Client(t).TLS}, true},
-		{"no client certificate", nil, false},
-		{"client certificate of another CA", []tls.Certificate{listenertest.NewCA(t, "other").Client(t).TLS}, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			creds := credentials.NewTLS(&tls.Config{RootCAs: ca.Pool, Certificates: tc.certs})
-			conn, err := grpc.NewClient("passthrough:///"+lis.Addr().String(), grpc.WithTransportCredentials(creds))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			_, err = repb.NewCapabilitiesClient(conn).GetCapabilities(context.Background(), &repb.GetCapabilitiesRequest{})
-			if tc.wantOK && err != nil {
-				t.Fatalf("GetCapabilities: %v, want success", err)
-			}
-			if !tc.wantOK && status.Code(err) != codes.Unavailable {
-				t.Fatalf("GetCapabilities: %v, want UNAVAILABLE (handshake refused)", err)
-			}
-		})
-	}
+	listenertest.CheckClientAuth(t, ca, lis.Addr().String())
 }
