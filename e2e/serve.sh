@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs linux_actiond with useful defaults: builds the daemon, builds a runtime
 # image from this machine's Debian libc6 and bash-static on first use (cached
-# in the root directory), and serves on 127.0.0.1:8980. Extra arguments go to
-# `linux_actiond serve` (for example --listen or --jobs).
+# in the root directory), and serves on 127.0.0.1:8980, with the status page
+# and metrics on http://127.0.0.1:9090/ (ACTIOND_METRICS_LISTEN sets that
+# address; empty turns it off). Extra arguments go to `linux_actiond serve`
+# (for example --listen or --jobs).
 #
 #   e2e/serve.sh [vm|vm-arm64] [FLAGS...]
 #
@@ -34,8 +36,9 @@ if [ ! -s "$image" ]; then
   mv "$image.tmp" "$image"
   find "$root" -maxdepth 1 -name "runtimes*.sqfs" ! -name "runtimes-*$key.sqfs" -delete
 fi
+metrics_listen=${ACTIOND_METRICS_LISTEN-127.0.0.1:9090}
 if [ "$mode" = serve ]; then
-  exec "$root/bin/linux_actiond" serve --root="$root" --runtime-image="$image" "$@"
+  exec "$root/bin/linux_actiond" serve --root="$root" --runtime-image="$image" --metrics-listen="$metrics_listen" "$@"
 fi
 "$here/kernel/build.sh" "$arch" "$root/vm/kernel-$arch"
 goarch=amd64
@@ -43,4 +46,4 @@ goarch=amd64
 "$here/vm/build_initramfs.sh" "$goarch" "$root/vm/initramfs-$goarch.cpio.zst"
 kernel=$(echo "$root/vm/kernel-$arch"/*Image)
 exec "$root/bin/linux_actiond" serve-vm --root="$root" --arch="$arch" --kernel="$kernel" \
-  --initramfs="$root/vm/initramfs-$goarch.cpio.zst" --runtime-image="$image" "$@"
+  --initramfs="$root/vm/initramfs-$goarch.cpio.zst" --runtime-image="$image" --metrics-listen="$metrics_listen" "$@"
