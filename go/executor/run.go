@@ -86,6 +86,9 @@ func (e *Executor) attempt(ex *execution, action *repb.Action, t *stageTimes, h 
 	out := outcome{timings: result.Timings}
 	out.res, out.err = resultOf(result, spec)
 	out.note = limitNote(result, spec)
+	if out.err == nil {
+		out.fail(diskFullError(spec.Stdout, out.res.GetExitCode()))
+	}
 	if result.ExitCode == 127 {
 		e.noteMissingProgram(ctx, result, spec, ap.props)
 	}

@@ -139,9 +139,12 @@ type Roots struct {
 	// PrepareErr, when set, is returned by Prepare.
 	PrepareErr error
 	// Collect, when set, fills in outputs.
-	Collect  func(ctx context.Context, cmd *repb.Command, res *repb.ActionResult) error
-	prepared atomic.Int64
-	closed   atomic.Int64
+	Collect func(ctx context.Context, cmd *repb.Command, res *repb.ActionResult) error
+	// ScratchDir, when set, is where the roots' stdio directories are made
+	// (else the system's temporary directory).
+	ScratchDir string
+	prepared   atomic.Int64
+	closed     atomic.Int64
 }
 
 // Prepare implements executor.RootBuilder.
@@ -179,7 +182,7 @@ func (r *root) CollectOutputs(ctx context.Context, cmd *repb.Command, res *repb.
 // Close removes it.
 func (r *root) StdioFiles() (stdout, stderr string) {
 	r.scratchOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "executortest-scratch-")
+		dir, err := os.MkdirTemp(r.roots.ScratchDir, "executortest-scratch-")
 		if err != nil {
 			panic(err)
 		}
