@@ -71,6 +71,34 @@ func (r *Reporter) AddItems(n int64) { r.update(func() { r.items += n }) }
 // SetItems sets the items done so far.
 func (r *Reporter) SetItems(n int64) { r.update(func() { r.items = n }) }
 
+// Tick shows the time spent so far, for work with nothing to count (a
+// line without figures shows the elapsed time).
+func (r *Reporter) Tick() { r.update(func() {}) }
+
+// Ticking calls Tick every Interval until the returned stop is called, for
+// work whose only progress is time passing, such as a VM booting.
+func (r *Reporter) Ticking() (stop func()) {
+	if r == nil || r.w == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(Interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				r.Tick()
+			}
+		}
+	})
+	var once sync.Once
+	return func() { once.Do(func() { close(done); wg.Wait() }) }
+}
+
 // BytesFunc returns the func(done, total int64) callback that leaf
 // packages take, counting bytes: it sets the bytes done and their total.
 func (r *Reporter) BytesFunc() func(done, total int64) {
@@ -138,7 +166,8 @@ func (r *Reporter) Finish(err error) {
 	r.print(text, true)
 }
 
-// figures formats the counts: "42% of 310 MiB, 12 of 40 packages".
+// figures formats the counts: "42% of 310 MiB, 12 of 40 packages", or
+// with none, the time elapsed: "1.2s".
 func (r *Reporter) figures() string {
 	var parts []string
 	switch {
@@ -153,6 +182,9 @@ func (r *Reporter) figures() string {
 		parts = append(parts, fmt.Sprintf("%d of %s", min(r.items, r.o.Items), count(r.o.Items, r.o.Noun)))
 	case r.items > 0:
 		parts = append(parts, count(r.items, r.o.Noun))
+	}
+	if len(parts) == 0 {
+		return FormatDuration(r.now().Sub(r.start))
 	}
 	return strings.Join(parts, ", ")
 }

@@ -294,3 +294,52 @@ func TestFormatBytes(t *testing.T) {
 		}
 	}
 }
+
+// Work with nothing to count shows the time it has taken, then its done
+// line; Ticking drives it and stops when told.
+func TestReporterTicks(t *testing.T) {
+	c := newClock()
+	var buf bytes.Buffer
+	r := progress.NewWithClock(&buf, progress.Options{Label: "booting the VM"}, c.now)
+	c.advance(1200 * time.Millisecond)
+	r.Tick()
+	c.advance(700 * time.Millisecond)
+	r.Finish(nil)
+	want := []string{"booting the VM: 1.2s", "booting the VM: done in 1.9s\n"}
+	if got := trimmed(buf.String()); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("lines = %q, want %q", got, want)
+	}
+
+	var ticked syncBuffer
+	live := progress.New(&ticked, progress.Options{Label: "waiting"})
+	stop := live.Ticking()
+	for !strings.Contains(ticked.String(), "waiting: ") {
+		time.Sleep(progress.Interval)
+	}
+	stop()
+	stop()
+	live.Finish(errors.New("gave up"))
+	if !strings.Contains(ticked.String(), "waiting: failed after ") {
+		t.Errorf("ticking output %q does not end with the failure line", ticked.String())
+	}
+	silent := progress.New(nil, progress.Options{Label: "x"})
+	silent.Ticking()()
+}
+
+// syncBuffer is a bytes.Buffer safe for the ticking goroutine and the test.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/actiond/actiond/go/activity"
+	"github.com/actiond/actiond/go/progress"
 	"github.com/actiond/actiond/go/statuspage"
 	"github.com/actiond/actiond/go/statusrpc"
 )
@@ -67,9 +68,11 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 	exited := make(chan error, 1)
 	go func() { exited <- m.Wait(context.Background()) }()
 
-	progress := startBootProgress(cfg.Progress, cfg.Description)
+	boot := progress.New(cfg.Progress, progress.Options{Label: bootLabel(cfg.Description)})
+	stopTicking := boot.Ticking()
 	sess, err := start(context.WithoutCancel(ctx), cfg, exited)
-	progress.done(err)
+	stopTicking()
+	boot.Finish(err)
 	if err != nil {
 		// The guest may never have seen the channel, so there is no one to
 		// ask: force it down now.
@@ -148,6 +151,14 @@ func Serve(ctx context.Context, cfg ServeConfig) error {
 		serveErr = stopErr
 	}
 	return serveErr
+}
+
+// bootLabel names the boot in its progress line.
+func bootLabel(machine string) string {
+	if machine == "" {
+		return "booting the VM"
+	}
+	return "booting the " + machine
 }
 
 // serveStatus prints the guest's start-up summary to cfg.Banner and serves
