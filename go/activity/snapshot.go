@@ -10,11 +10,7 @@ type Snapshot struct {
 	Mode      string    `json:"mode"`
 	StartedAt time.Time `json:"started_at"`
 	Now       time.Time `json:"now"`
-	Jobs      int       `json:"jobs"`
 	CAS       CASUsage  `json:"cas"`
-	// Runtimes are the exec property values actions may ask for, such as
-	// "libc=glibc2.36".
-	Runtimes []string `json:"runtimes"`
 	// Active are the running actions, then the queued ones, each oldest
 	// first.
 	Active []Action `json:"active"`
@@ -22,7 +18,8 @@ type Snapshot struct {
 	Finished []Action `json:"finished"`
 	// Outcomes counts requests by outcome since the daemon started.
 	Outcomes map[string]int64 `json:"outcomes"`
-	// Summary is the daemon's start-up summary.
+	// Summary is the daemon's start-up summary: its job slots, runtimes
+	// and limits.
 	Summary Summary `json:"summary"`
 }
 

@@ -15,15 +15,13 @@ import (
 // command and a VM host.
 func (d *Daemon) Snapshot(ctx context.Context) (activity.Snapshot, error) {
 	st := d.store.Stats()
-	sum := d.Summary()
+	sum := d.summaryWith(st)
 	s := activity.Snapshot{
 		Version:   d.cfg.Version,
 		Mode:      sum.Mode(),
 		StartedAt: d.started,
 		Now:       time.Now(),
-		Jobs:      sum.Jobs,
 		CAS:       activity.CASUsage{Bytes: st.Bytes, MaxBytes: st.MaxBytes, Blobs: st.Blobs, Evictions: st.Evictions},
-		Runtimes:  sum.RuntimeProperties(),
 		Summary:   sum,
 	}
 	d.tracker.Fill(&s)

@@ -4,12 +4,15 @@ import (
 	"runtime"
 
 	"github.com/actiond/actiond/go/activity"
+	"github.com/actiond/actiond/go/cas"
 )
 
 // Summary returns the daemon's start-up summary.
-func (d *Daemon) Summary() activity.Summary {
+func (d *Daemon) Summary() activity.Summary { return d.summaryWith(d.store.Stats()) }
+
+// summaryWith is Summary with the CAS's figures st.
+func (d *Daemon) summaryWith(st cas.Stats) activity.Summary {
 	s := d.summary
-	st := d.store.Stats()
 	s.Root, s.CASBytes, s.CASMaxBytes = d.cfg.Root, st.Bytes, st.MaxBytes
 	s.Execution, s.Jobs = d.cfg.Execution, d.cfg.Jobs
 	if s.Jobs <= 0 {

@@ -36,9 +36,9 @@ func testSnapshot() activity.Snapshot {
 	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
 	sd := digest.OfBytes(stderrBlob)
 	return activity.Snapshot{
-		Version: "9.9.9", Mode: "linux sandbox", StartedAt: now.Add(-time.Hour), Now: now, Jobs: 4,
-		CAS:      activity.CASUsage{Bytes: 512 << 20, MaxBytes: 1 << 30, Blobs: 1234},
-		Runtimes: []string{"libc=glibc2.36"},
+		Version: "9.9.9", Mode: "linux sandbox", StartedAt: now.Add(-time.Hour), Now: now,
+		CAS:     activity.CASUsage{Bytes: 512 << 20, MaxBytes: 1 << 30, Blobs: 1234},
+		Summary: activity.Summary{Jobs: 4, Libcs: []string{"glibc2.36"}},
 		Active: []activity.Action{
 			{ID: 5, State: "running", Mnemonic: "CppCompile", Argv0: "/usr/bin/gcc", Queued: now.Add(-90 * time.Second)},
 			{ID: 6, State: "queued", Argv0: "<script>alert(1)</script>", Queued: now.Add(-time.Second)},

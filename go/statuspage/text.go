@@ -14,11 +14,11 @@ import (
 // at most lastFinished finished actions.
 func WriteText(w io.Writer, snap activity.Snapshot, lastFinished int) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "actiond %s, %s, up %s, %d job slots\n", snap.Version, snap.Mode, formatDuration(snap.Uptime()), snap.Jobs)
+	fmt.Fprintf(&b, "actiond %s, %s, up %s, %d job slots\n", snap.Version, snap.Mode, formatDuration(snap.Uptime()), snap.Summary.Jobs)
 	fmt.Fprintf(&b, "CAS: %s of %s (%.0f%%), %d blobs, %d evicted\n",
 		progress.FormatBytes(snap.CAS.Bytes), progress.FormatBytes(snap.CAS.MaxBytes), percent(snap.CAS.Bytes, snap.CAS.MaxBytes), snap.CAS.Blobs, snap.CAS.Evictions)
-	if len(snap.Runtimes) > 0 {
-		fmt.Fprintf(&b, "Runtimes: %s\n", strings.Join(snap.Runtimes, ", "))
+	if runtimes := snap.Summary.RuntimeProperties(); len(runtimes) > 0 {
+		fmt.Fprintf(&b, "Runtimes: %s\n", strings.Join(runtimes, ", "))
 	} else {
 		b.WriteString("Runtimes: none (actions get only their inputs)\n")
 	}

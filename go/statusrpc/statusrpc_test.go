@@ -48,7 +48,7 @@ func dial(t *testing.T, p statusrpc.Provider, g prometheus.Gatherer) *statusrpc.
 // keeps its code.
 func TestSnapshotAndMetricsTravel(t *testing.T) {
 	now := time.Date(2026, 12, 7, 1, 2, 3, 0, time.UTC)
-	want := activity.Snapshot{Version: "1.2.3", Now: now, Jobs: 3,
+	want := activity.Snapshot{Version: "1.2.3", Now: now, Summary: activity.Summary{Jobs: 3},
 		Active:   []activity.Action{{ID: 9, State: "running", Argv0: "/bin/sh", Queued: now, Stages: activity.Stages{Run: time.Second}}},
 		Outcomes: map[string]int64{"success": 4}}
 	reg := prometheus.NewRegistry()
