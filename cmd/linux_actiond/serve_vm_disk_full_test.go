@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -14,38 +13,15 @@ import (
 	"time"
 
 	repb "github.com/bazelbuild/remote-apis/build/bazel/remote/execution/v2"
-	bspb "google.golang.org/genproto/googleapis/bytestream"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/actiond/actiond/go/digest"
+	"github.com/actiond/actiond/go/reapi/reapitest"
+	"github.com/actiond/actiond/go/statusrpc"
 	"github.com/actiond/actiond/go/vm"
 	"github.com/actiond/actiond/go/vm/vmtest"
 )
-
-// writeBlob uploads data with ByteStream.Write in 1 MiB pieces and returns
-// the call's error.
-func writeBlob(ctx context.Context, conn *grpc.ClientConn, data []byte) error {
-	d := digest.OfBytes(data)
-	w, err := bspb.NewByteStreamClient(conn).Write(ctx)
-	if err != nil {
-		return err
-	}
-	name := "uploads/6c1f5e2a-0d3b-4b7e-9f5e-diskfull/blobs/" + d.Hash + "/" + strconv.FormatInt(d.Size, 10)
-	for off := 0; off < len(data); off += 1 << 20 {
-		end := min(off+1<<20, len(data))
-		req := &bspb.WriteRequest{Data: data[off:end], WriteOffset: int64(off), FinishWrite: end == len(data)}
-		if off == 0 {
-			req.ResourceName = name
-		}
-		if err := w.Send(req); err != nil {
-			break // the status comes with CloseAndRecv
-		}
-	}
-	_, err = w.CloseAndRecv()
-	return err
-}
 
 // allocatedBytes is how much of the host file path holds data (the CAS
 // image is sparse, so it grows as the guest writes).
@@ -106,7 +82,7 @@ func TestServeVMDiskFull(t *testing.T) {
 	bd := digest.OfBytes(blob)
 	upCtx, upCancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer upCancel()
-	err = writeBlob(upCtx, d.conn, blob)
+	err = reapitest.Write(upCtx, d.conn, blob)
 	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(status.Convert(err).Message(), "disk is full") {
 		t.Fatalf("uploading %d MiB onto a full disk = %v, want RESOURCE_EXHAUSTED saying the disk is full", blobMiB, err)
 	}
@@ -121,7 +97,7 @@ func TestServeVMDiskFull(t *testing.T) {
 	cancel()
 	deadline = time.Now().Add(2 * time.Minute)
 	for {
-		err := writeBlob(upCtx, d.conn, blob)
+		err := reapitest.Write(upCtx, d.conn, blob)
 		if err == nil {
 			break
 		}
@@ -130,20 +106,9 @@ func TestServeVMDiskFull(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	r, err := bspb.NewByteStreamClient(d.conn).Read(upCtx, &bspb.ReadRequest{ResourceName: "blobs/" + bd.Hash + "/" + strconv.FormatInt(bd.Size, 10)})
+	got, err := statusrpc.NewClient(d.conn).ReadBlob(upCtx, bd, bd.Size)
 	if err != nil {
-		t.Fatal(err)
-	}
-	var got []byte
-	for {
-		resp, err := r.Recv()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatalf("reading the blob back: %v", err)
-		}
-		got = append(got, resp.GetData()...)
+		t.Fatalf("reading the blob back: %v", err)
 	}
 	if digest.OfBytes(got) != bd {
 		t.Fatalf("the blob read back has digest %s, want %s", digest.OfBytes(got), bd)

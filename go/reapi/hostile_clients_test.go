@@ -187,50 +187,24 @@ func TestThousandsOfStreamsOnOneConnection(t *testing.T) {
 	b := newBystander(t, e)
 	baseline := e.quiescent(t)
 
-	conn, err := net.Dial("tcp", e.addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := io.WriteString(conn, http2.ClientPreface); err != nil {
-		t.Fatal(err)
-	}
-	fr := http2.NewFramer(conn, conn)
-	var wmu sync.Mutex // the framer is not safe for concurrent writes
-	wmu.Lock()
-	err = fr.WriteSettings()
-	wmu.Unlock()
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialRawHTTP2(t, e.addr())
 	var refused, otherResets atomic.Int64
 	advertised := make(chan uint32, 1)
-	go func() {
-		for {
-			f, err := fr.ReadFrame()
-			if err != nil {
-				return
+	c.readFrames(func(f http2.Frame) bool {
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if v, ok := f.Value(http2.SettingMaxConcurrentStreams); ok && !f.IsAck() {
+				advertised <- v
 			}
-			switch f := f.(type) {
-			case *http2.SettingsFrame:
-				if f.IsAck() {
-					continue
-				}
-				if v, ok := f.Value(http2.SettingMaxConcurrentStreams); ok {
-					advertised <- v
-				}
-				wmu.Lock()
-				_ = fr.WriteSettingsAck()
-				wmu.Unlock()
-			case *http2.RSTStreamFrame:
-				if f.ErrCode == http2.ErrCodeRefusedStream {
-					refused.Add(1)
-				} else {
-					otherResets.Add(1)
-				}
+		case *http2.RSTStreamFrame:
+			if f.ErrCode == http2.ErrCodeRefusedStream {
+				refused.Add(1)
+			} else {
+				otherResets.Add(1)
 			}
 		}
-	}()
+		return true
+	})
 	var block bytes.Buffer
 	enc := hpack.NewEncoder(&block)
 	for i := range streams {
@@ -243,9 +217,9 @@ func TestThousandsOfStreamsOnOneConnection(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		wmu.Lock()
-		err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: uint32(2*i + 1), BlockFragment: block.Bytes(), EndHeaders: true})
-		wmu.Unlock()
+		err := c.write(func(fr *http2.Framer) error {
+			return fr.WriteHeaders(http2.HeadersFrameParam{StreamID: uint32(2*i + 1), BlockFragment: block.Bytes(), EndHeaders: true})
+		})
 		if err != nil {
 			t.Fatalf("stream %d: %v", i, err)
 		}
@@ -273,7 +247,7 @@ func TestThousandsOfStreamsOnOneConnection(t *testing.T) {
 		t.Errorf("%d streams refused in the end, want %d", n, streams-limit)
 	}
 
-	conn.Close()
+	c.close()
 	e.assertNothingLeft(t, baseline)
 }
 

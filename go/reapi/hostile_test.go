@@ -10,7 +10,6 @@ import (
 	"net"
 	"path/filepath"
 	"runtime"
-	"sync"
 	"testing"
 	"time"
 
@@ -682,52 +681,24 @@ func TestClientPingsAreRationedByKeepaliveMinTime(t *testing.T) {
 	go gs.Serve(lis)
 	t.Cleanup(func() { gs.Stop(); srv.Close(); store.Close() })
 
-	conn, err := net.Dial("tcp", lis.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if _, err := io.WriteString(conn, http2.ClientPreface); err != nil {
-		t.Fatal(err)
-	}
-	fr := http2.NewFramer(conn, conn)
-	var wmu sync.Mutex // the framer is not safe for concurrent writes
-	wmu.Lock()
-	err = fr.WriteSettings()
-	wmu.Unlock()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// frames reports ping acks and GOAWAYs as the server sends them.
+	c := dialRawHTTP2(t, lis.Addr().String())
+	// The reader reports ping acks and GOAWAYs as the server sends them.
 	acks, goaway := make(chan struct{}, 100), make(chan *http2.GoAwayFrame, 1)
-	go func() {
-		for {
-			f, err := fr.ReadFrame()
-			if err != nil {
-				return
+	c.readFrames(func(f http2.Frame) bool {
+		switch f := f.(type) {
+		case *http2.PingFrame:
+			if f.IsAck() {
+				acks <- struct{}{}
 			}
-			switch f := f.(type) {
-			case *http2.SettingsFrame:
-				if !f.IsAck() {
-					wmu.Lock()
-					_ = fr.WriteSettingsAck()
-					wmu.Unlock()
-				}
-			case *http2.PingFrame:
-				if f.IsAck() {
-					acks <- struct{}{}
-				}
-			case *http2.GoAwayFrame:
-				goaway <- f
-				return
-			}
+		case *http2.GoAwayFrame:
+			goaway <- f
+			return false
 		}
-	}()
+		return true
+	})
 	ping := func() {
 		t.Helper()
-		wmu.Lock()
-		err := fr.WritePing(false, [8]byte{1})
-		wmu.Unlock()
+		err := c.write(func(fr *http2.Framer) error { return fr.WritePing(false, [8]byte{1}) })
 		if err != nil {
 			t.Fatalf("ping: %v", err)
 		}

@@ -50,15 +50,24 @@ func Upload(ctx context.Context, t testing.TB, conn grpc.ClientConnInterface, bl
 }
 
 // WriteBlob stores data through ByteStream.Write in chunks of 1 MiB, as
-// Bazel does for blobs above the batch limit. A server that has the blob
-// already may end the stream early (Send returns io.EOF), as the REAPI
-// allows; either way the committed size must be the blob's size.
+// Bazel does for blobs above the batch limit, and fails the test unless
+// the whole blob is committed.
 func WriteBlob(ctx context.Context, t testing.TB, conn grpc.ClientConnInterface, data []byte) {
 	t.Helper()
+	if err := Write(ctx, conn, data); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Write is WriteBlob returning the call's error, for tests of refusals. A
+// server that has the blob already may end the stream early (Send returns
+// io.EOF), as the REAPI allows; either way the committed size must be the
+// blob's size.
+func Write(ctx context.Context, conn grpc.ClientConnInterface, data []byte) error {
 	d := digest.OfBytes(data)
 	stream, err := bytestream.NewByteStreamClient(conn).Write(ctx)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	resource := fmt.Sprintf("uploads/reapitest-%d/blobs/%s/%d", time.Now().UnixNano(), d.Hash, d.Size)
 	const chunk = 1 << 20
@@ -72,16 +81,17 @@ func WriteBlob(ctx context.Context, t testing.TB, conn grpc.ClientConnInterface,
 			// The server answered early; CloseAndRecv returns its response.
 			break
 		} else if err != nil {
-			t.Fatalf("ByteStream.Write: %v", err)
+			return fmt.Errorf("ByteStream.Write: %w", err)
 		}
 	}
 	resp, err := stream.CloseAndRecv()
 	if err != nil {
-		t.Fatalf("ByteStream.Write: %v", err)
+		return fmt.Errorf("ByteStream.Write: %w", err)
 	}
 	if resp.GetCommittedSize() != d.Size {
-		t.Fatalf("ByteStream.Write: committed %d of %d bytes", resp.GetCommittedSize(), d.Size)
+		return fmt.Errorf("ByteStream.Write: committed %d of %d bytes", resp.GetCommittedSize(), d.Size)
 	}
+	return nil
 }
 
 // Execute uploads blobs (see Upload), runs the action with the cache
