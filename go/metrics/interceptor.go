@@ -55,7 +55,7 @@ func (m *Metrics) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerI
 }
 
 func (m *Metrics) handled(method string, code codes.Code, start time.Time) {
-	c := codeLabel(code)
+	c := code.String() // "OK", "NotFound", …
 	m.rpcHandled.WithLabelValues(method, c).Inc()
 	m.rpcSeconds.WithLabelValues(method, c).Observe(time.Since(start).Seconds())
 }

@@ -3,7 +3,6 @@ package metrics
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"google.golang.org/grpc/codes"
 
 	"github.com/actiond/actiond/go/executor"
 )
@@ -116,6 +115,3 @@ func (m *Metrics) lookup(source string, hit bool) {
 	}
 	m.acLookups.WithLabelValues(source, res).Inc()
 }
-
-// codeLabel is the label value for c, e.g. "NotFound".
-func codeLabel(c codes.Code) string { return c.String() }
